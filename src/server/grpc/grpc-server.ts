@@ -1,0 +1,239 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { GrpcStatus, SlipwayError, toSlipwayError } from '../../errors/index.js';
+import type { DataPlane } from '../../inference/data-plane-api.js';
+import {
+  decodeInferRequest,
+  encodeInferResponse,
+  encodeModelConfig,
+  encodeModelMetadata,
+  encodeRepositoryIndex,
+  encodeStatistics,
+  LOADER_OPTIONS,
+  type ModelInferRequestMsg,
+  type ModelRepositoryParameterMsg,
+  repositoryParametersFromMsg,
+} from './grpc-codec.js';
+
+/** The slice of a pino logger the gRPC server uses. */
+export interface GrpcLogger {
+  error(obj: object, msg?: string): void;
+}
+
+export interface GrpcServerOptions {
+  /** Interface to listen on, e.g. `0.0.0.0`, `127.0.0.1` or `::`. */
+  host: string;
+  /** 0 picks a free port; the chosen one is on the returned handle. */
+  port: number;
+  /** Largest request or response message in bytes (default 64 MiB; grpc-js's own is 4 MiB). */
+  maxMessageBytes?: number;
+  /** Receives faults that answer INTERNAL; client errors are not logged. */
+  logger?: GrpcLogger;
+}
+
+export interface GrpcServer {
+  /** The port actually bound (differs from the option when it was 0). */
+  readonly port: number;
+  /**
+   * Stops taking new calls, lets in-flight calls finish for up to `graceMs` (default 10 s),
+   * then cancels what is left. Safe to call more than once.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_GRACE_MS = 10_000;
+
+/**
+ * Where the service definition is. tsc does not copy `.proto` files, so the compiled module
+ * (dist/src/server/grpc/) reaches back to the source tree; a module run from src/ directly, or a
+ * build that copies the file beside the JS, finds it next to itself. Both paths are relative to
+ * this module, never to the working directory.
+ */
+export function grpcProtoPath(): string {
+  const candidates = [
+    new URL('./grpc_service.proto', import.meta.url),
+    new URL('../../../../src/server/grpc/grpc_service.proto', import.meta.url),
+  ].map((u) => fileURLToPath(u));
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_INTERNAL',
+      `grpc_service.proto not found; looked in ${candidates.join(', ')}`,
+    );
+  }
+  return found;
+}
+
+/**
+ * Serves the Open Inference Protocol over gRPC (package `inference`, service
+ * `GRPCInferenceService`, with Triton's repository, configuration and statistics calls) on
+ * top of a data plane. The transport only converts messages and maps errors.
+ *
+ * @example
+ *   const grpcServer = await startGrpcServer(plane, { host: '0.0.0.0', port: 8001 });
+ *   // ... on SIGTERM:
+ *   await grpcServer.close(5_000);
+ */
+export async function startGrpcServer(plane: DataPlane, options: GrpcServerOptions): Promise<GrpcServer> {
+  const definition = loadSync(grpcProtoPath(), LOADER_OPTIONS);
+  const service = definition['inference.GRPCInferenceService'] as grpc.ServiceDefinition;
+  const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': max,
+    'grpc.max_send_message_length': max,
+  });
+  server.addService(service, createHandlers(plane, options.logger));
+
+  const host =
+    options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) {
+        reject(
+          new SlipwayError(
+            'SLIPWAY_ERR_CONFIG',
+            `gRPC server cannot listen on ${host}:${options.port}: ${err.message}`,
+            {
+              cause: err,
+            },
+          ),
+        );
+      } else {
+        resolve(bound);
+      }
+    });
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close(graceMs = DEFAULT_GRACE_MS) {
+      closing ??= drain(server, graceMs);
+      return closing;
+    },
+  };
+}
+
+function drain(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+interface NameVersion {
+  name?: string;
+  version?: string;
+}
+
+function createHandlers(plane: DataPlane, logger: GrpcLogger | undefined): grpc.UntypedServiceImplementation {
+  const unary = <Req>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown) =>
+    wrapUnary(fn, logger);
+  return {
+    ServerLive: unary(() => ({ live: plane.live() })),
+    ServerReady: unary(() => ({ ready: plane.ready() })),
+    ModelReady: unary((req: NameVersion) => ({
+      ready: plane.modelReady(req.name ?? '', req.version || undefined),
+    })),
+    ServerMetadata: unary(() => plane.serverMetadata()),
+    ModelMetadata: unary((req: NameVersion) =>
+      encodeModelMetadata(plane.modelMetadata(req.name ?? '', req.version || undefined)),
+    ),
+    ModelInfer: unary(async (msg: ModelInferRequestMsg, call) => {
+      const decoded = decodeInferRequest(msg);
+      const controller = new AbortController();
+      const onCancel = () =>
+        controller.abort(new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the client cancelled the call'));
+      if (call.cancelled) onCancel();
+      else call.once('cancelled', onCancel);
+      try {
+        const res = await plane.infer(decoded.model, decoded.version, decoded.request, {
+          protocol: 'grpc',
+          signal: controller.signal,
+          timeoutMs: earliest(decoded.timeoutMs, untilDeadline(call.getDeadline())),
+        });
+        return encodeInferResponse(res, decoded.request.id, decoded.raw);
+      } finally {
+        call.off('cancelled', onCancel);
+      }
+    }),
+    ModelConfig: unary((req: NameVersion) =>
+      encodeModelConfig(plane.modelConfig(req.name ?? '', req.version || undefined)),
+    ),
+    ModelStatistics: unary((req: NameVersion) =>
+      encodeStatistics(plane.statistics(req.name || undefined, req.version || undefined)),
+    ),
+    RepositoryIndex: unary(async (req: { ready?: boolean }) =>
+      encodeRepositoryIndex(await plane.repositoryIndex(req.ready === true)),
+    ),
+    RepositoryModelLoad: unary(
+      async (req: { model_name?: string; parameters?: Record<string, ModelRepositoryParameterMsg> }) => {
+        await plane.loadModel(req.model_name ?? '', repositoryParametersFromMsg(req.parameters));
+        return {};
+      },
+    ),
+    RepositoryModelUnload: unary(async (req: { model_name?: string }) => {
+      await plane.unloadModel(req.model_name ?? '');
+      return {};
+    }),
+  };
+}
+
+/** Runs a handler that may return a value or a promise, answering errors with their gRPC status. */
+function wrapUnary<Req>(
+  fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown,
+  logger: GrpcLogger | undefined,
+): grpc.handleUnaryCall<Req, unknown> {
+  return (call, callback) => {
+    let result: unknown;
+    try {
+      result = fn(call.request, call);
+    } catch (err) {
+      callback(toServiceError(err, call, logger));
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value) => callback(null, value),
+        (err) => callback(toServiceError(err, call, logger)),
+      );
+    } else {
+      callback(null, result);
+    }
+  };
+}
+
+/** SlipwayError → its gRPC status and message (code in `slipway-error-code` metadata); else INTERNAL. */
+function toServiceError(
+  err: unknown,
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  logger: GrpcLogger | undefined,
+): Partial<grpc.StatusObject> {
+  const e = toSlipwayError(err);
+  if (e.grpcStatus === GrpcStatus.INTERNAL)
+    logger?.error({ err, method: call.getPath() }, 'gRPC call failed');
+  const metadata = new grpc.Metadata();
+  metadata.set('slipway-error-code', e.code);
+  if (e.retryAfterSeconds !== undefined) metadata.set('retry-after', String(e.retryAfterSeconds));
+  return { code: e.grpcStatus, details: e.message, metadata };
+}
+
+function untilDeadline(deadline: grpc.Deadline): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}

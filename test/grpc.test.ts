@@ -1,0 +1,726 @@
+/**
+ * gRPC transport (package `inference`, service `GRPCInferenceService`): a real grpc-js server
+ * on 127.0.0.1 port 0 and a real grpc-js client built from the same .proto.
+ *
+ * "transport" runs against an echo data plane: it proves conversion, parameter kinds, error
+ * mapping, deadlines, cancellation and draining without depending on what a model computes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { SlipwayError } from '../src/errors/index.js';
+import type { DataPlane, ServerMetadata } from '../src/inference/data-plane-api.js';
+import { encodeBytesElements } from '../src/inference/datatypes.js';
+import { DEFAULT_MODEL_CONFIG, describeConfig } from '../src/inference/model-config.js';
+import { StatsRecorder } from '../src/inference/stats.js';
+import type {
+  InferOptions,
+  InferRequest,
+  InferResponse,
+  ModelMetadata,
+  Parameters,
+  RepositoryEntry,
+} from '../src/inference/types.js';
+import { encodeInferResponse } from '../src/server/grpc/grpc-codec.js';
+import { type GrpcServer, grpcProtoPath, LOADER_OPTIONS, startGrpcServer } from '../src/server/grpc/index.js';
+
+// --- Client ----------------------------------------------------------------------------------
+
+// biome-ignore lint/suspicious/noExplicitAny: decoded messages are asserted field by field
+type Msg = Record<string, any>;
+type UnaryMethod = (
+  request: Msg,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, res: Msg) => void,
+) => grpc.ClientUnaryCall;
+
+interface Client {
+  call(method: string, request: Msg, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<Msg>;
+  close(): void;
+}
+
+function connect(port: number): Client {
+  const definition = loadSync(grpcProtoPath(), LOADER_OPTIONS);
+  const inference = grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject;
+  const Service = inference.GRPCInferenceService as grpc.ServiceClientConstructor;
+  const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  return {
+    call(method, request, options = {}) {
+      return new Promise((resolve, reject) => {
+        const callOptions: grpc.CallOptions = {};
+        if (options.deadlineMs !== undefined) callOptions.deadline = Date.now() + options.deadlineMs;
+        const unary = (client[method] as UnaryMethod).bind(client);
+        const call = unary(request, new grpc.Metadata(), callOptions, (err, res) =>
+          err ? reject(err) : resolve(res),
+        );
+        options.signal?.addEventListener('abort', () => call.cancel());
+      });
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Asserts the call fails with `code` and a message matching `message`; returns the error. */
+async function rejectsWith(promise: Promise<unknown>, code: grpc.status, message?: RegExp) {
+  const err = await promise.then(
+    () => assert.fail(`expected ${grpc.status[code]}, the call succeeded`),
+    (e: grpc.ServiceError) => e,
+  );
+  assert.equal(err.code, code, `expected ${grpc.status[code]}, got ${grpc.status[err.code]}: ${err.details}`);
+  if (message) assert.match(err.details, message);
+  return err;
+}
+
+const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
+
+// --- An echo data plane ------------------------------------------------------------------------
+
+/**
+ * Model `echo` returns its inputs as outputs (filtered by requested outputs) and the request's
+ * parameters as response parameters. A `delay_ms` parameter makes it wait, honouring the
+ * timeout (unless `ignore_timeout` is set) and the abort signal as the real plane does.
+ * Model `loading` is not ready; `boom` throws a plain Error; any other name is not found.
+ */
+class EchoPlane implements DataPlane {
+  lastOptions?: InferOptions;
+  lastLoad?: { model: string; parameters?: Parameters };
+  unloaded: string[] = [];
+  readonly stats = new StatsRecorder('echo', '1');
+
+  live() {
+    return true;
+  }
+  ready() {
+    return true;
+  }
+  serverMetadata(): ServerMetadata {
+    return { name: 'slipway', version: '0.1.0', extensions: ['model_repository', 'statistics'] };
+  }
+  private find(model: string, version?: string) {
+    if (model === 'loading') {
+      throw new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', `model 'loading' is LOADING`);
+    }
+    if (model !== 'echo' && model !== 'boom') {
+      throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
+    }
+    if (version !== undefined && version !== '1') {
+      throw new SlipwayError('SLIPWAY_ERR_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'`);
+    }
+  }
+  modelMetadata(model: string, version?: string): ModelMetadata {
+    this.find(model, version);
+    return {
+      name: model,
+      versions: ['1'],
+      platform: 'onnx_onnxv1',
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [-1, 4] }],
+      outputs: [{ name: 'OUTPUT0', datatype: 'BYTES', shape: [-1] }],
+    };
+  }
+  modelReady(model: string, version?: string) {
+    if (model === 'loading') return false;
+    this.find(model, version);
+    return true;
+  }
+  modelConfig(model: string, version?: string) {
+    const m = this.modelMetadata(model, version);
+    return describeConfig(model, { ...DEFAULT_MODEL_CONFIG, preferredBatchSizes: [4, 8] }, m);
+  }
+  async infer(model: string, version: string | undefined, request: InferRequest, options: InferOptions) {
+    this.lastOptions = options;
+    this.find(model, version);
+    if (model === 'boom') throw new Error('kaboom');
+    const delay = request.parameters?.delay_ms;
+    if (typeof delay === 'number') {
+      await wait(delay, request.parameters?.ignore_timeout ? { ...options, timeoutMs: undefined } : options);
+    }
+    const wanted = request.outputs?.map((o) => o.name);
+    const response: InferResponse = {
+      modelName: model,
+      modelVersion: '1',
+      outputs: request.inputs.filter((t) => !wanted || wanted.includes(t.name)),
+    };
+    if (request.id !== undefined) response.id = request.id;
+    if (request.parameters) response.parameters = request.parameters;
+    this.stats.request(true, 1000, 10);
+    this.stats.execution(2, 1, 100, 200, 300);
+    return response;
+  }
+  async repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]> {
+    const all: RepositoryEntry[] = [
+      { name: 'echo', version: '1', state: 'READY', reason: '' },
+      { name: 'loading', state: 'LOADING', reason: 'warming up' },
+    ];
+    return readyOnly ? all.filter((e) => e.state === 'READY') : all;
+  }
+  async loadModel(model: string, parameters?: Parameters) {
+    this.lastLoad = parameters ? { model, parameters } : { model };
+  }
+  async unloadModel(model: string) {
+    this.find(model);
+    this.unloaded.push(model);
+  }
+  statistics(model?: string, version?: string) {
+    if (model !== undefined) this.find(model, version);
+    return [this.stats.snapshot()];
+  }
+}
+
+function wait(ms: number, options: InferOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = setTimeout(resolve, ms);
+    const timeout =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            clearTimeout(done);
+            reject(
+              new SlipwayError('SLIPWAY_ERR_TIMEOUT', `request timed out after ${options.timeoutMs} ms`),
+            );
+          }, options.timeoutMs);
+    options.signal?.addEventListener('abort', () => {
+      clearTimeout(done);
+      clearTimeout(timeout);
+      reject(options.signal?.reason);
+    });
+  });
+}
+
+// --- Transport suite -------------------------------------------------------------------------
+
+describe('gRPC transport (echo data plane)', () => {
+  const plane = new EchoPlane();
+  let server: GrpcServer;
+  let client: Client;
+
+  before(async () => {
+    server = await startGrpcServer(plane, { host: '127.0.0.1', port: 0 });
+    client = connect(server.port);
+  });
+  after(async () => {
+    client.close();
+    await server.close(1000);
+  });
+
+  test('port 0 picks a free port', () => {
+    assert.ok(server.port > 0);
+  });
+
+  test('health and server metadata', async () => {
+    assert.deepEqual(await client.call('ServerLive', {}), { live: true });
+    assert.deepEqual(await client.call('ServerReady', {}), { ready: true });
+    assert.deepEqual(await client.call('ServerMetadata', {}), {
+      name: 'slipway',
+      version: '0.1.0',
+      extensions: ['model_repository', 'statistics'],
+    });
+    assert.deepEqual(await client.call('ModelReady', { name: 'echo' }), { ready: true });
+    assert.deepEqual(await client.call('ModelReady', { name: 'echo', version: '1' }), { ready: true });
+    assert.deepEqual(await client.call('ModelReady', { name: 'loading' }), { ready: false });
+  });
+
+  test('model metadata carries datatypes and int64 shapes', async () => {
+    assert.deepEqual(await client.call('ModelMetadata', { name: 'echo' }), {
+      name: 'echo',
+      versions: ['1'],
+      platform: 'onnx_onnxv1',
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: ['-1', '4'] }],
+      outputs: [{ name: 'OUTPUT0', datatype: 'BYTES', shape: ['-1'] }],
+    });
+    await rejectsWith(client.call('ModelMetadata', { name: 'nope' }), grpc.status.NOT_FOUND, /model 'nope'/);
+    await rejectsWith(
+      client.call('ModelMetadata', { name: 'echo', version: '7' }),
+      grpc.status.NOT_FOUND,
+      /version '7'/,
+    );
+  });
+
+  test('model config: Triton JSON becomes the ModelConfig message with enums', async () => {
+    const { config } = await client.call('ModelConfig', { name: 'echo' });
+    assert.equal(config.name, 'echo');
+    assert.equal(config.platform, 'onnxruntime_onnx');
+    assert.equal(config.backend, 'onnxruntime');
+    assert.equal(config.max_batch_size, 64);
+    assert.deepEqual(config.version_policy, { latest: { num_versions: 1 }, policy_choice: 'latest' });
+    assert.deepEqual(config.input, [{ name: 'INPUT0', data_type: 'TYPE_FP32', dims: ['4'] }]);
+    // An empty repeated field is not on the wire, so `dims` of a batch-only shape is absent.
+    assert.deepEqual(config.output, [{ name: 'OUTPUT0', data_type: 'TYPE_STRING' }]);
+    assert.deepEqual(config.instance_group, [{ name: 'echo_0', kind: 'KIND_CPU', count: 1 }]);
+    assert.equal(config.scheduling_choice, 'dynamic_batching');
+    assert.deepEqual(config.dynamic_batching, {
+      preferred_batch_size: [4, 8],
+      max_queue_delay_microseconds: '0',
+      default_queue_policy: { max_queue_size: 1024 },
+    });
+    assert.deepEqual(config.parameters.intra_op_thread_count, { string_value: '1' });
+  });
+
+  test('repository index, load and unload', async () => {
+    assert.deepEqual(await client.call('RepositoryIndex', {}), {
+      models: [
+        { name: 'echo', version: '1', state: 'READY', reason: '' },
+        { name: 'loading', version: '', state: 'LOADING', reason: 'warming up' },
+      ],
+    });
+    assert.deepEqual(await client.call('RepositoryIndex', { ready: true }), {
+      models: [{ name: 'echo', version: '1', state: 'READY', reason: '' }],
+    });
+    await client.call('RepositoryModelLoad', {
+      model_name: 'echo',
+      parameters: {
+        config: { string_param: '{"max_batch_size":8}' },
+        'file:1/model.onnx': { bytes_param: Buffer.from([0, 1, 2, 255]) },
+        flag: { bool_param: true },
+        n: { int64_param: 3 },
+      },
+    });
+    assert.deepEqual(plane.lastLoad, {
+      model: 'echo',
+      parameters: { config: '{"max_batch_size":8}', 'file:1/model.onnx': 'AAEC/w==', flag: true, n: 3 },
+    });
+    await client.call('RepositoryModelUnload', { model_name: 'echo' });
+    assert.deepEqual(plane.unloaded, ['echo']);
+    await rejectsWith(client.call('RepositoryModelUnload', { model_name: 'gone' }), grpc.status.NOT_FOUND);
+  });
+
+  test('statistics in Triton shape', async () => {
+    await client.call('ModelInfer', {
+      model_name: 'echo',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+    });
+    const { model_stats } = await client.call('ModelStatistics', { name: 'echo' });
+    assert.equal(model_stats.length, 1);
+    const s = model_stats[0];
+    assert.equal(s.name, 'echo');
+    assert.equal(s.version, '1');
+    assert.ok(Number(s.last_inference) > 1.7e12);
+    assert.ok(Number(s.inference_count) >= 2);
+    assert.equal(Number(s.inference_count), 2 * Number(s.execution_count));
+    assert.equal(Number(s.inference_stats.success.count), Number(s.execution_count));
+    assert.equal(Number(s.inference_stats.success.ns), 1000 * Number(s.execution_count));
+    assert.deepEqual(s.batch_stats[0].batch_size, '2');
+    assert.equal(Number(s.batch_stats[0].compute_infer.ns), 200 * Number(s.execution_count));
+    const all = await client.call('ModelStatistics', {});
+    assert.equal(all.model_stats.length, 1);
+    await rejectsWith(client.call('ModelStatistics', { name: 'nope' }), grpc.status.NOT_FOUND);
+  });
+
+  // Typed contents per datatype: the echo returns what was decoded, re-encoded as typed contents.
+  const typed: [string, string, unknown[]][] = [
+    ['BOOL', 'bool_contents', [true, false, true, true]],
+    ['UINT8', 'uint_contents', [0, 1, 254, 255]],
+    ['UINT16', 'uint_contents', [0, 1, 65534, 65535]],
+    ['UINT32', 'uint_contents', [0, 1, 4294967294, 4294967295]],
+    ['UINT64', 'uint64_contents', ['0', '1', '9007199254740993', '18446744073709551615']],
+    ['INT8', 'int_contents', [-128, -1, 0, 127]],
+    ['INT16', 'int_contents', [-32768, -1, 0, 32767]],
+    ['INT32', 'int_contents', [-2147483648, -1, 0, 2147483647]],
+    ['INT64', 'int64_contents', ['-9223372036854775808', '-1', '9007199254740993', '9223372036854775807']],
+    ['FP32', 'fp32_contents', [0, -1.5, 2 ** -20, 2 ** 100]],
+    ['FP64', 'fp64_contents', [0, -1.5, Math.PI, 1e300]],
+    ['BYTES', 'bytes_contents', [Buffer.from('a'), Buffer.from(''), Buffer.from('héllo'), Buffer.from('z')]],
+  ];
+  for (const [datatype, field, values] of typed) {
+    test(`ModelInfer ${datatype} typed contents round trip exactly`, async () => {
+      const res = await client.call('ModelInfer', {
+        model_name: 'echo',
+        id: `typed-${datatype}`,
+        inputs: [{ name: 'x', datatype, shape: [2, 2], contents: { [field]: values } }],
+      });
+      assert.equal(res.model_name, 'echo');
+      assert.equal(res.model_version, '1');
+      assert.equal(res.id, `typed-${datatype}`);
+      assert.equal(res.raw_output_contents, undefined);
+      assert.deepEqual(res.outputs, [
+        { name: 'x', datatype, shape: ['2', '2'], contents: { [field]: values } },
+      ]);
+    });
+  }
+
+  // Raw contents: little-endian bytes in, the same bytes out, as tritonclient sends them.
+  const raw: [string, Buffer][] = [
+    ['BOOL', Buffer.from([1, 0, 1, 1])],
+    ['INT64', Buffer.from(new BigInt64Array([-(2n ** 63n), -1n, 2n ** 53n + 1n, 2n ** 63n - 1n]).buffer)],
+    ['UINT64', Buffer.from(new BigUint64Array([0n, 1n, 2n ** 53n + 1n, 2n ** 64n - 1n]).buffer)],
+    ['FP32', f32([0, -1.5, 3.25, 1e30])],
+    ['FP16', Buffer.from(new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001]).buffer)],
+    ['FP64', Buffer.from(new Float64Array([0, -1.5, Math.PI, 1e300]).buffer)],
+    ['INT8', Buffer.from(new Int8Array([-128, -1, 0, 127]).buffer)],
+    ['UINT16', Buffer.from(new Uint16Array([0, 1, 65534, 65535]).buffer)],
+    ['BYTES', Buffer.from(encodeBytesElements(['a', '', 'héllo', '\u0000']))],
+  ];
+  for (const [datatype, bytes] of raw) {
+    test(`ModelInfer ${datatype} raw contents round trip byte for byte`, async () => {
+      const res = await client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'x', datatype, shape: [1, 4] }],
+        raw_input_contents: [bytes],
+      });
+      assert.deepEqual(res.outputs, [{ name: 'x', datatype, shape: ['1', '4'] }]);
+      assert.equal(res.raw_output_contents.length, 1);
+      assert.deepEqual(res.raw_output_contents[0], bytes);
+    });
+  }
+
+  test('ModelInfer raw contents for several inputs, answering only the requested output', async () => {
+    const res = await client.call('ModelInfer', {
+      model_name: 'echo',
+      inputs: [
+        { name: 'a', datatype: 'FP32', shape: [2] },
+        { name: 'b', datatype: 'INT32', shape: [1] },
+      ],
+      outputs: [{ name: 'b' }],
+      raw_input_contents: [f32([1, 2]), Buffer.from(new Int32Array([-7]).buffer)],
+    });
+    assert.deepEqual(res.outputs, [{ name: 'b', datatype: 'INT32', shape: ['1'] }]);
+    assert.deepEqual(res.raw_output_contents, [Buffer.from(new Int32Array([-7]).buffer)]);
+  });
+
+  test('typed requests get raw outputs when an output is FP16 (no typed field, no mixing)', () => {
+    const msg = encodeInferResponse(
+      {
+        modelName: 'm',
+        modelVersion: '1',
+        outputs: [
+          { name: 'a', datatype: 'FP32', shape: [1], data: new Float32Array([5]) },
+          { name: 'h', datatype: 'FP16', shape: [2], data: new Uint16Array([0x3c00, 0x4000]) },
+        ],
+      },
+      'req-1',
+      false,
+    );
+    assert.equal(msg.id, 'req-1');
+    assert.deepEqual(msg.outputs, [
+      { name: 'a', datatype: 'FP32', shape: [1] },
+      { name: 'h', datatype: 'FP16', shape: [2] },
+    ]);
+    assert.deepEqual(msg.raw_output_contents, [
+      f32([5]),
+      Buffer.from(new Uint16Array([0x3c00, 0x4000]).buffer),
+    ]);
+  });
+
+  test('all five InferParameter kinds reach the data plane and come back', async () => {
+    const res = await client.call('ModelInfer', {
+      model_name: 'echo',
+      parameters: {
+        b: { bool_param: false },
+        i: { int64_param: -42 },
+        s: { string_param: 'hello' },
+        d: { double_param: 0.25 },
+        u: { uint64_param: 7 },
+      },
+      inputs: [
+        {
+          name: 'x',
+          datatype: 'INT32',
+          shape: [1],
+          parameters: { note: { string_param: 'per-input' } },
+          contents: { int_contents: [1] },
+        },
+      ],
+    });
+    // Numbers come back as int64 when integral: the protocol types keep no int/uint distinction.
+    assert.deepEqual(res.parameters, {
+      b: { bool_param: false, parameter_choice: 'bool_param' },
+      i: { int64_param: '-42', parameter_choice: 'int64_param' },
+      s: { string_param: 'hello', parameter_choice: 'string_param' },
+      d: { double_param: 0.25, parameter_choice: 'double_param' },
+      u: { int64_param: '7', parameter_choice: 'int64_param' },
+    });
+    assert.deepEqual(res.outputs[0].parameters, {
+      note: { string_param: 'per-input', parameter_choice: 'string_param' },
+    });
+  });
+
+  test('ModelInfer passes protocol, timeout (µs) and deadline to the data plane', async () => {
+    const req = {
+      model_name: 'echo',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+    };
+    await client.call('ModelInfer', req);
+    assert.equal(plane.lastOptions?.protocol, 'grpc');
+    assert.equal(plane.lastOptions?.timeoutMs, undefined);
+    assert.ok(plane.lastOptions?.signal instanceof AbortSignal);
+
+    await client.call('ModelInfer', { ...req, parameters: { timeout: { int64_param: 250_000 } } });
+    assert.equal(plane.lastOptions?.timeoutMs, 250);
+
+    await client.call('ModelInfer', req, { deadlineMs: 5000 });
+    const t = plane.lastOptions?.timeoutMs ?? 0;
+    assert.ok(t > 4000 && t <= 5000, `deadline gave timeoutMs ${t}`);
+
+    await client.call(
+      'ModelInfer',
+      { ...req, parameters: { timeout: { int64_param: 2_000_000 } } },
+      { deadlineMs: 9000 },
+    );
+    assert.equal(plane.lastOptions?.timeoutMs, 2000);
+  });
+
+  test('a request timeout answers DEADLINE_EXCEEDED with the data plane message', async () => {
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        parameters: { delay_ms: { int64_param: 2000 }, timeout: { int64_param: 30_000 } },
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+      }),
+      grpc.status.DEADLINE_EXCEEDED,
+      /timed out after 30 ms/,
+    );
+  });
+
+  test('a gRPC deadline answers DEADLINE_EXCEEDED and aborts a data plane that overruns it', async () => {
+    const call = (parameters: Msg) =>
+      client.call(
+        'ModelInfer',
+        {
+          model_name: 'echo',
+          parameters,
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+        },
+        { deadlineMs: 50 },
+      );
+    // The data plane sees the deadline as its timeout and gives up by itself...
+    await rejectsWith(call({ delay_ms: { int64_param: 2000 } }), grpc.status.DEADLINE_EXCEEDED);
+    assert.ok((plane.lastOptions?.timeoutMs ?? Infinity) <= 50);
+    // ...and one that ignores it is aborted when grpc-js ends the call at the deadline.
+    await rejectsWith(
+      call({ delay_ms: { int64_param: 2000 }, ignore_timeout: { bool_param: true } }),
+      grpc.status.DEADLINE_EXCEEDED,
+    );
+    const signal = plane.lastOptions?.signal;
+    await waitFor(() => signal?.aborted === true);
+  });
+
+  test('cancelling the call aborts the data plane with SLIPWAY_ERR_CANCELLED', async () => {
+    const controller = new AbortController();
+    const pending = client.call(
+      'ModelInfer',
+      {
+        model_name: 'echo',
+        parameters: { delay_ms: { int64_param: 5000 } },
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+      },
+      { signal: controller.signal },
+    );
+    await waitFor(
+      () => plane.lastOptions?.timeoutMs === undefined && plane.lastOptions?.signal !== undefined,
+    );
+    const signal = plane.lastOptions?.signal;
+    setTimeout(() => controller.abort(), 20);
+    await rejectsWith(pending, grpc.status.CANCELLED);
+    await waitFor(() => signal?.aborted === true);
+    const reason: unknown = signal?.reason;
+    assert.ok(reason instanceof SlipwayError);
+    assert.equal(reason.code, 'SLIPWAY_ERR_CANCELLED');
+  });
+
+  test('invalid inputs answer INVALID_ARGUMENT naming the input, with the error code in metadata', async () => {
+    const err = await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [2, 4], contents: { fp32_contents: [1, 2, 3] } }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'INPUT0': shape \[2,4\] needs 8 elements, got 3 in fp32_contents/,
+    );
+    assert.deepEqual(err.metadata.get('slipway-error-code'), ['SLIPWAY_ERR_INPUT_SHAPE']);
+
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4] }],
+        raw_input_contents: [f32([1, 2])],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'INPUT0': shape \[1,4\] needs 4 elements, got 2 in raw_input_contents/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1] }],
+        raw_input_contents: [Buffer.from([1, 2, 3])],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'INPUT0': 3 bytes is not a whole number of FP32 elements/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'INPUT0', datatype: 'FLOAT', shape: [1], contents: { fp32_contents: [1] } }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'INPUT0': unknown datatype 'FLOAT'/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'half', datatype: 'FP16', shape: [1], contents: { fp32_contents: [1] } }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'half': FP16 has no typed contents field; send it in raw_input_contents/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'small', datatype: 'INT8', shape: [1], contents: { int_contents: [300] } }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'small': element 0 \(300\) is out of range for INT8/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [
+          { name: 'a', datatype: 'FP32', shape: [1] },
+          { name: 'b', datatype: 'FP32', shape: [1] },
+        ],
+        raw_input_contents: [f32([1])],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /raw_input_contents has 1 entries but the request has 2 inputs/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        inputs: [{ name: 'mixed', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+        raw_input_contents: [f32([1])],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'mixed': sets contents while the request uses raw_input_contents/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', {
+        model_name: 'echo',
+        parameters: { timeout: { string_param: 'soon' } },
+        inputs: [],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /parameter 'timeout'/,
+    );
+  });
+
+  test('data plane errors map to NOT_FOUND, UNAVAILABLE and INTERNAL', async () => {
+    const input = [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }];
+    await rejectsWith(
+      client.call('ModelInfer', { model_name: 'nope', inputs: input }),
+      grpc.status.NOT_FOUND,
+      /model 'nope'/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', { model_name: 'echo', model_version: '9', inputs: input }),
+      grpc.status.NOT_FOUND,
+      /version '9'/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', { model_name: 'loading', inputs: input }),
+      grpc.status.UNAVAILABLE,
+      /'loading' is LOADING/,
+    );
+    const err = await rejectsWith(
+      client.call('ModelInfer', { model_name: 'boom', inputs: input }),
+      grpc.status.INTERNAL,
+      /kaboom/,
+    );
+    assert.deepEqual(err.metadata.get('slipway-error-code'), ['SLIPWAY_ERR_INTERNAL']);
+  });
+});
+
+describe('gRPC server lifecycle', () => {
+  const request = (delayMs: number) => ({
+    model_name: 'echo',
+    parameters: { delay_ms: { int64_param: delayMs } },
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [42] } }],
+  });
+
+  test('close() lets in-flight calls finish and refuses new ones', async () => {
+    const server = await startGrpcServer(new EchoPlane(), { host: '127.0.0.1', port: 0 });
+    const client = connect(server.port);
+    try {
+      await client.call('ServerLive', {});
+      const inflight = client.call('ModelInfer', request(200));
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      const closed = server.close(5000);
+      const res = await inflight;
+      assert.deepEqual(res.outputs[0].contents, { fp32_contents: [42] });
+      await closed;
+      assert.ok(Date.now() - started < 2000, 'drain waited for the grace period instead of the call');
+      await rejectsWith(client.call('ServerLive', {}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
+      assert.equal(server.close(), closed, 'close() twice returns the same promise');
+    } finally {
+      client.close();
+    }
+  });
+
+  test('close() cancels calls still running after the grace period', async () => {
+    const plane = new EchoPlane();
+    const server = await startGrpcServer(plane, { host: '127.0.0.1', port: 0 });
+    const client = connect(server.port);
+    try {
+      const inflight = client.call('ModelInfer', request(10_000));
+      await waitFor(() => plane.lastOptions !== undefined);
+      const started = Date.now();
+      await server.close(100);
+      assert.ok(Date.now() - started < 2000);
+      const err = await inflight.then(
+        () => assert.fail('the call should have been cut'),
+        (e: grpc.ServiceError) => e,
+      );
+      assert.ok([grpc.status.UNAVAILABLE, grpc.status.CANCELLED].includes(err.code), grpc.status[err.code]);
+      await waitFor(() => plane.lastOptions?.signal?.aborted === true);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('maxMessageBytes bounds requests with RESOURCE_EXHAUSTED', async () => {
+    const server = await startGrpcServer(new EchoPlane(), {
+      host: '127.0.0.1',
+      port: 0,
+      maxMessageBytes: 1024,
+    });
+    const client = connect(server.port);
+    try {
+      await rejectsWith(
+        client.call('ModelInfer', {
+          model_name: 'echo',
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [512] }],
+          raw_input_contents: [f32(new Array(512).fill(1))],
+        }),
+        grpc.status.RESOURCE_EXHAUSTED,
+      );
+    } finally {
+      client.close();
+      await server.close(1000);
+    }
+  });
+
+  test('a port in use is reported naming the address', async () => {
+    const first = await startGrpcServer(new EchoPlane(), { host: '127.0.0.1', port: 0 });
+    try {
+      await assert.rejects(
+        startGrpcServer(new EchoPlane(), { host: '127.0.0.1', port: first.port }),
+        (err) => {
+          assert.ok(err instanceof SlipwayError);
+          assert.equal(err.code, 'SLIPWAY_ERR_CONFIG');
+          assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${first.port}`));
+          return true;
+        },
+      );
+    } finally {
+      await first.close(1000);
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) assert.fail('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
