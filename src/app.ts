@@ -1,0 +1,89 @@
+/**
+ * Wires the server together in one place, by plain constructor injection: settings → logger →
+ * metrics → data plane → transports (REST, gRPC).
+ */
+import { readFileSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import type { Settings } from './config/index.js';
+import { RepositoryDataPlane } from './inference/index.js';
+import { ServingMetrics } from './metrics/index.js';
+import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
+import { type RunningHttpServer, startHttpServer } from './server/index.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface App {
+  settings: Readonly<Settings>;
+  plane: RepositoryDataPlane;
+  metrics: ServingMetrics;
+  http: RunningHttpServer;
+  grpc?: GrpcServer;
+  logger: Logger;
+  /** Refuses new work, drains in-flight requests (up to the grace period), frees every model. */
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger?: Logger;
+  /** Process-wide metrics (CPU, memory, event loop) in /metrics; off in tests that start many apps. */
+  processMetrics?: boolean;
+}
+
+/**
+ * @example
+ *   const app = await startApp(loadSettings({ flags: { models: './models', port: 0 } }));
+ *   console.log(app.http.url);
+ *   await app.close();
+ */
+export async function startApp(settings: Readonly<Settings>, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? pino({ level: settings.logLevel }, pino.destination(2));
+  let plane: RepositoryDataPlane | undefined;
+  const metrics = new ServingMetrics(() => plane?.manager.loadGauges() ?? [], {
+    processMetrics: options.processMetrics ?? true,
+  });
+  plane = new RepositoryDataPlane({ modelRepository: settings.models, logger, metrics, serverVersion: VERSION });
+  const p = plane;
+  await p.start();
+  const http = await startHttpServer(p, {
+    host: settings.host,
+    port: settings.port,
+    maxRequestBytes: settings.maxRequestBytes,
+    logger,
+    metrics,
+    modelConfig: (m) => p.manager.configOf(m),
+  });
+  let grpc: GrpcServer | undefined;
+  try {
+    if (settings.grpcPort !== null) {
+      grpc = await startGrpcServer(p, {
+        host: settings.host,
+        port: settings.grpcPort,
+        maxMessageBytes: settings.maxRequestBytes,
+        logger,
+      });
+    }
+  } catch (err) {
+    await http.close(0);
+    await p.close();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    settings,
+    plane: p,
+    metrics,
+    http,
+    grpc,
+    logger,
+    close() {
+      closing ??= (async () => {
+        p.beginDrain();
+        await Promise.all([http.close(settings.shutdownGraceMs), grpc?.close(settings.shutdownGraceMs)]);
+        await p.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { ERROR_CODES, type ErrorCode, GrpcStatus, SlipwayError, toSlipwayError } from './errors.js';

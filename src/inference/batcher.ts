@@ -1,0 +1,299 @@
+import { SlipwayError } from '../errors/index.js';
+import { allocate, elementCount } from './datatypes.js';
+import type { ModelConfig } from './model-config.js';
+import type { ModelRuntime } from './model-runtime.js';
+import type { StatsRecorder } from './stats.js';
+import type { Tensor, TensorData } from './types.js';
+
+/** A validated request, its inputs in the model's input order. */
+export interface Job {
+  inputs: Tensor[];
+  /** Size of the first dimension (1 when the model does not batch). */
+  batchSize: number;
+  outputs: string[];
+  /** Requests with equal keys can be stacked: same non-batch dims and same outputs. */
+  key: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface JobResult {
+  outputs: Tensor[];
+  queueMs: number;
+  computeMs: number;
+  /** Size of the batch this request ran in. */
+  executedBatch: number;
+}
+
+interface Entry {
+  job: Job;
+  enqueuedAt: number;
+  resolve: (r: JobResult) => void;
+  reject: (e: unknown) => void;
+  settled: boolean;
+  timer?: NodeJS.Timeout;
+  onAbort?: () => void;
+}
+
+/**
+ * Dynamic batching in front of a runtime. A request that finds an idle instance runs at once;
+ * requests arriving while every instance is busy queue up and leave together as one batch
+ * (stacked along the first dimension) when an instance frees up. `max_queue_delay` only holds a
+ * partial batch back while other batches are executing, so an idle model adds no latency.
+ */
+export class DynamicBatcher {
+  private readonly queue: Entry[] = [];
+  private running = 0;
+  private delayTimer?: NodeJS.Timeout;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly runtime: ModelRuntime,
+    private readonly config: ModelConfig,
+    private readonly stats: StatsRecorder,
+    private readonly onBatch?: (batchSize: number) => void,
+  ) {}
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  get executing(): number {
+    return this.running;
+  }
+
+  submit(job: Job): Promise<JobResult> {
+    if (this.queue.length >= this.config.maxQueueSize) {
+      return Promise.reject(
+        new SlipwayError(
+          'SLIPWAY_ERR_QUEUE_FULL',
+          `the model's queue holds ${this.queue.length} requests (max_queue_size ${this.config.maxQueueSize}); retry later`,
+          { retryAfterSeconds: 1 },
+        ),
+      );
+    }
+    return new Promise<JobResult>((resolve, reject) => {
+      const entry: Entry = { job, enqueuedAt: performance.now(), resolve, reject, settled: false };
+      if (job.timeoutMs !== undefined && job.timeoutMs > 0) {
+        entry.timer = setTimeout(() => {
+          this.settle(
+            entry,
+            new SlipwayError('SLIPWAY_ERR_TIMEOUT', `the request did not complete within its timeout of ${job.timeoutMs} ms`),
+          );
+        }, job.timeoutMs);
+      }
+      if (job.signal) {
+        if (job.signal.aborted) {
+          reject(new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
+          return;
+        }
+        entry.onAbort = () => this.settle(entry, new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
+        job.signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      this.queue.push(entry);
+      this.pump();
+    });
+  }
+
+  /** Resolves when nothing is queued or executing. */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private settle(entry: Entry, error: unknown, result?: JobResult): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    if (entry.timer) clearTimeout(entry.timer);
+    if (entry.onAbort) entry.job.signal!.removeEventListener('abort', entry.onAbort);
+    if (error !== undefined) {
+      // A request that gives up while queued leaves the queue at once.
+      const i = this.queue.indexOf(entry);
+      if (i >= 0) this.queue.splice(i, 1);
+      entry.reject(error);
+      this.checkIdle();
+    } else entry.resolve(result!);
+  }
+
+  private pump(): void {
+    while (this.running < this.runtime.capacity && this.queue.length > 0) {
+      const batch = this.formBatch();
+      if (!batch) return;
+      void this.execute(batch);
+    }
+  }
+
+  /** Takes the next batch off the queue, or returns undefined to wait for a fuller one. */
+  private formBatch(force = false): Entry[] | undefined {
+    const head = this.queue[0]!;
+    const max = this.config.maxBatchSize;
+    if (max === 0 || !this.runtime.batchable || head.job.batchSize >= max) return this.queue.splice(0, 1);
+    let available = 0;
+    for (const e of this.queue) {
+      if (e.job.key !== head.job.key) continue;
+      if (available + e.job.batchSize > max) break;
+      available += e.job.batchSize;
+    }
+    const preferred = this.config.preferredBatchSizes;
+    let target = available;
+    let preferredHit = false;
+    for (let i = preferred.length - 1; i >= 0; i--) {
+      if (preferred[i]! <= available) {
+        target = preferred[i]!;
+        preferredHit = true;
+        break;
+      }
+    }
+    const delayMs = this.config.maxQueueDelayUs / 1000;
+    if (!force && delayMs > 0 && available < max && !preferredHit && this.running > 0) {
+      const waited = performance.now() - head.enqueuedAt;
+      if (waited < delayMs) {
+        if (!this.delayTimer) {
+          this.delayTimer = setTimeout(() => {
+            this.delayTimer = undefined;
+            this.pumpAfterDelay();
+          }, delayMs - waited);
+        }
+        return undefined;
+      }
+    }
+    const taken: Entry[] = [];
+    let size = 0;
+    for (let i = 0; i < this.queue.length && size < target; ) {
+      const e = this.queue[i]!;
+      if (e.job.key === head.job.key && size + e.job.batchSize <= target) {
+        taken.push(e);
+        size += e.job.batchSize;
+        this.queue.splice(i, 1);
+      } else i++;
+    }
+    return taken;
+  }
+
+  private pumpAfterDelay(): void {
+    // The oldest request has waited its full delay: let it go with whatever batch is there.
+    if (this.queue.length > 0 && this.running < this.runtime.capacity) {
+      const batch = this.formBatch(true);
+      if (batch) void this.execute(batch);
+    }
+    this.pump();
+  }
+
+  private async execute(batch: Entry[]): Promise<void> {
+    this.running++;
+    const live = batch.filter((e) => !e.settled);
+    try {
+      if (live.length > 0) await this.runBatch(live, true);
+    } finally {
+      this.running--;
+      this.pump();
+      this.checkIdle();
+    }
+  }
+
+  private async runBatch(entries: Entry[], isolateFailures: boolean): Promise<void> {
+    const dispatchedAt = performance.now();
+    const t0 = performance.now();
+    const inputs = entries.length === 1 ? entries[0]!.job.inputs : stack(entries.map((e) => e.job.inputs));
+    const total = entries.reduce((n, e) => n + e.job.batchSize, 0);
+    const t1 = performance.now();
+    let outputs: Tensor[];
+    let inferMs: number;
+    try {
+      const r = await this.runtime.run(inputs, entries[0]!.job.outputs);
+      outputs = r.outputs;
+      inferMs = performance.now() - t1;
+    } catch (err) {
+      if (isolateFailures && entries.length > 1) {
+        // One bad request must not fail its neighbours: run each alone to find out whose it is.
+        await Promise.all(entries.map((e) => this.runBatch([e], false)));
+        return;
+      }
+      for (const e of entries) {
+        this.stats.request(false, (performance.now() - e.enqueuedAt) * 1e6, 0);
+        this.settle(e, err);
+      }
+      return;
+    }
+    const t2 = performance.now();
+    let parts: Tensor[][];
+    try {
+      parts = entries.length === 1 ? [outputs] : unstack(outputs, entries.map((e) => e.job.batchSize), total);
+    } catch (err) {
+      if (isolateFailures) {
+        await Promise.all(entries.map((e) => this.runBatch([e], false)));
+        return;
+      }
+      for (const e of entries) this.settle(e, err);
+      return;
+    }
+    const t3 = performance.now();
+    this.stats.execution(total, entries.length, (t1 - t0) * 1e6, inferMs * 1e6, (t3 - t2) * 1e6);
+    this.onBatch?.(total);
+    const computeMs = t3 - t0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const queueMs = dispatchedAt - e.enqueuedAt;
+      this.stats.request(true, (t3 - e.enqueuedAt) * 1e6, queueMs * 1e6);
+      this.settle(e, undefined, { outputs: parts[i]!, queueMs, computeMs, executedBatch: total });
+    }
+  }
+
+  private checkIdle(): void {
+    if (this.queue.length === 0 && this.running === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+/** Concatenates each input of several requests along the first dimension (one copy). */
+export function stack(perRequest: Tensor[][]): Tensor[] {
+  const first = perRequest[0]!;
+  return first.map((t, i) => {
+    let rows = 0;
+    let count = 0;
+    for (const r of perRequest) {
+      rows += r[i]!.shape[0]!;
+      count += r[i]!.data.length;
+    }
+    let data: TensorData;
+    if (t.datatype === 'BYTES') {
+      data = ([] as string[]).concat(...perRequest.map((r) => r[i]!.data as string[]));
+    } else {
+      const out = allocate(t.datatype, count) as Float32Array;
+      let offset = 0;
+      for (const r of perRequest) {
+        const d = r[i]!.data as Float32Array;
+        out.set(d, offset);
+        offset += d.length;
+      }
+      data = out;
+    }
+    return { name: t.name, datatype: t.datatype, shape: [rows, ...t.shape.slice(1)], data };
+  });
+}
+
+/** Splits each output back along the first dimension; views, not copies. */
+export function unstack(outputs: Tensor[], sizes: number[], total: number): Tensor[][] {
+  const parts: Tensor[][] = sizes.map(() => []);
+  for (const o of outputs) {
+    if (o.shape.length === 0 || o.shape[0] !== total) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INFERENCE_FAILED',
+        `output '${o.name}' has shape [${o.shape}], whose first dimension is not the batch size ${total}`,
+      );
+    }
+    const row = elementCount(o.shape.slice(1));
+    let start = 0;
+    for (let i = 0; i < sizes.length; i++) {
+      const n = sizes[i]!;
+      const end = start + n * row;
+      const data = Array.isArray(o.data) ? o.data.slice(start, end) : (o.data as Float32Array).subarray(start, end);
+      parts[i]!.push({ name: o.name, datatype: o.datatype, shape: [n, ...o.shape.slice(1)], data });
+      start = end;
+    }
+  }
+  return parts;
+}

@@ -1,0 +1,43 @@
+import type { ModelStats } from './stats.js';
+import type {
+  InferOptions,
+  InferRequest,
+  InferResponse,
+  ModelMetadata,
+  Parameters,
+  RepositoryEntry,
+} from './types.js';
+
+export interface ServerMetadata {
+  name: string;
+  version: string;
+  extensions: string[];
+}
+
+/**
+ * What every transport (REST, gRPC, records, CLI) calls. Transports only convert to and from
+ * these types and map `SlipwayError` codes to their status codes.
+ *
+ * @example
+ *   const res = await plane.infer('adult', undefined, { inputs: [x] }, { protocol: 'rest' });
+ */
+export interface DataPlane {
+  live(): boolean;
+  /** True when the server is not draining and every model the repository holds is ready. */
+  ready(): boolean;
+  serverMetadata(): ServerMetadata;
+  /** Throws SLIPWAY_ERR_MODEL_NOT_FOUND / SLIPWAY_ERR_VERSION_NOT_FOUND. */
+  modelMetadata(model: string, version?: string): ModelMetadata;
+  modelReady(model: string, version?: string): boolean;
+  /** Triton-shaped model configuration (`/v2/models/{m}/config`). */
+  modelConfig(model: string, version?: string): Record<string, unknown>;
+  infer(model: string, version: string | undefined, request: InferRequest, options: InferOptions): Promise<InferResponse>;
+  /** Every model in the repository folder, loaded or not, one row per version. */
+  repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]>;
+  /** (Re)loads a model from the repository; resolves when the new versions serve. */
+  loadModel(model: string, parameters?: Parameters): Promise<void>;
+  /** Stops routing to the model and resolves once its in-flight requests have finished. */
+  unloadModel(model: string): Promise<void>;
+  /** Statistics of every loaded version, or one model, or one version. */
+  statistics(model?: string, version?: string): ModelStats[];
+}

@@ -1,0 +1,22 @@
+export { DynamicBatcher, type Job, type JobResult, stack, unstack } from './batcher.js';
+export type { DataPlane, ServerMetadata } from './data-plane-api.js';
+export { type DataPlaneOptions, EXTENSIONS, RepositoryDataPlane } from './data-plane.js';
+export {
+  allocate,
+  decodeBytesElements,
+  ELEMENT_SIZE,
+  elementCount,
+  encodeBytesElements,
+  fromBytes,
+  isDatatype,
+  TYPED_ARRAY,
+  toBytes,
+  wireByteSize,
+} from './datatypes.js';
+export { DEFAULT_MODEL_CONFIG, type ModelConfig, resolveModelConfig } from './model-config.js';
+export { ModelManager, type RuntimeFactory, ServedVersion } from './model-manager.js';
+export type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
+export { OnnxRuntimePool } from './onnx-runtime-pool.js';
+export type { ModelStats } from './stats.js';
+export * from './types.js';
+export { type Prediction, type RecordsLayout, recordsLayout, recordsToRequest, responseToPredictions } from './records.js';

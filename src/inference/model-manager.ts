@@ -1,0 +1,272 @@
+import type { Logger } from 'pino';
+import { SlipwayError } from '../errors/index.js';
+import type { LoadGauge } from '../metrics/index.js';
+import { DynamicBatcher } from './batcher.js';
+import type { ModelConfig } from './model-config.js';
+import { checkModelFile, listModels, readModel } from './model-repository.js';
+import type { ModelRuntime } from './model-runtime.js';
+import { StatsRecorder } from './stats.js';
+import type { ModelState, RepositoryEntry } from './types.js';
+
+/** Creates the runtime of one model version; ONNX Runtime worker pools in production. */
+export type RuntimeFactory = (path: string, config: ModelConfig) => Promise<ModelRuntime>;
+
+/** One model version as it is served: its runtime, queue, statistics and state. */
+export class ServedVersion {
+  state: ModelState = 'LOADING';
+  reason = '';
+  /** Requests accepted and not yet answered. */
+  inFlight = 0;
+  runtime?: ModelRuntime;
+  batcher?: DynamicBatcher;
+  readonly stats: StatsRecorder;
+
+  constructor(
+    readonly model: string,
+    readonly version: string,
+    readonly config: ModelConfig,
+  ) {
+    this.stats = new StatsRecorder(model, version);
+  }
+}
+
+interface ModelEntry {
+  name: string;
+  config?: ModelConfig;
+  /** Versions that requests route to, by version string. */
+  versions: Map<string, ServedVersion>;
+  /** The highest READY version: where requests without a version go. */
+  latest?: ServedVersion;
+  state: ModelState;
+  reason: string;
+  /** Loads and unloads of one model run one after another. */
+  op: Promise<unknown>;
+}
+
+export interface ModelManagerOptions {
+  root: string;
+  logger: Logger;
+  createRuntime: RuntimeFactory;
+  onBatch?: (model: string, version: string, size: number) => void;
+}
+
+/**
+ * Keeps the models of a repository folder loaded. A reload brings new versions up beside the old
+ * ones and switches traffic only when they are ready; old versions drain before they are freed.
+ */
+export class ModelManager {
+  private readonly models = new Map<string, ModelEntry>();
+  private readonly root: string;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: ModelManagerOptions) {
+    this.root = options.root;
+    this.logger = options.logger;
+  }
+
+  /** Loads every model in the repository; a model that fails is UNAVAILABLE, the rest serve. */
+  async loadAll(): Promise<void> {
+    const names = await listModels(this.root);
+    await Promise.all(
+      names.map((n) =>
+        this.load(n).catch((err: Error) => this.logger.warn({ model: n, err: err.message }, 'model failed to load')),
+      ),
+    );
+  }
+
+  /** Routes a request: the given version, or the latest ready one. */
+  resolve(model: string, version?: string): ServedVersion {
+    const entry = this.models.get(model);
+    if (!entry) throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
+    if (version === undefined || version === '') {
+      if (entry.latest) return entry.latest;
+      throw unavailable(model, entry.state, entry.reason);
+    }
+    const v = entry.versions.get(version);
+    if (!v) {
+      if (entry.versions.size === 0) throw unavailable(model, entry.state, entry.reason);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_VERSION_NOT_FOUND',
+        `model '${model}' has no version '${version}' being served; versions: ${[...entry.versions.keys()].join(', ')}`,
+      );
+    }
+    if (v.state !== 'READY') throw unavailable(`${model}' version '${version}`, v.state, v.reason);
+    return v;
+  }
+
+  /** Every version that is routed to, for metadata and statistics. */
+  versionsOf(model: string): ServedVersion[] {
+    const entry = this.models.get(model);
+    if (!entry) throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
+    return [...entry.versions.values()];
+  }
+
+  configOf(model: string): ModelConfig | undefined {
+    return this.models.get(model)?.config;
+  }
+
+  allVersions(): ServedVersion[] {
+    return [...this.models.values()].flatMap((e) => [...e.versions.values()]);
+  }
+
+  /** True when every known model has a ready version. */
+  allReady(): boolean {
+    for (const e of this.models.values()) if (e.state !== 'READY') return false;
+    return true;
+  }
+
+  loadGauges(): LoadGauge[] {
+    return this.allVersions()
+      .filter((v) => v.batcher)
+      .map((v) => ({ model: v.model, version: v.version, queueDepth: v.batcher!.depth, inFlight: v.inFlight }));
+  }
+
+  async index(readyOnly: boolean): Promise<RepositoryEntry[]> {
+    const rows: RepositoryEntry[] = [];
+    const names = new Set([...(await listModels(this.root).catch(() => [])), ...this.models.keys()]);
+    for (const name of [...names].sort()) {
+      const entry = this.models.get(name);
+      if (!entry) {
+        if (!readyOnly) rows.push({ name, state: 'UNAVAILABLE', reason: 'not loaded' });
+        continue;
+      }
+      if (entry.versions.size === 0) {
+        if (!readyOnly) rows.push({ name, state: entry.state, reason: entry.reason });
+        continue;
+      }
+      for (const v of [...entry.versions.values()].sort((a, b) => Number(a.version) - Number(b.version))) {
+        if (readyOnly && v.state !== 'READY') continue;
+        rows.push({ name, version: v.version, state: v.state, reason: v.reason });
+      }
+    }
+    return rows;
+  }
+
+  /** (Re)loads a model. Resolves when the new versions serve; rejects with the reasons of failures. */
+  load(name: string, overrideConfig?: unknown): Promise<void> {
+    const entry = this.entry(name);
+    const op = entry.op.then(() => this.doLoad(entry, overrideConfig));
+    entry.op = op.catch(() => undefined);
+    return op;
+  }
+
+  /** Stops routing to a model and frees it once its in-flight requests are answered. */
+  unload(name: string): Promise<void> {
+    const entry = this.models.get(name);
+    if (!entry) return Promise.reject(new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`));
+    const op = entry.op.then(async () => {
+      const old = [...entry.versions.values()];
+      entry.versions = new Map();
+      entry.latest = undefined;
+      entry.state = 'UNLOADING';
+      entry.reason = 'unloading';
+      await this.retire(old);
+      entry.state = 'UNAVAILABLE';
+      entry.reason = 'unloaded';
+      this.logger.info({ model: name }, 'model unloaded');
+    });
+    entry.op = op.catch(() => undefined);
+    return op;
+  }
+
+  /** Unloads everything, waiting for in-flight requests. */
+  async close(): Promise<void> {
+    await Promise.all([...this.models.keys()].map((n) => this.unload(n).catch(() => undefined)));
+  }
+
+  private entry(name: string): ModelEntry {
+    let entry = this.models.get(name);
+    if (!entry) {
+      entry = { name, versions: new Map(), state: 'LOADING', reason: 'loading', op: Promise.resolve() };
+      this.models.set(name, entry);
+    }
+    return entry;
+  }
+
+  private async doLoad(entry: ModelEntry, overrideConfig?: unknown): Promise<void> {
+    const started = performance.now();
+    const wasServing = entry.latest !== undefined;
+    if (!wasServing) {
+      entry.state = 'LOADING';
+      entry.reason = 'loading';
+    }
+    let disk: Awaited<ReturnType<typeof readModel>>;
+    try {
+      disk = await readModel(this.root, entry.name, overrideConfig);
+    } catch (err) {
+      this.failEntry(entry, err as Error, wasServing);
+      throw err;
+    }
+    const fresh = await Promise.all(
+      disk.versions.map(async ({ version, path }) => {
+        const v = new ServedVersion(entry.name, String(version), disk.config);
+        try {
+          await checkModelFile(path);
+          v.runtime = await this.options.createRuntime(path, disk.config);
+          const onBatch = this.options.onBatch;
+          v.batcher = new DynamicBatcher(
+            v.runtime,
+            disk.config,
+            v.stats,
+            onBatch ? (size) => onBatch(v.model, v.version, size) : undefined,
+          );
+          v.state = 'READY';
+        } catch (err) {
+          v.state = 'UNAVAILABLE';
+          v.reason = (err as Error).message;
+        }
+        return v;
+      }),
+    );
+    const ready = fresh.filter((v) => v.state === 'READY');
+    const failed = fresh.filter((v) => v.state !== 'READY');
+    if (ready.length === 0 && wasServing) {
+      // Keep serving what worked before; report why the new load failed.
+      const error = new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '));
+      this.logger.warn({ model: entry.name, err: error.message }, 'reload failed; previous versions keep serving');
+      throw error;
+    }
+    const old = [...entry.versions.values()];
+    entry.config = disk.config;
+    entry.versions = new Map(fresh.map((v) => [v.version, v]));
+    entry.latest = ready.length > 0 ? ready.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a)) : undefined;
+    entry.state = entry.latest ? 'READY' : 'UNAVAILABLE';
+    entry.reason = entry.latest ? '' : failed.map((v) => `version ${v.version}: ${v.reason}`).join('; ');
+    this.logger.info(
+      { model: entry.name, versions: ready.map((v) => v.version), ms: Math.round(performance.now() - started) },
+      'model loaded',
+    );
+    await this.retire(old);
+    if (failed.length > 0) {
+      throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '));
+    }
+  }
+
+  private failEntry(entry: ModelEntry, err: Error, wasServing: boolean): void {
+    if (wasServing) return;
+    entry.state = 'UNAVAILABLE';
+    entry.reason = err.message;
+    if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_MODEL_NOT_FOUND') this.models.delete(entry.name);
+  }
+
+  /** Drains old versions, then frees them. Requests no longer route to them. */
+  private async retire(versions: ServedVersion[]): Promise<void> {
+    await Promise.all(
+      versions.map(async (v) => {
+        if (v.state === 'READY') {
+          v.state = 'UNLOADING';
+          v.reason = 'unloading';
+        }
+        await v.batcher?.drain();
+        await v.runtime?.unload();
+        v.state = 'UNAVAILABLE';
+        v.reason = 'unloaded';
+      }),
+    );
+  }
+}
+
+function unavailable(what: string, state: ModelState, reason: string): SlipwayError {
+  const why = state === 'LOADING' ? 'is loading' : state === 'UNLOADING' ? 'is unloading' : `is unavailable: ${reason || 'unknown reason'}`;
+  return new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', `model '${what}' ${why}`);
+}

@@ -1,0 +1,84 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SlipwayError } from '../errors/index.js';
+import { type ModelConfig, resolveModelConfig, selectVersions } from './model-config.js';
+
+/** What a model's folder holds: `<root>/<model>/config.json` and `<root>/<model>/<n>/model.onnx`. */
+export interface ModelOnDisk {
+  name: string;
+  config: ModelConfig;
+  /** Versions the version policy selects, ascending. */
+  versions: { version: number; path: string }[];
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export function isValidModelName(name: string): boolean {
+  return MODEL_NAME.test(name) && name.length <= 200;
+}
+
+/** Names of the model folders under the repository root. */
+export async function listModels(root: string): Promise<string[]> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (err) {
+    throw new SlipwayError('SLIPWAY_ERR_CONFIG', `model repository ${root} cannot be read: ${(err as Error).message}`);
+  }
+  return entries
+    .filter((e) => e.isDirectory() && isValidModelName(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** Reads one model's folder. Throws SLIPWAY_ERR_MODEL_NOT_FOUND or SLIPWAY_ERR_MODEL_LOAD. */
+export async function readModel(root: string, name: string, overrideConfig?: unknown): Promise<ModelOnDisk> {
+  if (!isValidModelName(name)) throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `no model '${name}' in the repository`);
+  const dir = join(root, name);
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `no model '${name}' in the repository`);
+  }
+  let raw: unknown = overrideConfig;
+  if (raw === undefined && entries.some((e) => e.isFile() && e.name === 'config.json')) {
+    const text = await readFile(join(dir, 'config.json'), 'utf8');
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model '${name}' config.json is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const config = resolveModelConfig(name, raw);
+  const onDisk: number[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || !/^[0-9]+$/.test(e.name)) continue;
+    const v = Number(e.name);
+    if (v >= 1 && Number.isSafeInteger(v)) onDisk.push(v);
+  }
+  if (onDisk.length === 0) {
+    throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model '${name}' has no version folders (expected ${dir}/<n>/model.onnx)`);
+  }
+  const selected = selectVersions(config.versionPolicy, onDisk);
+  if (selected.length === 0) {
+    throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model '${name}': the version policy selects none of the versions on disk (${onDisk.sort((a, b) => a - b).join(', ')})`);
+  }
+  const versions = [];
+  for (const v of selected) {
+    const path = join(dir, String(v), 'model.onnx');
+    versions.push({ version: v, path });
+  }
+  return { name, config, versions };
+}
+
+/** Throws a clear load error when the file is absent or empty, before ONNX Runtime sees it. */
+export async function checkModelFile(path: string): Promise<void> {
+  let s: import('node:fs').Stats;
+  try {
+    s = await stat(path);
+  } catch {
+    throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model file ${path} does not exist`);
+  }
+  if (!s.isFile() || s.size === 0) throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model file ${path} is empty or not a file`);
+}

@@ -1,0 +1,1 @@
+export { type LoadGauge, ServingMetrics } from './serving-metrics.js';

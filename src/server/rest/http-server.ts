@@ -1,0 +1,377 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { gunzip, inflate } from 'node:zlib';
+import type { Logger } from 'pino';
+import { SlipwayError, toSlipwayError } from '../../errors/index.js';
+import {
+  type DataPlane,
+  ELEMENT_SIZE,
+  fromBytes,
+  type InferRequest,
+  type ModelConfig,
+  type Parameters,
+  recordsLayout,
+  recordsToRequest,
+  responseToPredictions,
+} from '../../inference/index.js';
+import type { ServingMetrics } from '../../metrics/index.js';
+import { decodeInferRequest, encodeError, encodeInferResponse } from './v2-codec.js';
+
+const gunzipAsync = promisify(gunzip);
+const inflateAsync = promisify(inflate);
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  maxRequestBytes: number;
+  logger: Logger;
+  metrics?: ServingMetrics;
+  /** Model configuration, for the records API's feature and label names. */
+  modelConfig: (model: string) => ModelConfig | undefined;
+}
+
+export interface RunningHttpServer {
+  server: Server;
+  port: number;
+  url: string;
+  /** Stops accepting connections, lets in-flight requests finish, then closes the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Header carrying a per-request timeout in milliseconds (the `timeout` parameter is in µs, as in Triton). */
+export const TIMEOUT_HEADER = 'slipway-timeout-ms';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, segs: string[]) => Promise<void> | void;
+
+/**
+ * The REST transport: Open Inference Protocol (JSON and binary), Triton's repository, config and
+ * statistics extensions, the records API and /metrics, on plain `node:http`. Measured faster than
+ * a framework router on the inference path (see docs/BENCHMARKS.md); every handler converts, calls
+ * the data plane, and maps errors.
+ */
+export async function startHttpServer(plane: DataPlane, options: HttpServerOptions): Promise<RunningHttpServer> {
+  const { logger, metrics } = options;
+  let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
+
+  const send = (res: ServerResponse, status: number, body: string, contentType = 'application/json') => {
+    res.writeHead(status, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(body),
+      ...(draining ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  };
+  const sendJson = (res: ServerResponse, status: number, value: unknown) => send(res, status, JSON.stringify(value));
+  const sendError = (res: ServerResponse, err: unknown) => {
+    const e = toSlipwayError(err);
+    if (e.code === 'SLIPWAY_ERR_INTERNAL') logger.error({ err }, 'internal error');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (e.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(e.retryAfterSeconds));
+    send(res, e.httpStatus, encodeError(e));
+  };
+
+  const readBody = (req: IncomingMessage): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > options.maxRequestBytes) {
+        reject(tooLarge(options.maxRequestBytes));
+        req.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > options.maxRequestBytes) {
+          reject(tooLarge(options.maxRequestBytes));
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => {
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        const encoding = req.headers['content-encoding'];
+        if (!encoding || encoding === 'identity') resolve(body);
+        else if (encoding === 'gzip') gunzipAsync(body).then(resolve, (e: Error) => reject(badEncoding(e)));
+        else if (encoding === 'deflate') inflateAsync(body).then(resolve, (e: Error) => reject(badEncoding(e)));
+        else reject(new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `Content-Encoding '${encoding}' is not supported (gzip, deflate)`));
+      });
+      req.on('error', reject);
+    });
+
+  const readJsonBody = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
+    const body = await readBody(req);
+    if (body.length === 0) return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `the request body is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'the request body must be a JSON object');
+    }
+    return parsed as Record<string, unknown>;
+  };
+
+  const timeoutOf = (req: IncomingMessage, request: InferRequest | undefined): number | undefined => {
+    const header = req.headers[TIMEOUT_HEADER];
+    if (header !== undefined) {
+      const ms = Number(header);
+      if (!Number.isFinite(ms) || ms <= 0) {
+        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `header ${TIMEOUT_HEADER} must be a positive number of milliseconds`);
+      }
+      return ms;
+    }
+    const us = request?.parameters?.timeout;
+    if (us === undefined) return undefined;
+    if (typeof us !== 'number' || !(us > 0)) {
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "parameter 'timeout' must be a positive number of microseconds");
+    }
+    return us / 1000;
+  };
+
+  const infer: Handler = async (req, res, segs) => {
+    // segs: v2 models {m} [versions {v}] infer
+    const model = segs[2]!;
+    const version = segs[3] === 'versions' ? segs[4] : undefined;
+    const body = await readBody(req);
+    const headerLength = req.headers['inference-header-content-length'];
+    let request: InferRequest;
+    if (headerLength === '0') request = rawBodyRequest(plane, model, version, body);
+    else {
+      let hl: number | undefined;
+      if (headerLength !== undefined) {
+        hl = Number(headerLength);
+        if (!Number.isInteger(hl) || hl < 0) {
+          throw new SlipwayError('SLIPWAY_ERR_BINARY_DATA', 'Inference-Header-Content-Length must be a non-negative integer');
+        }
+      }
+      request = decodeInferRequest(body, hl);
+    }
+    const response = await plane.infer(model, version, request, { protocol: 'rest', timeoutMs: timeoutOf(req, request) });
+    const { json, binary } = encodeInferResponse(request, response);
+    if (binary.length === 0) {
+      send(res, 200, json);
+      return;
+    }
+    const header = Buffer.from(json, 'utf8');
+    let total = header.length;
+    for (const b of binary) total += b.byteLength;
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': header.length,
+      'content-length': total,
+      ...(draining ? { connection: 'close' } : {}),
+    });
+    res.write(header);
+    for (const b of binary) res.write(b);
+    res.end();
+  };
+
+  const predict: Handler = async (req, res, segs) => {
+    // segs: v1 models {m}:predict  or  v1 models {m} versions {v}:predict
+    const last = segs[segs.length - 1]!;
+    const model = segs.length === 3 ? last.slice(0, -':predict'.length) : segs[2]!;
+    const version = segs.length === 5 ? last.slice(0, -':predict'.length) : undefined;
+    const body = await readJsonBody(req);
+    const meta = plane.modelMetadata(model, version);
+    const config = options.modelConfig(model)!;
+    const layout = recordsLayout(meta.inputs, config);
+    const request = recordsToRequest(body.instances, meta.inputs, layout);
+    if (typeof body.id === 'string') request.id = body.id;
+    const n = (body.instances as unknown[]).length;
+    const response = await plane.infer(model, version, request, { protocol: 'records', timeoutMs: timeoutOf(req, undefined) });
+    sendJson(res, 200, {
+      model_name: response.modelName,
+      model_version: response.modelVersion,
+      ...(request.id ? { id: request.id } : {}),
+      predictions: responseToPredictions(response, config, n),
+    });
+  };
+
+  const recordsMetadata: Handler = (_req, res, segs) => {
+    const model = segs[2]!;
+    const version = segs[4];
+    const meta = plane.modelMetadata(model, version);
+    const config = options.modelConfig(model)!;
+    let layout: ReturnType<typeof recordsLayout> | undefined;
+    let reason: string | undefined;
+    try {
+      layout = recordsLayout(meta.inputs, config);
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+    sendJson(res, 200, {
+      name: meta.name,
+      versions: meta.versions,
+      features: layout?.features ?? [],
+      ...(reason ? { records_api: reason } : {}),
+      labels: config.labelNames ?? null,
+      outputs: meta.outputs,
+    });
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const segs = path.split('/').filter((s) => s !== '').map(decodeSegment);
+    const method = req.method ?? 'GET';
+    const n = segs.length;
+    if (segs[0] === 'v2') {
+      if (n === 1 && method === 'GET') return sendJson(res, 200, plane.serverMetadata());
+      if (segs[1] === 'health' && n === 3 && method === 'GET') {
+        if (segs[2] === 'live') return sendJson(res, plane.live() ? 200 : 503, { live: plane.live() });
+        if (segs[2] === 'ready') return sendJson(res, plane.ready() ? 200 : 503, { ready: plane.ready() });
+      }
+      if (segs[1] === 'models') {
+        if (n === 3 && segs[2] === 'stats' && method === 'GET') return sendJson(res, 200, { model_stats: plane.statistics() });
+        if (n >= 3) {
+          const model = segs[2]!;
+          const hasVersion = segs[3] === 'versions' && n >= 5;
+          const version = hasVersion ? segs[4] : undefined;
+          const action = hasVersion ? segs[5] : segs[3];
+          const expected = hasVersion ? 6 : 4;
+          if (action === undefined && n === expected - 1 && method === 'GET') {
+            return sendJson(res, 200, plane.modelMetadata(model, version));
+          }
+          if (n === expected) {
+            if (action === 'infer' && method === 'POST') return infer(req, res, segs);
+            if (action === 'ready' && method === 'GET') {
+              const ready = plane.modelReady(model, version);
+              return sendJson(res, ready ? 200 : 503, { name: model, ...(version ? { version } : {}), ready });
+            }
+            if (action === 'config' && method === 'GET') return sendJson(res, 200, plane.modelConfig(model, version));
+            if (action === 'stats' && method === 'GET') {
+              return sendJson(res, 200, { model_stats: plane.statistics(model, version) });
+            }
+          }
+        }
+      }
+      if (segs[1] === 'repository' && method === 'POST') {
+        if (n === 3 && segs[2] === 'index') {
+          const body = await readJsonBody(req);
+          if (body.ready !== undefined && typeof body.ready !== 'boolean') {
+            throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "'ready' must be a boolean");
+          }
+          return sendJson(res, 200, await plane.repositoryIndex(body.ready === true));
+        }
+        if (n === 5 && segs[2] === 'models' && (segs[4] === 'load' || segs[4] === 'unload')) {
+          const body = await readJsonBody(req);
+          let params: Parameters | undefined;
+          if (body.parameters !== undefined) {
+            if (typeof body.parameters !== 'object' || body.parameters === null) {
+              throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "'parameters' must be an object");
+            }
+            params = body.parameters as Parameters;
+          }
+          if (segs[4] === 'load') await plane.loadModel(segs[3]!, params);
+          else await plane.unloadModel(segs[3]!);
+          return sendJson(res, 200, {});
+        }
+      }
+    } else if (segs[0] === 'v1' && segs[1] === 'models' && n >= 3) {
+      const last = segs[n - 1]!;
+      if (method === 'POST' && last.endsWith(':predict') && (n === 3 || (n === 5 && segs[3] === 'versions'))) {
+        return predict(req, res, segs);
+      }
+      if (method === 'GET' && (n === 3 || (n === 5 && segs[3] === 'versions'))) return recordsMetadata(req, res, segs);
+    } else if (n === 1 && segs[0] === 'metrics' && method === 'GET' && metrics) {
+      return send(res, 200, await metrics.registry.metrics(), metrics.contentType);
+    }
+    throw new SlipwayError('SLIPWAY_ERR_ROUTE_NOT_FOUND', `no endpoint ${method} ${path}`);
+  };
+
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    inFlight++;
+    res.on('close', () => {
+      inFlight--;
+      if (draining && inFlight === 0) drained?.();
+    });
+    route(req, res).catch((err) => sendError(res, err));
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    server,
+    port,
+    url: `http://${hostForUrl}:${port}`,
+    async close(graceMs: number) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            drained = resolve;
+          }),
+          new Promise((resolve) => setTimeout(resolve, graceMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function decodeSegment(s: string): string {
+  if (!s.includes('%')) return s;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `the path segment '${s}' is not valid percent-encoding`);
+  }
+}
+
+function tooLarge(limit: number): SlipwayError {
+  return new SlipwayError('SLIPWAY_ERR_PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${limit} bytes`);
+}
+
+function badEncoding(e: Error): SlipwayError {
+  return new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `the request body cannot be decompressed: ${e.message}`);
+}
+
+/**
+ * `Inference-Header-Content-Length: 0`: the whole body is the raw bytes of the model's single
+ * input, batch 1, and every output comes back binary.
+ */
+function rawBodyRequest(plane: DataPlane, model: string, version: string | undefined, body: Buffer): InferRequest {
+  const meta = plane.modelMetadata(model, version);
+  if (meta.inputs.length !== 1) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BINARY_DATA',
+      `a raw binary body (Inference-Header-Content-Length: 0) needs a model with one input; '${model}' has ${meta.inputs.length}`,
+    );
+  }
+  const input = meta.inputs[0]!;
+  const data = fromBytes(input.datatype, body, input.name);
+  const shape = input.shape.map((d, i) => (d === -1 && i === 0 ? 1 : d));
+  const unknown = shape.filter((d) => d === -1).length;
+  if (unknown > 1) {
+    throw new SlipwayError('SLIPWAY_ERR_BINARY_DATA', `input '${input.name}' has more than one dynamic dimension; send a JSON header`);
+  }
+  if (unknown === 1) {
+    const known = shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
+    const count = input.datatype === 'BYTES' ? data.length : body.length / ELEMENT_SIZE[input.datatype];
+    shape[shape.indexOf(-1)] = count / known;
+  }
+  return { inputs: [{ name: input.name, datatype: input.datatype, shape, data }], parameters: { binary_data_output: true } };
+}
