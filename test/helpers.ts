@@ -1,0 +1,89 @@
+/** Shared fixtures for the Node suites: a real server on port 0 over the fixture repository. */
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { type App, startApp } from '../src/app.js';
+import { loadSettings, type Settings } from '../src/config/index.js';
+
+export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/models', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Starts the whole server (REST; gRPC when asked) on free ports over `models`. */
+export async function startTestApp(overrides: Partial<Settings> = {}): Promise<App> {
+  const settings = loadSettings({
+    flags: { models: FIXTURES, host: '127.0.0.1', port: 0, grpcPort: null, logLevel: 'silent', shutdownGraceMs: 5000, ...overrides },
+  });
+  return startApp(settings, { logger: pino({ level: 'silent' }), processMetrics: false });
+}
+
+/** Copies fixture models (all, or the named ones) into a fresh temp repository. */
+export async function tempRepository(models?: string[]): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-repo-'));
+  if (models) for (const m of models) await cp(join(FIXTURES, m), join(dir, m), { recursive: true });
+  else await cp(FIXTURES, dir, { recursive: true });
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface JsonResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
+  const res = await fetch(url);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** add_sub request with `rows` rows of 4 values: INPUT0 = i + 0.5·j, INPUT1 = 2. */
+export function addSubRequest(rows: number, offset = 0) {
+  const a = Array.from({ length: rows * 4 }, (_, k) => offset + k * 0.5);
+  const b = Array.from({ length: rows * 4 }, () => 2);
+  return {
+    inputs: [
+      { name: 'INPUT0', datatype: 'FP32', shape: [rows, 4], data: a },
+      { name: 'INPUT1', datatype: 'FP32', shape: [rows, 4], data: b },
+    ],
+  };
+}
+
+/** Builds a binary-extension body: JSON header, then the raw tensors. */
+export function binaryBody(header: unknown, tensors: Uint8Array[]): { body: Buffer; headerLength: number } {
+  const json = Buffer.from(JSON.stringify(header));
+  return { body: Buffer.concat([json, ...tensors.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength))]), headerLength: json.length };
+}
+
+/** Splits a binary-extension response into its JSON header and raw output bytes by name. */
+export async function readBinaryResponse(res: Response): Promise<{ header: any; raw: Map<string, Buffer> }> {
+  const buf = Buffer.from(await res.arrayBuffer());
+  const hl = Number(res.headers.get('inference-header-content-length'));
+  const header = JSON.parse(buf.subarray(0, hl).toString('utf8'));
+  const raw = new Map<string, Buffer>();
+  let offset = hl;
+  for (const o of header.outputs) {
+    const size = o.parameters?.binary_data_size;
+    if (size === undefined) continue;
+    raw.set(o.name, buf.subarray(offset, offset + size));
+    offset += size;
+  }
+  return { header, raw };
+}
