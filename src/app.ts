@@ -3,7 +3,7 @@
  * metrics → data plane → transports (REST, gRPC).
  */
 import { readFileSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { Settings } from './config/index.js';
 import { RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
@@ -43,7 +43,12 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const metrics = new ServingMetrics(() => plane?.manager.loadGauges() ?? [], {
     processMetrics: options.processMetrics ?? true,
   });
-  plane = new RepositoryDataPlane({ modelRepository: settings.models, logger, metrics, serverVersion: VERSION });
+  plane = new RepositoryDataPlane({
+    modelRepository: settings.models,
+    logger,
+    metrics,
+    serverVersion: VERSION,
+  });
   const p = plane;
   await p.start();
   const http = await startHttpServer(p, {

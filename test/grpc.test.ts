@@ -2,13 +2,19 @@
  * gRPC transport (package `inference`, service `GRPCInferenceService`): a real grpc-js server
  * on 127.0.0.1 port 0 and a real grpc-js client built from the same .proto.
  *
- * "transport" runs against an echo data plane: it proves conversion, parameter kinds, error
- * mapping, deadlines, cancellation and draining without depending on what a model computes.
+ * The first suite runs the real server (startApp: data plane, ONNX Runtime, batching) on the
+ * fixture models in test/fixtures/models and asserts computed values. The second runs the
+ * transport against an echo data plane, for what a real model cannot show on demand: a data
+ * plane that overruns its deadline, a plain Error (INTERNAL), exact echo of every datatype's
+ * extremes, and drain timing measured against a delay that is known exactly.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { type App, startApp } from '../src/app.js';
+import { loadSettings } from '../src/config/index.js';
 import { SlipwayError } from '../src/errors/index.js';
 import type { DataPlane, ServerMetadata } from '../src/inference/data-plane-api.js';
 import { encodeBytesElements } from '../src/inference/datatypes.js';
@@ -74,6 +80,471 @@ async function rejectsWith(promise: Promise<unknown>, code: grpc.status, message
 }
 
 const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
+
+// --- The real server on the fixture models ----------------------------------------------------
+
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/models', import.meta.url));
+
+async function startReal(): Promise<App> {
+  const settings = loadSettings({
+    flags: {
+      models: FIXTURES,
+      host: '127.0.0.1',
+      port: 0,
+      grpcPort: 0,
+      logLevel: 'silent',
+      shutdownGraceMs: 5000,
+    },
+  });
+  return startApp(settings, { processMetrics: false });
+}
+
+/** One value per datatype, as typed contents and as raw little-endian bytes. */
+const IDENTITY: { datatype: string; field?: string; values: unknown[]; raw: Buffer }[] = [
+  {
+    datatype: 'BOOL',
+    field: 'bool_contents',
+    values: [true, false, false, true],
+    raw: Buffer.from([1, 0, 0, 1]),
+  },
+  { datatype: 'UINT8', field: 'uint_contents', values: [0, 1, 200, 255], raw: Buffer.from([0, 1, 200, 255]) },
+  {
+    datatype: 'UINT16',
+    field: 'uint_contents',
+    values: [0, 1, 40000, 65535],
+    raw: Buffer.from(new Uint16Array([0, 1, 40000, 65535]).buffer),
+  },
+  {
+    datatype: 'UINT32',
+    field: 'uint_contents',
+    values: [0, 1, 3e9, 4294967295],
+    raw: Buffer.from(new Uint32Array([0, 1, 3e9, 4294967295]).buffer),
+  },
+  {
+    datatype: 'UINT64',
+    field: 'uint64_contents',
+    values: ['0', '1', '9007199254740993', '18446744073709551615'],
+    raw: Buffer.from(new BigUint64Array([0n, 1n, 2n ** 53n + 1n, 2n ** 64n - 1n]).buffer),
+  },
+  {
+    datatype: 'INT8',
+    field: 'int_contents',
+    values: [-128, -1, 0, 127],
+    raw: Buffer.from(new Int8Array([-128, -1, 0, 127]).buffer),
+  },
+  {
+    datatype: 'INT16',
+    field: 'int_contents',
+    values: [-32768, -1, 0, 32767],
+    raw: Buffer.from(new Int16Array([-32768, -1, 0, 32767]).buffer),
+  },
+  {
+    datatype: 'INT32',
+    field: 'int_contents',
+    values: [-2147483648, -1, 0, 2147483647],
+    raw: Buffer.from(new Int32Array([-2147483648, -1, 0, 2147483647]).buffer),
+  },
+  {
+    datatype: 'INT64',
+    field: 'int64_contents',
+    values: ['-9223372036854775808', '-1', '9007199254740993', '9223372036854775807'],
+    raw: Buffer.from(new BigInt64Array([-(2n ** 63n), -1n, 2n ** 53n + 1n, 2n ** 63n - 1n]).buffer),
+  },
+  // FP16 has no typed field: raw only.
+  {
+    datatype: 'FP16',
+    values: [],
+    raw: Buffer.from(new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001]).buffer),
+  },
+  {
+    datatype: 'FP32',
+    field: 'fp32_contents',
+    values: [0, -1.5, 2 ** -20, 2 ** 100],
+    raw: f32([0, -1.5, 2 ** -20, 2 ** 100]),
+  },
+  {
+    datatype: 'FP64',
+    field: 'fp64_contents',
+    values: [0, -1.5, Math.PI, 1e300],
+    raw: Buffer.from(new Float64Array([0, -1.5, Math.PI, 1e300]).buffer),
+  },
+  {
+    datatype: 'BYTES',
+    field: 'bytes_contents',
+    values: [Buffer.from('a'), Buffer.from(''), Buffer.from('héllo'), Buffer.from('z')],
+    raw: Buffer.from(encodeBytesElements(['a', '', 'héllo', 'z'])),
+  },
+];
+
+describe('gRPC on the real server (fixture models)', () => {
+  let app: App;
+  let client: Client;
+  const addSub = (a: number[], b: number[]) => ({
+    model_name: 'add_sub',
+    inputs: [
+      { name: 'INPUT0', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: a } },
+      { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: b } },
+    ],
+  });
+
+  before(async () => {
+    app = await startReal();
+    assert.ok(app.grpc, 'gRPC is on by default');
+    client = connect(app.grpc.port);
+  });
+  after(async () => {
+    client.close();
+    await app.close();
+  });
+
+  test('health, server metadata and model readiness', async () => {
+    assert.deepEqual(await client.call('ServerLive', {}), { live: true });
+    assert.deepEqual(await client.call('ServerReady', {}), { ready: true });
+    const meta = await client.call('ServerMetadata', {});
+    assert.equal(meta.name, 'slipway');
+    assert.match(meta.version, /^\d+\.\d+\.\d+/);
+    for (const ext of ['model_repository', 'statistics', 'model_configuration'])
+      assert.ok(meta.extensions.includes(ext));
+    assert.deepEqual(await client.call('ModelReady', { name: 'add_sub' }), { ready: true });
+    assert.deepEqual(await client.call('ModelReady', { name: 'add_sub', version: '1' }), { ready: true });
+    await rejectsWith(client.call('ModelReady', { name: 'nope' }), grpc.status.NOT_FOUND, /model 'nope'/);
+  });
+
+  test('model metadata', async () => {
+    assert.deepEqual(await client.call('ModelMetadata', { name: 'add_sub' }), {
+      name: 'add_sub',
+      versions: ['1', '2'],
+      platform: 'onnx_onnxv1',
+      inputs: [
+        { name: 'INPUT0', datatype: 'FP32', shape: ['-1', '4'] },
+        { name: 'INPUT1', datatype: 'FP32', shape: ['-1', '4'] },
+      ],
+      outputs: [
+        { name: 'OUTPUT0', datatype: 'FP32', shape: ['-1', '4'] },
+        { name: 'OUTPUT1', datatype: 'FP32', shape: ['-1', '4'] },
+      ],
+    });
+    await rejectsWith(client.call('ModelMetadata', { name: 'nope' }), grpc.status.NOT_FOUND, /model 'nope'/);
+    await rejectsWith(
+      client.call('ModelMetadata', { name: 'add_sub', version: '9' }),
+      grpc.status.NOT_FOUND,
+      /no version '9'/,
+    );
+  });
+
+  test('model config', async () => {
+    const { config } = await client.call('ModelConfig', { name: 'add_sub' });
+    assert.equal(config.name, 'add_sub');
+    assert.equal(config.platform, 'onnxruntime_onnx');
+    assert.equal(config.backend, 'onnxruntime');
+    assert.equal(config.max_batch_size, 64);
+    assert.deepEqual(config.version_policy, { all: {}, policy_choice: 'all' });
+    assert.deepEqual(config.input, [
+      { name: 'INPUT0', data_type: 'TYPE_FP32', dims: ['4'] },
+      { name: 'INPUT1', data_type: 'TYPE_FP32', dims: ['4'] },
+    ]);
+    assert.deepEqual(
+      config.output.map((o: Msg) => o.data_type),
+      ['TYPE_FP32', 'TYPE_FP32'],
+    );
+    assert.equal(config.instance_group[0].kind, 'KIND_CPU');
+    assert.equal(config.scheduling_choice, 'dynamic_batching');
+    const bytes = (await client.call('ModelConfig', { name: 'identity_bytes' })).config;
+    assert.equal(bytes.input[0].data_type, 'TYPE_STRING');
+    const tabular = (await client.call('ModelConfig', { name: 'tabular' })).config;
+    assert.deepEqual(
+      tabular.output.map((o: Msg) => [o.name, o.data_type]),
+      [
+        ['label', 'TYPE_INT64'],
+        ['probabilities', 'TYPE_FP32'],
+      ],
+    );
+  });
+
+  test('ModelInfer add_sub with typed contents computes a+b and a-b', async () => {
+    const res = await client.call('ModelInfer', { ...addSub([1, 2, 3, 4], [10, 20, 30, 40]), id: 'r1' });
+    assert.equal(res.model_name, 'add_sub');
+    assert.equal(res.model_version, '2');
+    assert.equal(res.id, 'r1');
+    assert.equal(res.raw_output_contents, undefined);
+    assert.deepEqual(res.outputs, [
+      { name: 'OUTPUT0', datatype: 'FP32', shape: ['1', '4'], contents: { fp32_contents: [12, 23, 34, 45] } },
+      {
+        name: 'OUTPUT1',
+        datatype: 'FP32',
+        shape: ['1', '4'],
+        contents: { fp32_contents: [-9, -18, -27, -36] },
+      },
+    ]);
+    const v1 = await client.call('ModelInfer', {
+      ...addSub([1, 2, 3, 4], [10, 20, 30, 40]),
+      model_version: '1',
+    });
+    assert.equal(v1.model_version, '1');
+    assert.deepEqual(v1.outputs[0].contents, { fp32_contents: [11, 22, 33, 44] });
+  });
+
+  test('ModelInfer add_sub with raw contents answers raw, batch of 2, one requested output', async () => {
+    const res = await client.call('ModelInfer', {
+      model_name: 'add_sub',
+      model_version: '1',
+      inputs: [
+        { name: 'INPUT0', datatype: 'FP32', shape: [2, 4] },
+        { name: 'INPUT1', datatype: 'FP32', shape: [2, 4] },
+      ],
+      outputs: [{ name: 'OUTPUT1' }],
+      raw_input_contents: [f32([1, 2, 3, 4, 5, 6, 7, 8]), f32([1, 1, 1, 1, 2, 2, 2, 2])],
+    });
+    assert.deepEqual(res.outputs, [{ name: 'OUTPUT1', datatype: 'FP32', shape: ['2', '4'] }]);
+    assert.deepEqual(res.raw_output_contents, [f32([0, 1, 2, 3, 3, 4, 5, 6])]);
+  });
+
+  for (const { datatype, field, values, raw } of IDENTITY) {
+    const model = `identity_${datatype.toLowerCase()}`;
+    if (field) {
+      test(`ModelInfer ${model} typed contents`, async () => {
+        const res = await client.call('ModelInfer', {
+          model_name: model,
+          inputs: [{ name: 'INPUT0', datatype, shape: [2, 2], contents: { [field]: values } }],
+        });
+        assert.deepEqual(res.outputs, [
+          { name: 'OUTPUT0', datatype, shape: ['2', '2'], contents: { [field]: values } },
+        ]);
+      });
+    }
+    test(`ModelInfer ${model} raw contents`, async () => {
+      const res = await client.call('ModelInfer', {
+        model_name: model,
+        inputs: [{ name: 'INPUT0', datatype, shape: [2, 2] }],
+        raw_input_contents: [raw],
+      });
+      assert.deepEqual(res.outputs, [{ name: 'OUTPUT0', datatype, shape: ['2', '2'] }]);
+      assert.deepEqual(res.raw_output_contents, [raw]);
+    });
+  }
+
+  test('tabular: one input per column, BYTES column, INT64 label', async () => {
+    const res = await client.call('ModelInfer', {
+      model_name: 'tabular',
+      inputs: [
+        { name: 'age', datatype: 'FP32', shape: [2, 1], contents: { fp32_contents: [60, 20] } },
+        { name: 'hours_per_week', datatype: 'FP32', shape: [2, 1], contents: { fp32_contents: [40, 10] } },
+        {
+          name: 'workclass',
+          datatype: 'BYTES',
+          shape: [2, 1],
+          contents: { bytes_contents: [Buffer.from('Private'), Buffer.from('State-gov')] },
+        },
+      ],
+    });
+    const byName = Object.fromEntries(res.outputs.map((o: Msg) => [o.name, o]));
+    // p(>50K) = σ(0.05·age + 0.02·hours + [Private] − 3): row 1 → σ(1.8), row 2 → σ(-1.8).
+    assert.deepEqual(byName.label.contents, { int64_contents: ['1', '0'] });
+    const p = byName.probabilities.contents.fp32_contents as number[];
+    const s = 1 / (1 + Math.exp(-1.8));
+    assert.ok(Math.abs(p[1] - s) < 1e-5 && Math.abs(p[3] - (1 - s)) < 1e-5, `probabilities ${p}`);
+  });
+
+  test('all five InferParameter kinds are echoed; timeout is consumed', async () => {
+    const res = await client.call('ModelInfer', {
+      ...addSub([0, 0, 0, 0], [0, 0, 0, 0]),
+      parameters: {
+        b: { bool_param: true },
+        i: { int64_param: -42 },
+        s: { string_param: 'hello' },
+        d: { double_param: 0.25 },
+        u: { uint64_param: 7 },
+        timeout: { int64_param: 5_000_000 },
+      },
+    });
+    assert.deepEqual(res.parameters, {
+      b: { bool_param: true, parameter_choice: 'bool_param' },
+      i: { int64_param: '-42', parameter_choice: 'int64_param' },
+      s: { string_param: 'hello', parameter_choice: 'string_param' },
+      d: { double_param: 0.25, parameter_choice: 'double_param' },
+      u: { int64_param: '7', parameter_choice: 'int64_param' },
+    });
+  });
+
+  test('client errors answer INVALID_ARGUMENT naming the input or output', async () => {
+    const cases: [Msg, RegExp][] = [
+      [
+        {
+          model_name: 'add_sub',
+          inputs: [
+            { name: 'INPUT0', datatype: 'FP32', shape: [1, 3], contents: { fp32_contents: [1, 2, 3] } },
+            { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } },
+          ],
+        },
+        /input 'INPUT0': expected shape \[-1,4\], got \[1,3\]/,
+      ],
+      [
+        {
+          model_name: 'add_sub',
+          inputs: [
+            { name: 'INPUT0', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } },
+            { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2] } },
+          ],
+        },
+        /input 'INPUT1': shape \[1,4\] needs 4 elements, got 2/,
+      ],
+      [
+        {
+          model_name: 'add_sub',
+          inputs: [
+            { name: 'INPUT0', datatype: 'INT32', shape: [1, 4], contents: { int_contents: [1, 2, 3, 4] } },
+            { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } },
+          ],
+        },
+        /input 'INPUT0': expected datatype FP32, got INT32/,
+      ],
+      [
+        {
+          model_name: 'add_sub',
+          inputs: [
+            { name: 'INPUT0', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } },
+          ],
+        },
+        /input 'INPUT1' is missing/,
+      ],
+      [{ ...addSub([1, 2, 3, 4], [1, 2, 3, 4]), outputs: [{ name: 'OUTPUT9' }] }, /unknown output 'OUTPUT9'/],
+      [
+        {
+          model_name: 'identity_fp16',
+          inputs: [{ name: 'INPUT0', datatype: 'FP16', shape: [1, 1], contents: { fp32_contents: [1] } }],
+        },
+        /input 'INPUT0': FP16 has no typed contents field/,
+      ],
+    ];
+    for (const [request, message] of cases) {
+      await rejectsWith(client.call('ModelInfer', request), grpc.status.INVALID_ARGUMENT, message);
+    }
+  });
+
+  test('unknown model or version answers NOT_FOUND', async () => {
+    await rejectsWith(
+      client.call('ModelInfer', { ...addSub([1, 2, 3, 4], [1, 2, 3, 4]), model_name: 'nope' }),
+      grpc.status.NOT_FOUND,
+      /model 'nope' is not in the repository/,
+    );
+    await rejectsWith(
+      client.call('ModelInfer', { ...addSub([1, 2, 3, 4], [1, 2, 3, 4]), model_version: '3' }),
+      grpc.status.NOT_FOUND,
+      /model 'add_sub' has no version '3'/,
+    );
+  });
+
+  test('the timeout parameter (µs) and the gRPC deadline answer DEADLINE_EXCEEDED', async () => {
+    // `slow` takes about 30 ms per row: 8 rows take far longer than 20 ms.
+    const rows = new Array(8 * 256).fill(0.5);
+    const slow = {
+      model_name: 'slow',
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [8, 256] }],
+      raw_input_contents: [f32(rows)],
+    };
+    await rejectsWith(
+      client.call('ModelInfer', { ...slow, parameters: { timeout: { int64_param: 20_000 } } }),
+      grpc.status.DEADLINE_EXCEEDED,
+      /timeout of 20 ms/,
+    );
+    await rejectsWith(client.call('ModelInfer', slow, { deadlineMs: 20 }), grpc.status.DEADLINE_EXCEEDED);
+    const ok = await client.call('ModelInfer', slow, { deadlineMs: 30_000 });
+    assert.equal(ok.raw_output_contents[0].length, 8 * 256 * 4);
+  });
+
+  test('statistics count inferences per model version', async () => {
+    const before = (await client.call('ModelStatistics', { name: 'identity_int32' })).model_stats[0];
+    for (let i = 0; i < 3; i++) {
+      await client.call('ModelInfer', {
+        model_name: 'identity_int32',
+        inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [2, 1], contents: { int_contents: [i, i] } }],
+      });
+    }
+    const { model_stats } = await client.call('ModelStatistics', { name: 'identity_int32' });
+    assert.equal(model_stats.length, 1);
+    const s = model_stats[0];
+    assert.equal(s.name, 'identity_int32');
+    assert.equal(s.version, '1');
+    const count = (d: Msg | undefined) => Number(d?.count ?? 0);
+    assert.equal(count(s.inference_stats.success) - count(before?.inference_stats?.success), 3);
+    assert.equal(Number(s.inference_count) - Number(before?.inference_count ?? 0), 6);
+    assert.ok(Number(s.inference_stats.compute_infer.ns) > 0);
+    assert.ok(Number(s.last_inference) > 1.7e12);
+    assert.ok(s.batch_stats.some((b: Msg) => b.batch_size === '2'));
+    const versions = await client.call('ModelStatistics', { name: 'add_sub' });
+    assert.deepEqual(
+      versions.model_stats.map((m: Msg) => m.version),
+      ['1', '2'],
+    );
+    const all = await client.call('ModelStatistics', {});
+    assert.ok(all.model_stats.length >= 17);
+    await rejectsWith(client.call('ModelStatistics', { name: 'nope' }), grpc.status.NOT_FOUND);
+  });
+
+  test('repository index, unload (UNAVAILABLE) and load', async () => {
+    const index = await client.call('RepositoryIndex', {});
+    const addSubRows = index.models.filter((m: Msg) => m.name === 'add_sub');
+    assert.deepEqual(
+      addSubRows.map((m: Msg) => [m.version, m.state]),
+      [
+        ['1', 'READY'],
+        ['2', 'READY'],
+      ],
+    );
+    assert.ok(index.models.some((m: Msg) => m.name === 'identity_bytes' && m.state === 'READY'));
+
+    await client.call('RepositoryModelUnload', { model_name: 'add_sub' });
+    assert.deepEqual(await client.call('ModelReady', { name: 'add_sub' }), { ready: false });
+    assert.deepEqual(await client.call('ServerReady', {}), { ready: false });
+    await rejectsWith(
+      client.call('ModelInfer', addSub([1, 2, 3, 4], [1, 2, 3, 4])),
+      grpc.status.UNAVAILABLE,
+      /model 'add_sub' is unavailable: unloaded/,
+    );
+    const readyOnly = await client.call('RepositoryIndex', { ready: true });
+    assert.ok(!readyOnly.models.some((m: Msg) => m.name === 'add_sub'));
+
+    await client.call('RepositoryModelLoad', {
+      model_name: 'add_sub',
+      parameters: { config: { string_param: '{"max_batch_size": 8, "version_policy": {"latest": {}}}' } },
+    });
+    assert.equal((await client.call('ModelConfig', { name: 'add_sub' })).config.max_batch_size, 8);
+    const res = await client.call('ModelInfer', addSub([1, 2, 3, 4], [1, 1, 1, 1]));
+    assert.equal(res.model_version, '2');
+    assert.deepEqual(res.outputs[0].contents, { fp32_contents: [3, 4, 5, 6] });
+    await rejectsWith(
+      client.call('RepositoryModelLoad', {
+        model_name: 'add_sub',
+        parameters: { config: { string_param: '{' } },
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /parameter 'config' is not valid JSON/,
+    );
+  });
+});
+
+describe('gRPC drain on the real server', () => {
+  test('app.close() finishes in-flight calls, then refuses new ones', async () => {
+    const app = await startReal();
+    const client = connect(app.grpc!.port);
+    try {
+      const inflight = client.call('ModelInfer', {
+        model_name: 'slow',
+        inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [4, 256] }],
+        raw_input_contents: [f32(new Array(4 * 256).fill(0.1))],
+      });
+      await new Promise((r) => setTimeout(r, 30));
+      const closed = app.close();
+      const res = await inflight;
+      assert.equal(res.raw_output_contents[0].length, 4 * 256 * 4);
+      await closed;
+      await rejectsWith(client.call('ServerLive', {}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
+    } finally {
+      client.close();
+      await app.close();
+    }
+  });
+});
 
 // --- An echo data plane ------------------------------------------------------------------------
 

@@ -13,13 +13,23 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Starts the whole server (REST; gRPC when asked) on free ports over `models`. */
 export async function startTestApp(overrides: Partial<Settings> = {}): Promise<App> {
   const settings = loadSettings({
-    flags: { models: FIXTURES, host: '127.0.0.1', port: 0, grpcPort: null, logLevel: 'silent', shutdownGraceMs: 5000, ...overrides },
+    flags: {
+      models: FIXTURES,
+      host: '127.0.0.1',
+      port: 0,
+      grpcPort: null,
+      logLevel: 'silent',
+      shutdownGraceMs: 5000,
+      ...overrides,
+    },
   });
   return startApp(settings, { logger: pino({ level: 'silent' }), processMetrics: false });
 }
 
 /** Copies fixture models (all, or the named ones) into a fresh temp repository. */
-export async function tempRepository(models?: string[]): Promise<{ dir: string; remove: () => Promise<void> }> {
+export async function tempRepository(
+  models?: string[],
+): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'slipway-repo-'));
   if (models) for (const m of models) await cp(join(FIXTURES, m), join(dir, m), { recursive: true });
   else await cp(FIXTURES, dir, { recursive: true });
@@ -38,7 +48,11 @@ export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
+export async function postJson<T = any>(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonResponse<T>> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -69,7 +83,10 @@ export function addSubRequest(rows: number, offset = 0) {
 /** Builds a binary-extension body: JSON header, then the raw tensors. */
 export function binaryBody(header: unknown, tensors: Uint8Array[]): { body: Buffer; headerLength: number } {
   const json = Buffer.from(JSON.stringify(header));
-  return { body: Buffer.concat([json, ...tensors.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength))]), headerLength: json.length };
+  return {
+    body: Buffer.concat([json, ...tensors.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength))]),
+    headerLength: json.length,
+  };
 }
 
 /** Splits a binary-extension response into its JSON header and raw output bytes by name. */

@@ -6,7 +6,11 @@ import { selectVersions } from '../src/inference/model-config.js';
 test('config.json fields map onto the model config with defaults', () => {
   const c = resolveModelConfig('m', {
     max_batch_size: 32,
-    dynamic_batching: { max_queue_delay_microseconds: 100, preferred_batch_size: [16, 8], max_queue_size: 10 },
+    dynamic_batching: {
+      max_queue_delay_microseconds: 100,
+      preferred_batch_size: [16, 8],
+      max_queue_size: 10,
+    },
     instance_count: 2,
     intra_op_threads: 1,
     version_policy: { specific: { versions: [1, 3] } },
@@ -23,15 +27,24 @@ test('config.json fields map onto the model config with defaults', () => {
 });
 
 test('bad fields are rejected by name', () => {
-  assert.throws(() => resolveModelConfig('m', { max_batch_size: -1 }), /model 'm' config.json: 'max_batch_size' must be an integer/);
+  assert.throws(
+    () => resolveModelConfig('m', { max_batch_size: -1 }),
+    /model 'm' config.json: 'max_batch_size' must be an integer/,
+  );
   assert.throws(() => resolveModelConfig('m', { instance_count: 0 }), /'instance_count'/);
   assert.throws(() => resolveModelConfig('m', { batch: 4 }), /'batch' must be one of/);
-  assert.throws(() => resolveModelConfig('m', { version_policy: { latest: {}, all: {} } }), /'version_policy'/);
+  assert.throws(
+    () => resolveModelConfig('m', { version_policy: { latest: {}, all: {} } }),
+    /'version_policy'/,
+  );
   assert.throws(
     () => resolveModelConfig('m', { max_batch_size: 4, dynamic_batching: { preferred_batch_size: [8] } }),
     /preferred_batch_size' must be at most max_batch_size/,
   );
-  assert.throws(() => resolveModelConfig('m', { label_names: ['a', 'a'] }), /'label_names' must be an array of distinct strings/);
+  assert.throws(
+    () => resolveModelConfig('m', { label_names: ['a', 'a'] }),
+    /'label_names' must be an array of distinct strings/,
+  );
 });
 
 test('version policies select versions on disk', () => {

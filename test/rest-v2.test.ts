@@ -91,7 +91,15 @@ describe('infer with JSON tensors', () => {
     const r = await postJson(`${url}/v2/models/add_sub/infer`, {
       id: 'req-1',
       inputs: [
-        { name: 'INPUT0', datatype: 'FP32', shape: [2, 4], data: [[1, 2, 3, 4], [5, 6, 7, 8]] },
+        {
+          name: 'INPUT0',
+          datatype: 'FP32',
+          shape: [2, 4],
+          data: [
+            [1, 2, 3, 4],
+            [5, 6, 7, 8],
+          ],
+        },
         { name: 'INPUT1', datatype: 'FP32', shape: [2, 4], data: [1, 1, 1, 1, 2, 2, 2, 2] },
       ],
     });
@@ -99,7 +107,12 @@ describe('infer with JSON tensors', () => {
     assert.equal(r.body.model_name, 'add_sub');
     assert.equal(r.body.model_version, '2');
     assert.equal(r.body.id, 'req-1');
-    assert.deepEqual(r.body.outputs[0], { name: 'OUTPUT0', datatype: 'FP32', shape: [2, 4], data: [3, 4, 5, 6, 8, 9, 10, 11] });
+    assert.deepEqual(r.body.outputs[0], {
+      name: 'OUTPUT0',
+      datatype: 'FP32',
+      shape: [2, 4],
+      data: [3, 4, 5, 6, 8, 9, 10, 11],
+    });
     assert.deepEqual(r.body.outputs[1].data, [0, 1, 2, 3, 3, 4, 5, 6]);
   });
 
@@ -133,7 +146,12 @@ describe('infer with JSON tensors', () => {
     { model: 'identity_int16', datatype: 'INT16', data: [-32768, -1, 0, 32767] },
     { model: 'identity_int32', datatype: 'INT32', data: [-2147483648, -1, 0, 2147483647] },
     { model: 'identity_int64', datatype: 'INT64', data: [-(2 ** 53) + 1, -1, 0, 2 ** 53 - 1] },
-    { model: 'identity_fp32', datatype: 'FP32', data: [0.1, -2.5, 1e30, 3], expect: [Math.fround(0.1), -2.5, Math.fround(1e30), 3] },
+    {
+      model: 'identity_fp32',
+      datatype: 'FP32',
+      data: [0.1, -2.5, 1e30, 3],
+      expect: [Math.fround(0.1), -2.5, Math.fround(1e30), 3],
+    },
     { model: 'identity_fp64', datatype: 'FP64', data: [0.1, -2.5, 1e300, 3] },
     { model: 'identity_bytes', datatype: 'BYTES', data: ['a', '', 'héllo wörld', '日本'] },
   ];
@@ -143,7 +161,12 @@ describe('infer with JSON tensors', () => {
         inputs: [{ name: 'INPUT0', datatype: c.datatype, shape: [2, 2], data: c.data }],
       });
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      assert.deepEqual(r.body.outputs[0], { name: 'OUTPUT0', datatype: c.datatype, shape: [2, 2], data: c.expect ?? c.data });
+      assert.deepEqual(r.body.outputs[0], {
+        name: 'OUTPUT0',
+        datatype: c.datatype,
+        shape: [2, 2],
+        data: c.expect ?? c.data,
+      });
     });
   }
 
@@ -172,14 +195,20 @@ describe('infer with binary tensors', () => {
     );
     const res = await fetch(`${url}/v2/models/add_sub/infer`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(headerLength),
+      },
       body,
     });
     assert.equal(res.status, 200);
     const { header, raw } = await readBinaryResponse(res);
     assert.deepEqual(header.outputs[0].parameters, { binary_data_size: 16 });
     const out0 = raw.get('OUTPUT0')!;
-    assert.deepEqual([...new Float32Array(out0.buffer.slice(out0.byteOffset, out0.byteOffset + 16))], [2.5, 3.5, 4.5, 5.5]);
+    assert.deepEqual(
+      [...new Float32Array(out0.buffer.slice(out0.byteOffset, out0.byteOffset + 16))],
+      [2.5, 3.5, 4.5, 5.5],
+    );
     // OUTPUT1 was not asked for in binary, so it comes as JSON.
     assert.deepEqual(header.outputs[1].data, [0.5, 1.5, 2.5, 3.5]);
   });
@@ -196,7 +225,14 @@ describe('infer with binary tensors', () => {
     const { body, headerLength } = binaryBody(
       {
         parameters: { binary_data_output: true },
-        inputs: [{ name: 'INPUT0', datatype: 'BYTES', shape: [1, 3], parameters: { binary_data_size: tensor.length } }],
+        inputs: [
+          {
+            name: 'INPUT0',
+            datatype: 'BYTES',
+            shape: [1, 3],
+            parameters: { binary_data_size: tensor.length },
+          },
+        ],
       },
       [tensor],
     );
@@ -223,7 +259,9 @@ describe('infer with binary tensors', () => {
       const { body, headerLength } = binaryBody(
         {
           parameters: { binary_data_output: true },
-          inputs: [{ name: 'INPUT0', datatype, shape: [2, 2], parameters: { binary_data_size: arr.byteLength } }],
+          inputs: [
+            { name: 'INPUT0', datatype, shape: [2, 2], parameters: { binary_data_size: arr.byteLength } },
+          ],
         },
         [arr],
       );
@@ -234,7 +272,11 @@ describe('infer with binary tensors', () => {
       });
       assert.equal(res.status, 200, model);
       const { raw } = await readBinaryResponse(res);
-      assert.deepEqual(new Uint8Array(raw.get('OUTPUT0')!), new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength), model);
+      assert.deepEqual(
+        new Uint8Array(raw.get('OUTPUT0')!),
+        new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength),
+        model,
+      );
     }
   });
 
@@ -277,21 +319,58 @@ describe('bad requests are 4xx naming the field', () => {
     ['body not an object', '[1,2]', 400, /must be a JSON object/],
     ['inputs missing', {}, 400, /'inputs' must be an array/],
     ['missing input', { inputs: [one({}).inputs[0]] }, 400, /input 'INPUT1' is missing/],
-    ['unknown input', { inputs: [...one({}).inputs, { name: 'X', datatype: 'FP32', shape: [1], data: [1] }] }, 400, /unknown input 'X'/],
+    [
+      'unknown input',
+      { inputs: [...one({}).inputs, { name: 'X', datatype: 'FP32', shape: [1], data: [1] }] },
+      400,
+      /unknown input 'X'/,
+    ],
     ['wrong datatype', one({ datatype: 'FP64' }), 400, /input 'INPUT0': expected datatype FP32, got FP64/],
     ['unknown datatype', one({ datatype: 'FLOAT' }), 400, /input 'INPUT0': datatype "FLOAT" is not one of/],
-    ['wrong shape', one({ shape: [1, 3], data: [1, 2, 3] }), 400, /input 'INPUT0': expected shape \[-1,4\], got \[1,3\]/],
-    ['data length mismatch', one({ shape: [2, 4] }), 400, /input 'INPUT0': shape needs 8 elements, data has 4/],
-    ['string in FP32 data', one({ data: [1, 2, 'x', 4] }), 400, /input 'INPUT0': element 2 is "x", expected a number for FP32/],
-    ['negative shape', one({ shape: [-1, 4] }), 400, /input 'INPUT0': shape must be an array of non-negative integers/],
+    [
+      'wrong shape',
+      one({ shape: [1, 3], data: [1, 2, 3] }),
+      400,
+      /input 'INPUT0': expected shape \[-1,4\], got \[1,3\]/,
+    ],
+    [
+      'data length mismatch',
+      one({ shape: [2, 4] }),
+      400,
+      /input 'INPUT0': shape needs 8 elements, data has 4/,
+    ],
+    [
+      'string in FP32 data',
+      one({ data: [1, 2, 'x', 4] }),
+      400,
+      /input 'INPUT0': element 2 is "x", expected a number for FP32/,
+    ],
+    [
+      'negative shape',
+      one({ shape: [-1, 4] }),
+      400,
+      /input 'INPUT0': shape must be an array of non-negative integers/,
+    ],
     ['unknown output', { ...one({}), outputs: [{ name: 'NOPE' }] }, 400, /unknown output 'NOPE'/],
     [
       'batch beyond max_batch_size',
-      { inputs: ['INPUT0', 'INPUT1'].map((name) => ({ name, datatype: 'FP32', shape: [65, 4], data: new Array(260).fill(0) })) },
+      {
+        inputs: ['INPUT0', 'INPUT1'].map((name) => ({
+          name,
+          datatype: 'FP32',
+          shape: [65, 4],
+          data: new Array(260).fill(0),
+        })),
+      },
       400,
       /batch size 65 exceeds the model's max_batch_size 64/,
     ],
-    ['batch sizes differ', one({ shape: [2, 4], data: new Array(8).fill(0) }), 400, /input 'INPUT1': first dimension 1 differs/],
+    [
+      'batch sizes differ',
+      one({ shape: [2, 4], data: new Array(8).fill(0) }),
+      400,
+      /input 'INPUT1': first dimension 1 differs/,
+    ],
     ['no data', one({ data: undefined }), 400, /input 'INPUT0' has no 'data'/],
   ];
   for (const [name, body, status, message] of cases) {
@@ -304,7 +383,10 @@ describe('bad requests are 4xx naming the field', () => {
   }
 
   test('integer out of range for INT8', async () => {
-    const r = await infer({ inputs: [{ name: 'INPUT0', datatype: 'INT8', shape: [1, 1], data: [300] }] }, 'identity_int8');
+    const r = await infer(
+      { inputs: [{ name: 'INPUT0', datatype: 'INT8', shape: [1, 1], data: [300] }] },
+      'identity_int8',
+    );
     assert.equal(r.status, 400);
     assert.match(r.body.error, /input 'INPUT0': element 0 is 300, expected an integer between -128 and 127/);
   });
@@ -320,7 +402,10 @@ describe('bad requests are 4xx naming the field', () => {
       body,
     });
     assert.equal(res.status, 400);
-    assert.match(((await res.json()) as { error: string }).error, /input 'INPUT0': binary_data_size 32 runs past the end/);
+    assert.match(
+      ((await res.json()) as { error: string }).error,
+      /input 'INPUT0': binary_data_size 32 runs past the end/,
+    );
   });
 
   test('header length beyond the body', async () => {
@@ -358,7 +443,12 @@ describe('records API', () => {
   });
 
   test('one [N, F] matrix with feature names from config', async () => {
-    const r = await postJson(`${url}/v1/models/matrix:predict`, { instances: [{ a: 4, b: 0, c: 1 }, { c: -3, b: 2, a: 0 }] });
+    const r = await postJson(`${url}/v1/models/matrix:predict`, {
+      instances: [
+        { a: 4, b: 0, c: 1 },
+        { c: -3, b: 2, a: 0 },
+      ],
+    });
     assert.equal(r.status, 200);
     const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
     assert.equal(r.body.predictions[0].label, 'yes');
@@ -376,11 +466,16 @@ describe('records API', () => {
   });
 
   test('a missing or mistyped field is a 400 naming the record and field', async () => {
-    const missing = await postJson(`${url}/v1/models/tabular:predict`, { instances: [{ age: 50, workclass: 'Private' }] });
+    const missing = await postJson(`${url}/v1/models/tabular:predict`, {
+      instances: [{ age: 50, workclass: 'Private' }],
+    });
     assert.equal(missing.status, 400);
     assert.match(missing.body.error, /instances\[0\]\.hours_per_week is missing/);
     const typed = await postJson(`${url}/v1/models/tabular:predict`, {
-      instances: [{ age: 50, hours_per_week: 40, workclass: 'Private' }, { age: 'old', hours_per_week: 1, workclass: 'x' }],
+      instances: [
+        { age: 50, hours_per_week: 40, workclass: 'Private' },
+        { age: 'old', hours_per_week: 1, workclass: 'x' },
+      ],
     });
     assert.equal(typed.status, 400);
     assert.match(typed.body.error, /instances\[1\]\.age must be a number/);
@@ -428,9 +523,18 @@ describe('statistics, repository and metrics', () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type')!, /text\/plain/);
     const text = await res.text();
-    assert.match(text, /slipway_inference_requests_total\{model="add_sub",version="2",protocol="rest",status="200"\} \d+/);
-    assert.match(text, /slipway_inference_requests_total\{model="add_sub",version="2",protocol="rest",status="400"\} \d+/);
-    assert.match(text, /slipway_inference_request_duration_seconds_bucket\{le="0.005",model="add_sub",version="2",protocol="rest"\}/);
+    assert.match(
+      text,
+      /slipway_inference_requests_total\{model="add_sub",version="2",protocol="rest",status="200"\} \d+/,
+    );
+    assert.match(
+      text,
+      /slipway_inference_requests_total\{model="add_sub",version="2",protocol="rest",status="400"\} \d+/,
+    );
+    assert.match(
+      text,
+      /slipway_inference_request_duration_seconds_bucket\{le="0.005",model="add_sub",version="2",protocol="rest"\}/,
+    );
     assert.match(text, /slipway_inference_batch_size_count\{model="add_sub",version="2"\} \d+/);
     assert.match(text, /slipway_inference_queue_depth\{model="add_sub",version="2"\} 0/);
     assert.match(text, /slipway_inference_in_flight_requests\{model="add_sub",version="2"\} 0/);

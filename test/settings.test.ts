@@ -42,7 +42,11 @@ test('environment overrides the file', async () => {
 
 test('flags override the environment', async () => {
   const file = await settingsFile({ port: 9000, host: '0.0.0.0' });
-  const s = loadSettings({ configFile: file, env: { SLIPWAY_PORT: '9100', SLIPWAY_HOST: '::1' }, flags: { port: '9200' } });
+  const s = loadSettings({
+    configFile: file,
+    env: { SLIPWAY_PORT: '9100', SLIPWAY_HOST: '::1' },
+    flags: { port: '9200' },
+  });
   assert.equal(s.port, 9200);
   assert.equal(s.host, '::1');
 });
@@ -55,12 +59,21 @@ test('undefined flags leave lower layers alone', () => {
 test('bad values name their source', async () => {
   assert.throws(
     () => loadSettings({ env: { SLIPWAY_PORT: 'eighty' } }),
-    (e: unknown) => e instanceof SlipwayError && e.code === 'SLIPWAY_ERR_CONFIG' && /SLIPWAY_PORT: must be an integer/.test(e.message),
+    (e: unknown) =>
+      e instanceof SlipwayError &&
+      e.code === 'SLIPWAY_ERR_CONFIG' &&
+      /SLIPWAY_PORT: must be an integer/.test(e.message),
   );
-  assert.throws(() => loadSettings({ flags: { grpcPort: '70000' } }), /--grpc-port: must be an integer from 0 to 65535/);
+  assert.throws(
+    () => loadSettings({ flags: { grpcPort: '70000' } }),
+    /--grpc-port: must be an integer from 0 to 65535/,
+  );
   const file = await settingsFile({ prot: 1 });
   assert.throws(() => loadSettings({ configFile: file }), /prot: unknown setting/);
   const broken = await settingsFile('{not json');
   assert.throws(() => loadSettings({ configFile: broken }), /settings file .*slipway\.json/);
-  assert.throws(() => loadSettings({ env: { SLIPWAY_LOG_LEVEL: 'loud' } }), /SLIPWAY_LOG_LEVEL: must be one of/);
+  assert.throws(
+    () => loadSettings({ env: { SLIPWAY_LOG_LEVEL: 'loud' } }),
+    /SLIPWAY_LOG_LEVEL: must be one of/,
+  );
 });

@@ -10,7 +10,9 @@ const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.u
 async function startOnFreePorts(port: string | undefined, grpcPort: string | undefined): Promise<App> {
   const base = { models: root('examples/models'), logLevel: 'warn' as const, shutdownGraceMs: 2000 };
   try {
-    return await startApp(loadSettings({ flags: { ...base, port: port ?? 8080, grpcPort: grpcPort ?? 8081 } }));
+    return await startApp(
+      loadSettings({ flags: { ...base, port: port ?? 8080, grpcPort: grpcPort ?? 8081 } }),
+    );
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port !== undefined) throw err;
     return startApp(loadSettings({ flags: { ...base, port: 0, grpcPort: 0 } }));
@@ -50,7 +52,9 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(sample),
   });
-  const body = (await res.json()) as { predictions: { label: string; probabilities: Record<string, number> }[] };
+  const body = (await res.json()) as {
+    predictions: { label: string; probabilities: Record<string, number> }[];
+  };
   body.predictions.forEach((p, i) => {
     const r = sample.instances[i]!;
     const probs = Object.entries(p.probabilities)

@@ -30,7 +30,10 @@ export function serveSettings(flags: ServeFlags) {
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
-  program.name('slipway').description('Serve ONNX models over the Open Inference Protocol (REST and gRPC).').version(VERSION);
+  program
+    .name('slipway')
+    .description('Serve ONNX models over the Open Inference Protocol (REST and gRPC).')
+    .version(VERSION);
 
   program
     .command('serve')
@@ -69,7 +72,9 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('demo')
-    .description('Serve the bundled Adult-income model, print ready-to-paste requests and send a little traffic')
+    .description(
+      'Serve the bundled Adult-income model, print ready-to-paste requests and send a little traffic',
+    )
     .option('-p, --port <port>', 'REST port (default 8080, or any free one if taken)')
     .option('--grpc-port <port>', 'gRPC port (default 8081, or any free one if taken)')
     .option('--exit', 'stop after the traffic instead of serving until Ctrl-C')

@@ -1,1 +1,7 @@
-export { DEFAULT_SETTINGS, ENV_NAMES, loadSettings, type Settings, type SettingsSources } from './settings.js';
+export {
+  DEFAULT_SETTINGS,
+  ENV_NAMES,
+  loadSettings,
+  type Settings,
+  type SettingsSources,
+} from './settings.js';

@@ -49,7 +49,10 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function invalid(source: string, expected: string, value: unknown): never {
-  throw new SlipwayError('SLIPWAY_ERR_CONFIG', `${source}: must be ${expected}, got ${JSON.stringify(value)}`);
+  throw new SlipwayError(
+    'SLIPWAY_ERR_CONFIG',
+    `${source}: must be ${expected}, got ${JSON.stringify(value)}`,
+  );
 }
 
 function integer(source: string, value: unknown, min: number, max: number): number {
@@ -66,7 +69,9 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
   port: (v, s) => integer(s, v, 0, 65535),
   grpcPort: (v, s) => (v === null || v === 'off' || v === false ? null : integer(s, v, 0, 65535)),
   logLevel: (v, s) =>
-    typeof v === 'string' && LOG_LEVELS.includes(v) ? (v as Settings['logLevel']) : invalid(s, `one of ${LOG_LEVELS.join(', ')}`, v),
+    typeof v === 'string' && LOG_LEVELS.includes(v)
+      ? (v as Settings['logLevel'])
+      : invalid(s, `one of ${LOG_LEVELS.join(', ')}`, v),
   maxRequestBytes: (v, s) => integer(s, v, 1024, 2 ** 31),
   shutdownGraceMs: (v, s) => integer(s, v, 0, 600_000),
 };
@@ -77,7 +82,10 @@ function applyLayer(target: Settings, layer: Raw, source: (key: keyof Settings) 
     if (value === undefined) continue;
     const parse = PARSERS[key] as ((v: unknown, s: string) => unknown) | undefined;
     if (!parse) {
-      throw new SlipwayError('SLIPWAY_ERR_CONFIG', `${source(key)}: unknown setting; known: ${Object.keys(PARSERS).join(', ')}`);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_CONFIG',
+        `${source(key)}: unknown setting; known: ${Object.keys(PARSERS).join(', ')}`,
+      );
     }
     (target as unknown as Record<string, unknown>)[key] = parse(value, source(key));
   }
@@ -113,6 +121,7 @@ export function loadSettings(sources: SettingsSources = {}): Readonly<Settings> 
     if (v !== undefined && v !== '') fromEnv[key] = v;
   }
   applyLayer(settings, fromEnv, (k) => ENV_NAMES[k]);
-  if (sources.flags) applyLayer(settings, sources.flags, (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (sources.flags)
+    applyLayer(settings, sources.flags, (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   return Object.freeze(settings);
 }

@@ -78,7 +78,10 @@ export class DynamicBatcher {
         entry.timer = setTimeout(() => {
           this.settle(
             entry,
-            new SlipwayError('SLIPWAY_ERR_TIMEOUT', `the request did not complete within its timeout of ${job.timeoutMs} ms`),
+            new SlipwayError(
+              'SLIPWAY_ERR_TIMEOUT',
+              `the request did not complete within its timeout of ${job.timeoutMs} ms`,
+            ),
           );
         }, job.timeoutMs);
       }
@@ -87,7 +90,8 @@ export class DynamicBatcher {
           reject(new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
           return;
         }
-        entry.onAbort = () => this.settle(entry, new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
+        entry.onAbort = () =>
+          this.settle(entry, new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
         job.signal.addEventListener('abort', entry.onAbort, { once: true });
       }
       this.queue.push(entry);
@@ -218,7 +222,14 @@ export class DynamicBatcher {
     const t2 = performance.now();
     let parts: Tensor[][];
     try {
-      parts = entries.length === 1 ? [outputs] : unstack(outputs, entries.map((e) => e.job.batchSize), total);
+      parts =
+        entries.length === 1
+          ? [outputs]
+          : unstack(
+              outputs,
+              entries.map((e) => e.job.batchSize),
+              total,
+            );
     } catch (err) {
       if (isolateFailures) {
         await Promise.all(entries.map((e) => this.runBatch([e], false)));
@@ -290,7 +301,9 @@ export function unstack(outputs: Tensor[], sizes: number[], total: number): Tens
     for (let i = 0; i < sizes.length; i++) {
       const n = sizes[i]!;
       const end = start + n * row;
-      const data = Array.isArray(o.data) ? o.data.slice(start, end) : (o.data as Float32Array).subarray(start, end);
+      const data = Array.isArray(o.data)
+        ? o.data.slice(start, end)
+        : (o.data as Float32Array).subarray(start, end);
       parts[i]!.push({ name: o.name, datatype: o.datatype, shape: [n, ...o.shape.slice(1)], data });
       start = end;
     }

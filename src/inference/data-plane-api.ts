@@ -31,7 +31,12 @@ export interface DataPlane {
   modelReady(model: string, version?: string): boolean;
   /** Triton-shaped model configuration (`/v2/models/{m}/config`). */
   modelConfig(model: string, version?: string): Record<string, unknown>;
-  infer(model: string, version: string | undefined, request: InferRequest, options: InferOptions): Promise<InferResponse>;
+  infer(
+    model: string,
+    version: string | undefined,
+    request: InferRequest,
+    options: InferOptions,
+  ): Promise<InferResponse>;
   /** Every model in the repository folder, loaded or not, one row per version. */
   repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]>;
   /** (Re)loads a model from the repository; resolves when the new versions serve. */

@@ -17,9 +17,23 @@ import type {
 import { prepareJob } from './validate.js';
 
 /** Request-level parameters that steer the server; the rest are echoed on the response. */
-const RESERVED_PARAMETERS = new Set(['binary_data_output', 'timeout', 'priority', 'headers', 'sequence_id', 'sequence_start', 'sequence_end']);
+const RESERVED_PARAMETERS = new Set([
+  'binary_data_output',
+  'timeout',
+  'priority',
+  'headers',
+  'sequence_id',
+  'sequence_start',
+  'sequence_end',
+]);
 
-export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'schedule_policy', 'statistics', 'model_configuration'];
+export const EXTENSIONS = [
+  'binary_tensor_data',
+  'model_repository',
+  'schedule_policy',
+  'statistics',
+  'model_configuration',
+];
 
 export interface DataPlaneOptions {
   /** Folder of the model repository. */
@@ -78,7 +92,11 @@ export class RepositoryDataPlane implements DataPlane {
   }
 
   serverMetadata(): ServerMetadata {
-    return { name: this.options.serverName ?? 'slipway', version: this.options.serverVersion, extensions: EXTENSIONS };
+    return {
+      name: this.options.serverName ?? 'slipway',
+      version: this.options.serverVersion,
+      extensions: EXTENSIONS,
+    };
   }
 
   modelMetadata(model: string, version?: string): ModelMetadata {
@@ -118,7 +136,9 @@ export class RepositoryDataPlane implements DataPlane {
   ): Promise<InferResponse> {
     const start = performance.now();
     if (this.draining) {
-      throw new SlipwayError('SLIPWAY_ERR_SHUTTING_DOWN', 'the server is shutting down', { retryAfterSeconds: 1 });
+      throw new SlipwayError('SLIPWAY_ERR_SHUTTING_DOWN', 'the server is shutting down', {
+        retryAfterSeconds: 1,
+      });
     }
     let v: ReturnType<ModelManager['resolve']> | undefined;
     try {
@@ -152,8 +172,15 @@ export class RepositoryDataPlane implements DataPlane {
       const e = toSlipwayError(err);
       if (v) {
         // Failures before the queue (validation) count as failed inferences, as in Triton.
-        if (e.code !== 'SLIPWAY_ERR_INFERENCE_FAILED') v.stats.request(false, (performance.now() - start) * 1e6, 0);
-        this.metrics?.request(model, v.version, options.protocol, e.httpStatus, (performance.now() - start) / 1000);
+        if (e.code !== 'SLIPWAY_ERR_INFERENCE_FAILED')
+          v.stats.request(false, (performance.now() - start) * 1e6, 0);
+        this.metrics?.request(
+          model,
+          v.version,
+          options.protocol,
+          e.httpStatus,
+          (performance.now() - start) / 1000,
+        );
       }
       throw e;
     }
@@ -167,11 +194,15 @@ export class RepositoryDataPlane implements DataPlane {
     let override: unknown;
     const config = parameters?.config;
     if (config !== undefined) {
-      if (typeof config !== 'string') throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "parameter 'config' must be a JSON string");
+      if (typeof config !== 'string')
+        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "parameter 'config' must be a JSON string");
       try {
         override = JSON.parse(config);
       } catch (err) {
-        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `parameter 'config' is not valid JSON: ${(err as Error).message}`);
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `parameter 'config' is not valid JSON: ${(err as Error).message}`,
+        );
       }
     }
     await this.manager.load(model, override);
@@ -186,7 +217,8 @@ export class RepositoryDataPlane implements DataPlane {
     const versions = this.manager.versionsOf(model);
     if (version === undefined || version === '') return versions.map((v) => v.stats.snapshot());
     const v = versions.find((x) => x.version === version);
-    if (!v) throw new SlipwayError('SLIPWAY_ERR_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'`);
+    if (!v)
+      throw new SlipwayError('SLIPWAY_ERR_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'`);
     return [v.stats.snapshot()];
   }
 }

@@ -120,8 +120,7 @@ export function fromBytes(datatype: Datatype, bytes: Uint8Array, name: string): 
     );
   }
   const Ctor = TYPED_ARRAY[datatype];
-  const aligned =
-    bytes.byteOffset % size === 0 ? bytes : (new Uint8Array(bytes) as Uint8Array<ArrayBuffer>);
+  const aligned = bytes.byteOffset % size === 0 ? bytes : (new Uint8Array(bytes) as Uint8Array<ArrayBuffer>);
   return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, bytes.byteLength / size);
 }
 

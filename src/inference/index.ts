@@ -1,6 +1,6 @@
 export { DynamicBatcher, type Job, type JobResult, stack, unstack } from './batcher.js';
-export type { DataPlane, ServerMetadata } from './data-plane-api.js';
 export { type DataPlaneOptions, EXTENSIONS, RepositoryDataPlane } from './data-plane.js';
+export type { DataPlane, ServerMetadata } from './data-plane-api.js';
 export {
   allocate,
   decodeBytesElements,
@@ -17,6 +17,12 @@ export { DEFAULT_MODEL_CONFIG, type ModelConfig, resolveModelConfig } from './mo
 export { ModelManager, type RuntimeFactory, ServedVersion } from './model-manager.js';
 export type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
 export { OnnxRuntimePool } from './onnx-runtime-pool.js';
+export {
+  type Prediction,
+  type RecordsLayout,
+  recordsLayout,
+  recordsToRequest,
+  responseToPredictions,
+} from './records.js';
 export type { ModelStats } from './stats.js';
 export * from './types.js';
-export { type Prediction, type RecordsLayout, recordsLayout, recordsToRequest, responseToPredictions } from './records.js';

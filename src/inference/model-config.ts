@@ -70,7 +70,10 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
 }) as ModelConfig;
 
 function fail(model: string, field: string, expected: string): never {
-  throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model '${model}' config.json: '${field}' must be ${expected}`);
+  throw new SlipwayError(
+    'SLIPWAY_ERR_MODEL_LOAD',
+    `model '${model}' config.json: '${field}' must be ${expected}`,
+  );
 }
 
 function int(model: string, field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -113,7 +116,8 @@ export function resolveModelConfig(
   const c = raw as Record<string, unknown>;
   for (const key of Object.keys(c)) if (!known.has(key)) fail(model, key, `one of: ${[...known].join(', ')}`);
   const out: ModelConfig = { ...base };
-  if (c.max_batch_size !== undefined) out.maxBatchSize = int(model, 'max_batch_size', c.max_batch_size, 0, 1 << 20);
+  if (c.max_batch_size !== undefined)
+    out.maxBatchSize = int(model, 'max_batch_size', c.max_batch_size, 0, 1 << 20);
   if (c.dynamic_batching !== undefined) {
     const d = c.dynamic_batching as Record<string, unknown>;
     if (typeof d !== 'object' || d === null) fail(model, 'dynamic_batching', 'an object');
@@ -128,7 +132,8 @@ export function resolveModelConfig(
     }
     if (d.preferred_batch_size !== undefined) {
       const p = d.preferred_batch_size;
-      if (!Array.isArray(p)) fail(model, 'dynamic_batching.preferred_batch_size', 'an array of positive integers');
+      if (!Array.isArray(p))
+        fail(model, 'dynamic_batching.preferred_batch_size', 'an array of positive integers');
       out.preferredBatchSizes = p
         .map((n, i) => int(model, `dynamic_batching.preferred_batch_size[${i}]`, n, 1, 1 << 20))
         .sort((a, b) => a - b);
@@ -137,7 +142,8 @@ export function resolveModelConfig(
       out.maxQueueSize = int(model, 'dynamic_batching.max_queue_size', d.max_queue_size, 1);
     }
   }
-  if (c.instance_count !== undefined) out.instanceCount = int(model, 'instance_count', c.instance_count, 1, 64);
+  if (c.instance_count !== undefined)
+    out.instanceCount = int(model, 'instance_count', c.instance_count, 1, 64);
   if (c.intra_op_threads !== undefined) {
     out.intraOpThreads = int(model, 'intra_op_threads', c.intra_op_threads, 0, 256);
   }
@@ -224,8 +230,16 @@ export function describeConfig(
     backend: 'onnxruntime',
     version_policy: policy,
     max_batch_size: config.maxBatchSize,
-    input: io.inputs.map((t) => ({ name: t.name, data_type: `TYPE_${tritonType(t.datatype)}`, dims: dims(t.shape) })),
-    output: io.outputs.map((t) => ({ name: t.name, data_type: `TYPE_${tritonType(t.datatype)}`, dims: dims(t.shape) })),
+    input: io.inputs.map((t) => ({
+      name: t.name,
+      data_type: `TYPE_${tritonType(t.datatype)}`,
+      dims: dims(t.shape),
+    })),
+    output: io.outputs.map((t) => ({
+      name: t.name,
+      data_type: `TYPE_${tritonType(t.datatype)}`,
+      dims: dims(t.shape),
+    })),
     instance_group: [{ name: `${name}_0`, kind: 'KIND_CPU', count: config.instanceCount }],
     dynamic_batching:
       config.maxBatchSize > 0

@@ -69,7 +69,9 @@ export class ModelManager {
     const names = await listModels(this.root);
     await Promise.all(
       names.map((n) =>
-        this.load(n).catch((err: Error) => this.logger.warn({ model: n, err: err.message }, 'model failed to load')),
+        this.load(n).catch((err: Error) =>
+          this.logger.warn({ model: n, err: err.message }, 'model failed to load'),
+        ),
       ),
     );
   }
@@ -77,7 +79,8 @@ export class ModelManager {
   /** Routes a request: the given version, or the latest ready one. */
   resolve(model: string, version?: string): ServedVersion {
     const entry = this.models.get(model);
-    if (!entry) throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
+    if (!entry)
+      throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
     if (version === undefined || version === '') {
       if (entry.latest) return entry.latest;
       throw unavailable(model, entry.state, entry.reason);
@@ -97,7 +100,8 @@ export class ModelManager {
   /** Every version that is routed to, for metadata and statistics. */
   versionsOf(model: string): ServedVersion[] {
     const entry = this.models.get(model);
-    if (!entry) throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
+    if (!entry)
+      throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
     return [...entry.versions.values()];
   }
 
@@ -118,7 +122,12 @@ export class ModelManager {
   loadGauges(): LoadGauge[] {
     return this.allVersions()
       .filter((v) => v.batcher)
-      .map((v) => ({ model: v.model, version: v.version, queueDepth: v.batcher!.depth, inFlight: v.inFlight }));
+      .map((v) => ({
+        model: v.model,
+        version: v.version,
+        queueDepth: v.batcher!.depth,
+        inFlight: v.inFlight,
+      }));
   }
 
   async index(readyOnly: boolean): Promise<RepositoryEntry[]> {
@@ -153,7 +162,8 @@ export class ModelManager {
   /** Stops routing to a model and frees it once its in-flight requests are answered. */
   unload(name: string): Promise<void> {
     const entry = this.models.get(name);
-    if (!entry) return Promise.reject(new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`));
+    if (!entry)
+      return Promise.reject(new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`));
     const op = entry.op.then(async () => {
       const old = [...entry.versions.values()];
       entry.versions = new Map();
@@ -222,23 +232,37 @@ export class ModelManager {
     const failed = fresh.filter((v) => v.state !== 'READY');
     if (ready.length === 0 && wasServing) {
       // Keep serving what worked before; report why the new load failed.
-      const error = new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '));
-      this.logger.warn({ model: entry.name, err: error.message }, 'reload failed; previous versions keep serving');
+      const error = new SlipwayError(
+        'SLIPWAY_ERR_MODEL_LOAD',
+        failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '),
+      );
+      this.logger.warn(
+        { model: entry.name, err: error.message },
+        'reload failed; previous versions keep serving',
+      );
       throw error;
     }
     const old = [...entry.versions.values()];
     entry.config = disk.config;
     entry.versions = new Map(fresh.map((v) => [v.version, v]));
-    entry.latest = ready.length > 0 ? ready.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a)) : undefined;
+    entry.latest =
+      ready.length > 0 ? ready.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a)) : undefined;
     entry.state = entry.latest ? 'READY' : 'UNAVAILABLE';
     entry.reason = entry.latest ? '' : failed.map((v) => `version ${v.version}: ${v.reason}`).join('; ');
     this.logger.info(
-      { model: entry.name, versions: ready.map((v) => v.version), ms: Math.round(performance.now() - started) },
+      {
+        model: entry.name,
+        versions: ready.map((v) => v.version),
+        ms: Math.round(performance.now() - started),
+      },
       'model loaded',
     );
     await this.retire(old);
     if (failed.length > 0) {
-      throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '));
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_LOAD',
+        failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '),
+      );
     }
   }
 
@@ -246,7 +270,8 @@ export class ModelManager {
     if (wasServing) return;
     entry.state = 'UNAVAILABLE';
     entry.reason = err.message;
-    if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_MODEL_NOT_FOUND') this.models.delete(entry.name);
+    if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_MODEL_NOT_FOUND')
+      this.models.delete(entry.name);
   }
 
   /** Drains old versions, then frees them. Requests no longer route to them. */
@@ -267,6 +292,11 @@ export class ModelManager {
 }
 
 function unavailable(what: string, state: ModelState, reason: string): SlipwayError {
-  const why = state === 'LOADING' ? 'is loading' : state === 'UNLOADING' ? 'is unloading' : `is unavailable: ${reason || 'unknown reason'}`;
+  const why =
+    state === 'LOADING'
+      ? 'is loading'
+      : state === 'UNLOADING'
+        ? 'is unloading'
+        : `is unavailable: ${reason || 'unknown reason'}`;
   return new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', `model '${what}' ${why}`);
 }

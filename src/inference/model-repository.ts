@@ -23,7 +23,10 @@ export async function listModels(root: string): Promise<string[]> {
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new SlipwayError('SLIPWAY_ERR_CONFIG', `model repository ${root} cannot be read: ${(err as Error).message}`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_CONFIG',
+      `model repository ${root} cannot be read: ${(err as Error).message}`,
+    );
   }
   return entries
     .filter((e) => e.isDirectory() && isValidModelName(e.name))
@@ -33,7 +36,8 @@ export async function listModels(root: string): Promise<string[]> {
 
 /** Reads one model's folder. Throws SLIPWAY_ERR_MODEL_NOT_FOUND or SLIPWAY_ERR_MODEL_LOAD. */
 export async function readModel(root: string, name: string, overrideConfig?: unknown): Promise<ModelOnDisk> {
-  if (!isValidModelName(name)) throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `no model '${name}' in the repository`);
+  if (!isValidModelName(name))
+    throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `no model '${name}' in the repository`);
   const dir = join(root, name);
   let entries: import('node:fs').Dirent[];
   try {
@@ -47,7 +51,10 @@ export async function readModel(root: string, name: string, overrideConfig?: unk
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model '${name}' config.json is not valid JSON: ${(err as Error).message}`);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_LOAD',
+        `model '${name}' config.json is not valid JSON: ${(err as Error).message}`,
+      );
     }
   }
   const config = resolveModelConfig(name, raw);
@@ -58,11 +65,17 @@ export async function readModel(root: string, name: string, overrideConfig?: unk
     if (v >= 1 && Number.isSafeInteger(v)) onDisk.push(v);
   }
   if (onDisk.length === 0) {
-    throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model '${name}' has no version folders (expected ${dir}/<n>/model.onnx)`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_MODEL_LOAD',
+      `model '${name}' has no version folders (expected ${dir}/<n>/model.onnx)`,
+    );
   }
   const selected = selectVersions(config.versionPolicy, onDisk);
   if (selected.length === 0) {
-    throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model '${name}': the version policy selects none of the versions on disk (${onDisk.sort((a, b) => a - b).join(', ')})`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_MODEL_LOAD',
+      `model '${name}': the version policy selects none of the versions on disk (${onDisk.sort((a, b) => a - b).join(', ')})`,
+    );
   }
   const versions = [];
   for (const v of selected) {
@@ -80,5 +93,6 @@ export async function checkModelFile(path: string): Promise<void> {
   } catch {
     throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model file ${path} does not exist`);
   }
-  if (!s.isFile() || s.size === 0) throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model file ${path} is empty or not a file`);
+  if (!s.isFile() || s.size === 0)
+    throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `model file ${path} is empty or not a file`);
 }

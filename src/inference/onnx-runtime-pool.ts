@@ -29,12 +29,15 @@ class OnnxWorker {
     });
   }
 
-  static start(init: WorkerInit): Promise<{ worker: OnnxWorker; inputs: WorkerValueMetadata[]; outputs: WorkerValueMetadata[] }> {
+  static start(
+    init: WorkerInit,
+  ): Promise<{ worker: OnnxWorker; inputs: WorkerValueMetadata[]; outputs: WorkerValueMetadata[] }> {
     return new Promise((resolve, reject) => {
       const w = new Worker(WORKER_URL, { workerData: init });
       const onFirst = (msg: WorkerReply) => {
         w.off('error', onError);
-        if (msg.kind === 'loaded') resolve({ worker: new OnnxWorker(w), inputs: msg.inputs, outputs: msg.outputs });
+        if (msg.kind === 'loaded')
+          resolve({ worker: new OnnxWorker(w), inputs: msg.inputs, outputs: msg.outputs });
         else {
           void w.terminate();
           reject(new Error(msg.kind === 'load-failed' ? msg.message : `unexpected worker reply ${msg.kind}`));
@@ -80,7 +83,12 @@ class OnnxWorker {
       for (const o of msg.outputs) {
         const datatype = fromOrtType(o.type);
         if (!datatype) {
-          p.reject(new SlipwayError('SLIPWAY_ERR_INFERENCE_FAILED', `output '${o.name}' has type ${o.type}, which the protocol cannot carry`));
+          p.reject(
+            new SlipwayError(
+              'SLIPWAY_ERR_INFERENCE_FAILED',
+              `output '${o.name}' has type ${o.type}, which the protocol cannot carry`,
+            ),
+          );
           return;
         }
         outputs.push({ name: o.name, datatype, shape: o.dims, data: o.data });
@@ -119,7 +127,11 @@ function toMetadata(values: WorkerValueMetadata[], side: string): TensorMetadata
       );
     }
     const datatype = fromOrtType(v.type);
-    if (!datatype) throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `${side} '${v.name}' has type ${v.type}, which the protocol cannot carry`);
+    if (!datatype)
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_LOAD',
+        `${side} '${v.name}' has type ${v.type}, which the protocol cannot carry`,
+      );
     return { name: v.name, datatype, shape: v.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
   });
 }
@@ -150,13 +162,22 @@ export class OnnxRuntimePool implements ModelRuntime {
       interOpThreads: config.interOpThreads,
       graphOptimizationLevel: config.graphOptimizationLevel,
     };
-    const started = await Promise.allSettled(Array.from({ length: config.instanceCount }, () => OnnxWorker.start(init)));
+    const started = await Promise.allSettled(
+      Array.from({ length: config.instanceCount }, () => OnnxWorker.start(init)),
+    );
     const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');
     try {
-      if (failed) throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `cannot load ${path}: ${(failed.reason as Error).message}`);
+      if (failed)
+        throw new SlipwayError(
+          'SLIPWAY_ERR_MODEL_LOAD',
+          `cannot load ${path}: ${(failed.reason as Error).message}`,
+        );
       const first = ok[0]!;
-      const signature = { inputs: toMetadata(first.inputs, 'input'), outputs: toMetadata(first.outputs, 'output') };
+      const signature = {
+        inputs: toMetadata(first.inputs, 'input'),
+        outputs: toMetadata(first.outputs, 'output'),
+      };
       return new OnnxRuntimePool(
         ok.map((s) => s.worker),
         signature,
@@ -168,9 +189,11 @@ export class OnnxRuntimePool implements ModelRuntime {
   }
 
   run(inputs: Tensor[], outputs: string[]): Promise<RunResult> {
-    if (this.unloading) return Promise.reject(new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', 'the model is unloading'));
+    if (this.unloading)
+      return Promise.reject(new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', 'the model is unloading'));
     let best = this.workers[0]!;
-    for (let i = 1; i < this.workers.length; i++) if (this.workers[i]!.busy < best.busy) best = this.workers[i]!;
+    for (let i = 1; i < this.workers.length; i++)
+      if (this.workers[i]!.busy < best.busy) best = this.workers[i]!;
     const feeds: WorkerFeed[] = inputs.map((t) => ({
       name: t.name,
       type: toOrtType(t.datatype),

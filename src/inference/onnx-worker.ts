@@ -5,7 +5,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { WorkerFeed, WorkerInit, WorkerReply, WorkerRequest, WorkerValueMetadata } from './onnx-protocol.js';
+import type {
+  WorkerFeed,
+  WorkerInit,
+  WorkerReply,
+  WorkerRequest,
+  WorkerValueMetadata,
+} from './onnx-protocol.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -20,7 +26,9 @@ async function load(): Promise<void> {
       executionMode: 'sequential',
     });
     const describe = (m: ort.InferenceSession.ValueMetadata): WorkerValueMetadata =>
-      m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false };
+      m.isTensor
+        ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] }
+        : { name: m.name, isTensor: false };
     reply({
       kind: 'loaded',
       inputs: session.inputMetadata.map(describe),
@@ -39,7 +47,8 @@ async function run(req: Extract<WorkerRequest, { kind: 'run' }>): Promise<void> 
   const s = session!;
   try {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const f of req.feeds) feeds[f.name] = new ort.Tensor(f.type as 'float32', f.data as Float32Array, f.dims);
+    for (const f of req.feeds)
+      feeds[f.name] = new ort.Tensor(f.type as 'float32', f.data as Float32Array, f.dims);
     const start = process.hrtime.bigint();
     const result = await s.run(feeds, req.outputs);
     const inferNs = Number(process.hrtime.bigint() - start);
@@ -48,7 +57,8 @@ async function run(req: Extract<WorkerRequest, { kind: 'run' }>): Promise<void> 
     for (const name of req.outputs) {
       const t = result[name];
       if (!t) throw new Error(`the model produced no output '${name}'`);
-      if (!(t instanceof ort.Tensor)) throw new Error(`output '${name}' is not a tensor (sequence or map outputs are not served)`);
+      if (!(t instanceof ort.Tensor))
+        throw new Error(`output '${name}' is not a tensor (sequence or map outputs are not served)`);
       const data = t.data as WorkerFeed['data'];
       outputs.push({ name, type: t.type, dims: [...t.dims], data });
       if (!Array.isArray(data) && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {

@@ -54,7 +54,8 @@ function cell(value: unknown, datatype: string, row: number, feature: string): R
   if (datatype === 'FP32' || datatype === 'FP64' || datatype === 'FP16') {
     if (value === null) return Number.NaN; // a missing numeric value, as imputers expect
     if (typeof value === 'number') return value;
-    if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+    if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
+      return Number(value);
     throw fieldError(`instances[${row}].${feature} must be a number, got ${JSON.stringify(value)}`);
   }
   if (datatype === 'BOOL') {
@@ -72,19 +73,25 @@ function fill(data: TensorData, datatype: string, j: number, v: RecordValue): vo
   else (data as Float32Array)[j] = v as number;
 }
 
-export function recordsToRequest(instances: unknown, inputs: TensorMetadata[], layout: RecordsLayout): InferRequest {
+export function recordsToRequest(
+  instances: unknown,
+  inputs: TensorMetadata[],
+  layout: RecordsLayout,
+): InferRequest {
   if (!Array.isArray(instances) || instances.length === 0) {
     throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "'instances' must be a non-empty array of records");
   }
   const n = instances.length;
   instances.forEach((r, i) => {
-    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw fieldError(`instances[${i}] must be an object`);
+    if (typeof r !== 'object' || r === null || Array.isArray(r))
+      throw fieldError(`instances[${i}] must be an object`);
   });
   const rows = instances as Record<string, unknown>[];
   if (layout.kind === 'matrix') {
     const m = inputs[0]!;
     const f = layout.features.length;
-    if (m.datatype === 'FP16') throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `input '${m.name}' is FP16; use the V2 binary API`);
+    if (m.datatype === 'FP16')
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `input '${m.name}' is FP16; use the V2 binary API`);
     const data = allocate(m.datatype, n * f);
     for (let i = 0; i < n; i++) {
       for (let k = 0; k < f; k++) {
@@ -95,7 +102,8 @@ export function recordsToRequest(instances: unknown, inputs: TensorMetadata[], l
     return { inputs: [{ name: m.name, datatype: m.datatype, shape: [n, f], data }] };
   }
   const tensors: Tensor[] = inputs.map((m) => {
-    if (m.datatype === 'FP16') throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `input '${m.name}' is FP16; use the V2 binary API`);
+    if (m.datatype === 'FP16')
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `input '${m.name}' is FP16; use the V2 binary API`);
     const data = allocate(m.datatype, n);
     for (let i = 0; i < n; i++) fill(data, m.datatype, i, cell(rows[i]![m.name], m.datatype, i, m.name));
     return { name: m.name, datatype: m.datatype, shape: m.shape.length === 1 ? [n] : [n, 1], data };
@@ -112,7 +120,9 @@ export function responseToPredictions(response: InferResponse, config: ModelConf
   const labelOut = response.outputs.find(
     (o) => (o.datatype === 'INT64' || o.datatype === 'INT32' || o.datatype === 'BYTES') && rowWidth(o) === 1,
   );
-  const probOut = response.outputs.find((o) => (o.datatype === 'FP32' || o.datatype === 'FP64') && o.shape.length === 2);
+  const probOut = response.outputs.find(
+    (o) => (o.datatype === 'FP32' || o.datatype === 'FP64') && o.shape.length === 2,
+  );
   const names = config.labelNames;
   const className = (k: number | string): string | number =>
     typeof k === 'number' && names && k >= 0 && k < names.length ? names[k]! : k;
@@ -131,7 +141,8 @@ export function responseToPredictions(response: InferResponse, config: ModelConf
         p.probabilities = probs;
         if (!labelOut) {
           let best = 0;
-          for (let k = 1; k < c; k++) if (probs[String(className(k))]! > probs[String(className(best))]!) best = k;
+          for (let k = 1; k < c; k++)
+            if (probs[String(className(k))]! > probs[String(className(best))]!) best = k;
           p.label = className(best);
         }
       }

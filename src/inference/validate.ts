@@ -1,6 +1,6 @@
 import { SlipwayError } from '../errors/index.js';
-import { elementCount } from './datatypes.js';
 import type { Job } from './batcher.js';
+import { elementCount } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
 import type { RuntimeSignature } from './model-runtime.js';
 import type { InferRequest, Tensor } from './types.js';
@@ -19,7 +19,10 @@ export function prepareJob(
 ): Job {
   const given = request.inputs;
   if (!Array.isArray(given) || given.length === 0) {
-    throw new SlipwayError('SLIPWAY_ERR_INPUT_MISSING', `'inputs' must list the model's inputs: ${names(signature.inputs)}`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_INPUT_MISSING',
+      `'inputs' must list the model's inputs: ${names(signature.inputs)}`,
+    );
   }
   const inputs: Tensor[] = new Array(signature.inputs.length);
   for (const t of given) {
@@ -30,7 +33,8 @@ export function prepareJob(
         `unknown input '${t.name}'; the model's inputs are ${names(signature.inputs)}`,
       );
     }
-    if (inputs[idx]) throw new SlipwayError('SLIPWAY_ERR_INPUT_MISSING', `input '${t.name}' is given more than once`);
+    if (inputs[idx])
+      throw new SlipwayError('SLIPWAY_ERR_INPUT_MISSING', `input '${t.name}' is given more than once`);
     inputs[idx] = t;
   }
   const useBatching = batchable && config.maxBatchSize > 0;
@@ -40,13 +44,22 @@ export function prepareJob(
     const m = signature.inputs[i]!;
     const t = inputs[i];
     if (!t) {
-      throw new SlipwayError('SLIPWAY_ERR_INPUT_MISSING', `input '${m.name}' is missing; the model's inputs are ${names(signature.inputs)}`);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INPUT_MISSING',
+        `input '${m.name}' is missing; the model's inputs are ${names(signature.inputs)}`,
+      );
     }
     if (t.datatype !== m.datatype) {
-      throw new SlipwayError('SLIPWAY_ERR_INPUT_DATATYPE', `input '${m.name}': expected datatype ${m.datatype}, got ${t.datatype}`);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INPUT_DATATYPE',
+        `input '${m.name}': expected datatype ${m.datatype}, got ${t.datatype}`,
+      );
     }
     if (t.shape.length !== m.shape.length || t.shape.some((d, j) => m.shape[j] !== -1 && m.shape[j] !== d)) {
-      throw new SlipwayError('SLIPWAY_ERR_INPUT_SHAPE', `input '${m.name}': expected shape ${fmt(m.shape)}, got ${fmt(t.shape)}`);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INPUT_SHAPE',
+        `input '${m.name}': expected shape ${fmt(m.shape)}, got ${fmt(t.shape)}`,
+      );
     }
     const count = elementCount(t.shape);
     if (t.data.length !== count) {

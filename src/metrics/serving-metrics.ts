@@ -8,7 +8,9 @@ export interface LoadGauge {
   inFlight: number;
 }
 
-const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 /**
@@ -84,7 +86,8 @@ export class ServingMetrics {
         for (const g of gauges()) this.set({ model: g.model, version: g.version }, g.inFlight);
       },
     });
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'slipway_' });
+    if (options.processMetrics !== false)
+      collectDefaultMetrics({ register: this.registry, prefix: 'slipway_' });
   }
 
   request(

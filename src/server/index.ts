@@ -1,2 +1,7 @@
-export { type HttpServerOptions, type RunningHttpServer, startHttpServer, TIMEOUT_HEADER } from './rest/http-server.js';
+export {
+  type HttpServerOptions,
+  type RunningHttpServer,
+  startHttpServer,
+  TIMEOUT_HEADER,
+} from './rest/http-server.js';
 export { decodeInferRequest, encodeInferResponse } from './rest/v2-codec.js';

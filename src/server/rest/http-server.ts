@@ -50,7 +50,10 @@ type Handler = (req: IncomingMessage, res: ServerResponse, segs: string[]) => Pr
  * a framework router on the inference path (see docs/BENCHMARKS.md); every handler converts, calls
  * the data plane, and maps errors.
  */
-export async function startHttpServer(plane: DataPlane, options: HttpServerOptions): Promise<RunningHttpServer> {
+export async function startHttpServer(
+  plane: DataPlane,
+  options: HttpServerOptions,
+): Promise<RunningHttpServer> {
   const { logger, metrics } = options;
   let inFlight = 0;
   let draining = false;
@@ -64,7 +67,8 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
     });
     res.end(body);
   };
-  const sendJson = (res: ServerResponse, status: number, value: unknown) => send(res, status, JSON.stringify(value));
+  const sendJson = (res: ServerResponse, status: number, value: unknown) =>
+    send(res, status, JSON.stringify(value));
   const sendError = (res: ServerResponse, err: unknown) => {
     const e = toSlipwayError(err);
     if (e.code === 'SLIPWAY_ERR_INTERNAL') logger.error({ err }, 'internal error');
@@ -100,8 +104,15 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
         const encoding = req.headers['content-encoding'];
         if (!encoding || encoding === 'identity') resolve(body);
         else if (encoding === 'gzip') gunzipAsync(body).then(resolve, (e: Error) => reject(badEncoding(e)));
-        else if (encoding === 'deflate') inflateAsync(body).then(resolve, (e: Error) => reject(badEncoding(e)));
-        else reject(new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `Content-Encoding '${encoding}' is not supported (gzip, deflate)`));
+        else if (encoding === 'deflate')
+          inflateAsync(body).then(resolve, (e: Error) => reject(badEncoding(e)));
+        else
+          reject(
+            new SlipwayError(
+              'SLIPWAY_ERR_BAD_REQUEST',
+              `Content-Encoding '${encoding}' is not supported (gzip, deflate)`,
+            ),
+          );
       });
       req.on('error', reject);
     });
@@ -113,7 +124,10 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch (err) {
-      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `the request body is not valid JSON: ${(err as Error).message}`);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `the request body is not valid JSON: ${(err as Error).message}`,
+      );
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'the request body must be a JSON object');
@@ -126,14 +140,20 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
     if (header !== undefined) {
       const ms = Number(header);
       if (!Number.isFinite(ms) || ms <= 0) {
-        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `header ${TIMEOUT_HEADER} must be a positive number of milliseconds`);
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `header ${TIMEOUT_HEADER} must be a positive number of milliseconds`,
+        );
       }
       return ms;
     }
     const us = request?.parameters?.timeout;
     if (us === undefined) return undefined;
     if (typeof us !== 'number' || !(us > 0)) {
-      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "parameter 'timeout' must be a positive number of microseconds");
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        "parameter 'timeout' must be a positive number of microseconds",
+      );
     }
     return us / 1000;
   };
@@ -151,12 +171,18 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
       if (headerLength !== undefined) {
         hl = Number(headerLength);
         if (!Number.isInteger(hl) || hl < 0) {
-          throw new SlipwayError('SLIPWAY_ERR_BINARY_DATA', 'Inference-Header-Content-Length must be a non-negative integer');
+          throw new SlipwayError(
+            'SLIPWAY_ERR_BINARY_DATA',
+            'Inference-Header-Content-Length must be a non-negative integer',
+          );
         }
       }
       request = decodeInferRequest(body, hl);
     }
-    const response = await plane.infer(model, version, request, { protocol: 'rest', timeoutMs: timeoutOf(req, request) });
+    const response = await plane.infer(model, version, request, {
+      protocol: 'rest',
+      timeoutMs: timeoutOf(req, request),
+    });
     const { json, binary } = encodeInferResponse(request, response);
     if (binary.length === 0) {
       send(res, 200, json);
@@ -188,7 +214,10 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
     const request = recordsToRequest(body.instances, meta.inputs, layout);
     if (typeof body.id === 'string') request.id = body.id;
     const n = (body.instances as unknown[]).length;
-    const response = await plane.infer(model, version, request, { protocol: 'records', timeoutMs: timeoutOf(req, undefined) });
+    const response = await plane.infer(model, version, request, {
+      protocol: 'records',
+      timeoutMs: timeoutOf(req, undefined),
+    });
     sendJson(res, 200, {
       model_name: response.modelName,
       model_version: response.modelVersion,
@@ -223,7 +252,10 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const segs = path.split('/').filter((s) => s !== '').map(decodeSegment);
+    const segs = path
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeSegment);
     const method = req.method ?? 'GET';
     const n = segs.length;
     if (segs[0] === 'v2') {
@@ -233,7 +265,8 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
         if (segs[2] === 'ready') return sendJson(res, plane.ready() ? 200 : 503, { ready: plane.ready() });
       }
       if (segs[1] === 'models') {
-        if (n === 3 && segs[2] === 'stats' && method === 'GET') return sendJson(res, 200, { model_stats: plane.statistics() });
+        if (n === 3 && segs[2] === 'stats' && method === 'GET')
+          return sendJson(res, 200, { model_stats: plane.statistics() });
         if (n >= 3) {
           const model = segs[2]!;
           const hasVersion = segs[3] === 'versions' && n >= 5;
@@ -247,9 +280,14 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
             if (action === 'infer' && method === 'POST') return infer(req, res, segs);
             if (action === 'ready' && method === 'GET') {
               const ready = plane.modelReady(model, version);
-              return sendJson(res, ready ? 200 : 503, { name: model, ...(version ? { version } : {}), ready });
+              return sendJson(res, ready ? 200 : 503, {
+                name: model,
+                ...(version ? { version } : {}),
+                ready,
+              });
             }
-            if (action === 'config' && method === 'GET') return sendJson(res, 200, plane.modelConfig(model, version));
+            if (action === 'config' && method === 'GET')
+              return sendJson(res, 200, plane.modelConfig(model, version));
             if (action === 'stats' && method === 'GET') {
               return sendJson(res, 200, { model_stats: plane.statistics(model, version) });
             }
@@ -280,10 +318,15 @@ export async function startHttpServer(plane: DataPlane, options: HttpServerOptio
       }
     } else if (segs[0] === 'v1' && segs[1] === 'models' && n >= 3) {
       const last = segs[n - 1]!;
-      if (method === 'POST' && last.endsWith(':predict') && (n === 3 || (n === 5 && segs[3] === 'versions'))) {
+      if (
+        method === 'POST' &&
+        last.endsWith(':predict') &&
+        (n === 3 || (n === 5 && segs[3] === 'versions'))
+      ) {
         return predict(req, res, segs);
       }
-      if (method === 'GET' && (n === 3 || (n === 5 && segs[3] === 'versions'))) return recordsMetadata(req, res, segs);
+      if (method === 'GET' && (n === 3 || (n === 5 && segs[3] === 'versions')))
+        return recordsMetadata(req, res, segs);
     } else if (n === 1 && segs[0] === 'metrics' && method === 'GET' && metrics) {
       return send(res, 200, await metrics.registry.metrics(), metrics.contentType);
     }
@@ -337,12 +380,18 @@ function decodeSegment(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `the path segment '${s}' is not valid percent-encoding`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      `the path segment '${s}' is not valid percent-encoding`,
+    );
   }
 }
 
 function tooLarge(limit: number): SlipwayError {
-  return new SlipwayError('SLIPWAY_ERR_PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${limit} bytes`);
+  return new SlipwayError(
+    'SLIPWAY_ERR_PAYLOAD_TOO_LARGE',
+    `the request body exceeds the limit of ${limit} bytes`,
+  );
 }
 
 function badEncoding(e: Error): SlipwayError {
@@ -353,7 +402,12 @@ function badEncoding(e: Error): SlipwayError {
  * `Inference-Header-Content-Length: 0`: the whole body is the raw bytes of the model's single
  * input, batch 1, and every output comes back binary.
  */
-function rawBodyRequest(plane: DataPlane, model: string, version: string | undefined, body: Buffer): InferRequest {
+function rawBodyRequest(
+  plane: DataPlane,
+  model: string,
+  version: string | undefined,
+  body: Buffer,
+): InferRequest {
   const meta = plane.modelMetadata(model, version);
   if (meta.inputs.length !== 1) {
     throw new SlipwayError(
@@ -366,12 +420,18 @@ function rawBodyRequest(plane: DataPlane, model: string, version: string | undef
   const shape = input.shape.map((d, i) => (d === -1 && i === 0 ? 1 : d));
   const unknown = shape.filter((d) => d === -1).length;
   if (unknown > 1) {
-    throw new SlipwayError('SLIPWAY_ERR_BINARY_DATA', `input '${input.name}' has more than one dynamic dimension; send a JSON header`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BINARY_DATA',
+      `input '${input.name}' has more than one dynamic dimension; send a JSON header`,
+    );
   }
   if (unknown === 1) {
     const known = shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
     const count = input.datatype === 'BYTES' ? data.length : body.length / ELEMENT_SIZE[input.datatype];
     shape[shape.indexOf(-1)] = count / known;
   }
-  return { inputs: [{ name: input.name, datatype: input.datatype, shape, data }], parameters: { binary_data_output: true } };
+  return {
+    inputs: [{ name: input.name, datatype: input.datatype, shape, data }],
+    parameters: { binary_data_output: true },
+  };
 }

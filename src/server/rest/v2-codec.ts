@@ -41,7 +41,8 @@ export function decodeInferRequest(body: Buffer, headerLength: number | undefine
   } catch (err) {
     throw bad(`the request body is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('the request body must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw bad('the request body must be a JSON object');
   const r = raw as Record<string, unknown>;
   const request: InferRequest = { inputs: [] };
   if (r.id !== undefined) {
@@ -87,7 +88,12 @@ function parameters(p: unknown, field: string): Parameters {
   return p as Parameters;
 }
 
-function decodeInput(raw: unknown, i: number, body: Buffer, offset: number): { tensor: Tensor; consumed: number } {
+function decodeInput(
+  raw: unknown,
+  i: number,
+  body: Buffer,
+  offset: number,
+): { tensor: Tensor; consumed: number } {
   if (typeof raw !== 'object' || raw === null) throw bad(`inputs[${i}] must be an object`);
   const t = raw as Record<string, unknown>;
   if (typeof t.name !== 'string' || t.name === '') throw bad(`inputs[${i}].name must be a non-empty string`);
@@ -101,7 +107,10 @@ function decodeInput(raw: unknown, i: number, body: Buffer, offset: number): { t
   const datatype = t.datatype;
   const shape = t.shape;
   if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0)) {
-    throw new SlipwayError('SLIPWAY_ERR_INPUT_SHAPE', `input '${name}': shape must be an array of non-negative integers`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_INPUT_SHAPE',
+      `input '${name}': shape must be an array of non-negative integers`,
+    );
   }
   const tensor: Tensor = { name, datatype, shape: shape as number[], data: [] };
   let consumed = 0;
@@ -111,14 +120,21 @@ function decodeInput(raw: unknown, i: number, body: Buffer, offset: number): { t
     const size = tensor.parameters.binary_data_size;
     if (size !== undefined) {
       if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
-        throw new SlipwayError('SLIPWAY_ERR_BINARY_DATA', `input '${name}': binary_data_size must be a non-negative integer`);
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BINARY_DATA',
+          `input '${name}': binary_data_size must be a non-negative integer`,
+        );
       }
       binarySize = size;
     }
   }
   const count = elementCount(tensor.shape);
   if (binarySize !== undefined) {
-    if (t.data !== undefined) throw new SlipwayError('SLIPWAY_ERR_BINARY_DATA', `input '${name}' has both 'data' and binary_data_size`);
+    if (t.data !== undefined)
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BINARY_DATA',
+        `input '${name}' has both 'data' and binary_data_size`,
+      );
     if (offset + binarySize > body.length) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BINARY_DATA',
@@ -142,10 +158,15 @@ function decodeInput(raw: unknown, i: number, body: Buffer, offset: number): { t
 
 /** Flattens JSON `data` (flat or nested, row-major) into the datatype's typed array. */
 export function decodeJsonData(data: unknown, datatype: Datatype, count: number, name: string): TensorData {
-  if (!Array.isArray(data)) throw new SlipwayError('SLIPWAY_ERR_INPUT_DATA', `input '${name}': data must be an array`);
-  const flat: unknown[] = data.length > 0 && Array.isArray(data[0]) ? (data.flat(Number.POSITIVE_INFINITY) as unknown[]) : data;
+  if (!Array.isArray(data))
+    throw new SlipwayError('SLIPWAY_ERR_INPUT_DATA', `input '${name}': data must be an array`);
+  const flat: unknown[] =
+    data.length > 0 && Array.isArray(data[0]) ? (data.flat(Number.POSITIVE_INFINITY) as unknown[]) : data;
   if (flat.length !== count) {
-    throw new SlipwayError('SLIPWAY_ERR_INPUT_SHAPE', `input '${name}': shape needs ${count} elements, data has ${flat.length}`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_INPUT_SHAPE',
+      `input '${name}': shape needs ${count} elements, data has ${flat.length}`,
+    );
   }
   const wrong = (j: number, expected: string) =>
     new SlipwayError(
