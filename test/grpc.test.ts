@@ -33,7 +33,6 @@ import { type GrpcServer, grpcProtoPath, LOADER_OPTIONS, startGrpcServer } from 
 
 // --- Client ----------------------------------------------------------------------------------
 
-// biome-ignore lint/suspicious/noExplicitAny: decoded messages are asserted field by field
 type Msg = Record<string, any>;
 type UnaryMethod = (
   request: Msg,
@@ -207,7 +206,9 @@ describe('gRPC on the real server (fixture models)', () => {
       assert.ok(meta.extensions.includes(ext));
     assert.deepEqual(await client.call('ModelReady', { name: 'add_sub' }), { ready: true });
     assert.deepEqual(await client.call('ModelReady', { name: 'add_sub', version: '1' }), { ready: true });
-    await rejectsWith(client.call('ModelReady', { name: 'nope' }), grpc.status.NOT_FOUND, /model 'nope'/);
+    // As in Triton: an unknown model or version is not ready, rather than an error.
+    assert.deepEqual(await client.call('ModelReady', { name: 'nope' }), { ready: false });
+    assert.deepEqual(await client.call('ModelReady', { name: 'add_sub', version: '9' }), { ready: false });
   });
 
   test('model metadata', async () => {
@@ -690,6 +691,7 @@ describe('gRPC transport (echo data plane)', () => {
     assert.deepEqual(await client.call('ModelReady', { name: 'echo' }), { ready: true });
     assert.deepEqual(await client.call('ModelReady', { name: 'echo', version: '1' }), { ready: true });
     assert.deepEqual(await client.call('ModelReady', { name: 'loading' }), { ready: false });
+    assert.deepEqual(await client.call('ModelReady', { name: 'nope' }), { ready: false });
   });
 
   test('model metadata carries datatypes and int64 shapes', async () => {

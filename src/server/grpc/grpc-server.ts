@@ -142,7 +142,7 @@ function createHandlers(plane: DataPlane, logger: GrpcLogger | undefined): grpc.
     ServerLive: unary(() => ({ live: plane.live() })),
     ServerReady: unary(() => ({ ready: plane.ready() })),
     ModelReady: unary((req: NameVersion) => ({
-      ready: plane.modelReady(req.name ?? '', req.version || undefined),
+      ready: modelReady(plane, req.name ?? '', req.version || undefined),
     })),
     ServerMetadata: unary(() => plane.serverMetadata()),
     ModelMetadata: unary((req: NameVersion) =>
@@ -186,6 +186,21 @@ function createHandlers(plane: DataPlane, logger: GrpcLogger | undefined): grpc.
       return {};
     }),
   };
+}
+
+/**
+ * Triton answers ModelReady for an unknown model or version with `ready: false`, not an error:
+ * tritonclient's is_model_ready() raises on an error, which would break loops that poll for a
+ * model to appear.
+ */
+function modelReady(plane: DataPlane, model: string, version: string | undefined): boolean {
+  try {
+    return plane.modelReady(model, version);
+  } catch (err) {
+    const code = err instanceof SlipwayError ? err.code : undefined;
+    if (code === 'SLIPWAY_ERR_MODEL_NOT_FOUND' || code === 'SLIPWAY_ERR_VERSION_NOT_FOUND') return false;
+    throw err;
+  }
 }
 
 /** Runs a handler that may return a value or a promise, answering errors with their gRPC status. */
