@@ -41,6 +41,8 @@ interface ModelEntry {
   reason: string;
   /** Loads and unloads of one model run one after another. */
   op: Promise<unknown>;
+  /** Set by an explicit unload: the model no longer counts towards server readiness. */
+  unloaded?: boolean;
 }
 
 export interface ModelManagerOptions {
@@ -113,9 +115,9 @@ export class ModelManager {
     return [...this.models.values()].flatMap((e) => [...e.versions.values()]);
   }
 
-  /** True when every known model has a ready version. */
+  /** True when every model that should serve has a ready version (explicitly unloaded ones aside). */
   allReady(): boolean {
-    for (const e of this.models.values()) if (e.state !== 'READY') return false;
+    for (const e of this.models.values()) if (e.state !== 'READY' && !e.unloaded) return false;
     return true;
   }
 
@@ -173,6 +175,7 @@ export class ModelManager {
       await this.retire(old);
       entry.state = 'UNAVAILABLE';
       entry.reason = 'unloaded';
+      entry.unloaded = true;
       this.logger.info({ model: name }, 'model unloaded');
     });
     entry.op = op.catch(() => undefined);
@@ -195,6 +198,7 @@ export class ModelManager {
 
   private async doLoad(entry: ModelEntry, overrideConfig?: unknown): Promise<void> {
     const started = performance.now();
+    entry.unloaded = false;
     const wasServing = entry.latest !== undefined;
     if (!wasServing) {
       entry.state = 'LOADING';
