@@ -268,12 +268,14 @@ def server(model_repo, tmp_path_factory) -> Server:
         _wait_ready(proc, f"http://{host}:{http_port}/v2/health/ready", log)
         yield Server(host, http_port, grpc_port, log)
     finally:
+        # The server runs in its own session: signal the whole group, so nothing it started
+        # outlives the suite.
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
 
