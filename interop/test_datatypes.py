@@ -58,6 +58,10 @@ def test_http_json(http_client, datatype):
     if datatype in ("FP32", "FP64"):
         # JSON numbers: keep to values that survive a decimal round trip at any precision.
         x = np.array([[-3.5, 0.0, 1.5], [1e10, 0.125, -2.25]], dtype=x.dtype)
+    if datatype in ("INT64", "UINT64"):
+        # JSON numbers are exact up to 2^53; larger ones are refused (see the test below).
+        lo = 0 if datatype == "UINT64" else -(2**53 - 1)
+        x = np.array([[lo, 0, 1], [2**53 - 1, 2**40, 7]], dtype=x.dtype)
     i = httpclient.InferInput("INPUT0", list(x.shape), datatype)
     i.set_data_from_numpy(x, binary_data=False)
     out = httpclient.InferRequestedOutput("OUTPUT0", binary_data=False)
@@ -74,6 +78,29 @@ def test_http_json_output_of_64_bit_extremes(http_client, datatype):
     out = httpclient.InferRequestedOutput("OUTPUT0", binary_data=False)
     result = http_client.infer(f"identity_{datatype.lower()}", [i], outputs=[out])
     check(result.as_numpy("OUTPUT0"), x, json=True)
+
+
+@pytest.mark.parametrize(
+    "datatype,value",
+    [("INT64", 2**63 - 1), ("INT64", -(2**63)), ("INT64", 2**53 + 1), ("UINT64", 2**64 - 1), ("UINT64", 2**64)],
+)
+def test_http_json_64_bit_beyond_2_53_is_refused(server, datatype, value):
+    """A JSON number beyond 2^53 has lost digits before the server sees it: a 400 naming the
+    input, never a silently rounded value."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = {"inputs": [{"name": "INPUT0", "datatype": datatype, "shape": [1, 1], "data": [value]}]}
+    req = urllib.request.Request(
+        f"http://{server.http_url}/v2/models/identity_{datatype.lower()}/infer",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=30)
+    assert info.value.code == 400
+    assert "INPUT0" in json.loads(info.value.read())["error"]
 
 
 @pytest.mark.parametrize("value", [b"x\x00y", b"\xff\xfe"], ids=["nul", "not-utf8"])

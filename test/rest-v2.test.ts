@@ -391,6 +391,42 @@ describe('bad requests are 4xx naming the field', () => {
     assert.match(r.body.error, /input 'INPUT0': element 0 is 300, expected an integer between -128 and 127/);
   });
 
+  test('INT64 beyond 2^53 in JSON is refused, not rounded', async () => {
+    const r = await postJson(
+      `${url}/v2/models/identity_int64/infer`,
+      '{"inputs":[{"name":"INPUT0","datatype":"INT64","shape":[1,1],"data":[9007199254740993]}]}',
+    );
+    assert.equal(r.status, 400);
+    assert.match(r.body.error, /input 'INPUT0': element 0 .* JSON numbers are exact only up to 2\^53/);
+  });
+
+  test('BYTES an ONNX string cannot hold (NUL, invalid UTF-8) are refused', async () => {
+    const nul = await postJson(`${url}/v2/models/identity_bytes/infer`, {
+      inputs: [{ name: 'INPUT0', datatype: 'BYTES', shape: [1, 1], data: ['x\u0000y'] }],
+    });
+    assert.equal(nul.status, 400);
+    assert.match(nul.body.error, /input 'INPUT0': BYTES element 0 holds a NUL/);
+    const bad = Buffer.from([2, 0, 0, 0, 0xff, 0xfe]);
+    const { body, headerLength } = binaryBody(
+      {
+        inputs: [
+          { name: 'INPUT0', datatype: 'BYTES', shape: [1, 1], parameters: { binary_data_size: bad.length } },
+        ],
+      },
+      [bad],
+    );
+    const res = await fetch(`${url}/v2/models/identity_bytes/infer`, {
+      method: 'POST',
+      headers: { 'inference-header-content-length': String(headerLength) },
+      body,
+    });
+    assert.equal(res.status, 400);
+    assert.match(
+      ((await res.json()) as { error: string }).error,
+      /input 'INPUT0': BYTES element 0 is not valid UTF-8/,
+    );
+  });
+
   test('binary sizes that run past the body', async () => {
     const { body, headerLength } = binaryBody(
       { inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 32 } }] },

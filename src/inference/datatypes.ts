@@ -131,6 +131,36 @@ export function toBytes(datatype: Datatype, data: TensorData): Uint8Array {
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * ONNX Runtime's string tensors hold NUL-terminated UTF-8, so a BYTES element with a NUL or
+ * invalid UTF-8 would come back altered; such an element is refused instead.
+ */
+export function checkOrtString(value: string, name: string, index: number): void {
+  if (value.includes('\0') || !value.isWellFormed()) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_INPUT_DATA',
+      `input '${name}': BYTES element ${index} holds a NUL or is not valid UTF-8, which an ONNX string tensor cannot carry`,
+    );
+  }
+}
+
+/** Decodes one BYTES element, refusing what an ONNX string cannot hold unchanged. */
+export function decodeOrtString(bytes: Uint8Array, name: string, index: number): string {
+  let s: string;
+  try {
+    s = UTF8.decode(bytes);
+  } catch {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_INPUT_DATA',
+      `input '${name}': BYTES element ${index} is not valid UTF-8, which an ONNX string tensor cannot carry`,
+    );
+  }
+  checkOrtString(s, name, index);
+  return s;
+}
+
 /** BYTES elements travel as a uint32 little-endian length, then the bytes. */
 export function decodeBytesElements(bytes: Uint8Array, name: string): string[] {
   const out: string[] = [];
@@ -151,7 +181,7 @@ export function decodeBytesElements(bytes: Uint8Array, name: string): string[] {
         `input '${name}': BYTES element ${out.length} declares ${len} bytes but only ${bytes.byteLength - offset} remain`,
       );
     }
-    out.push(Buffer.from(bytes.buffer, bytes.byteOffset + offset, len).toString('utf8'));
+    out.push(decodeOrtString(bytes.subarray(offset, offset + len), name, out.length));
     offset += len;
   }
   return out;

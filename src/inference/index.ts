@@ -3,7 +3,9 @@ export { type DataPlaneOptions, EXTENSIONS, RepositoryDataPlane } from './data-p
 export type { DataPlane, ServerMetadata } from './data-plane-api.js';
 export {
   allocate,
+  checkOrtString,
   decodeBytesElements,
+  decodeOrtString,
   ELEMENT_SIZE,
   elementCount,
   encodeBytesElements,

@@ -4,19 +4,19 @@
  * the server calls these, tests can call them directly.
  */
 import { SlipwayError } from '../../errors/index.js';
-import { elementCount, fromBytes, isDatatype, toBytes } from '../../inference/datatypes.js';
-import type { ModelStats } from '../../inference/stats.js';
 import type {
   Datatype,
   InferRequest,
   InferResponse,
   ModelMetadata,
+  ModelStats,
   Parameters,
   ParameterValue,
   RepositoryEntry,
   Tensor,
   TensorData,
-} from '../../inference/types.js';
+} from '../../inference/index.js';
+import { decodeOrtString, elementCount, fromBytes, isDatatype, toBytes } from '../../inference/index.js';
 
 /**
  * How proto-loader maps protobuf values to JS, chosen for exactness and zero copies:
@@ -353,7 +353,7 @@ function decodeContents(
     }
     case 'BYTES': {
       const v = contents?.bytes_contents ?? [];
-      return v.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'));
+      return v.map((b, j) => decodeOrtString(b, name, j));
     }
     case 'FP16':
       // Unreachable: FP16 has no contents field (checked above).

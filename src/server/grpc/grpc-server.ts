@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { GrpcStatus, SlipwayError, toSlipwayError } from '../../errors/index.js';
-import type { DataPlane } from '../../inference/data-plane-api.js';
+import type { DataPlane } from '../../inference/index.js';
 import {
   decodeInferRequest,
   encodeInferResponse,

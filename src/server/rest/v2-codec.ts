@@ -4,6 +4,7 @@
  */
 import { SlipwayError } from '../../errors/index.js';
 import {
+  checkOrtString,
   type Datatype,
   elementCount,
   fromBytes,
@@ -175,7 +176,10 @@ export function decodeJsonData(data: unknown, datatype: Datatype, count: number,
     );
   switch (datatype) {
     case 'BYTES': {
-      for (let j = 0; j < count; j++) if (typeof flat[j] !== 'string') throw wrong(j, 'a string');
+      for (let j = 0; j < count; j++) {
+        if (typeof flat[j] !== 'string') throw wrong(j, 'a string');
+        checkOrtString(flat[j] as string, name, j);
+      }
       return flat as string[];
     }
     case 'BOOL': {
@@ -200,10 +204,17 @@ export function decodeJsonData(data: unknown, datatype: Datatype, count: number,
     case 'INT64':
     case 'UINT64': {
       const out = datatype === 'INT64' ? new BigInt64Array(count) : new BigUint64Array(count);
+      // JSON numbers are doubles: beyond 2^53 a value has already been rounded by the parser,
+      // so it is refused rather than served altered. The binary extension carries all 64 bits.
       const min = datatype === 'INT64' ? Number.MIN_SAFE_INTEGER : 0;
       for (let j = 0; j < count; j++) {
         const v = flat[j];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw wrong(j, 'an integer in range');
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > Number.MAX_SAFE_INTEGER) {
+          throw wrong(
+            j,
+            `an integer from ${min} to ${Number.MAX_SAFE_INTEGER} (JSON numbers are exact only up to 2^53; send larger ${datatype} values as binary)`,
+          );
+        }
         out[j] = BigInt(v);
       }
       return out;
