@@ -397,7 +397,7 @@ describe('bad requests are 4xx naming the field', () => {
       '{"inputs":[{"name":"INPUT0","datatype":"INT64","shape":[1,1],"data":[9007199254740993]}]}',
     );
     assert.equal(r.status, 400);
-    assert.match(r.body.error, /input 'INPUT0': element 0 .* JSON numbers are exact only up to 2\^53/);
+    assert.match(r.body.error, /input 'INPUT0': element 0 .*JSON numbers are exact only up to 2\^53/);
   });
 
   test('BYTES an ONNX string cannot hold (NUL, invalid UTF-8) are refused', async () => {
