@@ -86,6 +86,8 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
       closing ??= (async () => {
         p.beginDrain();
         await Promise.all([http.close(settings.shutdownGraceMs), grpc?.close(settings.shutdownGraceMs)]);
+        // Past the grace period nobody waits for queued work any more; only running batches finish.
+        p.rejectQueued();
         await p.close();
       })();
       return closing;

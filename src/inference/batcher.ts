@@ -99,6 +99,11 @@ export class DynamicBatcher {
     });
   }
 
+  /** Answers every request still waiting in the queue with `error`; executing batches go on. */
+  rejectQueued(error: Error): void {
+    for (const e of [...this.queue]) this.settle(e, error);
+  }
+
   /** Resolves when nothing is queued or executing. */
   drain(): Promise<void> {
     if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
@@ -141,8 +146,9 @@ export class DynamicBatcher {
     const preferred = this.config.preferredBatchSizes;
     let target = available;
     let preferredHit = false;
+    // A preferred size smaller than the head request could never take it: ignore such sizes.
     for (let i = preferred.length - 1; i >= 0; i--) {
-      if (preferred[i]! <= available) {
+      if (preferred[i]! <= available && preferred[i]! >= head.job.batchSize) {
         target = preferred[i]!;
         preferredHit = true;
         break;
@@ -161,16 +167,18 @@ export class DynamicBatcher {
         return undefined;
       }
     }
+    // The head always fits (target >= its size), so a batch is never empty.
     const taken: Entry[] = [];
+    const rest: Entry[] = [];
     let size = 0;
-    for (let i = 0; i < this.queue.length && size < target; ) {
-      const e = this.queue[i]!;
-      if (e.job.key === head.job.key && size + e.job.batchSize <= target) {
+    for (const e of this.queue) {
+      if (size < target && e.job.key === head.job.key && size + e.job.batchSize <= target) {
         taken.push(e);
         size += e.job.batchSize;
-        this.queue.splice(i, 1);
-      } else i++;
+      } else rest.push(e);
     }
+    this.queue.length = 0;
+    for (const e of rest) this.queue.push(e);
     return taken;
   }
 
@@ -209,11 +217,13 @@ export class DynamicBatcher {
       inferMs = performance.now() - t1;
     } catch (err) {
       if (isolateFailures && entries.length > 1) {
-        // One bad request must not fail its neighbours: run each alone to find out whose it is.
-        await Promise.all(entries.map((e) => this.runBatch([e], false)));
+        // One bad request must not fail its neighbours: run each alone (one at a time, within
+        // this batch's instance) to find out whose it is.
+        for (const e of entries) await this.runBatch([e], false);
         return;
       }
       for (const e of entries) {
+        if (e.settled) continue;
         this.stats.request(false, (performance.now() - e.enqueuedAt) * 1e6, 0);
         this.settle(e, err);
       }
@@ -232,7 +242,7 @@ export class DynamicBatcher {
             );
     } catch (err) {
       if (isolateFailures) {
-        await Promise.all(entries.map((e) => this.runBatch([e], false)));
+        for (const e of entries) await this.runBatch([e], false);
         return;
       }
       for (const e of entries) this.settle(e, err);
@@ -244,6 +254,7 @@ export class DynamicBatcher {
     const computeMs = t3 - t0;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
+      if (e.settled) continue; // timed out or cancelled while executing; already answered
       const queueMs = dispatchedAt - e.enqueuedAt;
       this.stats.request(true, (t3 - e.enqueuedAt) * 1e6, queueMs * 1e6);
       this.settle(e, undefined, { outputs: parts[i]!, queueMs, computeMs, executedBatch: total });

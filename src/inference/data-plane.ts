@@ -77,6 +77,15 @@ export class RepositoryDataPlane implements DataPlane {
     return this.draining;
   }
 
+  /** Answers every queued request with SLIPWAY_ERR_SHUTTING_DOWN; executing batches finish. */
+  rejectQueued(): void {
+    const error = new SlipwayError(
+      'SLIPWAY_ERR_SHUTTING_DOWN',
+      'the server shut down before the request was run',
+    );
+    for (const v of this.manager.allVersions()) v.batcher?.rejectQueued(error);
+  }
+
   /** Waits for in-flight requests, then frees every model. */
   async close(): Promise<void> {
     this.draining = true;
@@ -145,7 +154,11 @@ export class RepositoryDataPlane implements DataPlane {
       v = this.manager.resolve(model, version);
       const job = prepareJob(v.runtime!.signature, v.config, v.runtime!.batchable, request);
       const timeout = options.timeoutMs ?? (v.config.defaultTimeoutMs || undefined);
-      if (timeout !== undefined) job.timeoutMs = timeout;
+      if (timeout !== undefined) {
+        if (timeout <= 0)
+          throw new SlipwayError('SLIPWAY_ERR_TIMEOUT', 'the request arrived after its deadline');
+        job.timeoutMs = timeout;
+      }
       if (options.signal) job.signal = options.signal;
       v.inFlight++;
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;

@@ -33,7 +33,8 @@ class OnnxWorker {
     init: WorkerInit,
   ): Promise<{ worker: OnnxWorker; inputs: WorkerValueMetadata[]; outputs: WorkerValueMetadata[] }> {
     return new Promise((resolve, reject) => {
-      const w = new Worker(WORKER_URL, { workerData: init });
+      // No execArgv: flags such as --input-type given to the parent would break the worker.
+      const w = new Worker(WORKER_URL, { workerData: init, execArgv: [] });
       const onFirst = (msg: WorkerReply) => {
         w.off('error', onError);
         if (msg.kind === 'loaded')

@@ -158,6 +158,15 @@ export async function startHttpServer(
     return us / 1000;
   };
 
+  /** Aborted when the client goes away before its answer is written, so it leaves the queue. */
+  const abortOnClose = (res: ServerResponse): AbortSignal => {
+    const ac = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    return ac.signal;
+  };
+
   const infer: Handler = async (req, res, segs) => {
     // segs: v2 models {m} [versions {v}] infer
     const model = segs[2]!;
@@ -182,6 +191,7 @@ export async function startHttpServer(
     const response = await plane.infer(model, version, request, {
       protocol: 'rest',
       timeoutMs: timeoutOf(req, request),
+      signal: abortOnClose(res),
     });
     const { json, binary } = encodeInferResponse(request, response);
     if (binary.length === 0) {
@@ -217,6 +227,7 @@ export async function startHttpServer(
     const response = await plane.infer(model, version, request, {
       protocol: 'records',
       timeoutMs: timeoutOf(req, undefined),
+      signal: abortOnClose(res),
     });
     sendJson(res, 200, {
       model_name: response.modelName,
