@@ -1,0 +1,207 @@
+/**
+ * Medians of the repeated runs, the table printed side by side, and the ratios Slipway is held to.
+ */
+import type { LoadResult } from './load.js';
+
+interface CaseLike {
+  id: string;
+  label: string;
+}
+
+export interface Point {
+  caseId: string;
+  concurrency: number;
+  runs: number;
+  /** Medians over the runs, each metric on its own. */
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverCores: number;
+  loadgenCores: number;
+  otherCores: number;
+  cpuBusy: number[];
+  errors: number;
+  allRps: number[];
+}
+
+/** Above this many cores used by other processes during a run, the run is flagged as noisy. */
+export const NOISY_CORES = 0.3;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export function summarize(
+  cases: CaseLike[],
+  concurrencies: number[],
+  results: { caseId: string; concurrency: number; result: LoadResult }[],
+): Point[] {
+  const points: Point[] = [];
+  for (const c of cases) {
+    for (const concurrency of concurrencies) {
+      const rs = results
+        .filter((r) => r.caseId === c.id && r.concurrency === concurrency)
+        .map((r) => r.result);
+      if (rs.length === 0) continue;
+      points.push({
+        caseId: c.id,
+        concurrency,
+        runs: rs.length,
+        rps: median(rs.map((r) => r.rps)),
+        p50Ms: median(rs.map((r) => r.p50Ms)),
+        p99Ms: median(rs.map((r) => r.p99Ms)),
+        serverCores: median(rs.map((r) => r.serverCores)),
+        loadgenCores: median(rs.map((r) => r.loadgenCores)),
+        otherCores: median(rs.map((r) => r.otherCores)),
+        cpuBusy: rs[0]!.cpuBusy.map((_, i) => median(rs.map((r) => r.cpuBusy[i] ?? 0))),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+        allRps: rs.map((r) => r.rps),
+      });
+    }
+  }
+  return points;
+}
+
+export interface Target {
+  name: string;
+  value: number | undefined;
+  unit: '' | 'ms';
+  op: '>=' | '<=';
+  goal: number;
+}
+
+export function targets(points: Point[]): Target[] {
+  const at = (id: string, c: number) => points.find((p) => p.caseId === id && p.concurrency === c);
+  const ratio = (a?: Point, b?: Point) => (a && b ? a.rps / b.rps : undefined);
+  return [
+    {
+      name: 'Slipway REST JSON / bare ceiling, req/s at c=64',
+      value: ratio(at('slipway-json', 64), at('bare', 64)),
+      unit: '',
+      op: '>=',
+      goal: 0.65,
+    },
+    {
+      name: 'Slipway REST JSON p99 at c=64',
+      value: at('slipway-json', 64)?.p99Ms,
+      unit: 'ms',
+      op: '<=',
+      goal: 5,
+    },
+    {
+      name: 'Slipway REST JSON / naive Fastify, req/s at c=1',
+      value: ratio(at('slipway-json', 1), at('fastify', 1)),
+      unit: '',
+      op: '>=',
+      goal: 1,
+    },
+    {
+      name: 'Slipway REST JSON / MLServer, req/s at c=64',
+      value: ratio(at('slipway-json', 64), at('mlserver', 64)),
+      unit: '',
+      op: '>=',
+      goal: 10,
+    },
+  ];
+}
+
+const verdict = (t: Target) =>
+  t.value === undefined ? 'n/a' : (t.op === '>=' ? t.value >= t.goal : t.value <= t.goal) ? 'PASS' : 'MISS';
+const fmtTarget = (t: Target) =>
+  t.value === undefined ? 'n/a' : `${t.value.toFixed(2)}${t.unit ? ` ${t.unit}` : ''}`;
+const fmtGoal = (t: Target) => `${t.op === '>=' ? '≥' : '≤'} ${t.goal}${t.unit ? ` ${t.unit}` : ''}`;
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+
+export interface ReportInput {
+  machine: Record<string, string | number | undefined>;
+  opts: { runs: number; seconds: number; warmup: number; concurrency: number[]; quick: boolean };
+  cases: CaseLike[];
+  summary: Point[];
+  skipped: string[];
+  features: number;
+}
+
+export function formatReport(input: ReportInput): { text: string; markdown: string } {
+  const { machine, opts, cases, summary } = input;
+  const at = (id: string, c: number) => summary.find((p) => p.caseId === id && p.concurrency === c);
+  const ts = targets(summary);
+  const head =
+    `Serving benchmark: logreg30 (${input.features} FP32 features, one row per request), ` +
+    `${opts.runs} run(s) × ${opts.seconds} s per point after a ${opts.warmup} s warm-up, medians` +
+    (opts.quick ? ' (--quick: a smoke run, not a measurement)' : '');
+  const env =
+    `Slipway ${machine.slipway}; ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; ${machine.wrk}` +
+    (machine.ghz ? `; ghz ${machine.ghz}` : '') +
+    `; load generator ${machine.loadgenPinning}, servers unpinned`;
+
+  // Text: one row per case, the concurrencies side by side.
+  const lines = [head, env, ''];
+  const w = 26;
+  lines.push(
+    'case'.padEnd(w) +
+      opts.concurrency
+        .map(
+          (c) =>
+            `| c=${c}`.padEnd(8) + 'req/s'.padStart(8) + '  p50 / p99 ms'.padStart(16) + '  srv'.padStart(6),
+        )
+        .join(' '),
+  );
+  for (const c of cases) {
+    const cells = opts.concurrency.map((conc) => {
+      const p = at(c.id, conc);
+      if (!p) return '| –'.padEnd(38);
+      const lat = `${ms(p.p50Ms)} / ${ms(p.p99Ms)}`;
+      return '|'.padEnd(8) + int(p.rps).padStart(8) + lat.padStart(16) + p.serverCores.toFixed(2).padStart(6);
+    });
+    lines.push(c.label.padEnd(w) + cells.join(' '));
+  }
+  const errors = summary.filter((p) => p.errors > 0);
+  for (const p of errors)
+    lines.push(`! ${p.caseId} c=${p.concurrency}: ${p.errors} failed requests over ${p.runs} run(s)`);
+  lines.push('', '(srv = CPU cores used by the server process tree during the run)');
+  const noisy = summary.filter((p) => p.otherCores > NOISY_CORES);
+  for (const p of noisy) {
+    lines.push(
+      `! ${p.caseId} c=${p.concurrency}: other processes used ${p.otherCores.toFixed(2)} cores (median)`,
+    );
+  }
+  lines.push('');
+  lines.push('target'.padEnd(50) + 'value'.padStart(10) + 'goal'.padStart(10) + '  result');
+  for (const t of ts)
+    lines.push(t.name.padEnd(50) + fmtTarget(t).padStart(10) + fmtGoal(t).padStart(10) + `  ${verdict(t)}`);
+  for (const s of input.skipped) lines.push(`skipped or degraded: ${s}`);
+  lines.push('');
+
+  // Markdown, for docs/BENCHMARKS.md.
+  const md = [`${head}.`, '', `${env}.`, ''];
+  md.push(`| case | ${opts.concurrency.map((c) => `c=${c} req/s | c=${c} p50 / p99 ms`).join(' | ')} |`);
+  md.push(`|---|${opts.concurrency.map(() => '--:|--:').join('|')}|`);
+  for (const c of cases) {
+    const cells = opts.concurrency.map((conc) => {
+      const p = at(c.id, conc);
+      return p ? `${int(p.rps)} | ${ms(p.p50Ms)} / ${ms(p.p99Ms)}` : '– | –';
+    });
+    md.push(`| ${c.label} | ${cells.join(' | ')} |`);
+  }
+  md.push(
+    '',
+    'CPU during the runs (medians, in cores): server process tree / load generator / everything else on the machine.',
+    '',
+  );
+  md.push(`| case | ${opts.concurrency.map((c) => `c=${c}`).join(' | ')} |`);
+  md.push(`|---|${opts.concurrency.map(() => '--:').join('|')}|`);
+  for (const c of cases) {
+    const cells = opts.concurrency.map((conc) => {
+      const p = at(c.id, conc);
+      return p ? [p.serverCores, p.loadgenCores, p.otherCores].map((x) => x.toFixed(2)).join(' / ') : '–';
+    });
+    md.push(`| ${c.label} | ${cells.join(' | ')} |`);
+  }
+  md.push('', '| target | value | goal | result |', '|---|--:|--:|---|');
+  for (const t of ts) md.push(`| ${t.name} | ${fmtTarget(t)} | ${fmtGoal(t)} | ${verdict(t)} |`);
+  md.push('');
+  return { text: lines.join('\n'), markdown: md.join('\n') };
+}
