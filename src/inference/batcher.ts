@@ -3,7 +3,7 @@ import { allocate, elementCount } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
 import type { ModelRuntime } from './model-runtime.js';
 import type { StatsRecorder } from './stats.js';
-import type { Tensor, TensorData } from './types.js';
+import type { Cancellation, Tensor, TensorData } from './types.js';
 
 /** A validated request, its inputs in the model's input order. */
 export interface Job {
@@ -14,7 +14,7 @@ export interface Job {
   /** Requests with equal keys can be stacked: same non-batch dims and same outputs. */
   key: string;
   timeoutMs?: number;
-  signal?: AbortSignal;
+  cancel?: Cancellation;
 }
 
 export interface JobResult {
@@ -32,7 +32,6 @@ interface Entry {
   reject: (e: unknown) => void;
   settled: boolean;
   timer?: NodeJS.Timeout;
-  onAbort?: () => void;
 }
 
 /**
@@ -85,14 +84,13 @@ export class DynamicBatcher {
           );
         }, job.timeoutMs);
       }
-      if (job.signal) {
-        if (job.signal.aborted) {
-          reject(new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
+      if (job.cancel) {
+        if (job.cancel.cancelled) {
+          this.settle(entry, new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
           return;
         }
-        entry.onAbort = () =>
+        job.cancel.onCancel = () =>
           this.settle(entry, new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
-        job.signal.addEventListener('abort', entry.onAbort, { once: true });
       }
       this.queue.push(entry);
       this.pump();
@@ -114,7 +112,7 @@ export class DynamicBatcher {
     if (entry.settled) return;
     entry.settled = true;
     if (entry.timer) clearTimeout(entry.timer);
-    if (entry.onAbort) entry.job.signal!.removeEventListener('abort', entry.onAbort);
+    if (entry.job.cancel) entry.job.cancel.onCancel = undefined;
     if (error !== undefined) {
       // A request that gives up while queued leaves the queue at once.
       const i = this.queue.indexOf(entry);

@@ -159,7 +159,7 @@ export class RepositoryDataPlane implements DataPlane {
           throw new SlipwayError('SLIPWAY_ERR_TIMEOUT', 'the request arrived after its deadline');
         job.timeoutMs = timeout;
       }
-      if (options.signal) job.signal = options.signal;
+      if (options.cancel) job.cancel = options.cancel;
       v.inFlight++;
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;
       try {

@@ -101,8 +101,28 @@ export type Protocol = 'rest' | 'grpc' | 'records';
 
 export interface InferOptions {
   protocol: Protocol;
-  /** Aborted when the client goes away; the request is dropped from the queue if still waiting. */
-  signal?: AbortSignal;
+  /** Set when the client goes away; the request is dropped from the queue if still waiting. */
+  cancel?: Cancellation;
   /** Per-request timeout in milliseconds (from the `timeout` parameter or a header). */
   timeoutMs?: number;
+}
+
+/**
+ * A client's cancellation, as a plain object rather than an AbortSignal: EventTarget costs a few
+ * microseconds per request on the hot path, this costs nothing until it fires.
+ *
+ * @example
+ *   const cancel = new Cancellation();
+ *   res.once('close', () => cancel.fire());
+ */
+export class Cancellation {
+  cancelled = false;
+  /** Set by whoever holds the request (the batcher); called once, on fire. */
+  onCancel?: () => void;
+
+  fire(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.onCancel?.();
+  }
 }

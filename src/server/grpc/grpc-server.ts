@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { GrpcStatus, SlipwayError, toSlipwayError } from '../../errors/index.js';
-import type { DataPlane } from '../../inference/index.js';
+import { Cancellation, type DataPlane } from '../../inference/index.js';
 import {
   decodeInferRequest,
   encodeInferResponse,
@@ -150,15 +150,14 @@ function createHandlers(plane: DataPlane, logger: GrpcLogger | undefined): grpc.
     ),
     ModelInfer: unary(async (msg: ModelInferRequestMsg, call) => {
       const decoded = decodeInferRequest(msg);
-      const controller = new AbortController();
-      const onCancel = () =>
-        controller.abort(new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the client cancelled the call'));
+      const cancel = new Cancellation();
+      const onCancel = () => cancel.fire();
       if (call.cancelled) onCancel();
       else call.once('cancelled', onCancel);
       try {
         const res = await plane.infer(decoded.model, decoded.version, decoded.request, {
           protocol: 'grpc',
-          signal: controller.signal,
+          cancel,
           timeoutMs: earliest(decoded.timeoutMs, untilDeadline(call.getDeadline())),
         });
         return encodeInferResponse(res, decoded.request.id, decoded.raw);

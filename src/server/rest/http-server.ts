@@ -5,6 +5,7 @@ import { gunzip, inflate } from 'node:zlib';
 import type { Logger } from 'pino';
 import { SlipwayError, toSlipwayError } from '../../errors/index.js';
 import {
+  Cancellation,
   type DataPlane,
   ELEMENT_SIZE,
   fromBytes,
@@ -158,13 +159,13 @@ export async function startHttpServer(
     return us / 1000;
   };
 
-  /** Aborted when the client goes away before its answer is written, so it leaves the queue. */
-  const abortOnClose = (res: ServerResponse): AbortSignal => {
-    const ac = new AbortController();
+  /** Fires when the client goes away before its answer is written, so it leaves the queue. */
+  const cancelOnClose = (res: ServerResponse): Cancellation => {
+    const cancel = new Cancellation();
     res.once('close', () => {
-      if (!res.writableFinished) ac.abort();
+      if (!res.writableFinished) cancel.fire();
     });
-    return ac.signal;
+    return cancel;
   };
 
   const infer: Handler = async (req, res, segs) => {
@@ -191,7 +192,7 @@ export async function startHttpServer(
     const response = await plane.infer(model, version, request, {
       protocol: 'rest',
       timeoutMs: timeoutOf(req, request),
-      signal: abortOnClose(res),
+      cancel: cancelOnClose(res),
     });
     const { json, binary } = encodeInferResponse(request, response);
     if (binary.length === 0) {
@@ -227,7 +228,7 @@ export async function startHttpServer(
     const response = await plane.infer(model, version, request, {
       protocol: 'records',
       timeoutMs: timeoutOf(req, undefined),
-      signal: abortOnClose(res),
+      cancel: cancelOnClose(res),
     });
     sendJson(res, 200, {
       model_name: response.modelName,
