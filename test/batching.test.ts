@@ -436,6 +436,7 @@ describe('DynamicBatcher', () => {
     const batcher = new DynamicBatcher(runtime, config(), stats);
     const open = gated(runtime);
     const blocker = batcher.submit(job(1, 0));
+    await new Promise((r) => setImmediate(r)); // dispatch happens at the end of the loop turn
     const rows = [1, 2, 1, 3, 1];
     const jobs = rows.map((r, i) => job(r, 100 * (i + 1)));
     (jobs[2]!.inputs[0]!.data as Float32Array)[1] = POISON;
@@ -484,6 +485,7 @@ describe('DynamicBatcher', () => {
     const batcher = new DynamicBatcher(runtime, config(), new StatsRecorder('m', '1'));
     const open = gated(runtime);
     const blocker = batcher.submit(job(1, 0));
+    await new Promise((r) => setImmediate(r)); // dispatch happens at the end of the loop turn
     const jobs = [1, 1, 1, 1].map((r, i) => job(r, 10 * (i + 1)));
     (jobs[0]!.inputs[0]!.data as Float32Array)[0] = POISON;
     const pending = jobs.map((j) => batcher.submit(j));

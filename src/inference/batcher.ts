@@ -35,7 +35,8 @@ interface Entry {
 }
 
 /**
- * Dynamic batching in front of a runtime. A request that finds an idle instance runs at once;
+ * Dynamic batching in front of a runtime. A request that finds an idle instance runs in the same
+ * turn of the event loop;
  * requests arriving while every instance is busy queue up and leave together as one batch
  * (stacked along the first dimension) when an instance frees up. `max_queue_delay` only holds a
  * partial batch back while other batches are executing, so an idle model adds no latency.
@@ -44,6 +45,7 @@ export class DynamicBatcher {
   private readonly queue: Entry[] = [];
   private running = 0;
   private delayTimer?: NodeJS.Timeout;
+  private pumpScheduled = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -62,7 +64,9 @@ export class DynamicBatcher {
   }
 
   submit(job: Job): Promise<JobResult> {
-    if (this.queue.length >= this.config.maxQueueSize) {
+    // Requests an idle instance is about to take do not count as waiting.
+    const idle = Math.max(0, this.runtime.capacity - this.running);
+    if (this.queue.length >= this.config.maxQueueSize + idle) {
       return Promise.reject(
         new SlipwayError(
           'SLIPWAY_ERR_QUEUE_FULL',
@@ -93,6 +97,20 @@ export class DynamicBatcher {
           this.settle(entry, new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the request was cancelled'));
       }
       this.queue.push(entry);
+      this.schedulePump();
+    });
+  }
+
+  /**
+   * Dispatches at the end of the current I/O phase rather than at once: every request that
+   * arrived in the same turn of the event loop joins the batch, and an idle model still starts
+   * within the same turn.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
       this.pump();
     });
   }

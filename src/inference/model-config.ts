@@ -26,6 +26,8 @@ export interface ModelConfigFile {
   intra_op_threads?: number;
   inter_op_threads?: number;
   graph_optimization_level?: 'disabled' | 'basic' | 'extended' | 'all';
+  execution?: 'auto' | 'worker' | 'main';
+  main_thread_budget_microseconds?: number;
   version_policy?: { latest?: { num_versions?: number }; all?: object; specific?: { versions?: number[] } };
   default_timeout_ms?: number;
   feature_names?: string[];
@@ -49,6 +51,12 @@ export interface ModelConfig {
   intraOpThreads: number;
   interOpThreads: number;
   graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Where batches run: `worker` threads only, the `main` thread only, or `auto`: on the main
+   * thread when the model's measured cost for the batch fits `mainThreadBudgetUs`, else a worker.
+   */
+  execution: 'auto' | 'worker' | 'main';
+  mainThreadBudgetUs: number;
   versionPolicy: VersionPolicy;
   /** Timeout applied when the request names none; 0 means none. */
   defaultTimeoutMs: number;
@@ -65,6 +73,8 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
   intraOpThreads: 1,
   interOpThreads: 1,
   graphOptimizationLevel: 'all',
+  execution: 'auto',
+  mainThreadBudgetUs: 500,
   versionPolicy: { kind: 'latest', numVersions: 1 },
   defaultTimeoutMs: 0,
 }) as ModelConfig;
@@ -105,6 +115,8 @@ export function resolveModelConfig(
     'intra_op_threads',
     'inter_op_threads',
     'graph_optimization_level',
+    'execution',
+    'main_thread_budget_microseconds',
     'version_policy',
     'default_timeout_ms',
     'feature_names',
@@ -156,6 +168,20 @@ export function resolveModelConfig(
       fail(model, 'graph_optimization_level', `one of ${levels.join(', ')}`);
     }
     out.graphOptimizationLevel = c.graph_optimization_level as ModelConfig['graphOptimizationLevel'];
+  }
+  if (c.execution !== undefined) {
+    if (!['auto', 'worker', 'main'].includes(c.execution as string))
+      fail(model, 'execution', 'one of auto, worker, main');
+    out.execution = c.execution as ModelConfig['execution'];
+  }
+  if (c.main_thread_budget_microseconds !== undefined) {
+    out.mainThreadBudgetUs = int(
+      model,
+      'main_thread_budget_microseconds',
+      c.main_thread_budget_microseconds,
+      0,
+      1_000_000,
+    );
   }
   if (c.version_policy !== undefined) out.versionPolicy = versionPolicy(model, c.version_policy);
   if (c.default_timeout_ms !== undefined) {

@@ -4,6 +4,7 @@ import { fromOrtType, toOrtType } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
 import type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
 import type { WorkerFeed, WorkerInit, WorkerReply, WorkerValueMetadata } from './onnx-protocol.js';
+import { createSession, type LoadedSession, ownedBuffers, runSession } from './onnx-session.js';
 import type { Tensor, TensorData, TensorMetadata } from './types.js';
 
 const WORKER_URL = new URL('./onnx-worker.js', import.meta.url);
@@ -55,14 +56,8 @@ class OnnxWorker {
 
   run(feeds: WorkerFeed[], outputs: string[]): Promise<RunResult> {
     const id = this.nextId++;
-    const transfer: ArrayBuffer[] = [];
-    for (const f of feeds) {
-      const d = f.data;
-      // Only hand over buffers the tensor owns whole; a view into a shared buffer is copied.
-      if (!Array.isArray(d) && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) {
-        transfer.push(d.buffer as ArrayBuffer);
-      }
-    }
+    // Only buffers a tensor owns whole are handed over; a view into a shared buffer is copied.
+    const transfer = ownedBuffers(feeds);
     this.busy++;
     return new Promise<RunResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, names: outputs });
@@ -80,21 +75,11 @@ class OnnxWorker {
         p.reject(new SlipwayError('SLIPWAY_ERR_INFERENCE_FAILED', `ONNX Runtime: ${msg.message}`));
         return;
       }
-      const outputs: Tensor[] = [];
-      for (const o of msg.outputs) {
-        const datatype = fromOrtType(o.type);
-        if (!datatype) {
-          p.reject(
-            new SlipwayError(
-              'SLIPWAY_ERR_INFERENCE_FAILED',
-              `output '${o.name}' has type ${o.type}, which the protocol cannot carry`,
-            ),
-          );
-          return;
-        }
-        outputs.push({ name: o.name, datatype, shape: o.dims, data: o.data });
+      try {
+        p.resolve({ outputs: toTensors(msg.outputs), inferNs: msg.inferNs });
+      } catch (err) {
+        p.reject(err as Error);
       }
-      p.resolve({ outputs, inferNs: msg.inferNs });
     } else if (msg.kind === 'closed') {
       void this.worker.terminate();
     }
@@ -119,6 +104,20 @@ class OnnxWorker {
   }
 }
 
+/** ONNX Runtime outputs as protocol tensors; throws for types the protocol cannot carry. */
+function toTensors(outputs: WorkerFeed[]): Tensor[] {
+  return outputs.map((o) => {
+    const datatype = fromOrtType(o.type);
+    if (!datatype) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INFERENCE_FAILED',
+        `output '${o.name}' has type ${o.type}, which the protocol cannot carry`,
+      );
+    }
+    return { name: o.name, datatype, shape: o.dims, data: o.data };
+  });
+}
+
 function toMetadata(values: WorkerValueMetadata[], side: string): TensorMetadata[] {
   return values.map((v) => {
     if (!v.isTensor) {
@@ -137,23 +136,102 @@ function toMetadata(values: WorkerValueMetadata[], side: string): TensorMetadata
   });
 }
 
+/** The session on the main thread, for models cheap enough that a thread hop costs more than the run. */
+class MainThreadInstance {
+  constructor(private readonly loaded: LoadedSession) {}
+
+  async run(feeds: WorkerFeed[], outputs: string[]): Promise<RunResult> {
+    try {
+      const r = await runSession(this.loaded.session, feeds, outputs);
+      return { outputs: toTensors(r.outputs), inferNs: r.inferNs };
+    } catch (err) {
+      throw new SlipwayError('SLIPWAY_ERR_INFERENCE_FAILED', `ONNX Runtime: ${(err as Error).message}`);
+    }
+  }
+
+  release(): Promise<void> {
+    return this.loaded.session.release();
+  }
+}
+
+/** Worker runs measured before a model is judged cheap enough for the main thread. */
+const WARM_UP_RUNS = 8;
+
 /**
- * ONNX Runtime sessions in `instanceCount` worker threads. A run goes to the least busy worker,
- * so two instances keep two cores busy while the event loop only moves buffers.
+ * Predicts a run's nanoseconds from its row count: a least-squares line a + b·rows over recent
+ * worker runs, older runs fading out. With one row count seen so far, cost is taken to grow in
+ * proportion to rows beyond it (the cautious guess).
+ */
+export class CostModel {
+  private w = 0;
+  private x = 0;
+  private y = 0;
+  private xx = 0;
+  private xy = 0;
+  runs = 0;
+
+  constructor(private readonly decay = 0.95) {}
+
+  observe(rows: number, ns: number): void {
+    const d = this.decay;
+    this.w = this.w * d + 1;
+    this.x = this.x * d + rows;
+    this.y = this.y * d + ns;
+    this.xx = this.xx * d + rows * rows;
+    this.xy = this.xy * d + rows * ns;
+    this.runs++;
+  }
+
+  estimate(rows: number): number {
+    if (this.runs === 0) return Number.POSITIVE_INFINITY;
+    const meanX = this.x / this.w;
+    const meanY = this.y / this.w;
+    const varX = this.xx / this.w - meanX * meanX;
+    if (varX < 1e-6 * (meanX * meanX + 1)) return rows <= meanX ? meanY : (meanY * rows) / meanX;
+    const b = Math.max(0, (this.xy / this.w - meanX * meanY) / varX);
+    return Math.max(0, meanY + b * (rows - meanX));
+  }
+}
+
+/**
+ * ONNX Runtime sessions in `instance_count` worker threads, plus (with `execution: auto` or
+ * `main`) one on the main thread. A worker keeps the event loop free while a model computes, but
+ * handing tensors to a thread and back costs a thread wake-up each way — on a 2-core VM about
+ * 150 µs, several times a small tabular model's whole run. So with `auto`, the first runs go to a
+ * worker and are timed; a model whose predicted cost for a batch fits
+ * `main_thread_budget_microseconds` then runs that batch on the main thread, and anything
+ * bigger keeps going to the workers.
  */
 export class OnnxRuntimePool implements ModelRuntime {
-  readonly capacity: number;
   readonly batchable: boolean;
   private unloading = false;
+  private readonly cost = new CostModel();
+  private readonly budgetNs: number;
+  /** How many batches ran where, for statistics and tests. */
+  readonly placements = { main: 0, worker: 0 };
 
   private constructor(
     private readonly workers: OnnxWorker[],
+    private readonly main: MainThreadInstance | undefined,
     readonly signature: RuntimeSignature,
+    config: ModelConfig,
   ) {
-    this.capacity = workers.length;
+    this.budgetNs = config.mainThreadBudgetUs * 1000;
     // Stacking requests needs a dynamic first dimension on every input and output.
     const dynamicFirst = (t: TensorMetadata) => t.shape.length > 0 && t.shape[0] === -1;
     this.batchable = signature.inputs.every(dynamicFirst) && signature.outputs.every(dynamicFirst);
+  }
+
+  /** True once a model has proven cheap: its batches then run one at a time on the main thread. */
+  get onMainThread(): boolean {
+    if (!this.main) return false;
+    if (this.workers.length === 0) return true;
+    return this.cost.runs >= WARM_UP_RUNS && this.cost.estimate(1) <= this.budgetNs;
+  }
+
+  /** The main-thread lane alone for a cheap model; the workers otherwise. */
+  get capacity(): number {
+    return this.onMainThread ? 1 : this.workers.length;
   }
 
   static async create(path: string, config: ModelConfig): Promise<OnnxRuntimePool> {
@@ -163,49 +241,73 @@ export class OnnxRuntimePool implements ModelRuntime {
       interOpThreads: config.interOpThreads,
       graphOptimizationLevel: config.graphOptimizationLevel,
     };
-    const started = await Promise.allSettled(
-      Array.from({ length: config.instanceCount }, () => OnnxWorker.start(init)),
-    );
+    const workerCount = config.execution === 'main' ? 0 : config.instanceCount;
+    const started = await Promise.allSettled([
+      ...Array.from({ length: workerCount }, () => OnnxWorker.start(init)),
+    ]);
     const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const failed = started.find((s) => s.status === 'rejected');
+    let main: LoadedSession | undefined;
     try {
-      if (failed)
-        throw new SlipwayError(
-          'SLIPWAY_ERR_MODEL_LOAD',
-          `cannot load ${path}: ${(failed.reason as Error).message}`,
-        );
-      const first = ok[0]!;
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed) throw new Error((failed.reason as Error).message);
+      if (config.execution !== 'worker') main = await createSession(init);
+    } catch (err) {
+      await Promise.all(ok.map((s) => s.worker.close()));
+      throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `cannot load ${path}: ${(err as Error).message}`);
+    }
+    try {
+      const described = ok[0] ?? main!;
       const signature = {
-        inputs: toMetadata(first.inputs, 'input'),
-        outputs: toMetadata(first.outputs, 'output'),
+        inputs: toMetadata(described.inputs, 'input'),
+        outputs: toMetadata(described.outputs, 'output'),
       };
       return new OnnxRuntimePool(
         ok.map((s) => s.worker),
+        main ? new MainThreadInstance(main) : undefined,
         signature,
+        config,
       );
     } catch (err) {
       await Promise.all(ok.map((s) => s.worker.close()));
+      await main?.session.release();
       throw err;
     }
   }
 
-  run(inputs: Tensor[], outputs: string[]): Promise<RunResult> {
-    if (this.unloading)
-      return Promise.reject(new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', 'the model is unloading'));
-    let best = this.workers[0]!;
-    for (let i = 1; i < this.workers.length; i++)
-      if (this.workers[i]!.busy < best.busy) best = this.workers[i]!;
+  async run(inputs: Tensor[], outputs: string[]): Promise<RunResult> {
+    if (this.unloading) throw new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', 'the model is unloading');
     const feeds: WorkerFeed[] = inputs.map((t) => ({
       name: t.name,
       type: toOrtType(t.datatype),
       dims: t.shape,
       data: t.data as TensorData,
     }));
+    const rows = this.batchable && inputs.length > 0 ? Math.max(1, inputs[0]!.shape[0]!) : 1;
+    if (this.onMainThread && (this.workers.length === 0 || this.cost.estimate(rows) <= this.budgetNs)) {
+      return this.runMain(feeds, outputs);
+    }
+    const result = await this.runWorker(feeds, outputs);
+    // Worker timings are ONNX Runtime alone; main-thread ones would include event-loop waits.
+    this.cost.observe(rows, result.inferNs);
+    return result;
+  }
+
+  private runMain(feeds: WorkerFeed[], outputs: string[]): Promise<RunResult> {
+    this.placements.main++;
+    return this.main!.run(feeds, outputs);
+  }
+
+  private runWorker(feeds: WorkerFeed[], outputs: string[]): Promise<RunResult> {
+    this.placements.worker++;
+    let best = this.workers[0]!;
+    for (let i = 1; i < this.workers.length; i++) {
+      if (this.workers[i]!.busy < best.busy) best = this.workers[i]!;
+    }
     return best.run(feeds, outputs);
   }
 
   async unload(): Promise<void> {
     this.unloading = true;
-    await Promise.all(this.workers.map((w) => w.close()));
+    await Promise.all([...this.workers.map((w) => w.close()), this.main?.release()]);
   }
 }

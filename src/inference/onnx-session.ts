@@ -1,0 +1,66 @@
+/**
+ * One ONNX Runtime session: created and run the same way in a worker thread (onnx-worker.ts) and
+ * on the main thread (the pool's main-thread instance), so both give the same numbers.
+ */
+import * as ort from 'onnxruntime-node';
+import type { WorkerFeed, WorkerInit, WorkerValueMetadata } from './onnx-protocol.js';
+
+export interface LoadedSession {
+  session: ort.InferenceSession;
+  inputs: WorkerValueMetadata[];
+  outputs: WorkerValueMetadata[];
+}
+
+export async function createSession(init: WorkerInit): Promise<LoadedSession> {
+  const session = await ort.InferenceSession.create(init.path, {
+    intraOpNumThreads: init.intraOpThreads,
+    interOpNumThreads: init.interOpThreads,
+    graphOptimizationLevel: init.graphOptimizationLevel,
+    executionMode: 'sequential',
+  });
+  const describe = (m: ort.InferenceSession.ValueMetadata): WorkerValueMetadata =>
+    m.isTensor
+      ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] }
+      : { name: m.name, isTensor: false };
+  return {
+    session,
+    inputs: session.inputMetadata.map(describe),
+    outputs: session.outputMetadata.map(describe),
+  };
+}
+
+/** Runs the session; `inferNs` is the time inside ONNX Runtime's run call. */
+export async function runSession(
+  session: ort.InferenceSession,
+  feeds: WorkerFeed[],
+  outputs: string[],
+): Promise<{ outputs: WorkerFeed[]; inferNs: number }> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const f of feeds)
+    ortFeeds[f.name] = new ort.Tensor(f.type as 'float32', f.data as Float32Array, f.dims);
+  const start = process.hrtime.bigint();
+  const result = await session.run(ortFeeds, outputs);
+  const inferNs = Number(process.hrtime.bigint() - start);
+  const out: WorkerFeed[] = [];
+  for (const name of outputs) {
+    const t = result[name];
+    if (!t) throw new Error(`the model produced no output '${name}'`);
+    if (!(t instanceof ort.Tensor)) {
+      throw new Error(`output '${name}' is not a tensor (sequence or map outputs are not served)`);
+    }
+    out.push({ name, type: t.type, dims: [...t.dims], data: t.data as WorkerFeed['data'] });
+  }
+  return { outputs: out, inferNs };
+}
+
+/** Buffers a tensor owns whole, which can be transferred rather than copied between threads. */
+export function ownedBuffers(feeds: WorkerFeed[]): ArrayBuffer[] {
+  const transfer: ArrayBuffer[] = [];
+  for (const f of feeds) {
+    const d = f.data;
+    if (!Array.isArray(d) && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) {
+      transfer.push(d.buffer as ArrayBuffer);
+    }
+  }
+  return transfer;
+}
