@@ -8,6 +8,13 @@ export interface LoadGauge {
   inFlight: number;
 }
 
+interface RequestChildren {
+  requests: { inc(): void };
+  seconds: { observe(v: number): void };
+  queue: { observe(v: number): void };
+  compute: { observe(v: number): void };
+}
+
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
@@ -90,6 +97,9 @@ export class ServingMetrics {
       collectDefaultMetrics({ register: this.registry, prefix: 'slipway_' });
   }
 
+  /** Label children cached by key: prom-client hashes and sorts label objects on every call. */
+  private readonly children = new Map<string, RequestChildren>();
+
   request(
     model: string,
     version: string,
@@ -99,14 +109,25 @@ export class ServingMetrics {
     queueSeconds?: number,
     computeSeconds?: number,
   ): void {
-    this.requests.inc({ model, version, protocol, status: String(status) });
-    this.requestSeconds.observe({ model, version, protocol }, seconds);
-    if (queueSeconds !== undefined) this.queueSeconds.observe({ model, version }, queueSeconds);
-    if (computeSeconds !== undefined) this.computeSeconds.observe({ model, version }, computeSeconds);
+    const key = `${model}\u0000${version}\u0000${protocol}\u0000${status}`;
+    let c = this.children.get(key);
+    if (!c) {
+      c = {
+        requests: this.requests.labels(model, version, protocol, String(status)),
+        seconds: this.requestSeconds.labels(model, version, protocol),
+        queue: this.queueSeconds.labels(model, version),
+        compute: this.computeSeconds.labels(model, version),
+      };
+      this.children.set(key, c);
+    }
+    c.requests.inc();
+    c.seconds.observe(seconds);
+    if (queueSeconds !== undefined) c.queue.observe(queueSeconds);
+    if (computeSeconds !== undefined) c.compute.observe(computeSeconds);
   }
 
   batch(model: string, version: string, size: number): void {
-    this.batchSize.observe({ model, version }, size);
+    this.batchSize.labels(model, version).observe(size);
   }
 
   get contentType(): string {
