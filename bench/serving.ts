@@ -242,7 +242,7 @@ async function main(): Promise<void> {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
       node: process.version,
-      wrk: versionOf(tools.wrk, ['-v']),
+      wrk: versionOf(tools.wrk, ['-v']).split(' [')[0],
       ghz: tools.ghz ? GHZ_VERSION : undefined,
       loadgenPinning: load.taskset ? `taskset -c ${load.taskset.cpu}` : 'unpinned',
     };
