@@ -91,6 +91,28 @@ def export_onnx(model: Pipeline, x_test: np.ndarray, names: list[str]) -> float:
     return float(np.abs(probs - model.predict_proba(x_test)).max())
 
 
+def write_samples(names: list[str], rows: np.ndarray, probabilities: np.ndarray) -> None:
+    """One row per line, laid out as the repository's formatter (Biome) lays out JSON."""
+
+    def number(v: float) -> str:
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+    def array(values) -> str:
+        return "[" + ", ".join(number(v) for v in values) + "]"
+
+    lines = ["{", '  "feature_names": [']
+    lines += [f"    {json.dumps(n)}," for n in names]
+    lines[-1] = lines[-1].rstrip(",")
+    lines += ["  ],", '  "rows": [']
+    lines += [f"    {array(r)}," for r in rows]
+    lines[-1] = lines[-1].rstrip(",")
+    lines += ["  ],", '  "probabilities": [']
+    lines += [f"    {array(round(float(p), 6) for p in r)}," for r in probabilities]
+    lines[-1] = lines[-1].rstrip(",")
+    lines += ["  ]", "}"]
+    SAMPLES.write_text("\n".join(lines) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--joblib-only", action="store_true", help="write only MLServer's joblib")
@@ -114,12 +136,7 @@ def main() -> int:
 
     max_diff = export_onnx(model, x_test, names)
     rows = x_test[:N_SAMPLES]
-    samples = {
-        "feature_names": names,
-        "rows": [[float(v) for v in r] for r in rows],
-        "probabilities": [[round(float(p), 6) for p in r] for r in model.predict_proba(rows)],
-    }
-    SAMPLES.write_text(json.dumps(samples) + "\n")
+    write_samples(names, rows, model.predict_proba(rows))
     size = (MODEL_DIR / "1" / "model.onnx").stat().st_size
     print(f"max |p_onnx - p_sklearn| on the test split: {max_diff:.2e}")
     print(f"wrote {(MODEL_DIR / '1' / 'model.onnx').relative_to(ROOT)} ({size} bytes) and {SAMPLES.relative_to(ROOT)}")
