@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
@@ -42,6 +42,11 @@ export interface RunningHttpServer {
 
 /** Header carrying a per-request timeout in milliseconds (the `timeout` parameter is in µs, as in Triton). */
 export const TIMEOUT_HEADER = 'slipway-timeout-ms';
+
+/** A response that can carry its request's cancellation, fired if the client goes away. */
+class SlipwayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  cancel?: Cancellation;
+}
 
 type Handler = (req: IncomingMessage, res: ServerResponse, segs: string[]) => Promise<void> | void;
 
@@ -162,11 +167,16 @@ export async function startHttpServer(
   /** Fires when the client goes away before its answer is written, so it leaves the queue. */
   const cancelOnClose = (res: ServerResponse): Cancellation => {
     const cancel = new Cancellation();
-    res.once('close', () => {
-      if (!res.writableFinished) cancel.fire();
-    });
+    (res as SlipwayResponse).cancel = cancel;
     return cancel;
   };
+
+  // One 'close' listener per response does both jobs: in-flight accounting and cancellation.
+  function onResponseClose(this: SlipwayResponse): void {
+    inFlight--;
+    if (this.cancel && !this.writableFinished) this.cancel.fire();
+    if (draining && inFlight === 0) drained?.();
+  }
 
   const infer: Handler = async (req, res, segs) => {
     // segs: v2 models {m} [versions {v}] infer
@@ -345,12 +355,9 @@ export async function startHttpServer(
     throw new SlipwayError('SLIPWAY_ERR_ROUTE_NOT_FOUND', `no endpoint ${method} ${path}`);
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const server = createServer({ keepAliveTimeout: 65_000, ServerResponse: SlipwayResponse }, (req, res) => {
     inFlight++;
-    res.on('close', () => {
-      inFlight--;
-      if (draining && inFlight === 0) drained?.();
-    });
+    res.on('close', onResponseClose);
     route(req, res).catch((err) => sendError(res, err));
   });
   server.on('clientError', (_err, socket) => {
