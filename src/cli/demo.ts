@@ -83,7 +83,8 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
   latencies.sort((a, b) => a - b);
   const stats = app.plane.statistics(MODEL)[0]!;
   out.write(
-    `  500 requests: p50 ${latencies[250]!.toFixed(2)} ms, p99 ${latencies[495]!.toFixed(2)} ms; ` +
+    `  500 requests (the client shares this process's event loop): p50 ${latencies[250]!.toFixed(2)} ms, ` +
+      `p99 ${latencies[495]!.toFixed(2)} ms; ` +
       `${stats.execution_count} model executions served ${stats.inference_count} inferences (dynamic batching)\n`,
   );
 
