@@ -1,4 +1,11 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import {
+  type CounterChild,
+  CounterFamily,
+  type HistogramChild,
+  HistogramFamily,
+  type MetricFamily,
+} from './hot-metrics.js';
 
 /** Queue depth and in-flight count of one model version, read when Prometheus scrapes. */
 export interface LoadGauge {
@@ -9,10 +16,10 @@ export interface LoadGauge {
 }
 
 interface RequestChildren {
-  requests: { inc(): void };
-  seconds: { observe(v: number): void };
-  queue: { observe(v: number): void };
-  compute: { observe(v: number): void };
+  requests: CounterChild;
+  seconds: HistogramChild;
+  queue: HistogramChild;
+  compute: HistogramChild;
 }
 
 const LATENCY_BUCKETS = [
@@ -27,52 +34,50 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
  * @example
  *   const m = new ServingMetrics(() => manager.loadGauges());
  *   m.request('adult', '1', 'rest', 200, 0.0012, 0.0001, 0.0004);
- *   res.end(await m.registry.metrics());
+ *   res.end(await m.render());
  */
 export class ServingMetrics {
+  /** prom-client's registry: load gauges and process metrics. */
   readonly registry = new Registry();
-  private readonly requests: Counter<'model' | 'version' | 'protocol' | 'status'>;
-  private readonly requestSeconds: Histogram<'model' | 'version' | 'protocol'>;
-  private readonly queueSeconds: Histogram<'model' | 'version'>;
-  private readonly computeSeconds: Histogram<'model' | 'version'>;
-  private readonly batchSize: Histogram<'model' | 'version'>;
+  private readonly requests = new CounterFamily(
+    'slipway_inference_requests_total',
+    'Inference requests by model, version, protocol and HTTP-equivalent status code.',
+    ['model', 'version', 'protocol', 'status'],
+  );
+  private readonly requestSeconds = new HistogramFamily(
+    'slipway_inference_request_duration_seconds',
+    'Time from a request entering the data plane to its response being ready.',
+    ['model', 'version', 'protocol'],
+    LATENCY_BUCKETS,
+  );
+  private readonly queueSeconds = new HistogramFamily(
+    'slipway_inference_queue_duration_seconds',
+    "Time a request waited in its model's queue before its batch was dispatched.",
+    ['model', 'version'],
+    LATENCY_BUCKETS,
+  );
+  private readonly computeSeconds = new HistogramFamily(
+    'slipway_inference_compute_duration_seconds',
+    'Time to stack inputs, run the model and split outputs, per request.',
+    ['model', 'version'],
+    LATENCY_BUCKETS,
+  );
+  private readonly batchSize = new HistogramFamily(
+    'slipway_inference_batch_size',
+    'Number of elements per model execution (after dynamic batching).',
+    ['model', 'version'],
+    BATCH_BUCKETS,
+  );
+  private readonly hot: MetricFamily[] = [
+    this.requests,
+    this.requestSeconds,
+    this.queueSeconds,
+    this.computeSeconds,
+    this.batchSize,
+  ];
 
   constructor(gauges: () => LoadGauge[], options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'slipway_inference_requests_total',
-      help: 'Inference requests by model, version, protocol and HTTP-equivalent status code.',
-      labelNames: ['model', 'version', 'protocol', 'status'],
-      registers,
-    });
-    this.requestSeconds = new Histogram({
-      name: 'slipway_inference_request_duration_seconds',
-      help: 'Time from a request entering the data plane to its response being ready.',
-      labelNames: ['model', 'version', 'protocol'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.queueSeconds = new Histogram({
-      name: 'slipway_inference_queue_duration_seconds',
-      help: "Time a request waited in its model's queue before its batch was dispatched.",
-      labelNames: ['model', 'version'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.computeSeconds = new Histogram({
-      name: 'slipway_inference_compute_duration_seconds',
-      help: 'Time to stack inputs, run the model and split outputs, per request.',
-      labelNames: ['model', 'version'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.batchSize = new Histogram({
-      name: 'slipway_inference_batch_size',
-      help: 'Number of elements per model execution (after dynamic batching).',
-      labelNames: ['model', 'version'],
-      buckets: BATCH_BUCKETS,
-      registers,
-    });
     new Gauge({
       name: 'slipway_inference_queue_depth',
       help: 'Requests waiting in the queue of each model version.',
@@ -97,7 +102,7 @@ export class ServingMetrics {
       collectDefaultMetrics({ register: this.registry, prefix: 'slipway_' });
   }
 
-  /** Label children cached by key: prom-client hashes and sorts label objects on every call. */
+  /** Children of one request label set, cached so an observation does no lookup per family. */
   private readonly children = new Map<string, RequestChildren>();
 
   request(
@@ -128,6 +133,11 @@ export class ServingMetrics {
 
   batch(model: string, version: string, size: number): void {
     this.batchSize.labels(model, version).observe(size);
+  }
+
+  /** The whole exposition: hot-path families, then prom-client's gauges and process metrics. */
+  async render(): Promise<string> {
+    return this.hot.map((f) => f.render()).join('') + (await this.registry.metrics());
   }
 
   get contentType(): string {

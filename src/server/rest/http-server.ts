@@ -350,7 +350,7 @@ export async function startHttpServer(
       if (method === 'GET' && (n === 3 || (n === 5 && segs[3] === 'versions')))
         return recordsMetadata(req, res, segs);
     } else if (n === 1 && segs[0] === 'metrics' && method === 'GET' && metrics) {
-      return send(res, 200, await metrics.registry.metrics(), metrics.contentType);
+      return send(res, 200, await metrics.render(), metrics.contentType);
     }
     throw new SlipwayError('SLIPWAY_ERR_ROUTE_NOT_FOUND', `no endpoint ${method} ${path}`);
   };
