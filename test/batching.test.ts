@@ -274,6 +274,7 @@ describe('dynamic batching with preferred batch sizes, a queue delay and two ins
       JSON.stringify({
         max_batch_size: 8,
         instance_count: 2,
+        execution: 'worker',
         dynamic_batching: { preferred_batch_size: [4, 8], max_queue_delay_microseconds: 5000 },
         version_policy: { latest: { num_versions: 1 } },
       }),
