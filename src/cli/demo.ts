@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { type App, startApp } from '../app.js';
 import { loadSettings } from '../config/index.js';
@@ -64,22 +65,19 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
   });
 
   const latencies: number[] = [];
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   let next = 0;
   const worker = async () => {
     while (next < 500) {
       const i = next++;
       const record = { ...sample.instances[i % sample.instances.length]!, age: 20 + (i % 50) };
       const t0 = performance.now();
-      const r = await fetch(`${url}/v1/models/${MODEL}:predict`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ instances: [record] }),
-      });
-      await r.arrayBuffer();
+      await post(agent, `${url}/v1/models/${MODEL}:predict`, JSON.stringify({ instances: [record] }));
       latencies.push(performance.now() - t0);
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
+  agent.destroy();
   latencies.sort((a, b) => a - b);
   const stats = app.plane.statistics(MODEL)[0]!;
   out.write(
@@ -94,4 +92,24 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
   }
   out.write(`\nServing at ${url} — press Ctrl-C to stop.\n`);
   closeOnSignals(app);
+}
+
+/** POSTs JSON over a keep-alive agent and resolves with the status once the body is read. */
+function post(agent: Agent, url: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
