@@ -12,7 +12,6 @@ const WORKER_URL = new URL('./onnx-worker.js', import.meta.url);
 interface Pending {
   resolve: (r: RunResult) => void;
   reject: (e: Error) => void;
-  names: string[];
 }
 
 class OnnxWorker {
@@ -60,7 +59,7 @@ class OnnxWorker {
     const transfer = ownedBuffers(feeds);
     this.busy++;
     return new Promise<RunResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, names: outputs });
+      this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ kind: 'run', id, feeds, outputs }, transfer);
     });
   }
