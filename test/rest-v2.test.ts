@@ -576,3 +576,21 @@ describe('statistics, repository and metrics', () => {
     assert.match(text, /slipway_inference_in_flight_requests\{model="add_sub",version="2"\} 0/);
   });
 });
+
+describe('request size limit', () => {
+  test('a body over maxRequestBytes is a 413 naming the limit', async () => {
+    const small = await startTestApp({ maxRequestBytes: 2048 });
+    try {
+      const big = await postJson(`${small.http.url}/v2/models/add_sub/infer`, {
+        ...addSubRequest(1),
+        parameters: { padding: 'x'.repeat(10_000) },
+      });
+      assert.equal(big.status, 413);
+      assert.match(big.body.error, /exceeds the limit of 2048 bytes/);
+      const ok = await postJson(`${small.http.url}/v2/models/add_sub/infer`, addSubRequest(1));
+      assert.equal(ok.status, 200);
+    } finally {
+      await small.close();
+    }
+  });
+});

@@ -83,6 +83,7 @@ export async function startHttpServer(
       return;
     }
     if (e.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(e.retryAfterSeconds));
+    if (e.code === 'SLIPWAY_ERR_PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
     send(res, e.httpStatus, encodeError(e));
   };
 
@@ -99,8 +100,11 @@ export async function startHttpServer(
       req.on('data', (c: Buffer) => {
         size += c.length;
         if (size > options.maxRequestBytes) {
+          // Answer 413 now and discard the rest; the connection closes after the answer.
           reject(tooLarge(options.maxRequestBytes));
-          req.destroy();
+          req.removeAllListeners('data');
+          req.removeAllListeners('end');
+          req.resume();
           return;
         }
         chunks.push(c);
