@@ -4,7 +4,7 @@ import { fromOrtType, toOrtType } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
 import type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
 import type { WorkerFeed, WorkerInit, WorkerReply, WorkerValueMetadata } from './onnx-protocol.js';
-import { createSession, type LoadedSession, ownedBuffers, runSession } from './onnx-session.js';
+import { createSession, type LoadedSession, runSession, transferables } from './onnx-session.js';
 import type { Tensor, TensorData, TensorMetadata } from './types.js';
 
 const WORKER_URL = new URL('./onnx-worker.js', import.meta.url);
@@ -55,8 +55,7 @@ class OnnxWorker {
 
   run(feeds: WorkerFeed[], outputs: string[]): Promise<RunResult> {
     const id = this.nextId++;
-    // Only buffers a tensor owns whole are handed over; a view into a shared buffer is copied.
-    const transfer = ownedBuffers(feeds);
+    const transfer = transferables(feeds);
     this.busy++;
     return new Promise<RunResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -53,14 +53,22 @@ export async function runSession(
   return { outputs: out, inferNs };
 }
 
-/** Buffers a tensor owns whole, which can be transferred rather than copied between threads. */
-export function ownedBuffers(feeds: WorkerFeed[]): ArrayBuffer[] {
+/**
+ * Prepares tensors to cross to another thread and returns the buffers to transfer. A tensor that
+ * owns its whole buffer is handed over as it is; a view into a larger buffer (a request body, a
+ * gRPC message) is first copied to a compact array, since structured cloning a view would copy
+ * the whole buffer behind it.
+ */
+export function transferables(feeds: WorkerFeed[]): ArrayBuffer[] {
   const transfer: ArrayBuffer[] = [];
   for (const f of feeds) {
-    const d = f.data;
-    if (!Array.isArray(d) && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) {
-      transfer.push(d.buffer as ArrayBuffer);
+    let d = f.data;
+    if (Array.isArray(d)) continue;
+    if (d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength) {
+      d = d.slice();
+      f.data = d;
     }
+    transfer.push(d.buffer as ArrayBuffer);
   }
   return transfer;
 }

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-protocol.js';
-import { createSession, ownedBuffers, runSession } from './onnx-session.js';
+import { createSession, runSession, transferables } from './onnx-session.js';
 
 const port = parentPort!;
 let session: InferenceSession | undefined;
@@ -18,7 +18,7 @@ function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
 async function run(req: Extract<WorkerRequest, { kind: 'run' }>): Promise<void> {
   try {
     const { outputs, inferNs } = await runSession(session!, req.feeds, req.outputs);
-    reply({ kind: 'result', id: req.id, outputs, inferNs }, ownedBuffers(outputs));
+    reply({ kind: 'result', id: req.id, outputs, inferNs }, transferables(outputs));
   } catch (err) {
     reply({ kind: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) });
   }
