@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../errors/index.js';
 import { fromOrtType, toOrtType } from './datatypes.js';
@@ -152,6 +153,9 @@ class MainThreadInstance {
   }
 }
 
+/** With `execution: auto`, larger model files never get a main-thread session. */
+export const AUTO_MAIN_THREAD_MAX_BYTES = 32 * 1024 * 1024;
+
 /** Worker runs measured before a model is judged cheap enough for the main thread. */
 const WARM_UP_RUNS = 8;
 
@@ -248,7 +252,11 @@ export class OnnxRuntimePool implements ModelRuntime {
     try {
       const failed = started.find((s) => s.status === 'rejected');
       if (failed) throw new Error((failed.reason as Error).message);
-      if (config.execution !== 'worker') main = await createSession(init);
+      // A model large enough to be slow is not worth a second copy in memory on the main thread.
+      const wantMain =
+        config.execution === 'main' ||
+        (config.execution === 'auto' && (await stat(path)).size <= AUTO_MAIN_THREAD_MAX_BYTES);
+      if (wantMain) main = await createSession(init);
     } catch (err) {
       await Promise.all(ok.map((s) => s.worker.close()));
       throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `cannot load ${path}: ${(err as Error).message}`);
