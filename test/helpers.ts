@@ -89,6 +89,19 @@ export function binaryBody(header: unknown, tensors: Uint8Array[]): { body: Buff
   };
 }
 
+/** POSTs a binary-extension request (JSON header, then raw tensors) and returns the response. */
+export function postBinary(url: string, header: unknown, tensors: Uint8Array[]): Promise<Response> {
+  const { body, headerLength } = binaryBody(header, tensors);
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(headerLength),
+    },
+    body,
+  });
+}
+
 /** Splits a binary-extension response into its JSON header and raw output bytes by name. */
 export async function readBinaryResponse(res: Response): Promise<{ header: any; raw: Map<string, Buffer> }> {
   const buf = Buffer.from(await res.arrayBuffer());

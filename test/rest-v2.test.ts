@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { App } from '../src/app.js';
-import { addSubRequest, binaryBody, getJson, postJson, readBinaryResponse, startTestApp } from './helpers.js';
+import { addSubRequest, getJson, postBinary, postJson, readBinaryResponse, startTestApp } from './helpers.js';
 
 let app: App;
 let url: string;
@@ -183,7 +183,8 @@ describe('infer with binary tensors', () => {
   test('FP32 inputs and outputs in binary, header length honoured', async () => {
     const a = new Float32Array([1, 2, 3, 4]);
     const b = new Float32Array([0.5, 0.5, 0.5, 0.5]);
-    const { body, headerLength } = binaryBody(
+    const res = await postBinary(
+      `${url}/v2/models/add_sub/infer`,
       {
         inputs: [
           { name: 'INPUT0', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } },
@@ -193,14 +194,6 @@ describe('infer with binary tensors', () => {
       },
       [new Uint8Array(a.buffer), new Uint8Array(b.buffer)],
     );
-    const res = await fetch(`${url}/v2/models/add_sub/infer`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/octet-stream',
-        'inference-header-content-length': String(headerLength),
-      },
-      body,
-    });
     assert.equal(res.status, 200);
     const { header, raw } = await readBinaryResponse(res);
     assert.deepEqual(header.outputs[0].parameters, { binary_data_size: 16 });
@@ -222,7 +215,8 @@ describe('infer with binary tensors', () => {
       return Buffer.concat([len, b]);
     });
     const tensor = Buffer.concat(parts);
-    const { body, headerLength } = binaryBody(
+    const res = await postBinary(
+      `${url}/v2/models/identity_bytes/infer`,
       {
         parameters: { binary_data_output: true },
         inputs: [
@@ -236,11 +230,6 @@ describe('infer with binary tensors', () => {
       },
       [tensor],
     );
-    const res = await fetch(`${url}/v2/models/identity_bytes/infer`, {
-      method: 'POST',
-      headers: { 'inference-header-content-length': String(headerLength) },
-      body,
-    });
     assert.equal(res.status, 200);
     const { header, raw } = await readBinaryResponse(res);
     assert.equal(header.outputs[0].datatype, 'BYTES');
@@ -256,7 +245,8 @@ describe('infer with binary tensors', () => {
       ['identity_int64', 'INT64', new Uint8Array(longs.buffer)],
       ['identity_bool', 'BOOL', bools],
     ] as const) {
-      const { body, headerLength } = binaryBody(
+      const res = await postBinary(
+        `${url}/v2/models/${model}/infer`,
         {
           parameters: { binary_data_output: true },
           inputs: [
@@ -265,11 +255,6 @@ describe('infer with binary tensors', () => {
         },
         [arr],
       );
-      const res = await fetch(`${url}/v2/models/${model}/infer`, {
-        method: 'POST',
-        headers: { 'inference-header-content-length': String(headerLength) },
-        body,
-      });
       assert.equal(res.status, 200, model);
       const { raw } = await readBinaryResponse(res);
       assert.deepEqual(
@@ -407,7 +392,8 @@ describe('bad requests are 4xx naming the field', () => {
     assert.equal(nul.status, 400);
     assert.match(nul.body.error, /input 'INPUT0': BYTES element 0 holds a NUL/);
     const bad = Buffer.from([2, 0, 0, 0, 0xff, 0xfe]);
-    const { body, headerLength } = binaryBody(
+    const res = await postBinary(
+      `${url}/v2/models/identity_bytes/infer`,
       {
         inputs: [
           { name: 'INPUT0', datatype: 'BYTES', shape: [1, 1], parameters: { binary_data_size: bad.length } },
@@ -415,11 +401,6 @@ describe('bad requests are 4xx naming the field', () => {
       },
       [bad],
     );
-    const res = await fetch(`${url}/v2/models/identity_bytes/infer`, {
-      method: 'POST',
-      headers: { 'inference-header-content-length': String(headerLength) },
-      body,
-    });
     assert.equal(res.status, 400);
     assert.match(
       ((await res.json()) as { error: string }).error,
@@ -428,15 +409,11 @@ describe('bad requests are 4xx naming the field', () => {
   });
 
   test('binary sizes that run past the body', async () => {
-    const { body, headerLength } = binaryBody(
+    const res = await postBinary(
+      `${url}/v2/models/identity_fp32/infer`,
       { inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 32 } }] },
       [new Uint8Array(16)],
     );
-    const res = await fetch(`${url}/v2/models/identity_fp32/infer`, {
-      method: 'POST',
-      headers: { 'inference-header-content-length': String(headerLength) },
-      body,
-    });
     assert.equal(res.status, 400);
     assert.match(
       ((await res.json()) as { error: string }).error,
