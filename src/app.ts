@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { type Logger, pino } from 'pino';
 import type { Settings } from './config/index.js';
-import { RepositoryDataPlane } from './inference/index.js';
+import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
 import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
 import { type RunningHttpServer, startHttpServer } from './server/index.js';
@@ -44,7 +44,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     processMetrics: options.processMetrics ?? true,
   });
   plane = new RepositoryDataPlane({
-    modelRepository: settings.models,
+    sources: settings.models === null ? [] : [new FolderModelSource(settings.models)],
     logger,
     metrics,
     serverVersion: VERSION,

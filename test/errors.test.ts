@@ -10,6 +10,7 @@ test('every error code is documented in docs/ERRORS.md with its statuses', () =>
     const row = doc.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
     assert.ok(row, `${code} is missing from docs/ERRORS.md`);
     assert.ok(row.includes(`| ${spec.http} |`), `${code}: HTTP ${spec.http} not in its row`);
+    assert.ok(row.includes(`| ${spec.mlflow} |`), `${code}: MLflow ${spec.mlflow} not in its row`);
   }
 });
 

@@ -9,8 +9,35 @@ import { SlipwayError } from '../errors/index.js';
  *   const s = loadSettings({ env: process.env, flags: { port: '9000' } });
  */
 export interface Settings {
-  /** Folder of the model repository: `<dir>/<model>/<version>/model.onnx`. */
-  models: string;
+  /**
+   * Folder of a model repository: `<dir>/<model>/<version>/model.onnx`. Null serves only the
+   * registry's models.
+   */
+  models: string | null;
+  /** Where the embedded database and the local artifact folder live. */
+  dataDir: string;
+  /** `postgres://…` to keep the registry in PostgreSQL; null uses SQLite at `<dataDir>/slipway.db`. */
+  databaseUrl: string | null;
+  /** S3 bucket for artifacts; null keeps them in `<dataDir>/artifacts`. */
+  s3Bucket: string | null;
+  /** Key prefix inside the bucket, e.g. `team-a/`. */
+  s3Prefix: string;
+  /** Endpoint of an S3-compatible server (MinIO, SeaweedFS, …); null for AWS. */
+  s3Endpoint: string | null;
+  s3Region: string;
+  /** Credentials; null falls back to the AWS SDK's chain (environment, profile, instance role). */
+  s3AccessKeyId: string | null;
+  s3SecretAccessKey: string | null;
+  /** Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need. */
+  s3ForcePathStyle: boolean;
+  /** The alias whose version `/v2/models/{name}` serves for registry models. */
+  servingAlias: string;
+  /** How often a replica checks the database for alias moves made by other replicas, in ms. */
+  registryPollMs: number;
+  /** `token`: every route but health needs an API token with the right scope. */
+  auth: 'none' | 'token';
+  /** Allows listening on a non-loopback address without auth. */
+  insecure: boolean;
   host: string;
   /** REST port; 0 picks a free one. */
   port: number;
@@ -24,7 +51,20 @@ export interface Settings {
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
-  models: './models',
+  models: null,
+  dataDir: './.slipway',
+  databaseUrl: null,
+  s3Bucket: null,
+  s3Prefix: '',
+  s3Endpoint: null,
+  s3Region: 'us-east-1',
+  s3AccessKeyId: null,
+  s3SecretAccessKey: null,
+  s3ForcePathStyle: true,
+  servingAlias: 'champion',
+  registryPollMs: 2000,
+  auth: 'none',
+  insecure: false,
   host: '127.0.0.1',
   port: 8080,
   grpcPort: 8081,
@@ -38,6 +78,19 @@ type Raw = Partial<Record<keyof Settings, unknown>>;
 /** Environment variable of each setting. */
 export const ENV_NAMES: Record<keyof Settings, string> = {
   models: 'SLIPWAY_MODELS',
+  dataDir: 'SLIPWAY_DATA_DIR',
+  databaseUrl: 'SLIPWAY_DATABASE_URL',
+  s3Bucket: 'SLIPWAY_S3_BUCKET',
+  s3Prefix: 'SLIPWAY_S3_PREFIX',
+  s3Endpoint: 'SLIPWAY_S3_ENDPOINT',
+  s3Region: 'SLIPWAY_S3_REGION',
+  s3AccessKeyId: 'SLIPWAY_S3_ACCESS_KEY_ID',
+  s3SecretAccessKey: 'SLIPWAY_S3_SECRET_ACCESS_KEY',
+  s3ForcePathStyle: 'SLIPWAY_S3_FORCE_PATH_STYLE',
+  servingAlias: 'SLIPWAY_SERVING_ALIAS',
+  registryPollMs: 'SLIPWAY_REGISTRY_POLL_MS',
+  auth: 'SLIPWAY_AUTH',
+  insecure: 'SLIPWAY_INSECURE',
   host: 'SLIPWAY_HOST',
   port: 'SLIPWAY_PORT',
   grpcPort: 'SLIPWAY_GRPC_PORT',
@@ -63,8 +116,44 @@ function integer(source: string, value: unknown, min: number, max: number): numb
   return n;
 }
 
+function optionalString(expected: string) {
+  return (v: unknown, s: string): string | null =>
+    v === null ? null : typeof v === 'string' && v !== '' ? v : invalid(s, expected, v);
+}
+
+function boolean(v: unknown, s: string): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  return invalid(s, 'true or false', v);
+}
+
 const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Settings[K] } = {
-  models: (v, s) => (typeof v === 'string' && v !== '' ? v : invalid(s, 'a folder path', v)),
+  models: optionalString('a folder path'),
+  dataDir: (v, s) => (typeof v === 'string' && v !== '' ? v : invalid(s, 'a folder path', v)),
+  databaseUrl: (v, s) => {
+    const url = optionalString('a postgres:// URL')(v, s);
+    if (url !== null && !/^postgres(ql)?:\/\//.test(url)) invalid(s, 'a postgres:// URL', v);
+    return url;
+  },
+  s3Bucket: optionalString('a bucket name'),
+  s3Prefix: (v, s) => (typeof v === 'string' ? v : invalid(s, 'a key prefix', v)),
+  s3Endpoint: (v, s) => {
+    const url = optionalString('an http(s):// URL')(v, s);
+    if (url !== null && !/^https?:\/\//.test(url)) invalid(s, 'an http(s):// URL', v);
+    return url;
+  },
+  s3Region: (v, s) => (typeof v === 'string' && v !== '' ? v : invalid(s, 'a region name', v)),
+  s3AccessKeyId: optionalString('an access key id'),
+  s3SecretAccessKey: optionalString('a secret access key'),
+  s3ForcePathStyle: boolean,
+  servingAlias: (v, s) =>
+    typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(v)
+      ? v
+      : invalid(s, 'an alias name (letters, digits, _ and -)', v),
+  registryPollMs: (v, s) => integer(s, v, 100, 3_600_000),
+  auth: (v, s) => (v === 'none' || v === 'token' ? v : invalid(s, 'none or token', v)),
+  insecure: boolean,
   host: (v, s) => (typeof v === 'string' && v !== '' ? v : invalid(s, 'a host name or address', v)),
   port: (v, s) => integer(s, v, 0, 65535),
   grpcPort: (v, s) => (v === null || v === 'off' || v === false ? null : integer(s, v, 0, 65535)),

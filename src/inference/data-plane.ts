@@ -4,6 +4,7 @@ import type { ServingMetrics } from '../metrics/index.js';
 import type { DataPlane, ServerMetadata } from './data-plane-api.js';
 import { describeConfig } from './model-config.js';
 import { ModelManager, type RuntimeFactory } from './model-manager.js';
+import type { ModelSource } from './model-repository.js';
 import { OnnxRuntimePool } from './onnx-runtime-pool.js';
 import type { ModelStats } from './stats.js';
 import type {
@@ -36,8 +37,8 @@ export const EXTENSIONS = [
 ];
 
 export interface DataPlaneOptions {
-  /** Folder of the model repository. */
-  modelRepository: string;
+  /** Where models come from (repository folder, registry), asked in order. */
+  sources: ModelSource[];
   logger: Logger;
   metrics?: ServingMetrics;
   serverName?: string;
@@ -56,7 +57,7 @@ export class RepositoryDataPlane implements DataPlane {
     this.metrics = options.metrics;
     const metrics = options.metrics;
     this.manager = new ModelManager({
-      root: options.modelRepository,
+      sources: options.sources,
       logger: options.logger,
       createRuntime: options.createRuntime ?? ((path, config) => OnnxRuntimePool.create(path, config)),
       onBatch: metrics ? (m, v, size) => metrics.batch(m, v, size) : undefined,

@@ -17,6 +17,12 @@ export {
 } from './datatypes.js';
 export { DEFAULT_MODEL_CONFIG, type ModelConfig, resolveModelConfig } from './model-config.js';
 export { ModelManager, type RuntimeFactory, ServedVersion } from './model-manager.js';
+export {
+  FolderModelSource,
+  isValidModelName,
+  type ModelOnDisk,
+  type ModelSource,
+} from './model-repository.js';
 export type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
 export { OnnxRuntimePool } from './onnx-runtime-pool.js';
 export {

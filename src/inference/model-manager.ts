@@ -3,7 +3,7 @@ import { SlipwayError } from '../errors/index.js';
 import type { LoadGauge } from '../metrics/index.js';
 import { DynamicBatcher } from './batcher.js';
 import type { ModelConfig } from './model-config.js';
-import { checkModelFile, listModels, readModel } from './model-repository.js';
+import { checkModelFile, type ModelOnDisk, type ModelSource } from './model-repository.js';
 import type { ModelRuntime } from './model-runtime.js';
 import { StatsRecorder } from './stats.js';
 import type { ModelState, RepositoryEntry } from './types.js';
@@ -25,6 +25,8 @@ export class ServedVersion {
     readonly model: string,
     readonly version: string,
     readonly config: ModelConfig,
+    /** The model file it runs; a reload keeps a version whose file and config are unchanged. */
+    readonly path: string,
   ) {
     this.stats = new StatsRecorder(model, version);
   }
@@ -35,7 +37,7 @@ interface ModelEntry {
   config?: ModelConfig;
   /** Versions that requests route to, by version string. */
   versions: Map<string, ServedVersion>;
-  /** The highest READY version: where requests without a version go. */
+  /** Where requests without a version go: the source's default, else the highest READY version. */
   latest?: ServedVersion;
   state: ModelState;
   reason: string;
@@ -46,29 +48,36 @@ interface ModelEntry {
 }
 
 export interface ModelManagerOptions {
-  root: string;
+  /** Asked in order; the first that lists a model serves it. */
+  sources: ModelSource[];
   logger: Logger;
   createRuntime: RuntimeFactory;
   onBatch?: (model: string, version: string, size: number) => void;
 }
 
 /**
- * Keeps the models of a repository folder loaded. A reload brings new versions up beside the old
- * ones and switches traffic only when they are ready; old versions drain before they are freed.
+ * Keeps the models of its sources loaded. A reload brings new versions up beside the old ones and
+ * switches traffic only when they are ready; old versions drain before they are freed. Versions
+ * whose file and configuration did not change are kept as they are.
  */
 export class ModelManager {
   private readonly models = new Map<string, ModelEntry>();
-  private readonly root: string;
   private readonly logger: Logger;
 
   constructor(private readonly options: ModelManagerOptions) {
-    this.root = options.root;
     this.logger = options.logger;
   }
 
-  /** Loads every model in the repository; a model that fails is UNAVAILABLE, the rest serve. */
+  /** Every model name the sources hold, each once. */
+  async listAll(): Promise<string[]> {
+    const names = new Set<string>();
+    for (const source of this.options.sources) for (const n of await source.list()) names.add(n);
+    return [...names].sort();
+  }
+
+  /** Loads every model of every source; a model that fails is UNAVAILABLE, the rest serve. */
   async loadAll(): Promise<void> {
-    const names = await listModels(this.root);
+    const names = await this.listAll();
     await Promise.all(
       names.map((n) =>
         this.load(n).catch((err: Error) =>
@@ -134,7 +143,7 @@ export class ModelManager {
 
   async index(readyOnly: boolean): Promise<RepositoryEntry[]> {
     const rows: RepositoryEntry[] = [];
-    const names = new Set([...(await listModels(this.root).catch(() => [])), ...this.models.keys()]);
+    const names = new Set([...(await this.listAll().catch(() => [])), ...this.models.keys()]);
     for (const name of [...names].sort()) {
       const entry = this.models.get(name);
       if (!entry) {
@@ -204,16 +213,20 @@ export class ModelManager {
       entry.state = 'LOADING';
       entry.reason = 'loading';
     }
-    let disk: Awaited<ReturnType<typeof readModel>>;
+    let disk: ModelOnDisk;
     try {
-      disk = await readModel(this.root, entry.name, overrideConfig);
+      disk = await this.read(entry.name, overrideConfig);
     } catch (err) {
       this.failEntry(entry, err as Error, wasServing);
       throw err;
     }
+    const sameConfig =
+      entry.config !== undefined && JSON.stringify(entry.config) === JSON.stringify(disk.config);
     const fresh = await Promise.all(
       disk.versions.map(async ({ version, path }) => {
-        const v = new ServedVersion(entry.name, String(version), disk.config);
+        const current = entry.versions.get(String(version));
+        if (sameConfig && current?.state === 'READY' && current.path === path) return current;
+        const v = new ServedVersion(entry.name, String(version), disk.config, path);
         try {
           await checkModelFile(path);
           v.runtime = await this.options.createRuntime(path, disk.config);
@@ -246,11 +259,18 @@ export class ModelManager {
       );
       throw error;
     }
-    const old = [...entry.versions.values()];
+    const kept = new Set(fresh);
+    const old = [...entry.versions.values()].filter((v) => !kept.has(v));
     entry.config = disk.config;
     entry.versions = new Map(fresh.map((v) => [v.version, v]));
+    const preferred =
+      disk.defaultVersion === undefined ? undefined : entry.versions.get(String(disk.defaultVersion));
     entry.latest =
-      ready.length > 0 ? ready.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a)) : undefined;
+      preferred?.state === 'READY'
+        ? preferred
+        : ready.length > 0
+          ? ready.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a))
+          : undefined;
     entry.state = entry.latest ? 'READY' : 'UNAVAILABLE';
     entry.reason = entry.latest ? '' : failed.map((v) => `version ${v.version}: ${v.reason}`).join('; ');
     this.logger.info(
@@ -268,6 +288,23 @@ export class ModelManager {
         failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '),
       );
     }
+  }
+
+  /** The first source that has the model reads it. */
+  private async read(name: string, overrideConfig?: unknown): Promise<ModelOnDisk> {
+    let notFound: unknown;
+    for (const source of this.options.sources) {
+      try {
+        return await source.read(name, overrideConfig);
+      } catch (err) {
+        if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_MODEL_NOT_FOUND') {
+          notFound = err;
+          continue;
+        }
+        throw err;
+      }
+    }
+    throw notFound ?? new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `no model '${name}' in the repository`);
   }
 
   private failEntry(entry: ModelEntry, err: Error, wasServing: boolean): void {

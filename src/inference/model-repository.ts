@@ -3,12 +3,46 @@ import { join } from 'node:path';
 import { SlipwayError } from '../errors/index.js';
 import { type ModelConfig, resolveModelConfig, selectVersions } from './model-config.js';
 
-/** What a model's folder holds: `<root>/<model>/config.json` and `<root>/<model>/<n>/model.onnx`. */
+/** One model as a source describes it: its configuration and the files of the versions to serve. */
 export interface ModelOnDisk {
   name: string;
   config: ModelConfig;
-  /** Versions the version policy selects, ascending. */
+  /** Versions to serve, ascending. */
   versions: { version: number; path: string }[];
+  /** Where requests without a version go; the highest ready version when absent. */
+  defaultVersion?: number;
+}
+
+/**
+ * Where models come from: a repository folder, or the registry (versions its aliases name).
+ * The model manager asks its sources in order; the first that lists a name serves it.
+ *
+ * @example
+ *   const manager = new ModelManager({ sources: [new FolderModelSource('./models')], … });
+ */
+export interface ModelSource {
+  /** A short description for logs and the repository index (`folder ./models`, `registry`). */
+  readonly label: string;
+  list(): Promise<string[]>;
+  /** Throws SLIPWAY_ERR_MODEL_NOT_FOUND when the source has no such model. */
+  read(name: string, overrideConfig?: unknown): Promise<ModelOnDisk>;
+}
+
+/** A Triton-style repository folder: `<root>/<model>/config.json` and `<root>/<model>/<n>/model.onnx`. */
+export class FolderModelSource implements ModelSource {
+  readonly label: string;
+
+  constructor(readonly root: string) {
+    this.label = `folder ${root}`;
+  }
+
+  list(): Promise<string[]> {
+    return listModels(this.root);
+  }
+
+  read(name: string, overrideConfig?: unknown): Promise<ModelOnDisk> {
+    return readModel(this.root, name, overrideConfig);
+  }
 }
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;

@@ -30,6 +30,11 @@ export interface HttpServerOptions {
   metrics?: ServingMetrics;
   /** Model configuration, for the records API's feature and label names. */
   modelConfig: (model: string) => ModelConfig | undefined;
+  /**
+   * Answers every request the inference routes do not (registry, MLflow, admin API): the
+   * control plane's router. The inference path never goes through it.
+   */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface RunningHttpServer {
@@ -356,6 +361,7 @@ export async function startHttpServer(
     } else if (n === 1 && segs[0] === 'metrics' && method === 'GET' && metrics) {
       return send(res, 200, await metrics.render(), metrics.contentType);
     }
+    if (options.fallback && segs[0] !== 'v2') return options.fallback(req, res);
     throw new SlipwayError('SLIPWAY_ERR_ROUTE_NOT_FOUND', `no endpoint ${method} ${path}`);
   };
 

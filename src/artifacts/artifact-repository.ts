@@ -1,0 +1,159 @@
+import type { Readable } from 'node:stream';
+import { type Kysely, sql } from 'kysely';
+import { SlipwayError } from '../errors/index.js';
+import { type Database, type NamedMigration, now } from '../store/index.js';
+import { confinePath } from './artifact-paths.js';
+import type { BlobStore } from './blob-store.js';
+
+export interface ArtifactFile {
+  path: string;
+  sha256: string;
+  size: number;
+  createdMs: number;
+}
+
+/** One entry of a folder listing, as MLflow lists artifacts. */
+export interface ArtifactEntry {
+  /** Path relative to the store root. */
+  path: string;
+  isDir: boolean;
+  /** Bytes, for files. */
+  size?: number;
+}
+
+interface ArtifactTables {
+  artifact_files: { path: string; sha256: string; size: number; created_ms: number };
+}
+
+export const artifactMigrations: NamedMigration[] = [
+  {
+    name: '0001-artifact-files',
+    async up(db) {
+      await db.schema
+        .createTable('artifact_files')
+        .addColumn('path', 'varchar(1024)', (c) => c.primaryKey())
+        .addColumn('sha256', 'char(64)', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('artifact_files_sha256').on('artifact_files').column('sha256').execute();
+    },
+  },
+];
+
+/**
+ * Artifacts by path (`<experiment>/<run>/artifacts/model.onnx`, `registry/<model>/<n>/model.onnx`)
+ * over content-addressed blobs: the bytes go to the blob store first (durably), then one row maps
+ * the path to the digest, so an acknowledged upload is complete and identical files share a blob.
+ *
+ * @example
+ *   const f = await artifacts.put('1/abc/artifacts/model.onnx', req);
+ *   for (const e of await artifacts.list('1/abc/artifacts')) console.log(e.path, e.isDir);
+ */
+export class ArtifactRepository {
+  private readonly db: Kysely<ArtifactTables>;
+
+  constructor(
+    database: Database,
+    readonly blobs: BlobStore,
+  ) {
+    this.db = database.as<ArtifactTables>();
+  }
+
+  /** Stores a file at `path`, replacing what was there. */
+  async put(path: string, body: Readable | Uint8Array): Promise<ArtifactFile> {
+    const p = confinePath(path);
+    if (p === '') throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', 'path must name a file');
+    const { sha256, size } = await this.blobs.put(body);
+    const createdMs = now();
+    await this.db
+      .insertInto('artifact_files')
+      .values({ path: p, sha256, size, created_ms: createdMs })
+      .onConflict((oc) => oc.column('path').doUpdateSet({ sha256, size, created_ms: createdMs }))
+      .execute();
+    return { path: p, sha256, size, createdMs };
+  }
+
+  /** Maps `path` to a blob already stored (copying an artifact costs no bytes). */
+  async link(path: string, sha256: string, size: number): Promise<ArtifactFile> {
+    const p = confinePath(path);
+    const createdMs = now();
+    await this.db
+      .insertInto('artifact_files')
+      .values({ path: p, sha256, size, created_ms: createdMs })
+      .onConflict((oc) => oc.column('path').doUpdateSet({ sha256, size, created_ms: createdMs }))
+      .execute();
+    return { path: p, sha256, size, createdMs };
+  }
+
+  async stat(path: string): Promise<ArtifactFile | undefined> {
+    const p = confinePath(path);
+    const row = await this.db
+      .selectFrom('artifact_files')
+      .selectAll()
+      .where('path', '=', p)
+      .executeTakeFirst();
+    return row
+      ? { path: row.path, sha256: row.sha256, size: row.size, createdMs: row.created_ms }
+      : undefined;
+  }
+
+  /** The file's bytes, or undefined when no file has that path. */
+  async get(path: string): Promise<{ file: ArtifactFile; body: Readable } | undefined> {
+    const file = await this.stat(path);
+    if (!file) return undefined;
+    const body = await this.blobs.get(file.sha256);
+    if (!body) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_ARTIFACT_NOT_FOUND',
+        `artifact '${file.path}' refers to blob sha256:${file.sha256}, which the artifact store does not hold`,
+      );
+    }
+    return { file, body };
+  }
+
+  /** A local file for the artifact (ONNX Runtime reads files). */
+  async localPath(path: string): Promise<string> {
+    const file = await this.stat(path);
+    if (!file)
+      throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_NOT_FOUND', `no artifact at '${confinePath(path)}'`);
+    return this.blobs.localPath(file.sha256);
+  }
+
+  /** Immediate children of a folder: files with sizes, sub-folders once each. A file's path lists nothing. */
+  async list(dir: string): Promise<ArtifactEntry[]> {
+    const d = confinePath(dir);
+    const prefix = d === '' ? '' : `${d}/`;
+    const rows = await this.filesUnder(d);
+    const entries = new Map<string, ArtifactEntry>();
+    for (const r of rows) {
+      const rest = r.path.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      if (slash < 0) entries.set(rest, { path: r.path, isDir: false, size: r.size });
+      else {
+        const name = rest.slice(0, slash);
+        if (!entries.has(name)) entries.set(name, { path: `${prefix}${name}`, isDir: true });
+      }
+    }
+    return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** Every file under a folder, at any depth. */
+  async filesUnder(dir: string): Promise<ArtifactFile[]> {
+    const d = confinePath(dir);
+    let q = this.db.selectFrom('artifact_files').selectAll();
+    if (d !== '') {
+      // A prefix compare rather than LIKE (no escaping of % and _) or a range (collations differ).
+      const prefix = `${d}/`;
+      q = q.where(sql`substr(path, 1, ${prefix.length})`, '=', prefix);
+    }
+    const rows = await q.orderBy('path').execute();
+    return rows.map((r) => ({ path: r.path, sha256: r.sha256, size: r.size, createdMs: r.created_ms }));
+  }
+
+  /** Removes the path (the blob stays while other paths share it). */
+  async delete(path: string): Promise<void> {
+    const p = confinePath(path);
+    await this.db.deleteFrom('artifact_files').where('path', '=', p).execute();
+  }
+}

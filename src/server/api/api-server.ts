@@ -1,0 +1,111 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Logger } from 'pino';
+import { SlipwayError, toSlipwayError } from '../../errors/index.js';
+
+export interface ApiServerOptions {
+  logger: Logger;
+  version: string;
+  /** Largest JSON body, in bytes (artifact uploads stream and are not bound by it). */
+  bodyLimit: number;
+  /** Route groups, each a Fastify plugin with its own prefix, schemas and error format. */
+  plugins: FastifyPluginAsync[];
+}
+
+export interface ApiServer {
+  fastify: FastifyInstance;
+  /** Hands one request to the router; the REST server calls it for every non-inference path. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The control plane's router: registry, MLflow tracking and admin routes on Fastify, sharing the
+ * inference server's port. Route schemas validate requests and are the source of `/openapi.json`
+ * (routes marked `hide` are left out); `/docs` renders it.
+ *
+ * @example
+ *   const api = await buildApiServer({ logger, version, bodyLimit: 1 << 26, plugins: [adminRoutes(registry)] });
+ *   startHttpServer(plane, { …, fallback: api.handle });
+ */
+export async function buildApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const fastify = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimit,
+    // Fastify never listens: the REST server owns the socket and hands requests over.
+    serverFactory: (h) => {
+      handler = h;
+      return createServer();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Slipway admin API',
+        version: options.version,
+        description:
+          'Registry, model cards, aliases, audit log and tokens. Generated from the route schemas.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          basic: { type: 'http', scheme: 'basic' },
+        },
+      },
+    },
+  });
+  await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger());
+  fastify.setNotFoundHandler((req, reply) => {
+    const e = new SlipwayError(
+      'SLIPWAY_ERR_ROUTE_NOT_FOUND',
+      `no endpoint ${req.method} ${req.url.split('?')[0]}`,
+    );
+    reply.code(e.httpStatus).send({ error: e.message, code: e.code });
+  });
+  fastify.setErrorHandler((err, _req, reply) => {
+    const e = fastifyErrorToSlipway(err);
+    if (e.code === 'SLIPWAY_ERR_INTERNAL') options.logger.error({ err }, 'internal error');
+    reply.code(e.httpStatus).send({ error: e.message, code: e.code });
+  });
+  for (const plugin of options.plugins) await fastify.register(plugin);
+  await fastify.ready();
+  if (!handler) throw new Error('Fastify did not hand over its request handler');
+  const h = handler;
+  return {
+    fastify,
+    handle: (req, res) => h(req, res),
+    close: () => fastify.close(),
+  };
+}
+
+/** Fastify's own errors (validation, body too large, bad JSON) as Slipway errors naming the field. */
+export function fastifyErrorToSlipway(err: unknown): SlipwayError {
+  if (err instanceof SlipwayError) return err;
+  const e = err as {
+    validation?: unknown;
+    validationContext?: string;
+    statusCode?: number;
+    code?: string;
+    message?: string;
+  };
+  if (e.validation) {
+    return new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', e.message ?? 'the request is invalid');
+  }
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new SlipwayError('SLIPWAY_ERR_PAYLOAD_TOO_LARGE', e.message ?? 'the request body is too large');
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new SlipwayError(
+      e.statusCode === 404 ? 'SLIPWAY_ERR_ROUTE_NOT_FOUND' : 'SLIPWAY_ERR_BAD_REQUEST',
+      e.message ?? 'bad request',
+    );
+  }
+  return toSlipwayError(err);
+}

@@ -1,0 +1,6 @@
+export {
+  type ApiServer,
+  type ApiServerOptions,
+  buildApiServer,
+  fastifyErrorToSlipway,
+} from './api-server.js';

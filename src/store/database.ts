@@ -1,0 +1,156 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  type Transaction,
+} from 'kysely';
+import pg from 'pg';
+import { SlipwayError } from '../errors/index.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/** A versioned schema change. Names sort in the order they run: `0001-registry`, `0002-…`. */
+export interface NamedMigration extends Migration {
+  name: string;
+}
+
+export interface DatabaseOptions {
+  /** `postgres://…` for PostgreSQL; otherwise the path of the SQLite file (`:memory:` for tests). */
+  url: string;
+  /** Connections in the PostgreSQL pool. */
+  poolSize?: number;
+}
+
+/**
+ * One database for every capability, on SQLite (embedded default) or PostgreSQL. Capabilities
+ * write their queries once with Kysely; the few places where the dialects differ ask `dialect`.
+ *
+ * @example
+ *   const db = await Database.open({ url: './.slipway/slipway.db' });
+ *   await db.migrate([...registryMigrations, ...trackingMigrations]);
+ *   const rows = await db.kysely.selectFrom('registered_models').selectAll().execute();
+ */
+export class Database {
+  private constructor(
+    // Each capability narrows this to its own tables with `db.as<Tables>()`.
+    readonly kysely: Kysely<any>,
+    readonly dialect: DialectName,
+    private readonly sqlite?: BetterSqlite3.Database,
+  ) {}
+
+  static async open(options: DatabaseOptions): Promise<Database> {
+    if (/^postgres(ql)?:\/\//.test(options.url)) return Database.openPostgres(options);
+    return Database.openSqlite(options.url);
+  }
+
+  private static openSqlite(path: string): Database {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    let sqlite: BetterSqlite3.Database;
+    try {
+      sqlite = new BetterSqlite3(path);
+    } catch (err) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_CONFIG',
+        `database ${path} cannot be opened: ${(err as Error).message}`,
+      );
+    }
+    // WAL lets readers run beside the writer; FULL syncs every commit, so an acknowledged
+    // write survives a crash of the process or of the machine.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    return new Database(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite', sqlite);
+  }
+
+  private static async openPostgres(options: DatabaseOptions): Promise<Database> {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      types: { getTypeParser: typeParser as typeof pg.types.getTypeParser },
+    });
+    // Without a listener an idle client's network error would crash the process.
+    pool.on('error', () => undefined);
+    try {
+      const client = await pool.connect();
+      client.release();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_CONFIG',
+        `database ${redactUrl(options.url)} cannot be reached: ${(err as Error).message}`,
+      );
+    }
+    return new Database(new Kysely({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+  }
+
+  /** The same connection, typed with one capability's tables. */
+  as<Tables>(): Kysely<Tables> {
+    return this.kysely as Kysely<Tables>;
+  }
+
+  /** Runs `fn` in one transaction: all of its writes commit together or none do. */
+  transaction<T>(fn: (trx: Transaction<any>) => Promise<T>): Promise<T> {
+    return this.kysely.transaction().execute(fn);
+  }
+
+  /** Applies the migrations not yet applied, in name order. Safe to run from many replicas. */
+  async migrate(migrations: readonly NamedMigration[]): Promise<string[]> {
+    const names = new Set<string>();
+    for (const m of migrations) {
+      if (names.has(m.name)) throw new Error(`migration ${m.name} is listed twice`);
+      names.add(m.name);
+    }
+    const provider: MigrationProvider = {
+      getMigrations: async () => Object.fromEntries(migrations.map((m) => [m.name, m])),
+    };
+    const migrator = new Migrator({
+      db: this.kysely,
+      provider,
+      migrationTableName: 'slipway_migrations',
+      migrationLockTableName: 'slipway_migrations_lock',
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+      throw new SlipwayError(
+        'SLIPWAY_ERR_CONFIG',
+        `database migration ${failed} failed: ${(error as Error).message ?? String(error)}`,
+        { cause: error },
+      );
+    }
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  async close(): Promise<void> {
+    await this.kysely.destroy();
+    // Kysely closes the SQLite handle too; the reference only keeps the type alive.
+    void this.sqlite;
+  }
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+
+/** BIGINT and NUMERIC as numbers (times in ms and counts stay far below 2^53), the rest as pg does. */
+function typeParser(oid: number, format?: string): unknown {
+  if ((oid === INT8 || oid === NUMERIC) && format !== 'binary') return (v: string) => Number(v);
+  return (pg.types.getTypeParser as (o: number, f?: string) => unknown)(oid, format);
+}
+
+/** Hides the password of a connection URL in messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  }
+}
