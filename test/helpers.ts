@@ -10,11 +10,17 @@ import { loadSettings, type Settings } from '../src/config/index.js';
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/models', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Starts the whole server (REST; gRPC when asked) on free ports over `models`. */
+/**
+ * Starts the whole server (REST; gRPC when asked) on free ports over `models`, with its database
+ * and artifacts in a fresh temporary data dir (removed when the app closes) unless one is given.
+ */
 export async function startTestApp(overrides: Partial<Settings> = {}): Promise<App> {
+  const ownDataDir =
+    overrides.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'slipway-data-')) : undefined;
   const settings = loadSettings({
     flags: {
       models: FIXTURES,
+      dataDir: ownDataDir,
       host: '127.0.0.1',
       port: 0,
       grpcPort: null,
@@ -23,7 +29,16 @@ export async function startTestApp(overrides: Partial<Settings> = {}): Promise<A
       ...overrides,
     },
   });
-  return startApp(settings, { logger: pino({ level: 'silent' }), processMetrics: false });
+  const app = await startApp(settings, { logger: pino({ level: 'silent' }), processMetrics: false });
+  if (ownDataDir) {
+    const close = app.close.bind(app);
+    let closing: Promise<void> | undefined;
+    app.close = () => {
+      closing ??= close().finally(() => rm(ownDataDir, { recursive: true, force: true }));
+      return closing;
+    };
+  }
+  return app;
 }
 
 /** Copies fixture models (all, or the named ones) into a fresh temp repository. */

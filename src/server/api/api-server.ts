@@ -1,8 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
+import { ANONYMOUS, type Principal, type Scope } from '../../auth/index.js';
 import { SlipwayError, toSlipwayError } from '../../errors/index.js';
 
 export interface ApiServerOptions {
@@ -12,6 +18,11 @@ export interface ApiServerOptions {
   bodyLimit: number;
   /** Route groups, each a Fastify plugin with its own prefix, schemas and error format. */
   plugins: FastifyPluginAsync[];
+  /**
+   * Who is calling, for routes that declare `config.scope`; throws SLIPWAY_ERR_UNAUTHENTICATED or
+   * SLIPWAY_ERR_FORBIDDEN. Absent: everyone is `anonymous` with every scope.
+   */
+  authenticate?: (req: IncomingMessage, scope: Scope) => Promise<Principal>;
 }
 
 export interface ApiServer {
@@ -34,7 +45,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const fastify = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,
     // Fastify never listens: the REST server owns the socket and hands requests over.
     serverFactory: (h) => {
@@ -73,6 +84,12 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
     const e = fastifyErrorToSlipway(err);
     if (e.code === 'SLIPWAY_ERR_INTERNAL') options.logger.error({ err }, 'internal error');
     reply.code(e.httpStatus).send({ error: e.message, code: e.code });
+  });
+  fastify.decorateRequest('principal', null as unknown as Principal);
+  const authenticate = options.authenticate;
+  fastify.addHook('onRequest', async (req) => {
+    const scope = req.routeOptions.config.scope;
+    req.principal = scope && authenticate ? await authenticate(req.raw, scope) : ANONYMOUS;
   });
   for (const plugin of options.plugins) await fastify.register(plugin);
   await fastify.ready();

@@ -1,0 +1,1 @@
+export { ANONYMOUS, allows, type Principal, SCOPES, type Scope } from './principal.js';
