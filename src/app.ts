@@ -12,12 +12,15 @@ import {
   type BlobStore,
   FolderBlobStore,
 } from './artifacts/index.js';
+import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
+import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
 import { type ApiServer, buildApiServer } from './server/api/index.js';
 import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
 import { type RunningHttpServer, startHttpServer } from './server/index.js';
+import { tokenRoutes } from './server/tokens/index.js';
 import { Database, type NamedMigration } from './store/index.js';
 
 export const VERSION: string = (
@@ -30,6 +33,7 @@ export interface App {
   /** The registry's database: SQLite under the data dir, or PostgreSQL. */
   db: Database;
   artifacts: ArtifactRepository;
+  tokens: TokenStore;
   api: ApiServer;
   metrics: ServingMetrics;
   http: RunningHttpServer;
@@ -45,6 +49,41 @@ export interface AppOptions {
   processMetrics?: boolean;
 }
 
+/** Every capability's schema changes, in the order they run. */
+export const MIGRATIONS: readonly NamedMigration[] = [...tokenMigrations, ...artifactMigrations];
+
+export interface Store {
+  db: Database;
+  blobs: BlobStore;
+  artifacts: ArtifactRepository;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database (SQLite under the data dir, or PostgreSQL) with every migration applied,
+ * and the artifact store. The server and the CLI commands that work on the store share it.
+ */
+export async function openStore(settings: Readonly<Settings>): Promise<Store> {
+  const db = await Database.open({ url: settings.databaseUrl ?? join(settings.dataDir, 'slipway.db') });
+  try {
+    await db.migrate(MIGRATIONS);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const blobs: BlobStore = new FolderBlobStore(join(settings.dataDir, 'artifacts'));
+  const artifacts = new ArtifactRepository(db, blobs);
+  return {
+    db,
+    blobs,
+    artifacts,
+    async close() {
+      await blobs.close();
+      await db.close();
+    },
+  };
+}
+
 /**
  * @example
  *   const app = await startApp(loadSettings({ flags: { models: './models', port: 0 } }));
@@ -53,17 +92,27 @@ export interface AppOptions {
  */
 export async function startApp(settings: Readonly<Settings>, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: settings.logLevel }, pino.destination(2));
-  const db = await Database.open({ url: settings.databaseUrl ?? join(settings.dataDir, 'slipway.db') });
-  const migrations: NamedMigration[] = [...artifactMigrations];
-  await db.migrate(migrations);
-  const blobs: BlobStore = new FolderBlobStore(join(settings.dataDir, 'artifacts'));
-  const artifacts = new ArtifactRepository(db, blobs);
-  const plugins: FastifyPluginAsync[] = [];
+  if (settings.auth === 'none' && !settings.insecure && !isLoopback(settings.host)) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_CONFIG',
+      `refusing to listen on ${settings.host} without auth: use --auth token (create tokens with \`slipway tokens create\`), or pass --insecure`,
+    );
+  }
+  const { db, blobs, artifacts } = await openStore(settings);
+  const tokens = new TokenStore(db, { cacheMs: settings.registryPollMs });
+  const auth = settings.auth === 'token';
+  const plugins: FastifyPluginAsync[] = [tokenRoutes(tokens)];
   const api = await buildApiServer({
     logger,
     version: VERSION,
     bodyLimit: settings.maxRequestBytes,
     plugins,
+    ...(auth
+      ? {
+          authenticate: (req, scope) =>
+            Promise.resolve(tokens.authenticate(req.headers.authorization, scope)),
+        }
+      : {}),
   });
   let plane: RepositoryDataPlane | undefined;
   const metrics = new ServingMetrics(() => plane?.manager.loadGauges() ?? [], {
@@ -85,6 +134,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     metrics,
     modelConfig: (m) => p.manager.configOf(m),
     fallback: api.handle,
+    ...(auth ? { authorize: (req, scope) => tokens.authenticate(req.headers.authorization, scope) } : {}),
   });
   let grpc: GrpcServer | undefined;
   try {
@@ -94,6 +144,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         port: settings.grpcPort,
         maxMessageBytes: settings.maxRequestBytes,
         logger,
+        ...(auth ? { authorize: (header, scope) => tokens.authenticate(header, scope) } : {}),
       });
     }
   } catch (err) {
@@ -110,6 +161,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     plane: p,
     db,
     artifacts,
+    tokens,
     api,
     metrics,
     http,

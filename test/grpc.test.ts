@@ -13,8 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { type App, startApp } from '../src/app.js';
-import { loadSettings } from '../src/config/index.js';
+import type { App } from '../src/app.js';
 import { SlipwayError } from '../src/errors/index.js';
 import type { DataPlane, ServerMetadata } from '../src/inference/data-plane-api.js';
 import { encodeBytesElements } from '../src/inference/datatypes.js';
@@ -31,6 +30,7 @@ import type {
 } from '../src/inference/types.js';
 import { encodeInferResponse } from '../src/server/grpc/grpc-codec.js';
 import { type GrpcServer, grpcProtoPath, LOADER_OPTIONS, startGrpcServer } from '../src/server/grpc/index.js';
+import { startTestApp } from './helpers.js';
 
 // --- Client ----------------------------------------------------------------------------------
 
@@ -85,18 +85,8 @@ const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/models', import.meta.url));
 
-async function startReal(): Promise<App> {
-  const settings = loadSettings({
-    flags: {
-      models: FIXTURES,
-      host: '127.0.0.1',
-      port: 0,
-      grpcPort: 0,
-      logLevel: 'silent',
-      shutdownGraceMs: 5000,
-    },
-  });
-  return startApp(settings, { processMetrics: false });
+function startReal(): Promise<App> {
+  return startTestApp({ models: FIXTURES, grpcPort: 0 });
 }
 
 /** One value per datatype, as typed contents and as raw little-endian bytes. */

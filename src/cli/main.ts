@@ -3,9 +3,15 @@ import { startApp, VERSION } from '../app.js';
 import { loadSettings } from '../config/index.js';
 import { runDemo } from './demo.js';
 import { closeOnSignals } from './signals.js';
+import { registerTokenCommands } from './tokens.js';
 
 interface ServeFlags {
   models?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  auth?: string;
+  insecure?: boolean;
+  servingAlias?: string;
   host?: string;
   port?: string;
   grpcPort?: string;
@@ -20,6 +26,11 @@ export function serveSettings(flags: ServeFlags) {
     configFile: flags.config,
     flags: {
       models: flags.models,
+      dataDir: flags.dataDir,
+      databaseUrl: flags.databaseUrl,
+      auth: flags.auth,
+      insecure: flags.insecure ? true : undefined,
+      servingAlias: flags.servingAlias,
       host: flags.host,
       port: flags.port,
       grpcPort: flags.grpc === false ? 'off' : flags.grpcPort,
@@ -32,13 +43,36 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command();
   program
     .name('slipway')
-    .description('Serve ONNX models over the Open Inference Protocol (REST and gRPC).')
+    .description(
+      'Serve ONNX models over the Open Inference Protocol (REST and gRPC), with a model registry and an MLflow-compatible tracking server.',
+    )
     .version(VERSION);
 
   program
     .command('serve')
-    .description('Serve a model repository: <dir>/<model>/<version>/model.onnx (+ <dir>/<model>/config.json)')
-    .option('-m, --models <dir>', 'model repository folder (SLIPWAY_MODELS; default ./models)')
+    .description(
+      "Serve the registry's models (the version each one's serving alias names) and/or a model repository folder, plus the registry and MLflow APIs",
+    )
+    .option(
+      '-m, --models <dir>',
+      'also serve a repository folder <dir>/<model>/<version>/model.onnx (SLIPWAY_MODELS)',
+    )
+    .option('--data-dir <dir>', 'database and artifact folder (SLIPWAY_DATA_DIR; default ./.slipway)')
+    .option(
+      '--database-url <url>',
+      'postgres://… instead of SQLite under the data dir (SLIPWAY_DATABASE_URL)',
+    )
+    .option(
+      '--serving-alias <alias>',
+      'alias /v2/models/{name} serves (SLIPWAY_SERVING_ALIAS; default champion)',
+    )
+    .addOption(
+      new Option('--auth <mode>', 'token: API tokens required (SLIPWAY_AUTH; default none)').choices([
+        'none',
+        'token',
+      ]),
+    )
+    .option('--insecure', 'allow a non-loopback --host without auth (SLIPWAY_INSECURE)')
     .option('--host <host>', 'interface to listen on (SLIPWAY_HOST; default 127.0.0.1)')
     .option('-p, --port <port>', 'REST port, 0 for any free one (SLIPWAY_PORT; default 8080)')
     .option('--grpc-port <port>', 'gRPC port, 0 for any free one (SLIPWAY_GRPC_PORT; default 8081)')
@@ -61,7 +95,8 @@ export async function main(argv: string[]): Promise<void> {
       const index = await app.plane.repositoryIndex(false);
       const ready = index.filter((e) => e.state === 'READY').length;
       process.stdout.write(
-        `Slipway ${VERSION} serving ${ready} model version(s) from ${app.settings.models}\n` +
+        `Slipway ${VERSION} serving ${ready} model version(s)${app.settings.models ? ` (repository ${app.settings.models} and the registry)` : ' from the registry'}\n` +
+          `  data  ${app.settings.databaseUrl ? 'PostgreSQL' : app.settings.dataDir}\n` +
           `  REST  ${app.http.url}\n` +
           (app.grpc ? `  gRPC  ${app.settings.host}:${app.grpc.port}\n` : ''),
       );
@@ -81,6 +116,8 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (flags: { port?: string; grpcPort?: string; exit?: boolean }) => {
       await runDemo(flags);
     });
+
+  registerTokenCommands(program);
 
   await program.parseAsync(argv);
 }

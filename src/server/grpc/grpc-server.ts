@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import type { Scope } from '../../auth/index.js';
 import { GrpcStatus, SlipwayError, toSlipwayError } from '../../errors/index.js';
 import { Cancellation, type DataPlane } from '../../inference/index.js';
 import {
@@ -31,6 +32,11 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Receives faults that answer INTERNAL; client errors are not logged. */
   logger?: GrpcLogger;
+  /**
+   * Checks the `authorization` metadata against a scope; throws SLIPWAY_ERR_UNAUTHENTICATED /
+   * SLIPWAY_ERR_FORBIDDEN. Absent: no auth. ServerLive and ServerReady are always open.
+   */
+  authorize?: (authorization: string | undefined, scope: Scope) => unknown;
 }
 
 export interface GrpcServer {
@@ -85,7 +91,7 @@ export async function startGrpcServer(plane: DataPlane, options: GrpcServerOptio
     'grpc.max_receive_message_length': max,
     'grpc.max_send_message_length': max,
   });
-  server.addService(service, createHandlers(plane, options.logger));
+  server.addService(service, createHandlers(plane, options.logger, options.authorize));
 
   const host =
     options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
@@ -135,12 +141,29 @@ interface NameVersion {
   version?: string;
 }
 
-function createHandlers(plane: DataPlane, logger: GrpcLogger | undefined): grpc.UntypedServiceImplementation {
-  const unary = <Req>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown) =>
+function createHandlers(
+  plane: DataPlane,
+  logger: GrpcLogger | undefined,
+  authorize: GrpcServerOptions['authorize'],
+): grpc.UntypedServiceImplementation {
+  const open = <Req>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown) =>
     wrapUnary(fn, logger);
+  const guarded =
+    (scope: Scope) =>
+    <Req>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown) => {
+      if (!authorize) return wrapUnary(fn, logger);
+      return wrapUnary<Req>((req, call) => {
+        const header = call.metadata.get('authorization')[0];
+        const checked = authorize(typeof header === 'string' ? header : header?.toString('utf8'), scope);
+        return checked instanceof Promise ? checked.then(() => fn(req, call)) : fn(req, call);
+      }, logger);
+    };
+  const unary = guarded('read');
+  const predict = guarded('predict');
+  const admin = guarded('admin');
   return {
-    ServerLive: unary(() => ({ live: plane.live() })),
-    ServerReady: unary(() => ({ ready: plane.ready() })),
+    ServerLive: open(() => ({ live: plane.live() })),
+    ServerReady: open(() => ({ ready: plane.ready() })),
     ModelReady: unary((req: NameVersion) => ({
       ready: modelReady(plane, req.name ?? '', req.version || undefined),
     })),
@@ -148,7 +171,7 @@ function createHandlers(plane: DataPlane, logger: GrpcLogger | undefined): grpc.
     ModelMetadata: unary((req: NameVersion) =>
       encodeModelMetadata(plane.modelMetadata(req.name ?? '', req.version || undefined)),
     ),
-    ModelInfer: unary(async (msg: ModelInferRequestMsg, call) => {
+    ModelInfer: predict(async (msg: ModelInferRequestMsg, call) => {
       const decoded = decodeInferRequest(msg);
       const cancel = new Cancellation();
       const onCancel = () => cancel.fire();
@@ -174,13 +197,13 @@ function createHandlers(plane: DataPlane, logger: GrpcLogger | undefined): grpc.
     RepositoryIndex: unary(async (req: { ready?: boolean }) =>
       encodeRepositoryIndex(await plane.repositoryIndex(req.ready === true)),
     ),
-    RepositoryModelLoad: unary(
+    RepositoryModelLoad: admin(
       async (req: { model_name?: string; parameters?: Record<string, ModelRepositoryParameterMsg> }) => {
         await plane.loadModel(req.model_name ?? '', repositoryParametersFromMsg(req.parameters));
         return {};
       },
     ),
-    RepositoryModelUnload: unary(async (req: { model_name?: string }) => {
+    RepositoryModelUnload: admin(async (req: { model_name?: string }) => {
       await plane.unloadModel(req.model_name ?? '');
       return {};
     }),

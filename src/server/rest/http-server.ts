@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
 import type { Logger } from 'pino';
+import type { Scope } from '../../auth/index.js';
 import { SlipwayError, toSlipwayError } from '../../errors/index.js';
 import {
   Cancellation,
@@ -35,6 +36,11 @@ export interface HttpServerOptions {
    * control plane's router. The inference path never goes through it.
    */
   fallback?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Checks the caller may use a scope (`read`, `predict`, `admin`); throws
+   * SLIPWAY_ERR_UNAUTHENTICATED / SLIPWAY_ERR_FORBIDDEN. Absent: no auth. Health is always open.
+   */
+  authorize?: (req: IncomingMessage, scope: Scope) => unknown;
 }
 
 export interface RunningHttpServer {
@@ -289,6 +295,13 @@ export async function startHttpServer(
       .map(decodeSegment);
     const method = req.method ?? 'GET';
     const n = segs.length;
+    if (options.authorize) {
+      const scope = scopeFor(segs, method);
+      if (scope) {
+        const checked = options.authorize(req, scope);
+        if (checked instanceof Promise) await checked;
+      }
+    }
     if (segs[0] === 'v2') {
       if (n === 1 && method === 'GET') return sendJson(res, 200, plane.serverMetadata());
       if (segs[1] === 'health' && n === 3 && method === 'GET') {
@@ -402,6 +415,22 @@ export async function startHttpServer(
       await closed;
     },
   };
+}
+
+/** The scope an inference-side route needs: none for health and for paths the control plane routes. */
+function scopeFor(segs: string[], method: string): Scope | null {
+  if (segs[0] === 'v2') {
+    if (segs[1] === 'health') return null;
+    const last = segs[segs.length - 1];
+    if (last === 'infer' && method === 'POST') return 'predict';
+    if (segs[1] === 'repository' && (last === 'load' || last === 'unload')) return 'admin';
+    return 'read';
+  }
+  if (segs[0] === 'v1' && segs[1] === 'models') {
+    return segs[segs.length - 1]!.endsWith(':predict') ? 'predict' : 'read';
+  }
+  if (segs[0] === 'metrics' && segs.length === 1) return 'read';
+  return null;
 }
 
 function decodeSegment(s: string): string {

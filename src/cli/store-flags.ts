@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { loadSettings, type Settings } from '../config/index.js';
+
+/** Flags every command that works on the registry's store takes. */
+export interface StoreFlags {
+  dataDir?: string;
+  databaseUrl?: string;
+  config?: string;
+}
+
+export function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'database and artifact folder (SLIPWAY_DATA_DIR; default ./.slipway)')
+    .option(
+      '--database-url <url>',
+      'postgres://… instead of SQLite under the data dir (SLIPWAY_DATABASE_URL)',
+    )
+    .option('-c, --config <file>', 'JSON settings file (SLIPWAY_CONFIG)');
+}
+
+/** Settings for a store command: defaults < file < SLIPWAY_* env < flags, as for `serve`. */
+export function storeSettings(flags: StoreFlags): Readonly<Settings> {
+  return loadSettings({
+    env: process.env,
+    configFile: flags.config,
+    flags: { dataDir: flags.dataDir, databaseUrl: flags.databaseUrl },
+  });
+}
+
+/** Runs a command body; a failure prints its message on stderr and exits 1. */
+export async function runCommand(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** `cli:<os user>`: the actor the audit log records for CLI changes. */
+export function cliActor(): string {
+  const user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
+  return `cli:${user}`;
+}

@@ -1,0 +1,111 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { SCOPES, type TokenInfo, type TokenStore } from '../../auth/index.js';
+
+const tokenInfo = {
+  type: 'object',
+  required: ['id', 'name', 'scopes', 'created_ms', 'created_by'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } },
+    created_ms: { type: 'integer' },
+    created_by: { type: 'string' },
+    expires_ms: { type: ['integer', 'null'] },
+    revoked_ms: { type: ['integer', 'null'] },
+    last_used_ms: { type: ['integer', 'null'] },
+  },
+} as const;
+
+const errorBody = {
+  type: 'object',
+  properties: { error: { type: 'string' }, code: { type: 'string' } },
+} as const;
+
+function wire(t: TokenInfo) {
+  return {
+    id: t.id,
+    name: t.name,
+    scopes: t.scopes,
+    created_ms: t.createdMs,
+    created_by: t.createdBy,
+    expires_ms: t.expiresMs,
+    revoked_ms: t.revokedMs,
+    last_used_ms: t.lastUsedMs,
+  };
+}
+
+/**
+ * `/api/v1/tokens`: create (the secret is in this answer only), list and revoke API tokens.
+ * Needs the `admin` scope.
+ */
+export function tokenRoutes(tokens: TokenStore): FastifyPluginAsync {
+  return async (app) => {
+    app.post<{ Body: { name: string; scopes: string[]; expires_in_days?: number } }>(
+      '/api/v1/tokens',
+      {
+        config: { scope: 'admin' },
+        schema: {
+          tags: ['tokens'],
+          summary: 'Create an API token; the token itself is returned once and stored only as a hash',
+          body: {
+            type: 'object',
+            required: ['name', 'scopes'],
+            additionalProperties: false,
+            properties: {
+              name: { type: 'string', minLength: 1, maxLength: 200 },
+              scopes: { type: 'array', minItems: 1, items: { type: 'string', enum: [...SCOPES] } },
+              expires_in_days: { type: 'number', exclusiveMinimum: 0 },
+            },
+          },
+          response: {
+            201: {
+              type: 'object',
+              required: ['token', 'info'],
+              properties: { token: { type: 'string' }, info: tokenInfo },
+            },
+            400: errorBody,
+          },
+        },
+      },
+      async (req, reply) => {
+        const { token, info } = await tokens.create(
+          { name: req.body.name, scopes: req.body.scopes, expiresInDays: req.body.expires_in_days },
+          req.principal.name,
+        );
+        reply.code(201);
+        return { token, info: wire(info) };
+      },
+    );
+    app.get(
+      '/api/v1/tokens',
+      {
+        config: { scope: 'admin' },
+        schema: {
+          tags: ['tokens'],
+          summary: 'List API tokens (never their secrets)',
+          response: {
+            200: {
+              type: 'object',
+              required: ['tokens'],
+              properties: { tokens: { type: 'array', items: tokenInfo } },
+            },
+          },
+        },
+      },
+      async () => ({ tokens: (await tokens.list()).map(wire) }),
+    );
+    app.delete<{ Params: { id: string } }>(
+      '/api/v1/tokens/:id',
+      {
+        config: { scope: 'admin' },
+        schema: {
+          tags: ['tokens'],
+          summary: 'Revoke an API token',
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } },
+          response: { 200: tokenInfo, 404: errorBody },
+        },
+      },
+      async (req) => wire(await tokens.revoke(req.params.id)),
+    );
+  };
+}
