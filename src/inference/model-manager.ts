@@ -45,6 +45,8 @@ interface ModelEntry {
   op: Promise<unknown>;
   /** Set by an explicit unload: the model no longer counts towards server readiness. */
   unloaded?: boolean;
+  /** Label of the source that served the last successful read. */
+  source?: string;
 }
 
 export interface ModelManagerOptions {
@@ -114,6 +116,15 @@ export class ModelManager {
     if (!entry)
       throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
     return [...entry.versions.values()];
+  }
+
+  has(model: string): boolean {
+    return this.models.has(model);
+  }
+
+  /** Which source the model is served from (`registry`, `folder ./models`), once read. */
+  sourceOf(model: string): string | undefined {
+    return this.models.get(model)?.source;
   }
 
   configOf(model: string): ModelConfig | undefined {
@@ -213,7 +224,7 @@ export class ModelManager {
       entry.state = 'LOADING';
       entry.reason = 'loading';
     }
-    let disk: ModelOnDisk;
+    let disk: ModelOnDisk & { source: string };
     try {
       disk = await this.read(entry.name, overrideConfig);
     } catch (err) {
@@ -262,6 +273,7 @@ export class ModelManager {
     const kept = new Set(fresh);
     const old = [...entry.versions.values()].filter((v) => !kept.has(v));
     entry.config = disk.config;
+    entry.source = disk.source;
     entry.versions = new Map(fresh.map((v) => [v.version, v]));
     const preferred =
       disk.defaultVersion === undefined ? undefined : entry.versions.get(String(disk.defaultVersion));
@@ -291,11 +303,11 @@ export class ModelManager {
   }
 
   /** The first source that has the model reads it. */
-  private async read(name: string, overrideConfig?: unknown): Promise<ModelOnDisk> {
+  private async read(name: string, overrideConfig?: unknown): Promise<ModelOnDisk & { source: string }> {
     let notFound: unknown;
     for (const source of this.options.sources) {
       try {
-        return await source.read(name, overrideConfig);
+        return { ...(await source.read(name, overrideConfig)), source: source.label };
       } catch (err) {
         if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_MODEL_NOT_FOUND') {
           notFound = err;

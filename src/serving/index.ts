@@ -1,0 +1,6 @@
+export {
+  RegistryModelSource,
+  RegistryWatcher,
+  type ServingCatalog,
+  type ServingView,
+} from './registry-model-source.js';
