@@ -3,7 +3,10 @@ import { type Kysely, sql } from 'kysely';
 import { SlipwayError } from '../errors/index.js';
 import { type Database, type NamedMigration, now } from '../store/index.js';
 import { confinePath } from './artifact-paths.js';
-import type { BlobStore } from './blob-store.js';
+import { type BlobStore, SHA256_HEX } from './blob-store.js';
+
+/** The index column is varchar(1024); counted in characters, as both databases count. */
+const MAX_PATH_CHARS = 1024;
 
 export interface ArtifactFile {
   path: string;
@@ -62,8 +65,7 @@ export class ArtifactRepository {
 
   /** Stores a file at `path`, replacing what was there. */
   async put(path: string, body: Readable | Uint8Array): Promise<ArtifactFile> {
-    const p = confinePath(path);
-    if (p === '') throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', 'path must name a file');
+    const p = await this.filePath(path);
     const { sha256, size } = await this.blobs.put(body);
     const createdMs = now();
     await this.db
@@ -76,7 +78,23 @@ export class ArtifactRepository {
 
   /** Maps `path` to a blob already stored (copying an artifact costs no bytes). */
   async link(path: string, sha256: string, size: number): Promise<ArtifactFile> {
-    const p = confinePath(path);
+    const p = await this.filePath(path);
+    if (!SHA256_HEX.test(sha256)) {
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `'${sha256}' is not a SHA-256 hex digest`);
+    }
+    const blob = await this.blobs.stat(sha256);
+    if (!blob) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_ARTIFACT_NOT_FOUND',
+        `cannot link '${p}': the artifact store holds no blob sha256:${sha256}`,
+      );
+    }
+    if (blob.size !== size) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `cannot link '${p}': blob sha256:${sha256} has size ${blob.size}, not ${size}`,
+      );
+    }
     const createdMs = now();
     await this.db
       .insertInto('artifact_files')
@@ -142,13 +160,44 @@ export class ArtifactRepository {
   async filesUnder(dir: string): Promise<ArtifactFile[]> {
     const d = confinePath(dir);
     let q = this.db.selectFrom('artifact_files').selectAll();
-    if (d !== '') {
-      // A prefix compare rather than LIKE (no escaping of % and _) or a range (collations differ).
-      const prefix = `${d}/`;
-      q = q.where(sql`substr(path, 1, ${prefix.length})`, '=', prefix);
+    if (d !== '') q = q.where(startsWith(`${d}/`));
+    const rows = await q.execute();
+    // Sorted here: the database's collation (PostgreSQL's may be a locale's) would differ by dialect.
+    return rows
+      .map((r) => ({ path: r.path, sha256: r.sha256, size: r.size, createdMs: r.created_ms }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /**
+   * Confines a path that is to name a file: not empty, within the index's length, and neither
+   * under a file nor a folder itself (a listing could not show both).
+   */
+  private async filePath(path: string): Promise<string> {
+    const p = confinePath(path);
+    const bad = (why: string): never => {
+      throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', `path '${p}' ${why}`);
+    };
+    if (p === '') bad('must name a file');
+    const chars = [...p].length;
+    if (chars > MAX_PATH_CHARS) bad(`is ${chars} characters long; the limit is ${MAX_PATH_CHARS}`);
+    const segs = p.split('/');
+    const ancestors = segs.slice(0, -1).map((_, i) => segs.slice(0, i + 1).join('/'));
+    if (ancestors.length > 0) {
+      const file = await this.db
+        .selectFrom('artifact_files')
+        .select('path')
+        .where('path', 'in', ancestors)
+        .executeTakeFirst();
+      if (file) bad(`is under '${file.path}', which is a file`);
     }
-    const rows = await q.orderBy('path').execute();
-    return rows.map((r) => ({ path: r.path, sha256: r.sha256, size: r.size, createdMs: r.created_ms }));
+    const child = await this.db
+      .selectFrom('artifact_files')
+      .select('path')
+      .where(startsWith(`${p}/`))
+      .limit(1)
+      .executeTakeFirst();
+    if (child) bad(`is a folder (it holds '${child.path}')`);
+    return p;
   }
 
   /** Removes the path (the blob stays while other paths share it). */
@@ -156,4 +205,13 @@ export class ArtifactRepository {
     const p = confinePath(path);
     await this.db.deleteFrom('artifact_files').where('path', '=', p).execute();
   }
+}
+
+/**
+ * `path` starts with `prefix`: a prefix compare rather than LIKE (no escaping of % and _, and
+ * SQLite's LIKE ignores case) or a range (collations differ). substr counts characters on both
+ * databases, so the length is counted in code points, not UTF-16 units.
+ */
+function startsWith(prefix: string) {
+  return sql<boolean>`substr(path, 1, ${[...prefix].length}) = ${prefix}`;
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../errors/index.js';
@@ -27,13 +27,13 @@ export class FolderBlobStore implements BlobStore {
       if (body instanceof Uint8Array) {
         hash.update(body);
         size = body.byteLength;
-        await fh.write(body);
+        await writeAll(fh, body);
       } else {
         for await (const chunk of body) {
           const c = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
           hash.update(c);
           size += c.byteLength;
-          await fh.write(c);
+          await writeAll(fh, c);
         }
       }
       await fh.sync();
@@ -60,11 +60,13 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async stat(sha256: string): Promise<BlobInfo | undefined> {
+    const file = this.pathOf(sha256);
     try {
-      const s = await stat(this.pathOf(sha256));
+      const s = await stat(file);
       return { sha256, size: s.size };
-    } catch {
-      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
     }
   }
 
@@ -86,6 +88,15 @@ export class FolderBlobStore implements BlobStore {
       throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `'${sha256}' is not a SHA-256 hex digest`);
     }
     return join(this.blobs, sha256.slice(0, 2), sha256);
+  }
+}
+
+/** Writes the whole chunk: one write(2) may take less (a single call stops short of 2 GiB). */
+export async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    off += bytesWritten;
   }
 }
 
