@@ -11,6 +11,7 @@ import {
   artifactMigrations,
   type BlobStore,
   FolderBlobStore,
+  S3BlobStore,
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
@@ -71,7 +72,13 @@ export async function openStore(settings: Readonly<Settings>): Promise<Store> {
     await db.close();
     throw err;
   }
-  const blobs: BlobStore = new FolderBlobStore(join(settings.dataDir, 'artifacts'));
+  let blobs: BlobStore;
+  try {
+    blobs = await openBlobStore(settings);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   const artifacts = new ArtifactRepository(db, blobs);
   return {
     db,
@@ -82,6 +89,28 @@ export async function openStore(settings: Readonly<Settings>): Promise<Store> {
       await db.close();
     },
   };
+}
+
+/** S3 when a bucket is set (checked at start-up, so a wrong bucket or key fails fast), else a folder. */
+async function openBlobStore(settings: Readonly<Settings>): Promise<BlobStore> {
+  if (settings.s3Bucket === null) return new FolderBlobStore(join(settings.dataDir, 'artifacts'));
+  const s3 = new S3BlobStore({
+    bucket: settings.s3Bucket,
+    prefix: settings.s3Prefix,
+    endpoint: settings.s3Endpoint ?? undefined,
+    region: settings.s3Region,
+    accessKeyId: settings.s3AccessKeyId ?? undefined,
+    secretAccessKey: settings.s3SecretAccessKey ?? undefined,
+    forcePathStyle: settings.s3ForcePathStyle,
+    cacheDir: join(settings.dataDir, 's3-cache'),
+  });
+  try {
+    await s3.checkBucket();
+  } catch (err) {
+    await s3.close();
+    throw err;
+  }
+  return s3;
 }
 
 /**

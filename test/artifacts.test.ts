@@ -487,7 +487,7 @@ describe('S3 blob store specifics', () => {
   test('an upload refused for good is not retried', async (t) => {
     if (s3.skip) return t.skip(s3.skip);
     const { store, sent } = counted({ ...s3.options(), bucket: `slipway-missing-${Date.now()}` });
-    await assert.rejects(store.put(Buffer.from('x')), isCode('SLIPWAY_ERR_CONFIG'));
+    await assert.rejects(store.put(Buffer.from('x')), isCode('SLIPWAY_ERR_STORAGE_UNAVAILABLE'));
     assert.deepEqual(sent, ['HeadObjectCommand', 'PutObjectCommand']);
   });
 
@@ -516,8 +516,12 @@ describe('S3 blob store specifics', () => {
     open.push(store);
     const named = new RegExp(`bucket '${options.bucket}' at ${options.endpoint}.*does not exist`);
     await assert.rejects(store.checkBucket(), isCode('SLIPWAY_ERR_CONFIG', named));
-    await assert.rejects(store.put(Buffer.from('x')), isCode('SLIPWAY_ERR_CONFIG', named));
-    await assert.rejects(store.get(sha256Of(Buffer.from('x'))), isCode('SLIPWAY_ERR_CONFIG', named));
+    // Once serving, the same fault is the server's storage failing: 503, which clients retry.
+    await assert.rejects(store.put(Buffer.from('x')), isCode('SLIPWAY_ERR_STORAGE_UNAVAILABLE', named));
+    await assert.rejects(
+      store.get(sha256Of(Buffer.from('x'))),
+      isCode('SLIPWAY_ERR_STORAGE_UNAVAILABLE', named),
+    );
     assert.deepEqual(await filesIn(join(options.cacheDir, 'tmp')), []);
     assert.deepEqual(await filesIn(join(options.cacheDir, 'sha256')), []);
   });
@@ -577,9 +581,13 @@ describe('S3 blob store with refused credentials', () => {
     const store = new S3BlobStore(options);
     try {
       const named = new RegExp(`bucket 'slipway-artifacts' at ${server.endpoint} refused the credentials`);
-      for (const attempt of [() => store.checkBucket(), () => store.put(Buffer.from('x'))]) {
+      const attempts = [
+        ['SLIPWAY_ERR_CONFIG', () => store.checkBucket()],
+        ['SLIPWAY_ERR_STORAGE_UNAVAILABLE', () => store.put(Buffer.from('x'))],
+      ] as const;
+      for (const [code, attempt] of attempts) {
         await assert.rejects(attempt(), (err) => {
-          isCode('SLIPWAY_ERR_CONFIG', named)(err);
+          isCode(code, named)(err);
           assert.ok(!inspect(err, { depth: null, showHidden: true }).includes(secret), 'the secret leaked');
           return true;
         });

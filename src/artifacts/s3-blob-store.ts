@@ -355,14 +355,17 @@ export class S3BlobStore implements BlobStore {
     const status = e.$metadata?.httpStatusCode;
     const name = e.name && e.name !== 'Unknown' ? e.name : status ? `HTTP ${status}` : 'Error';
     const what = key === undefined ? this.where : `'${key}' in ${this.where}`;
+    // At start-up a bad bucket or key is the operator's configuration; once serving, it is the
+    // server's storage failing, which a client may retry (503), never its own mistake (4xx).
+    const code = startup ? 'SLIPWAY_ERR_CONFIG' : 'SLIPWAY_ERR_STORAGE_UNAVAILABLE';
     if (name === 'NoSuchBucket' || (key === undefined && status === 404)) {
-      return new SlipwayError('SLIPWAY_ERR_CONFIG', `S3 artifact store: ${this.where} does not exist`, {
+      return new SlipwayError(code, `S3 artifact store: ${this.where} does not exist`, {
         cause: err,
       });
     }
     if (CREDENTIAL_ERRORS.has(name) || status === 401 || status === 403) {
       return new SlipwayError(
-        'SLIPWAY_ERR_CONFIG',
+        code,
         `S3 artifact store: ${this.where} refused the credentials (${name}); check the access key id, ` +
           'the secret access key and the permissions on the bucket',
         { cause: err },
@@ -376,7 +379,7 @@ export class S3BlobStore implements BlobStore {
       );
     }
     return new SlipwayError(
-      'SLIPWAY_ERR_INTERNAL',
+      'SLIPWAY_ERR_STORAGE_UNAVAILABLE',
       `S3 ${op} of ${what} failed: ${name}${e.code ? ` ${e.code}` : ''}: ${e.message}`,
       { cause: err },
     );

@@ -205,6 +205,12 @@ export const ERROR_CODES = {
     mlflow: 'NOT_IMPLEMENTED',
     summary: 'The endpoint exists but not that variant (for example multipart artifact uploads).',
   },
+  SLIPWAY_ERR_STORAGE_UNAVAILABLE: {
+    http: 503,
+    grpc: GrpcStatus.UNAVAILABLE,
+    mlflow: 'TEMPORARILY_UNAVAILABLE',
+    summary: 'The database or artifact store (S3) failed or refused the server while serving; retry later.',
+  },
   SLIPWAY_ERR_INTERNAL: {
     http: 500,
     grpc: GrpcStatus.INTERNAL,
