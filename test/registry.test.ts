@@ -582,13 +582,63 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
           view.versions.map((x) => x.version),
           [1],
         );
-        assert.equal(sha(await readFile(view.versions[0]!.path)), sha(ADULT));
+        assert.equal(sha(await readFile(await view.versions[0]!.file())), sha(ADULT));
         assert.deepEqual(await r.servableModels(), ['income', 'income2']);
 
         await r.deleteModel('income2', 'ana');
         assert.deepEqual(await artifacts.filesUnder('registry/income2'), []);
         await rejectsWith(r.getModel('income2'), 'SLIPWAY_ERR_RESOURCE_NOT_FOUND', /income2/);
         assert.equal((await r.auditLog({ model: 'income2' })).entries[0]?.action, 'model.delete');
+      } finally {
+        await o.close();
+      }
+    });
+
+    test('the serving catalog: servable names, views with config, changed names since a cursor', async (t) => {
+      if ('skip' in server) return t.skip(server.skip);
+      const o = await fresh();
+      try {
+        const r = o.registry;
+        const catalog = r.servingCatalog();
+        const start = (await catalog.changesSince(Number.MAX_SAFE_INTEGER)).cursor;
+        assert.equal(start, await r.latestChangeSeq());
+        const heard: string[] = [];
+        const stop = catalog.onChange((n) => heard.push(n));
+        await r.createModel({ name: 'empty' }, 'ana');
+        await r.createVersion(
+          { name: 'adult', content: { file: ADULT }, createModel: true, config: { max_batch_size: 8 } },
+          'ana',
+        );
+        await r.createVersion({ name: 'adult', content: { file: ADULT } }, 'ana');
+        await rejectsWith(
+          r.createVersion(
+            { name: 'adult', content: { file: ADULT }, config: { max_batch_size: 'x' } },
+            'ana',
+          ),
+          'SLIPWAY_ERR_MODEL_LOAD',
+          /max_batch_size/,
+        );
+        assert.deepEqual(await catalog.modelNames(), ['adult']);
+        assert.equal(await catalog.view('nope'), undefined);
+        // Without the serving alias the latest version's config applies (v2 has none).
+        let view = (await catalog.view('adult'))!;
+        assert.deepEqual(
+          view.versions.map((v) => v.version),
+          [1, 2],
+        );
+        assert.equal(view.config, undefined);
+        await r.setAlias('adult', 'champion', 1, 'ana');
+        view = (await catalog.view('adult'))!;
+        assert.deepEqual(view.aliases, { champion: 1 });
+        assert.deepEqual(view.config, { max_batch_size: 8 });
+        assert.equal(sha(await readFile(await view.versions[0]!.file())), sha(ADULT));
+        await r.renameModel('adult', 'adult2', 'ana');
+        stop();
+        const changed = await catalog.changesSince(start);
+        assert.deepEqual(changed.names.sort(), ['adult', 'adult2', 'empty']);
+        assert.equal(changed.cursor, await r.latestChangeSeq());
+        assert.deepEqual(await catalog.changesSince(changed.cursor), { names: [], cursor: changed.cursor });
+        assert.deepEqual([...new Set(heard)].sort(), ['adult', 'adult2', 'empty']);
       } finally {
         await o.close();
       }

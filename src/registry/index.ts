@@ -36,6 +36,7 @@ export {
   type RegisteredModel,
   Registry,
   type RegistryOptions,
+  type RegistryServingCatalog,
   type SearchOptions,
   type ServingVersion,
   type ServingView,

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { type Kysely, sql } from 'kysely';
 import type { ArtifactFile, ArtifactRepository } from '../artifacts/index.js';
 import { SlipwayError } from '../errors/index.js';
+import { resolveModelConfig } from '../inference/index.js';
 import { type Database, fromJson, now, toJson } from '../store/index.js';
 import {
   CARD_SECTION_MAX_CHARS,
@@ -104,6 +105,8 @@ export interface CreateVersionInput {
   evaluationData?: string[];
   /** Aliases to point at the new version once it is READY. */
   aliases?: string[];
+  /** Serving settings (config.json fields), stored as the version's `config.json`. */
+  config?: Record<string, unknown>;
 }
 
 export interface VersionUpdate {
@@ -176,18 +179,42 @@ export interface SearchOptions {
 /** What serving needs of a registered model: the files of its READY versions and its aliases. */
 export interface ServingView {
   name: string;
+  /** alias → version. */
   aliases: Record<string, number>;
   /** Ascending; only READY versions holding an ONNX file. */
   versions: ServingVersion[];
+  /**
+   * The `config.json` (Triton-style serving settings) of the version serving answers with by
+   * default (the serving alias's, else the latest), if that version carries one.
+   */
+  config?: unknown;
 }
 
 export interface ServingVersion {
   version: number;
-  /** A local file ONNX Runtime can open. */
-  path: string;
+  /** A local file ONNX Runtime can open (remote blob stores download it once, on first call). */
+  file: () => Promise<string>;
   sha256: string;
   size: number;
   signature: ModelSignature | null;
+}
+
+/**
+ * The registry as serving reads it (the shape of `ServingCatalog` in src/serving): model names,
+ * one model's view, and which models changed, in this process or on another replica.
+ */
+export interface RegistryServingCatalog {
+  /** Registered models with at least one READY version that holds an ONNX file. */
+  modelNames(): Promise<string[]>;
+  /** Undefined when no such registered model exists. */
+  view(name: string): Promise<ServingView | undefined>;
+  /** Called with a model's name after each change to it through this process (both names on a rename). */
+  onChange(listener: (name: string) => void): () => void;
+  /**
+   * Models changed after `cursor`, and the cursor to pass next time. A cursor beyond the last
+   * change (e.g. `Number.MAX_SAFE_INTEGER`) returns no names and the current cursor.
+   */
+  changesSince(cursor: number): Promise<{ names: string[]; cursor: number }>;
 }
 
 export interface DatasetUsage {
@@ -533,6 +560,15 @@ export class Registry {
       files = under.map((f) => ({ rel: f.path.slice(folder.length + 1), sha256: f.sha256, size: f.size }));
       modelFile = pickModelFile(files);
       source = input.source ?? folder;
+    }
+    if (input.config !== undefined) {
+      if (typeof input.config !== 'object' || input.config === null || Array.isArray(input.config)) {
+        bad('config: must be a JSON object of serving settings (config.json fields)');
+      }
+      // Refused now rather than when serving loads the version.
+      resolveModelConfig(name, input.config);
+      const blob = await this.artifacts.blobs.put(Buffer.from(`${JSON.stringify(input.config, null, 2)}\n`));
+      files = [...files.filter((f) => f.rel !== 'config.json'), { rel: 'config.json', ...blob }];
     }
     const signature = modelFile
       ? await this.signatureOf(
@@ -1183,17 +1219,59 @@ export class Registry {
         .where('model_id', '=', m.id)
         .execute(),
     ]);
-    const versions: ServingVersion[] = [];
-    for (const r of rows) {
-      versions.push({
-        version: r.version,
-        path: await this.artifacts.localPath(`${r.artifact_path}/${r.model_file}`),
-        sha256: r.model_sha256!,
-        size: r.model_size!,
-        signature: r.signature ? fromJson<ModelSignature | null>(r.signature, null) : null,
-      });
+    const aliasMap = Object.fromEntries(aliases.map((a) => [a.alias, a.version]));
+    const versions: ServingVersion[] = rows.map((r) => ({
+      version: r.version,
+      file: () => this.artifacts.localPath(`${r.artifact_path}/${r.model_file}`),
+      sha256: r.model_sha256!,
+      size: Number(r.model_size),
+      signature: fromJson<ModelSignature | null>(r.signature, null),
+    }));
+    const view: ServingView = { name: m.name, aliases: aliasMap, versions };
+    const target = aliasMap[this.servingAlias] ?? rows[rows.length - 1]?.version;
+    const targetRow = rows.find((r) => r.version === target);
+    if (targetRow) {
+      const config = await this.readJson(`${targetRow.artifact_path}/config.json`);
+      if (config !== undefined) view.config = config;
     }
-    return { name: m.name, aliases: Object.fromEntries(aliases.map((a) => [a.alias, a.version])), versions };
+    return view;
+  }
+
+  /**
+   * This registry as serving's catalog.
+   *
+   * @example
+   *   const source = new RegistryModelSource(registry.servingCatalog(), settings.servingAlias);
+   */
+  servingCatalog(): RegistryServingCatalog {
+    return {
+      modelNames: () => this.servableModels(),
+      view: async (name) => {
+        try {
+          return await this.servingView(name);
+        } catch (err) {
+          if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_RESOURCE_NOT_FOUND') return undefined;
+          throw err;
+        }
+      },
+      onChange: (listener) =>
+        this.onChange((c) => {
+          for (const n of changedModels(c)) listener(n);
+        }),
+      changesSince: async (cursor) => {
+        const latest = await this.latestChangeSeq();
+        if (cursor >= latest) return { names: [], cursor: latest };
+        const names = new Set<string>();
+        let at = cursor;
+        for (;;) {
+          const page = await this.changesSince(at, 1000);
+          for (const c of page.changes) for (const n of changedModels(c)) names.add(n);
+          at = page.cursor;
+          if (page.changes.length < 1000) break;
+        }
+        return { names: [...names], cursor: at };
+      },
+    };
   }
 
   /** Versions trained or evaluated on a dataset (any version of it when `version` is absent). */
@@ -1530,6 +1608,14 @@ export class Registry {
     return sig;
   }
 
+  private async readJson(path: string): Promise<unknown> {
+    const got = await this.artifacts.get(path);
+    if (!got) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const c of got.body) chunks.push(c as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  }
+
   private async copyFolder(from: string, to: string): Promise<ArtifactFile[]> {
     const files = await this.artifacts.filesUnder(from);
     const out: ArtifactFile[] = [];
@@ -1564,6 +1650,13 @@ function aliasEntry(
   version: number,
 ): Omit<PendingEntry, 'details'> {
   return { actor, action, target: `alias:${model}@${alias}`, model, version, alias };
+}
+
+/** The models a change concerns: both names for a rename. */
+function changedModels(c: AuditEntry): string[] {
+  if (c.model === null) return [];
+  if (c.action === 'model.rename' && typeof c.details.from === 'string') return [c.details.from, c.model];
+  return [c.model];
 }
 
 function toAuditEntry(r: RegistryTables['registry_audit']): AuditEntry {
