@@ -3,12 +3,11 @@ import { startApp, VERSION } from '../app.js';
 import { loadSettings } from '../config/index.js';
 import { runDemo } from './demo.js';
 import { closeOnSignals } from './signals.js';
+import { addStoreOptions, type StoreFlags, storeFlagSettings } from './store-flags.js';
 import { registerTokenCommands } from './tokens.js';
 
-interface ServeFlags {
+interface ServeFlags extends StoreFlags {
   models?: string;
-  dataDir?: string;
-  databaseUrl?: string;
   auth?: string;
   insecure?: boolean;
   servingAlias?: string;
@@ -26,8 +25,7 @@ export function serveSettings(flags: ServeFlags) {
     configFile: flags.config,
     flags: {
       models: flags.models,
-      dataDir: flags.dataDir,
-      databaseUrl: flags.databaseUrl,
+      ...storeFlagSettings(flags),
       auth: flags.auth,
       insecure: flags.insecure ? true : undefined,
       servingAlias: flags.servingAlias,
@@ -48,19 +46,13 @@ export async function main(argv: string[]): Promise<void> {
     )
     .version(VERSION);
 
-  program
-    .command('serve')
+  addStoreOptions(program.command('serve'))
     .description(
       "Serve the registry's models (the version each one's serving alias names) and/or a model repository folder, plus the registry and MLflow APIs",
     )
     .option(
       '-m, --models <dir>',
       'also serve a repository folder <dir>/<model>/<version>/model.onnx (SLIPWAY_MODELS)',
-    )
-    .option('--data-dir <dir>', 'database and artifact folder (SLIPWAY_DATA_DIR; default ./.slipway)')
-    .option(
-      '--database-url <url>',
-      'postgres://… instead of SQLite under the data dir (SLIPWAY_DATABASE_URL)',
     )
     .option(
       '--serving-alias <alias>',
@@ -77,7 +69,6 @@ export async function main(argv: string[]): Promise<void> {
     .option('-p, --port <port>', 'REST port, 0 for any free one (SLIPWAY_PORT; default 8080)')
     .option('--grpc-port <port>', 'gRPC port, 0 for any free one (SLIPWAY_GRPC_PORT; default 8081)')
     .option('--no-grpc', 'do not serve gRPC')
-    .option('-c, --config <file>', 'JSON settings file (SLIPWAY_CONFIG)')
     .addOption(
       new Option('--log-level <level>', 'log level (SLIPWAY_LOG_LEVEL; default info)').choices([
         'fatal',

@@ -5,6 +5,9 @@ import { loadSettings, type Settings } from '../config/index.js';
 export interface StoreFlags {
   dataDir?: string;
   databaseUrl?: string;
+  s3Bucket?: string;
+  s3Endpoint?: string;
+  s3Prefix?: string;
   config?: string;
 }
 
@@ -15,7 +18,24 @@ export function addStoreOptions(cmd: Command): Command {
       '--database-url <url>',
       'postgres://… instead of SQLite under the data dir (SLIPWAY_DATABASE_URL)',
     )
+    .option(
+      '--s3-bucket <bucket>',
+      'keep artifacts in this S3 bucket (SLIPWAY_S3_BUCKET; credentials from SLIPWAY_S3_* or the AWS environment)',
+    )
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint, e.g. MinIO (SLIPWAY_S3_ENDPOINT)')
+    .option('--s3-prefix <prefix>', 'key prefix in the bucket (SLIPWAY_S3_PREFIX)')
     .option('-c, --config <file>', 'JSON settings file (SLIPWAY_CONFIG)');
+}
+
+/** The store flags as settings names, for loadSettings. */
+export function storeFlagSettings(flags: StoreFlags) {
+  return {
+    dataDir: flags.dataDir,
+    databaseUrl: flags.databaseUrl,
+    s3Bucket: flags.s3Bucket,
+    s3Endpoint: flags.s3Endpoint,
+    s3Prefix: flags.s3Prefix,
+  };
 }
 
 /** Settings for a store command: defaults < file < SLIPWAY_* env < flags, as for `serve`. */
@@ -23,7 +43,7 @@ export function storeSettings(flags: StoreFlags): Readonly<Settings> {
   return loadSettings({
     env: process.env,
     configFile: flags.config,
-    flags: { dataDir: flags.dataDir, databaseUrl: flags.databaseUrl },
+    flags: storeFlagSettings(flags),
   });
 }
 
