@@ -1,0 +1,112 @@
+/**
+ * MLflow's artifact proxy (`mlflow-artifacts:/…` URIs resolve to these routes): uploads stream
+ * into the `ArtifactRepository`, downloads stream out of it, listings are MLflow's.
+ */
+import { posix } from 'node:path';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type ArtifactRepository, confinePath } from '../../artifacts/index.js';
+import { SlipwayError } from '../../errors/index.js';
+import { mlflowRoute } from './tracking-routes.js';
+
+/** The MLflow client falls back to one PUT when the reply's message starts with this. */
+export const MULTIPART_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
+
+export function artifactRoutes(app: FastifyInstance, artifacts: ArtifactRepository): void {
+  // Any content type streams untouched: the MLflow client sends text/plain, application/json,
+  // application/octet-stream… for files, and an artifact is never parsed.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  const pathOf = (params: unknown): string =>
+    confinePath(decodeWildcard((params as { '*'?: string })['*'] ?? ''));
+
+  app.route({
+    method: 'PUT',
+    url: '/artifacts/*',
+    config: { scope: 'write' },
+    schema: { hide: true },
+    handler: async (req) => {
+      const path = pathOf(req.params);
+      if (path === '') throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', 'path must name a file');
+      await artifacts.put(path, req.raw);
+      return {};
+    },
+  });
+
+  const list = async (raw: unknown) => {
+    const dir = confinePath(typeof raw === 'string' ? raw : '');
+    // A file's path lists nothing; the client turns that into "no children", as MLflow does.
+    const entries = await artifacts.list(dir);
+    return {
+      files: entries.map((e) => ({
+        path: posix.basename(e.path),
+        is_dir: e.isDir,
+        ...(e.isDir ? {} : { file_size: e.size }),
+      })),
+    };
+  };
+  app.route({
+    method: 'GET',
+    url: '/artifacts',
+    config: { scope: 'read' },
+    schema: { hide: true },
+    handler: async (req) => list((req.query as { path?: unknown }).path),
+  });
+  app.route({
+    method: 'GET',
+    url: '/artifacts/*',
+    config: { scope: 'read' },
+    schema: { hide: true },
+    handler: async (req, reply) => {
+      const path = pathOf(req.params);
+      if (path === '') return list((req.query as { path?: unknown }).path);
+      return download(artifacts, path, reply);
+    },
+  });
+  app.route({
+    method: 'DELETE',
+    url: '/artifacts/*',
+    config: { scope: 'write' },
+    schema: { hide: true },
+    handler: async (req) => {
+      const path = pathOf(req.params);
+      const file = path === '' ? undefined : await artifacts.stat(path);
+      const files = file ? [file] : await artifacts.filesUnder(path);
+      if (files.length === 0) {
+        throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_NOT_FOUND', `no artifact at '${path}'`);
+      }
+      for (const f of files) await artifacts.delete(f.path);
+      return {};
+    },
+  });
+
+  for (const step of ['create', 'complete', 'abort']) {
+    mlflowRoute(app, 'POST', `/mpu/${step}/*`, 'write', {}, async () => {
+      throw new SlipwayError('SLIPWAY_ERR_NOT_IMPLEMENTED', MULTIPART_UNSUPPORTED);
+    });
+  }
+  mlflowRoute(app, 'GET', '/presigned/*', 'read', {}, async () => {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_NOT_IMPLEMENTED',
+      'Presigned download is not supported for the current artifact repository',
+    );
+  });
+}
+
+async function download(artifacts: ArtifactRepository, path: string, reply: FastifyReply) {
+  const found = await artifacts.get(path);
+  if (!found) throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_NOT_FOUND', `no artifact file at '${path}'`);
+  reply
+    .type('application/octet-stream')
+    .header('content-length', String(found.file.size))
+    .header('content-disposition', `attachment; filename="${encodeURIComponent(posix.basename(path))}"`);
+  return reply.send(found.body);
+}
+
+/**
+ * The router hands the wildcard over decoded once; a path that still holds `%2e%2e` or `%2f` is
+ * judged by `confinePath`, which refuses encoded traversal.
+ */
+function decodeWildcard(raw: string): string {
+  return raw;
+}
