@@ -21,7 +21,7 @@ export interface RunningServer {
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-function launch(
+export function launch(
   name: string,
   cmd: string,
   args: string[],
@@ -74,7 +74,12 @@ function waitForLine(
   });
 }
 
-async function waitReady(name: string, url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+export async function waitReady(
+  name: string,
+  url: string,
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before it was ready`);
@@ -91,7 +96,7 @@ async function waitReady(name: string, url: string, child: ChildProcess, timeout
 }
 
 /** A port that was free a moment ago, for servers that cannot bind port 0 and report it. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -102,7 +107,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function guarded(
+export async function guarded(
   name: string,
   started: ReturnType<typeof launch>,
   ready: () => Promise<Omit<RunningServer, 'name' | 'child' | 'output'>>,
@@ -127,7 +132,16 @@ export async function startNodeServer(name: string, script: string, args: string
 }
 
 export async function startSlipway(root: string, models: string, nodeArgs: string[]): Promise<RunningServer> {
-  const args = [...nodeArgs, join(root, 'bin', 'slipway.js'), 'serve', '--models', models];
+  const dataDir = join(root, 'bench', '.out', 'slipway-data');
+  const args = [
+    ...nodeArgs,
+    join(root, 'bin', 'slipway.js'),
+    'serve',
+    '--models',
+    models,
+    '--data-dir',
+    dataDir,
+  ];
   args.push('--port', '0', '--grpc-port', '0', '--log-level', 'warn');
   const started = launch('slipway', process.execPath, args, { cwd: root });
   return guarded('slipway', started, async () => {
