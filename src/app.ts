@@ -18,11 +18,15 @@ import type { Settings } from './config/index.js';
 import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
+import { Registry, registryMigrations } from './registry/index.js';
 import { type ApiServer, buildApiServer } from './server/api/index.js';
 import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
 import { type RunningHttpServer, startHttpServer } from './server/index.js';
+import { mlflowPlugin } from './server/mlflow/index.js';
 import { tokenRoutes } from './server/tokens/index.js';
+import { RegistryModelSource, RegistryWatcher } from './serving/index.js';
 import { Database, type NamedMigration } from './store/index.js';
+import { Tracking, trackingMigrations } from './tracking/index.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -35,6 +39,8 @@ export interface App {
   db: Database;
   artifacts: ArtifactRepository;
   tokens: TokenStore;
+  registry: Registry;
+  tracking: Tracking;
   api: ApiServer;
   metrics: ServingMetrics;
   http: RunningHttpServer;
@@ -51,7 +57,12 @@ export interface AppOptions {
 }
 
 /** Every capability's schema changes, in the order they run. */
-export const MIGRATIONS: readonly NamedMigration[] = [...tokenMigrations, ...artifactMigrations];
+export const MIGRATIONS: readonly NamedMigration[] = [
+  ...tokenMigrations,
+  ...artifactMigrations,
+  ...registryMigrations,
+  ...trackingMigrations,
+];
 
 export interface Store {
   db: Database;
@@ -130,7 +141,9 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const { db, blobs, artifacts } = await openStore(settings);
   const tokens = new TokenStore(db, { cacheMs: settings.registryPollMs });
   const auth = settings.auth === 'token';
-  const plugins: FastifyPluginAsync[] = [tokenRoutes(tokens)];
+  const registry = new Registry(db, artifacts, { servingAlias: settings.servingAlias });
+  const tracking = new Tracking(db, artifacts);
+  const plugins: FastifyPluginAsync[] = [tokenRoutes(tokens), mlflowPlugin({ tracking, artifacts })];
   const api = await buildApiServer({
     logger,
     version: VERSION,
@@ -143,18 +156,26 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         }
       : {}),
   });
+  const catalog = registry.servingCatalog();
+  const registrySource = new RegistryModelSource(catalog, settings.servingAlias);
   let plane: RepositoryDataPlane | undefined;
   const metrics = new ServingMetrics(() => plane?.manager.loadGauges() ?? [], {
     processMetrics: options.processMetrics ?? true,
   });
   plane = new RepositoryDataPlane({
-    sources: settings.models === null ? [] : [new FolderModelSource(settings.models)],
+    // A folder model shadows a registered model of the same name.
+    sources: [...(settings.models === null ? [] : [new FolderModelSource(settings.models)]), registrySource],
     logger,
     metrics,
     serverVersion: VERSION,
   });
   const p = plane;
   await p.start();
+  const watcher = new RegistryWatcher(catalog, p.manager, registrySource, {
+    pollMs: settings.registryPollMs,
+    logger,
+  });
+  await watcher.start();
   const http = await startHttpServer(p, {
     host: settings.host,
     port: settings.port,
@@ -178,6 +199,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     }
   } catch (err) {
     await http.close(0);
+    await watcher.stop();
     await p.close();
     await api.close();
     await blobs.close();
@@ -191,6 +213,8 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     db,
     artifacts,
     tokens,
+    registry,
+    tracking,
     api,
     metrics,
     http,
@@ -202,6 +226,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         await Promise.all([http.close(settings.shutdownGraceMs), grpc?.close(settings.shutdownGraceMs)]);
         // Past the grace period nobody waits for queued work any more; only running batches finish.
         p.rejectQueued();
+        await watcher.stop();
         await p.close();
         await api.close();
         await blobs.close();
