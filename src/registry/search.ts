@@ -6,7 +6,19 @@
  */
 import { SlipwayError } from '../errors/index.js';
 
-export type Comparator = '=' | '!=' | 'LIKE' | 'ILIKE' | 'IN' | 'NOT IN' | '<' | '<=' | '>' | '>=';
+export type Comparator =
+  | '='
+  | '!='
+  | 'LIKE'
+  | 'ILIKE'
+  | 'IN'
+  | 'NOT IN'
+  | '<'
+  | '<='
+  | '>'
+  | '>='
+  /** Case-insensitive substring, for plain-text search boxes (not in MLflow's syntax). */
+  | 'CONTAINS';
 
 /**
  * One condition. Attributes of models: `name`, `creation_timestamp`, `last_updated_timestamp`;
@@ -284,6 +296,8 @@ function compare(lhs: string | number, op: Comparator, rhs: SearchCondition['val
       return likeRegex(String(rhs), '').test(String(lhs));
     case 'ILIKE':
       return likeRegex(String(rhs), 'i').test(String(lhs));
+    case 'CONTAINS':
+      return String(lhs).toLowerCase().includes(String(rhs).toLowerCase());
     case 'IN':
       return (rhs as string[]).includes(String(lhs));
     case 'NOT IN':

@@ -1,0 +1,1 @@
+export { type AdminRoutesOptions, adminRoutes } from './admin-routes.js';
