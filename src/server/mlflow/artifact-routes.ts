@@ -17,8 +17,8 @@ export function artifactRoutes(app: FastifyInstance, artifacts: ArtifactReposito
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
 
-  const pathOf = (params: unknown): string =>
-    confinePath(decodeWildcard((params as { '*'?: string })['*'] ?? ''));
+  // The router decodes the wildcard once; `confinePath` refuses `..` also when still encoded.
+  const pathOf = (params: unknown): string => confinePath((params as { '*'?: string })['*'] ?? '');
 
   app.route({
     method: 'PUT',
@@ -101,12 +101,4 @@ async function download(artifacts: ArtifactRepository, path: string, reply: Fast
     .header('content-length', String(found.file.size))
     .header('content-disposition', `attachment; filename="${encodeURIComponent(posix.basename(path))}"`);
   return reply.send(found.body);
-}
-
-/**
- * The router hands the wildcard over decoded once; a path that still holds `%2e%2e` or `%2f` is
- * judged by `confinePath`, which refuses encoded traversal.
- */
-function decodeWildcard(raw: string): string {
-  return raw;
 }
