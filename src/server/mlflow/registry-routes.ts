@@ -1,0 +1,457 @@
+/**
+ * MLflow's model-registry REST routes (mlflow/protos/model_registry.proto) over the Slipway
+ * registry: a version registered through MLflow is a Slipway version like any other. Paths are
+ * relative to the MLflow prefix (`/api/2.0/mlflow`); errors are thrown as SlipwayError and
+ * formatted by the MLflow plugin's handler.
+ */
+import type { FastifyInstance } from 'fastify';
+import { SlipwayError } from '../../errors/index.js';
+import {
+  type ModelVersion,
+  parseFilter,
+  parseOrderBy,
+  type RegisteredModel,
+  type Registry,
+  STAGES,
+} from '../../registry/index.js';
+import { int, keyValues, type Message, required, str, strings } from './mlflow-json.js';
+import { mlflowRoute } from './tracking-routes.js';
+
+export interface MlflowRegistryDeps {
+  registry: Registry;
+  /**
+   * The artifact folder holding a model version's files, from `source` as the client sends it
+   * (`models:/m-…` in 3.x, `runs:/<run>/<path>`, `mlflow-artifacts:/…`) and the logged model id.
+   */
+  resolveSource(source: string, modelId?: string): Promise<string>;
+}
+
+const S = { type: 'string' } as const;
+const I = { type: 'integer' } as const;
+const ANY = {} as const;
+const KV_LIST = { type: 'array', items: { type: 'object', properties: { key: S, value: S } } } as const;
+const STR_LIST = { type: 'array', items: S } as const;
+
+const body = (properties: Record<string, unknown>) => ({ body: { type: 'object', properties } });
+const query = (properties: Record<string, unknown>) => ({ querystring: { type: 'object', properties } });
+
+/** MLflow's ModelVersion message. */
+export function modelVersionJson(v: ModelVersion) {
+  return {
+    name: v.name,
+    version: String(v.version),
+    creation_timestamp: v.createdMs,
+    last_updated_timestamp: v.updatedMs,
+    user_id: v.creator,
+    current_stage: v.stage,
+    description: v.description,
+    source: v.source,
+    ...(v.runId === null ? {} : { run_id: v.runId }),
+    status: v.status,
+    ...(v.status === 'FAILED_REGISTRATION' ? { status_message: 'the files could not be stored' } : {}),
+    tags: Object.entries(v.tags).map(([key, value]) => ({ key, value })),
+    ...(v.runLink === null ? {} : { run_link: v.runLink }),
+    aliases: v.aliases,
+    ...(v.loggedModelId === null ? {} : { model_id: v.loggedModelId }),
+    model_metrics: Object.entries(v.metrics).map(([key, value]) => ({
+      key,
+      value,
+      timestamp: v.createdMs,
+      step: 0,
+    })),
+  };
+}
+
+/** MLflow's RegisteredModel message; `latest` is the latest READY version per stage. */
+export function registeredModelJson(m: RegisteredModel, latest: ModelVersion[]) {
+  return {
+    name: m.name,
+    creation_timestamp: m.createdMs,
+    last_updated_timestamp: m.updatedMs,
+    user_id: m.creator,
+    description: m.description,
+    latest_versions: latest.map(modelVersionJson),
+    tags: Object.entries(m.tags).map(([key, value]) => ({ key, value })),
+    aliases: Object.entries(m.aliases).map(([alias, version]) => ({ alias, version: String(version) })),
+  };
+}
+
+/** The highest READY version in each stage, in stage order. */
+function latestPerStage(versions: ModelVersion[]): ModelVersion[] {
+  const best = new Map<string, ModelVersion>();
+  for (const v of versions) {
+    if (v.status !== 'READY') continue;
+    const cur = best.get(v.stage);
+    if (!cur || v.version > cur.version) best.set(v.stage, v);
+  }
+  return STAGES.flatMap((s) => (best.has(s) ? [best.get(s)!] : []));
+}
+
+function versionOf(msg: Message): number {
+  const raw = typeof msg.version === 'number' ? String(msg.version) : required(msg, 'version');
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `version: '${raw}' is not a version number`);
+  }
+  return Number(raw);
+}
+
+function bool(msg: Message, field: string): boolean {
+  const v = msg[field];
+  return v === true || v === 'true' || v === 'True';
+}
+
+/**
+ * The registry routes, for the MLflow plugin to register inside its prefix.
+ *
+ * @example
+ *   mlflowPlugin({ tracking, artifacts, registryRoutes: mlflowRegistryRoutes({ registry, resolveSource }) });
+ */
+export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyInstance) => Promise<void> {
+  const { registry } = deps;
+
+  const modelWithLatest = async (m: RegisteredModel) => {
+    const { versions } = await registry.searchVersions({
+      conditions: [{ kind: 'attribute', key: 'name', comparator: '=', value: m.name }],
+      maxResults: 200_000,
+    });
+    return registeredModelJson(m, latestPerStage(versions));
+  };
+
+  return async (app) => {
+    // ------------------------------------------------------------ registered models
+
+    mlflowRoute(
+      app,
+      'POST',
+      '/registered-models/create',
+      'write',
+      body({ name: S, tags: KV_LIST, description: S }),
+      async (msg, req) => {
+        const m = await registry.createModel(
+          {
+            name: required(msg, 'name'),
+            description: str(msg, 'description'),
+            tags: Object.fromEntries(keyValues(msg, 'tags').map((t) => [t.key, t.value])),
+          },
+          req.principal.name,
+        );
+        return { registered_model: registeredModelJson(m, []) };
+      },
+    );
+
+    mlflowRoute(app, 'GET', '/registered-models/get', 'read', query({ name: S }), async (msg) => ({
+      registered_model: await modelWithLatest(await registry.getModel(required(msg, 'name'))),
+    }));
+
+    mlflowRoute(
+      app,
+      'POST',
+      '/registered-models/rename',
+      'write',
+      body({ name: S, new_name: S }),
+      async (msg, req) => {
+        const m = await registry.renameModel(
+          required(msg, 'name'),
+          required(msg, 'new_name'),
+          req.principal.name,
+        );
+        return { registered_model: await modelWithLatest(m) };
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'PATCH',
+      '/registered-models/update',
+      'write',
+      body({ name: S, description: S }),
+      async (msg, req) => {
+        const name = required(msg, 'name');
+        const description = str(msg, 'description');
+        const m = await registry.updateModel(name, { description: description ?? '' }, req.principal.name);
+        return { registered_model: await modelWithLatest(m) };
+      },
+    );
+
+    mlflowRoute(app, 'DELETE', '/registered-models/delete', 'write', body({ name: S }), async (msg, req) => {
+      await registry.deleteModel(required(msg, 'name'), req.principal.name);
+      return {};
+    });
+
+    mlflowRoute(
+      app,
+      'GET',
+      '/registered-models/search',
+      'read',
+      query({ filter: S, max_results: I, order_by: STR_LIST, page_token: S }),
+      async (msg) => {
+        const r = await registry.searchModels({
+          conditions: parseFilter(str(msg, 'filter'), 'models'),
+          orderBy: parseOrderBy(strings(msg, 'order_by'), 'models'),
+          maxResults: int(msg, 'max_results') ?? 100,
+          pageToken: str(msg, 'page_token'),
+        });
+        const names = r.models.map((m) => m.name);
+        const { versions } = names.length
+          ? await registry.searchVersions({
+              conditions: [{ kind: 'attribute', key: 'name', comparator: 'IN', value: names }],
+              maxResults: 200_000,
+            })
+          : { versions: [] };
+        return {
+          registered_models: r.models.map((m) =>
+            registeredModelJson(m, latestPerStage(versions.filter((v) => v.name === m.name))),
+          ),
+          ...(r.nextPageToken ? { next_page_token: r.nextPageToken } : {}),
+        };
+      },
+    );
+
+    // The client tries POST, then GET.
+    const latestVersions = async (msg: Message) => ({
+      model_versions: (await registry.latestVersions(required(msg, 'name'), strings(msg, 'stages'))).map(
+        modelVersionJson,
+      ),
+    });
+    mlflowRoute(
+      app,
+      'POST',
+      '/registered-models/get-latest-versions',
+      'read',
+      body({ name: S, stages: STR_LIST }),
+      latestVersions,
+    );
+    mlflowRoute(
+      app,
+      'GET',
+      '/registered-models/get-latest-versions',
+      'read',
+      query({ name: S, stages: STR_LIST }),
+      latestVersions,
+    );
+
+    mlflowRoute(
+      app,
+      'POST',
+      '/registered-models/set-tag',
+      'write',
+      body({ name: S, key: S, value: S }),
+      async (msg, req) => {
+        await registry.updateModel(
+          required(msg, 'name'),
+          { tags: { [required(msg, 'key')]: str(msg, 'value') ?? '' } },
+          req.principal.name,
+        );
+        return {};
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'DELETE',
+      '/registered-models/delete-tag',
+      'write',
+      body({ name: S, key: S }),
+      async (msg, req) => {
+        await registry.updateModel(
+          required(msg, 'name'),
+          { tags: { [required(msg, 'key')]: null } },
+          req.principal.name,
+        );
+        return {};
+      },
+    );
+
+    // ------------------------------------------------------------ aliases
+
+    mlflowRoute(
+      app,
+      'POST',
+      '/registered-models/alias',
+      'write',
+      body({ name: S, alias: S, version: ANY }),
+      async (msg, req) => {
+        await registry.setAlias(
+          required(msg, 'name'),
+          required(msg, 'alias'),
+          versionOf(msg),
+          req.principal.name,
+        );
+        return {};
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'GET',
+      '/registered-models/alias',
+      'read',
+      query({ name: S, alias: S }),
+      async (msg) => ({
+        model_version: modelVersionJson(
+          await registry.getVersionByAlias(required(msg, 'name'), required(msg, 'alias')),
+        ),
+      }),
+    );
+
+    mlflowRoute(
+      app,
+      'DELETE',
+      '/registered-models/alias',
+      'write',
+      body({ name: S, alias: S }),
+      async (msg, req) => {
+        await registry.deleteAlias(required(msg, 'name'), required(msg, 'alias'), req.principal.name);
+        return {};
+      },
+    );
+
+    // ------------------------------------------------------------ model versions
+
+    mlflowRoute(
+      app,
+      'POST',
+      '/model-versions/create',
+      'write',
+      body({ name: S, source: S, run_id: S, tags: KV_LIST, run_link: S, description: S, model_id: S }),
+      async (msg, req) => {
+        const name = required(msg, 'name');
+        const source = required(msg, 'source');
+        const modelId = str(msg, 'model_id') || undefined;
+        const folder = await deps.resolveSource(source, modelId);
+        const v = await registry.createVersion(
+          {
+            name,
+            content: { folder },
+            source,
+            runId: str(msg, 'run_id') || undefined,
+            runLink: str(msg, 'run_link') || undefined,
+            loggedModelId: modelId,
+            description: str(msg, 'description'),
+            tags: Object.fromEntries(keyValues(msg, 'tags').map((t) => [t.key, t.value])),
+          },
+          req.principal.name,
+        );
+        return { model_version: modelVersionJson(v) };
+      },
+    );
+
+    mlflowRoute(app, 'GET', '/model-versions/get', 'read', query({ name: S, version: S }), async (msg) => ({
+      model_version: modelVersionJson(await registry.getVersion(required(msg, 'name'), versionOf(msg))),
+    }));
+
+    mlflowRoute(
+      app,
+      'PATCH',
+      '/model-versions/update',
+      'write',
+      body({ name: S, version: ANY, description: S }),
+      async (msg, req) => {
+        const v = await registry.updateVersion(
+          required(msg, 'name'),
+          versionOf(msg),
+          { description: str(msg, 'description') ?? '' },
+          req.principal.name,
+        );
+        return { model_version: modelVersionJson(v) };
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'POST',
+      '/model-versions/transition-stage',
+      'write',
+      body({ name: S, version: ANY, stage: S, archive_existing_versions: ANY }),
+      async (msg, req) => {
+        const v = await registry.transitionStage(
+          required(msg, 'name'),
+          versionOf(msg),
+          required(msg, 'stage'),
+          bool(msg, 'archive_existing_versions'),
+          req.principal.name,
+        );
+        return { model_version: modelVersionJson(v) };
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'DELETE',
+      '/model-versions/delete',
+      'write',
+      body({ name: S, version: ANY }),
+      async (msg, req) => {
+        await registry.deleteVersion(required(msg, 'name'), versionOf(msg), req.principal.name);
+        return {};
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'GET',
+      '/model-versions/search',
+      'read',
+      query({ filter: S, max_results: I, order_by: STR_LIST, page_token: S }),
+      async (msg) => {
+        const r = await registry.searchVersions({
+          conditions: parseFilter(str(msg, 'filter'), 'versions'),
+          orderBy: parseOrderBy(strings(msg, 'order_by'), 'versions'),
+          maxResults: int(msg, 'max_results') ?? 10_000,
+          pageToken: str(msg, 'page_token'),
+        });
+        return {
+          model_versions: r.versions.map(modelVersionJson),
+          ...(r.nextPageToken ? { next_page_token: r.nextPageToken } : {}),
+        };
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'GET',
+      '/model-versions/get-download-uri',
+      'read',
+      query({ name: S, version: S }),
+      async (msg) => {
+        const v = await registry.getVersion(required(msg, 'name'), versionOf(msg));
+        // The version's own immutable folder, served by the artifact proxy.
+        return { artifact_uri: `mlflow-artifacts:/${v.artifactPath}` };
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'POST',
+      '/model-versions/set-tag',
+      'write',
+      body({ name: S, version: ANY, key: S, value: S }),
+      async (msg, req) => {
+        await registry.updateVersion(
+          required(msg, 'name'),
+          versionOf(msg),
+          { tags: { [required(msg, 'key')]: str(msg, 'value') ?? '' } },
+          req.principal.name,
+        );
+        return {};
+      },
+    );
+
+    mlflowRoute(
+      app,
+      'DELETE',
+      '/model-versions/delete-tag',
+      'write',
+      body({ name: S, version: ANY, key: S }),
+      async (msg, req) => {
+        await registry.updateVersion(
+          required(msg, 'name'),
+          versionOf(msg),
+          { tags: { [required(msg, 'key')]: null } },
+          req.principal.name,
+        );
+        return {};
+      },
+    );
+  };
+}
