@@ -295,3 +295,27 @@ def grpc_client(server):
     client = grpcclient.InferenceServerClient(server.grpc_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory) -> Server:
+    """`slipway serve` with no model folder and a fresh --data-dir: the MLflow tracking server."""
+    host = "127.0.0.1"
+    http_port = free_port()
+    data_dir = tmp_path_factory.mktemp("slipway-data")
+    log = tmp_path_factory.mktemp("tracking-server") / "slipway.log"
+    cmd = ["node", str(ROOT / "bin" / "slipway.js"), "serve", "--data-dir", str(data_dir)]
+    cmd += ["--host", host, "--port", str(http_port), "--no-grpc"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_ready(proc, f"http://{host}:{http_port}/health", log)
+        yield Server(host, http_port, 0, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
