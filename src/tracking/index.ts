@@ -8,7 +8,8 @@ export {
   parseOrderBy,
   parsePageToken,
 } from './search-filter.js';
-export { type ArtifactListing, type LogBatchRequest, likeToGlob, Tracking } from './tracking.js';
+export { likeToGlob } from './search-sql.js';
+export { type ArtifactListing, type LogBatchRequest, Tracking } from './tracking.js';
 export {
   DEFAULT_EXPERIMENT_ID,
   DEFAULT_EXPERIMENT_NAME,

@@ -5,16 +5,15 @@ import { SlipwayError } from '../errors/index.js';
 import type { Database } from '../store/index.js';
 import { randomRunName } from './run-names.js';
 import {
-  type Clause,
   EXPERIMENT_GRAMMAR,
   LOGGED_MODEL_GRAMMAR,
-  type OrderClause,
   pageToken,
   parseFilter,
   parseOrderBy,
   parsePageToken,
   RUN_GRAMMAR,
 } from './search-filter.js';
+import { LOGGED_MODEL_COLUMNS, SearchSql } from './search-sql.js';
 import { DEFAULT_EXPERIMENT_ID, type TrackingTables } from './tracking-migrations.js';
 import {
   ARTIFACT_URI_SCHEME,
@@ -96,14 +95,14 @@ export interface ArtifactListing {
  */
 export class Tracking {
   private readonly db: Db;
-  private readonly dialect: Database['dialect'];
+  private readonly search: SearchSql;
 
   constructor(
     database: Database,
     readonly artifacts: ArtifactRepository,
   ) {
     this.db = database.as<TrackingTables>();
-    this.dialect = database.dialect;
+    this.search = new SearchSql(database.dialect);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -198,7 +197,7 @@ export class Tracking {
       .selectFrom('tracking_experiments as e')
       .selectAll('e')
       .where('e.lifecycle_stage', 'in', stagesOf(req.viewType));
-    for (const c of clauses) q = q.where(this.experimentClause(c));
+    for (const c of clauses) q = q.where(this.search.experimentClause(c));
     const seen = new Set<string>();
     for (const o of orders) {
       if (o.type !== 'attribute') throw bad(`order_by: experiments can only be ordered by attributes`);
@@ -371,13 +370,13 @@ export class Tracking {
       .selectAll('r')
       .where('r.experiment_id', 'in', experimentIds)
       .where('r.lifecycle_stage', 'in', stagesOf(req.runViewType));
-    for (const c of clauses) q = q.where(this.runClause(c));
+    for (const c of clauses) q = q.where(this.search.runClause(c));
     const seen = new Set<string>();
     for (const o of orders) {
       const id = `${o.type}.${o.key}`;
       if (seen.has(id)) throw bad(`order_by contains duplicate fields: ${req.orderBy?.join(', ')}`);
       seen.add(id);
-      const { nullsLast, value } = this.runOrderExpr(o);
+      const { nullsLast, value } = this.search.runOrderExpr(o);
       q = q.orderBy(nullsLast, 'asc').orderBy(value, o.ascending ? 'asc' : 'desc');
     }
     if (!seen.has('attribute.start_time')) q = q.orderBy('r.start_time', 'desc');
@@ -737,7 +736,7 @@ export class Tracking {
     let metricFilter = false;
     for (const c of clauses) {
       if (c.type === 'metric') metricFilter = true;
-      q = q.where(this.loggedModelClause(c, datasetMatch('mm')));
+      q = q.where(this.search.loggedModelClause(c, datasetMatch('mm')));
     }
     const anyDataset = datasetMatch('mm');
     if (anyDataset && !metricFilter) {
@@ -1178,173 +1177,6 @@ export class Tracking {
       files: entries.map((e) => ({ ...e, path: e.path.slice(root.length + 1) })),
     };
   }
-
-  // ---- search SQL
-
-  /** `a LIKE p` with MLflow's semantics on both dialects: LIKE is case-sensitive, ILIKE is not. */
-  private compare(
-    column: Expression<unknown>,
-    op: Clause['comparator'],
-    value: Clause['value'],
-  ): RawBuilder<SqlBool> {
-    switch (op) {
-      case 'LIKE':
-        return this.dialect === 'sqlite'
-          ? sql<SqlBool>`${column} GLOB ${likeToGlob(String(value))}`
-          : sql<SqlBool>`${column} LIKE ${value}`;
-      case 'ILIKE':
-        return this.dialect === 'sqlite'
-          ? sql<SqlBool>`${column} LIKE ${value}`
-          : sql<SqlBool>`${column} ILIKE ${value}`;
-      case 'IN':
-      case 'NOT IN': {
-        const list = (value as (string | number)[]).map((v) => sql`${v}`);
-        return sql<SqlBool>`${column} ${sql.raw(op)} (${sql.join(list)})`;
-      }
-      case '=':
-      case '!=':
-      case '<':
-      case '<=':
-      case '>':
-      case '>=':
-        return sql<SqlBool>`${column} ${sql.raw(op)} ${value}`;
-      default:
-        throw bad(`comparator '${op}' cannot be used here`);
-    }
-  }
-
-  private experimentClause(c: Clause): RawBuilder<SqlBool> {
-    if (c.type === 'tag') {
-      const exists = (cond: RawBuilder<SqlBool> | undefined) =>
-        sql<SqlBool>`exists (select 1 from tracking_experiment_tags t where t.experiment_id = e.experiment_id and t.key = ${c.key}${cond ? sql` and ${cond}` : sql``})`;
-      if (c.comparator === 'IS NULL') return sql<SqlBool>`not ${exists(undefined)}`;
-      if (c.comparator === 'IS NOT NULL') return exists(undefined);
-      return exists(this.compare(sql.ref('t.value'), c.comparator, c.value));
-    }
-    if (c.key === 'experiment_id') {
-      const value = Array.isArray(c.value)
-        ? c.value.map((v) => parseExperimentId(v, 'filter experiment_id'))
-        : parseExperimentId(c.value, 'filter experiment_id');
-      return this.compare(sql.ref('e.experiment_id'), c.comparator, value as Clause['value']);
-    }
-    return this.compare(sql.ref(`e.${c.key}`), c.comparator, c.value);
-  }
-
-  private runClause(c: Clause): RawBuilder<SqlBool> {
-    switch (c.type) {
-      case 'attribute':
-        return this.compare(runAttribute(c.key), c.comparator, c.value);
-      case 'metric': {
-        // NaN is stored as 0 with is_nan set: it satisfies only '!='.
-        const nan = c.comparator === '!=' ? sql`or m.is_nan = 1` : sql`and m.is_nan = 0`;
-        return sql<SqlBool>`exists (select 1 from tracking_latest_metrics m where m.run_id = r.run_id and m.key = ${c.key} and (${this.compare(sql.ref('m.value'), c.comparator, c.value)} ${nan}))`;
-      }
-      case 'param':
-      case 'tag': {
-        const table = sql.table(c.type === 'param' ? 'tracking_params' : 'tracking_run_tags');
-        const exists = (cond: RawBuilder<SqlBool> | undefined) =>
-          sql<SqlBool>`exists (select 1 from ${table} p where p.run_id = r.run_id and p.key = ${c.key}${cond ? sql` and ${cond}` : sql``})`;
-        if (c.comparator === 'IS NULL') return sql<SqlBool>`not ${exists(undefined)}`;
-        if (c.comparator === 'IS NOT NULL') return exists(undefined);
-        return exists(this.compare(sql.ref('p.value'), c.comparator, c.value));
-      }
-      case 'dataset':
-        return sql<SqlBool>`exists (select 1 from tracking_run_datasets d where d.run_id = r.run_id and ${this.compare(sql.ref(`d.${c.key}`), c.comparator, c.value)})`;
-    }
-  }
-
-  private runOrderExpr(o: OrderClause): { nullsLast: RawBuilder<number>; value: Expression<unknown> } {
-    if (o.type === 'attribute') {
-      const value = runAttribute(o.key);
-      return { nullsLast: sql<number>`case when ${value} is null then 1 else 0 end`, value };
-    }
-    if (o.type === 'metric') {
-      const sub = (col: string) =>
-        sql`(select ${sql.ref(`m.${col}`)} from tracking_latest_metrics m where m.run_id = r.run_id and m.key = ${o.key})`;
-      return {
-        // As MLflow: real values first, then NaN, then runs without the metric.
-        nullsLast: sql<number>`case when ${sub('is_nan')} = 1 then 1 when ${sub('value')} is null then 2 else 0 end`,
-        value: sub('value'),
-      };
-    }
-    const table = sql.table(o.type === 'param' ? 'tracking_params' : 'tracking_run_tags');
-    const value = sql`(select p.value from ${table} p where p.run_id = r.run_id and p.key = ${o.key})`;
-    return { nullsLast: sql<number>`case when ${value} is null then 1 else 0 end`, value };
-  }
-
-  private loggedModelClause(c: Clause, datasets: RawBuilder<SqlBool> | undefined): RawBuilder<SqlBool> {
-    switch (c.type) {
-      case 'attribute': {
-        let value = c.value;
-        if (c.key === 'status') {
-          const norm = (v: string) => (v.startsWith('LOGGED_MODEL_') ? v : `LOGGED_MODEL_${v}`);
-          value = Array.isArray(value) ? value.map(norm) : norm(String(value));
-        }
-        return this.compare(sql.ref(`m.${LOGGED_MODEL_COLUMNS[c.key]}`), c.comparator, value);
-      }
-      case 'metric':
-        return sql<SqlBool>`exists (select 1 from tracking_logged_model_metrics mm where mm.model_id = m.model_id and mm.key = ${c.key} and mm.is_nan = 0 and ${this.compare(sql.ref('mm.value'), c.comparator, c.value)}${datasets ? sql` and ${datasets}` : sql``})`;
-      case 'param':
-      case 'tag': {
-        const table = sql.table(
-          c.type === 'param' ? 'tracking_logged_model_params' : 'tracking_logged_model_tags',
-        );
-        return sql<SqlBool>`exists (select 1 from ${table} p where p.model_id = m.model_id and p.key = ${c.key} and ${this.compare(sql.ref('p.value'), c.comparator, c.value)})`;
-      }
-      default:
-        throw bad(`filter: logged models cannot be filtered by ${c.type}`);
-    }
-  }
-}
-
-/** Order-by and filter names for logged-model columns (MLflow's names and aliases). */
-const LOGGED_MODEL_COLUMNS: Record<string, keyof LoggedModelRow> = {
-  model_id: 'model_id',
-  experiment_id: 'experiment_id',
-  name: 'name',
-  status: 'status',
-  model_type: 'model_type',
-  source_run_id: 'source_run_id',
-  status_message: 'status_message',
-  creation_timestamp: 'creation_ms',
-  creation_time: 'creation_ms',
-  creation_timestamp_ms: 'creation_ms',
-  last_updated_timestamp: 'last_updated_ms',
-  last_updated_time: 'last_updated_ms',
-  last_updated_timestamp_ms: 'last_updated_ms',
-};
-
-function runAttribute(key: string): Expression<unknown> {
-  switch (key) {
-    case 'run_id':
-      return sql.ref('r.run_id');
-    case 'run_name':
-      return sql.ref('r.name');
-    case 'status':
-      return sql.ref('r.status');
-    case 'user_id':
-      return sql.ref('r.user_id');
-    case 'start_time':
-      return sql.ref('r.start_time');
-    case 'end_time':
-      return sql.ref('r.end_time');
-    case 'artifact_uri':
-      return sql`(${`${ARTIFACT_URI_SCHEME}/`} || r.artifact_path)`;
-    default:
-      throw bad(`attribute '${key}' cannot be searched`);
-  }
-}
-
-/** SQL LIKE pattern → SQLite GLOB pattern (case-sensitive), with GLOB's own wildcards escaped. */
-export function likeToGlob(pattern: string): string {
-  let out = '';
-  for (const ch of pattern) {
-    if (ch === '%') out += '*';
-    else if (ch === '_') out += '?';
-    else if (ch === '*' || ch === '?' || ch === '[') out += `[${ch}]`;
-    else out += ch;
-  }
-  return out;
 }
 
 function newer(a: MetricRow, b: MetricRow): boolean {
