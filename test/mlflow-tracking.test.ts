@@ -156,12 +156,12 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         'srch-delta',
       ]);
       assert.equal((await names({ filter: "name LIKE 'srch-%'", viewType: 'ALL' })).length, 4);
-      // Default order: newest first.
-      assert.deepEqual(await names({ filter: "name LIKE 'srch-%'" }), [
-        'srch-gamma',
-        'srch-beta',
-        'srch-Alpha',
-      ]);
+      // Default order: newest first, then by id (experiments made in the same millisecond tie).
+      const active = await Promise.all(ids.slice(0, 3).map((id) => tracking.getExperiment(id)));
+      const newestFirst = active
+        .sort((a, b) => b.creationTime - a.creationTime || Number(a.experimentId) - Number(b.experimentId))
+        .map((e) => e.name);
+      assert.deepEqual(await names({ filter: "name LIKE 'srch-%'" }), newestFirst);
 
       const first = await tracking.searchExperiments({
         filter: "name LIKE 'srch-%'",
@@ -547,7 +547,11 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
       });
       const search = async (req: Partial<Parameters<Tracking['searchLoggedModels']>[0]>) =>
         (await tracking.searchLoggedModels({ experimentIds: [exp], ...req })).items.map((m) => m.info.name);
-      assert.deepEqual(await search({}), ['reg', 'clf']);
+      // Default order: newest first, then by model id (both may come from the same millisecond).
+      const byDefault = [model.info, other.info]
+        .sort((a, b) => b.creationTimestampMs - a.creationTimestampMs || (a.modelId < b.modelId ? -1 : 1))
+        .map((i) => i.name);
+      assert.deepEqual(await search({}), byDefault);
       assert.deepEqual(await search({ filter: "name = 'clf'" }), ['clf']);
       assert.deepEqual(await search({ filter: "status = 'READY'" }), ['clf']);
       assert.deepEqual(await search({ filter: 'metrics.acc > 0.92' }), ['reg']);
@@ -567,7 +571,7 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
       });
       assert.deepEqual(
         [p1.items[0]?.info.name, p2.items[0]?.info.name, p2.nextPageToken],
-        ['reg', 'clf', undefined],
+        [...byDefault, undefined],
       );
 
       await tracking.deleteLoggedModel(other.info.modelId);
