@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { startApp, VERSION } from '../app.js';
 import { loadSettings } from '../config/index.js';
 import { runDemo } from './demo.js';
+import { registerModelCommands } from './models.js';
 import { closeOnSignals } from './signals.js';
 import { addStoreOptions, type StoreFlags, storeFlagSettings } from './store-flags.js';
 import { registerTokenCommands } from './tokens.js';
@@ -44,7 +45,9 @@ export async function main(argv: string[]): Promise<void> {
     .description(
       'Serve ONNX models over the Open Inference Protocol (REST and gRPC), with a model registry and an MLflow-compatible tracking server.',
     )
-    .version(VERSION);
+    .version(VERSION)
+    // Program options only before the command, so `models show <name> --version 2` is the command's.
+    .enablePositionalOptions();
 
   addStoreOptions(program.command('serve'))
     .description(
@@ -109,6 +112,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   registerTokenCommands(program);
+  registerModelCommands(program);
 
   await program.parseAsync(argv);
 }
