@@ -370,6 +370,30 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         code('SLIPWAY_ERR_BAD_REQUEST', /250/),
       );
       await assert.rejects(tracking.logBatch('not a run!', {}), code('SLIPWAY_ERR_BAD_REQUEST', /run_id/));
+      // Over-long values for bounded columns are the caller's mistake (400), not a database error.
+      const long = 'x'.repeat(600);
+      await assert.rejects(
+        tracking.createRun({ userId: 'a', runName: long }),
+        code('SLIPWAY_ERR_BAD_REQUEST', /run_name/),
+      );
+      await assert.rejects(
+        tracking.setTag(info.runId, 'mlflow.runName', long),
+        code('SLIPWAY_ERR_BAD_REQUEST', /mlflow\.runName/),
+      );
+      await assert.rejects(
+        tracking.logOutputs(info.runId, [{ modelId: long }]),
+        code('SLIPWAY_ERR_BAD_REQUEST', /model_id/),
+      );
+      await assert.rejects(
+        tracking.createLoggedModel({ experimentId: '0', tags: [{ key: long, value: 'v' }] }),
+        code('SLIPWAY_ERR_BAD_REQUEST', /tags\[0\]\.key/),
+      );
+      await assert.rejects(
+        tracking.logInputs(info.runId, {
+          datasets: [{ dataset: { name: 'd', digest: long, sourceType: 'code', source: '{}' }, tags: [] }],
+        }),
+        code('SLIPWAY_ERR_BAD_REQUEST', /digest/),
+      );
     });
 
     test('runs: search with MLflow filters, order_by (nulls last) and pages', async (t) => {

@@ -42,6 +42,7 @@ import {
 import {
   bad,
   LIMITS,
+  maxLength,
   parseExperimentId,
   validateBatchLimits,
   validateExperimentName,
@@ -281,7 +282,8 @@ export class Tracking {
         `Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='${req.runName}', mlflow.runName='${nameTag}').`,
       );
     }
-    const runName = req.runName || nameTag || randomRunName();
+    const runName = maxLength(req.runName || nameTag || randomRunName(), LIMITS.runNameLength, 'run_name');
+    maxLength(req.userId, LIMITS.userIdLength, 'user_id');
     if (!nameTag) tags.push({ key: RUN_NAME_TAG, value: runName });
     const runId = randomUUID().replaceAll('-', '');
     const startTime = req.startTime ?? Date.now();
@@ -325,6 +327,7 @@ export class Tracking {
   }
 
   async updateRun(runId: string, req: UpdateRunRequest): Promise<RunInfo> {
+    maxLength(req.runName, LIMITS.runNameLength, 'run_name');
     if (req.status !== undefined && !RUN_STATUSES.includes(req.status)) {
       throw bad(`status '${req.status}' is not one of ${RUN_STATUSES.join(', ')}`);
     }
@@ -427,6 +430,7 @@ export class Tracking {
         await this.upsertRunTags(trx, run.run_id, tags);
         const name = tags.find((t) => t.key === RUN_NAME_TAG);
         if (name) {
+          maxLength(name.value, LIMITS.runNameLength, `tag ${RUN_NAME_TAG}`);
           await trx
             .updateTable('tracking_runs')
             .set({ name: name.value })
@@ -497,6 +501,11 @@ export class Tracking {
         throw bad(`datasets[${i}].dataset.name is required`);
       if (typeof ds.digest !== 'string' || ds.digest === '')
         throw bad(`datasets[${i}].dataset.digest is required`);
+      maxLength(ds.name, LIMITS.datasetNameLength, `datasets[${i}].dataset.name`);
+      maxLength(ds.digest, LIMITS.datasetDigestLength, `datasets[${i}].dataset.digest`);
+      maxLength(ds.sourceType, LIMITS.datasetSourceTypeLength, `datasets[${i}].dataset.source_type`);
+      const context = (d.tags ?? []).find((t) => t.key === DATASET_CONTEXT_TAG)?.value;
+      maxLength(context, LIMITS.datasetNameLength, `datasets[${i}].tags.${DATASET_CONTEXT_TAG}`);
       const k = `${ds.name}\0${ds.digest}`;
       if (!datasets.has(k)) datasets.set(k, d);
     });
@@ -575,6 +584,10 @@ export class Tracking {
   async createLoggedModel(req: CreateLoggedModelRequest): Promise<LoggedModel> {
     const params = dedupe((req.params ?? []).map((p, i) => keyValue(p, `params[${i}].`)));
     const tags = dedupe((req.tags ?? []).map((t, i) => keyValue(t, `tags[${i}].`)));
+    maxLength(req.name, LIMITS.loggedModelNameLength, 'name');
+    maxLength(req.modelType, LIMITS.loggedModelNameLength, 'model_type');
+    if (req.sourceRunId) validateRunId(req.sourceRunId, 'source_run_id');
+    maxLength(req.sourceRunId, 32, 'source_run_id');
     const modelId = `m-${randomUUID().replaceAll('-', '')}`;
     return this.db.transaction().execute(async (trx) => {
       const exp = await this.experimentRow(trx, req.experimentId);
@@ -1030,6 +1043,7 @@ export class Tracking {
   ): Promise<void> {
     const rows = models.map((m, i) => {
       if (typeof m.modelId !== 'string' || m.modelId === '') throw bad(`models[${i}].model_id is required`);
+      maxLength(m.modelId, LIMITS.modelIdLength, `models[${i}].model_id`);
       return { run_id: runId, direction, model_id: m.modelId, step: m.step ?? 0 };
     });
     if (rows.length === 0) return;
@@ -1215,6 +1229,7 @@ function keyValueOf(r: { key: string; value: string }): KeyValue {
 
 function keyValue(kv: KeyValue, path: string): KeyValue {
   if (typeof kv?.key !== 'string' || kv.key === '') throw bad(`${path}key is required`);
+  maxLength(kv.key, LIMITS.keyLength, `${path}key`);
   if (typeof kv.value !== 'string') throw bad(`${path}value must be a string`);
   return { key: kv.key, value: kv.value };
 }
@@ -1265,7 +1280,7 @@ function parseArtifactUri(uri: string, field: string): string {
   }
   let rest = uri.slice(ARTIFACT_URI_SCHEME.length);
   if (rest.startsWith('//')) rest = rest.slice(2).replace(/^[^/]*/, '');
-  return confinePath(rest.replace(/^\/+/, ''), field);
+  return maxLength(confinePath(rest.replace(/^\/+/, ''), field), LIMITS.artifactPathLength, field);
 }
 
 function isUniqueViolation(err: unknown): boolean {

@@ -16,6 +16,14 @@ export const LIMITS = {
   experimentNameLength: 500,
   experimentTagKeyLength: 250,
   experimentTagValueLength: 20000,
+  runNameLength: 250,
+  userIdLength: 256,
+  modelIdLength: 64,
+  loggedModelNameLength: 500,
+  datasetNameLength: 500,
+  datasetDigestLength: 36,
+  datasetSourceTypeLength: 36,
+  artifactPathLength: 900,
   searchMaxResults: 50000,
   searchDefaultResults: 1000,
   loggedModelsDefaultResults: 100,
@@ -23,6 +31,17 @@ export const LIMITS = {
 
 export function bad(message: string): SlipwayError {
   return new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
+}
+
+/**
+ * A bounded column's value: PostgreSQL refuses an over-long value with an error that would
+ * surface as a 500, so the limit is checked first and reported as the caller's mistake.
+ */
+export function maxLength<T extends string | null | undefined>(value: T, limit: number, field: string): T {
+  if (typeof value === 'string' && value.length > limit) {
+    throw bad(`${field} exceeds the maximum length of ${limit} characters`);
+  }
+  return value;
 }
 
 // Python's \w is Unicode-aware: letters, digits, marks and underscore.
@@ -114,6 +133,9 @@ export function validateMetric(m: Metric, path = ''): Metric {
     );
   }
   if (!Number.isInteger(m.step)) throw bad(`${path}step of metric '${key}' must be a 64-bit integer`);
+  maxLength(m.modelId, LIMITS.modelIdLength, `${path}model_id`);
+  maxLength(m.datasetName, LIMITS.datasetNameLength, `${path}dataset_name`);
+  maxLength(m.datasetDigest, LIMITS.datasetDigestLength, `${path}dataset_digest`);
   return { ...m, key, value };
 }
 
