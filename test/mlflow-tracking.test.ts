@@ -866,6 +866,9 @@ describe('MLflow REST routes', () => {
     await mlflow('POST', '/runs/delete', { run_id: runId });
     const onDeleted = await mlflow('POST', '/runs/set-tag', { run_id: runId, key: 'k', value: 'v' });
     assert.deepEqual([onDeleted.status, onDeleted.body.error_code], [400, 'INVALID_STATE']);
+    const nul = await mlflow('GET', '/experiments/get-by-name?experiment_name=a%00b');
+    assert.deepEqual([nul.status, nul.body.error_code], [400, 'INVALID_PARAMETER_VALUE']);
+    assert.match(nul.body.message, /experiment_name/);
     const tooMany = await mlflow('POST', '/runs/log-batch', {
       run_id: runId,
       params: Array.from({ length: 101 }, (_, i) => ({ key: `p${i}`, value: 'v' })),

@@ -146,6 +146,7 @@ const WORD_CHAR = /[\p{L}\p{N}\p{M}_:/-]/u;
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/;
 
 function tokenize(input: string, what: string): Token[] {
+  if (input.includes('\0')) throw bad(`${what} must not contain NUL characters`);
   const tokens: Token[] = [];
   let i = 0;
   const fail = (why: string): never => {

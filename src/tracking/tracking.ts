@@ -504,6 +504,11 @@ export class Tracking {
       maxLength(ds.name, LIMITS.datasetNameLength, `datasets[${i}].dataset.name`);
       maxLength(ds.digest, LIMITS.datasetDigestLength, `datasets[${i}].dataset.digest`);
       maxLength(ds.sourceType, LIMITS.datasetSourceTypeLength, `datasets[${i}].dataset.source_type`);
+      maxLength(ds.source, Number.POSITIVE_INFINITY, `datasets[${i}].dataset.source`);
+      maxLength(ds.schema, Number.POSITIVE_INFINITY, `datasets[${i}].dataset.schema`);
+      maxLength(ds.profile, Number.POSITIVE_INFINITY, `datasets[${i}].dataset.profile`);
+      for (const t of d.tags ?? [])
+        maxLength(`${t.key}${t.value}`, Number.POSITIVE_INFINITY, `datasets[${i}].tags`);
       const context = (d.tags ?? []).find((t) => t.key === DATASET_CONTEXT_TAG)?.value;
       maxLength(context, LIMITS.datasetNameLength, `datasets[${i}].tags.${DATASET_CONTEXT_TAG}`);
       const k = `${ds.name}\0${ds.digest}`;
@@ -1230,6 +1235,7 @@ function keyValueOf(r: { key: string; value: string }): KeyValue {
 function keyValue(kv: KeyValue, path: string): KeyValue {
   if (typeof kv?.key !== 'string' || kv.key === '') throw bad(`${path}key is required`);
   maxLength(kv.key, LIMITS.keyLength, `${path}key`);
+  maxLength(kv.value, Number.POSITIVE_INFINITY, `${path}value`);
   if (typeof kv.value !== 'string') throw bad(`${path}value must be a string`);
   return { key: kv.key, value: kv.value };
 }

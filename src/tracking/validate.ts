@@ -34,12 +34,13 @@ export function bad(message: string): SlipwayError {
 }
 
 /**
- * A bounded column's value: PostgreSQL refuses an over-long value with an error that would
- * surface as a 500, so the limit is checked first and reported as the caller's mistake.
+ * A value for a text column: PostgreSQL refuses over-long values and NUL characters with errors
+ * that would surface as a 500, so both are checked first and reported as the caller's mistake.
  */
 export function maxLength<T extends string | null | undefined>(value: T, limit: number, field: string): T {
-  if (typeof value === 'string' && value.length > limit) {
-    throw bad(`${field} exceeds the maximum length of ${limit} characters`);
+  if (typeof value === 'string') {
+    if (value.length > limit) throw bad(`${field} exceeds the maximum length of ${limit} characters`);
+    if (value.includes('\0')) throw bad(`${field} must not contain NUL characters`);
   }
   return value;
 }
@@ -86,7 +87,7 @@ export function validateKey(key: unknown, field: string): string {
 export function truncateValue(value: unknown, limit: number, field: string): string {
   if (value === undefined || value === null) return '';
   if (typeof value !== 'string') throw bad(`${field} must be a string`);
-  return value.length > limit ? value.slice(0, limit) : value;
+  return maxLength(value.length > limit ? value.slice(0, limit) : value, limit, field);
 }
 
 export function validateParam(p: KeyValue, path = ''): KeyValue {
@@ -106,18 +107,13 @@ export function validateTag(t: KeyValue, path = ''): KeyValue {
 export function validateExperimentTag(t: KeyValue, path = ''): KeyValue {
   validateKey(t.key, `${path}key`);
   if (typeof t.value !== 'string') throw bad(`${path}value must be a string`);
-  if (t.value.length > LIMITS.experimentTagValueLength) {
-    throw bad(`${path}value exceeds the maximum length of ${LIMITS.experimentTagValueLength}`);
-  }
+  maxLength(t.value, LIMITS.experimentTagValueLength, `${path}value`);
   return { key: t.key, value: t.value };
 }
 
 export function validateExperimentName(name: unknown, field = 'name'): string {
   if (typeof name !== 'string' || name === '') throw bad(`${field} is required: invalid experiment name ''`);
-  if (name.length > LIMITS.experimentNameLength) {
-    throw bad(`${field} exceeds the maximum length of ${LIMITS.experimentNameLength}`);
-  }
-  return name;
+  return maxLength(name, LIMITS.experimentNameLength, field);
 }
 
 /**
@@ -127,12 +123,12 @@ export function validateExperimentName(name: unknown, field = 'name'): string {
 export function validateMetric(m: Metric, path = ''): Metric {
   const key = validateKey(m.key, `${path}key`);
   const value = metricValue(m.value, `${path}value`);
-  if (!Number.isInteger(m.timestamp) || m.timestamp < 0) {
+  if (!Number.isSafeInteger(m.timestamp) || m.timestamp < 0) {
     throw bad(
       `${path}timestamp of metric '${key}' must be a non-negative 64-bit integer, got ${m.timestamp}`,
     );
   }
-  if (!Number.isInteger(m.step)) throw bad(`${path}step of metric '${key}' must be a 64-bit integer`);
+  if (!Number.isSafeInteger(m.step)) throw bad(`${path}step of metric '${key}' must be a 64-bit integer`);
   maxLength(m.modelId, LIMITS.modelIdLength, `${path}model_id`);
   maxLength(m.datasetName, LIMITS.datasetNameLength, `${path}dataset_name`);
   maxLength(m.datasetDigest, LIMITS.datasetDigestLength, `${path}dataset_digest`);

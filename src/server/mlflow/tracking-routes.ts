@@ -34,7 +34,25 @@ export function messageOf(req: FastifyRequest): Message {
   const body =
     req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Message) : {};
   const params = (req.params ?? {}) as Message;
-  return { ...query, ...body, ...params };
+  const msg = { ...query, ...body, ...params };
+  refuseNul(msg, '');
+  return msg;
+}
+
+/** PostgreSQL text holds no NUL character; refused up front as the caller's mistake, naming the field. */
+function refuseNul(value: unknown, path: string): void {
+  if (typeof value === 'string') {
+    if (value.includes('\0')) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `${path || 'request'} must not contain NUL characters`,
+      );
+    }
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) refuseNul(value[i], `${path}[${i}]`);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) refuseNul(v, path ? `${path}.${k}` : k);
+  }
 }
 
 /**
