@@ -198,6 +198,21 @@ describe('MLflow registry routes', () => {
     const onnx = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/registry/income/1/model.onnx`);
     assert.equal(sha(Buffer.from(await onnx.arrayBuffer())), sha(ADULT));
 
+    // copy_model_version: a registered version as the source of another model's version.
+    await call('POST', '/registered-models/create', { name: 'income-copy' });
+    r = await call('POST', '/model-versions/create', {
+      name: 'income-copy',
+      source: 'models:/income@champion',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.model_version.model_id, modelId);
+    const copy = await registry.getVersion('income-copy', 1);
+    assert.equal(copy.modelFile?.sha256, sha(ADULT));
+    assert.equal(copy.artifactPath, 'registry/income-copy/1');
+    r = await call('POST', '/model-versions/create', { name: 'income-copy', source: 'models:/income/2' });
+    assert.equal((await registry.getVersion('income-copy', 2)).modelFile?.sha256, sha(ADD_SUB));
+    await call('DELETE', '/registered-models/delete', { name: 'income-copy' });
+
     // Moving the alias is a Slipway alias move, with history and audit.
     await call('POST', '/registered-models/alias', { name: 'income', alias: 'champion', version: '2' });
     const moves = await registry.aliasHistory('income', 'champion');

@@ -87,6 +87,10 @@ function latestPerStage(versions: ModelVersion[]): ModelVersion[] {
   return STAGES.flatMap((s) => (best.has(s) ? [best.get(s)!] : []));
 }
 
+/** A registered version as a source: `models:/<name>/<version>` or `models:/<name>@<alias>`. */
+const REGISTERED_SOURCE =
+  /^models:\/(?!m-[0-9a-f]{32}(?:\/|$))([A-Za-z0-9][A-Za-z0-9_.-]*)(?:\/(\d+)|@([A-Za-z0-9_-]+))\/?$/;
+
 function versionOf(msg: Message): number {
   const raw = typeof msg.version === 'number' ? String(msg.version) : required(msg, 'version');
   if (!/^\d+$/.test(raw) || Number(raw) < 1) {
@@ -317,14 +321,29 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
       async (msg, req) => {
         const name = required(msg, 'name');
         const source = required(msg, 'source');
-        const modelId = str(msg, 'model_id') || undefined;
-        const folder = await deps.resolveSource(source, modelId);
+        let modelId = str(msg, 'model_id') || undefined;
+        let runId = str(msg, 'run_id') || undefined;
+        let folder: string;
+        const registered = REGISTERED_SOURCE.exec(source);
+        if (registered) {
+          // models:/<name>/<version> or models:/<name>@<alias> (copy_model_version): that
+          // version's own files, and its lineage unless the request gives one.
+          const [, srcName, srcVersion, srcAlias] = registered;
+          const src = srcAlias
+            ? await registry.getVersionByAlias(srcName!, srcAlias)
+            : await registry.getVersion(srcName!, Number(srcVersion));
+          folder = src.artifactPath;
+          modelId ??= src.loggedModelId ?? undefined;
+          runId ??= src.runId ?? undefined;
+        } else {
+          folder = await deps.resolveSource(source, modelId);
+        }
         const v = await registry.createVersion(
           {
             name,
             content: { folder },
             source,
-            runId: str(msg, 'run_id') || undefined,
+            runId,
             runLink: str(msg, 'run_link') || undefined,
             loggedModelId: modelId,
             description: str(msg, 'description'),
