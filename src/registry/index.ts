@@ -23,18 +23,18 @@ export {
   parseTagPairs,
 } from './names.js';
 export { type ModelSignature, readOnnxSignature, type SignatureTensor } from './onnx-signature.js';
+export { canonicalStage, Registry } from './registry.js';
+export { type RegistryTables, registryMigrations } from './registry-migrations.js';
 export {
   type AliasInfo,
   type AliasMove,
   type AuditEntry,
   type AuditQuery,
   type CreateVersionInput,
-  canonicalStage,
   type DatasetUsage,
   type ModelUpdate,
   type ModelVersion,
   type RegisteredModel,
-  Registry,
   type RegistryOptions,
   type RegistryServingCatalog,
   type SearchOptions,
@@ -44,8 +44,7 @@ export {
   type Stage,
   type VersionStatus,
   type VersionUpdate,
-} from './registry.js';
-export { type RegistryTables, registryMigrations } from './registry-migrations.js';
+} from './registry-types.js';
 export {
   type Comparator,
   parseFilter,
