@@ -17,4 +17,10 @@ export {
   type MlflowPluginDeps,
   mlflowPlugin,
 } from './mlflow-plugin.js';
+export {
+  type MlflowRegistryDeps,
+  mlflowRegistryRoutes,
+  modelVersionJson,
+  registeredModelJson,
+} from './registry-routes.js';
 export { messageOf, mlflowRoute, trackingRoutes } from './tracking-routes.js';
