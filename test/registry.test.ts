@@ -219,6 +219,70 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
       }
     });
 
+    test('NUL characters, which PostgreSQL text cannot hold, are 400s naming the field', async (t) => {
+      if ('skip' in server) return t.skip(server.skip);
+      const o = await fresh();
+      try {
+        const r = o.registry;
+        await r.createModel({ name: 'm' }, 'ana');
+        await r.createVersion({ name: 'm', content: { file: ADD_SUB } }, 'ana');
+        const nul = 'a\0b';
+        await rejectsWith(
+          r.createModel({ name: 'n', description: nul }, 'ana'),
+          'SLIPWAY_ERR_BAD_REQUEST',
+          /^description:/,
+        );
+        await rejectsWith(
+          r.createModel({ name: 'n', tags: { k: nul } }, 'ana'),
+          'SLIPWAY_ERR_BAD_REQUEST',
+          /^tags\.k:/,
+        );
+        await rejectsWith(
+          r.updateModel('m', { tags: { [nul]: 'v' } }, 'ana'),
+          'SLIPWAY_ERR_BAD_REQUEST',
+          /^tags:/,
+        );
+        await rejectsWith(
+          r.createVersion({ name: 'm', content: { file: ADD_SUB }, source: nul }, 'ana'),
+          'SLIPWAY_ERR_BAD_REQUEST',
+          /^source:/,
+        );
+        await rejectsWith(
+          r.createVersion(
+            { name: 'm', content: { file: ADD_SUB }, evaluationData: [`s3://x/${nul}`] },
+            'ana',
+          ),
+          'SLIPWAY_ERR_BAD_REQUEST',
+          /^evaluationData:/,
+        );
+        await rejectsWith(
+          r.updateVersion('m', 1, { description: nul }, 'ana'),
+          'SLIPWAY_ERR_BAD_REQUEST',
+          /^description:/,
+        );
+        await rejectsWith(
+          r.updateCard('m', { factors: nul }, 'ana'),
+          'SLIPWAY_ERR_BAD_REQUEST',
+          /^sections\.factors:/,
+        );
+        await rejectsWith(r.auditLog({ model: nul }), 'SLIPWAY_ERR_BAD_REQUEST', /^model:/);
+        await rejectsWith(r.getVersionByAlias('m', nul), 'SLIPWAY_ERR_BAD_REQUEST', /^alias:/);
+        assert.throws(() => parseFilter(`name = '${nul}'`, 'models'), /filter: must not contain NUL/);
+        // A name with NUL names no model.
+        await rejectsWith(r.getModel(nul), 'SLIPWAY_ERR_RESOURCE_NOT_FOUND', /does not exist/);
+        await rejectsWith(
+          r.setAlias(nul, 'champion', 1, 'ana'),
+          'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
+          /does not exist/,
+        );
+        // The actor is recorded without it.
+        await r.updateModel('m', { description: 'ok' }, `x${nul}`);
+        assert.equal((await r.auditLog({ limit: 1 })).entries[0]!.actor, 'xab');
+      } finally {
+        await o.close();
+      }
+    });
+
     test('concurrent creates from several connections get distinct consecutive numbers', async (t) => {
       if ('skip' in server) return t.skip(server.skip);
       const url = await (server as TestDatabase).fresh();
@@ -324,6 +388,8 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
           'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
           /version 9/,
         );
+        // Versions are 32-bit in the database: larger numbers are refused before any query.
+        await rejectsWith(r.getVersion('adult', 2 ** 31), 'SLIPWAY_ERR_BAD_REQUEST', /^version:/);
         for (const badAlias of ['latest', 'LATEST', '12', 'v3', 'a b', '', 'x'.repeat(65)]) {
           await rejectsWith(r.setAlias('adult', badAlias, 1, 'ana'), 'SLIPWAY_ERR_BAD_REQUEST', /^alias:/);
         }

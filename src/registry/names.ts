@@ -1,6 +1,14 @@
 import { SlipwayError } from '../errors/index.js';
 import { isValidModelName } from '../inference/index.js';
 
+/** PostgreSQL text cannot hold NUL; refused as a 400 on both dialects rather than failing there. */
+export function checkNoNul(value: string, field: string): string {
+  if (value.includes('\0')) {
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${field}: must not contain NUL characters`);
+  }
+  return value;
+}
+
 /** Registered model names are served as `/v2/models/{name}`, so they follow the serving rule. */
 export function checkModelName(name: unknown, field = 'name'): string {
   if (typeof name !== 'string' || !isValidModelName(name)) {
@@ -34,12 +42,15 @@ export function checkAlias(alias: unknown, field = 'alias'): string {
   return alias;
 }
 
+/** Versions are 32-bit integers in the database. */
+export const MAX_VERSION = 2_147_483_647;
+
 export function checkVersion(version: unknown, field = 'version'): number {
   const n = typeof version === 'string' && /^\d+$/.test(version) ? Number(version) : version;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > MAX_VERSION) {
     throw new SlipwayError(
       'SLIPWAY_ERR_BAD_REQUEST',
-      `${field}: ${JSON.stringify(version)} is not a version number (an integer from 1)`,
+      `${field}: ${JSON.stringify(version)} is not a version number (an integer from 1 to ${MAX_VERSION})`,
     );
   }
   return n;
@@ -55,7 +66,7 @@ export function checkTags(tags: Record<string, unknown> | undefined, field = 'ta
         `${field}.${key}: the value must be a string of at most 5000 characters`,
       );
     }
-    out[key] = value;
+    out[key] = checkNoNul(value, `${field}.${key}`);
   }
   return out;
 }
@@ -67,16 +78,16 @@ export function checkTagKey(key: unknown, field = 'key'): string {
       `${field}: tag key ${JSON.stringify(key)} must be 1 to 250 characters`,
     );
   }
-  return key;
+  return checkNoNul(key, field);
 }
 
 export function checkMetrics(metrics: Record<string, unknown> | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [key, value] of Object.entries(metrics ?? {})) {
-    if (key.length === 0 || key.length > 250) {
+    if (key.length === 0 || key.length > 250 || key.includes('\0')) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BAD_REQUEST',
-        `metrics: metric name ${JSON.stringify(key)} must be 1 to 250 characters`,
+        `metrics: metric name ${JSON.stringify(key)} must be 1 to 250 characters, without NUL`,
       );
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -109,7 +120,8 @@ export function parseDatasetRef(ref: unknown, field = 'dataset'): DatasetRef {
   const text = typeof ref === 'string' ? ref.trim() : '';
   const m = DATASET.exec(text);
   if (m) return { ref: text, name: m[1]!, version: m[2] ?? null, uri: null };
-  if (URI.test(text) && text.length <= 4096) return { ref: text, name: null, version: null, uri: text };
+  if (URI.test(text) && text.length <= 4096 && !text.includes('\0'))
+    return { ref: text, name: null, version: null, uri: text };
   throw new SlipwayError(
     'SLIPWAY_ERR_BAD_REQUEST',
     `${field}: ${JSON.stringify(ref)} is neither a dataset reference (name@version) nor a URI (scheme:…)`,

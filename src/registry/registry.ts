@@ -19,6 +19,7 @@ import {
   checkAlias,
   checkMetrics,
   checkModelName,
+  checkNoNul,
   checkTagKey,
   checkTags,
   checkVersion,
@@ -93,7 +94,7 @@ function optionalText(value: string | undefined, field: string, max: number): st
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string' || value.length > max)
     bad(`${field}: must be a string of at most ${max} characters`);
-  return value;
+  return checkNoNul(value, field);
 }
 
 function description(value: string | undefined, field = 'description'): string {
@@ -102,7 +103,9 @@ function description(value: string | undefined, field = 'description'): string {
 
 /** Actors are names recorded as given, cut to the column's width. */
 function actorName(actor: string): string {
-  const a = String(actor ?? '').trim();
+  const a = String(actor ?? '')
+    .replaceAll('\0', '')
+    .trim();
   return (a === '' ? 'anonymous' : a).slice(0, 256);
 }
 
@@ -162,13 +165,7 @@ export class Registry {
   }
 
   async getModel(name: string): Promise<RegisteredModel> {
-    const row = await this.db
-      .selectFrom('registry_models')
-      .selectAll()
-      .where('name', '=', name)
-      .executeTakeFirst();
-    if (!row) throw notFoundModel(name);
-    return (await this.toModels([row]))[0]!;
+    return (await this.toModels([await this.modelRow(this.db, name)]))[0]!;
   }
 
   async updateModel(name: string, update: ModelUpdate, actor: string): Promise<RegisteredModel> {
@@ -397,6 +394,7 @@ export class Registry {
         )
       : null;
     if (source.length > 4096) bad('source: must be at most 4096 characters');
+    checkNoNul(source, 'source');
 
     // 1: take the next number and record the version as pending.
     const created = await this.write(async (w) => {
@@ -500,6 +498,7 @@ export class Registry {
   }
 
   async getVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
+    checkNoNul(alias, 'alias');
     const m = await this.modelRow(this.db, name);
     const a = await this.db
       .selectFrom('registry_aliases')
@@ -778,6 +777,7 @@ export class Registry {
   }
 
   async deleteAlias(name: string, alias: string, actor: string): Promise<AliasMove> {
+    checkNoNul(alias, 'alias');
     const who = actorName(actor);
     const { move, entry } = await this.write(async (w) => {
       const m = await this.lockModel(w.k, name);
@@ -835,6 +835,7 @@ export class Registry {
 
   /** Every move of the model's aliases (or one alias), newest first. */
   async aliasHistory(name: string, alias?: string): Promise<AliasMove[]> {
+    if (alias !== undefined) checkNoNul(alias, 'alias');
     const m = await this.modelRow(this.db, name);
     let q = this.db.selectFrom('registry_alias_history').selectAll().where('model_id', '=', m.id);
     if (alias !== undefined) q = q.where('alias', '=', alias);
@@ -912,7 +913,7 @@ export class Registry {
       if (typeof text !== 'string' || text.length > CARD_SECTION_MAX_CHARS) {
         bad(`sections.${key}: must be a string of at most ${CARD_SECTION_MAX_CHARS} characters`);
       }
-      given.set(key, text);
+      given.set(key, checkNoNul(text, `sections.${key}`));
     }
     const who = actorName(actor);
     await this.write(async (w) => {
@@ -950,6 +951,9 @@ export class Registry {
   /** Audit entries, newest first; `next` continues the listing (as `beforeSeq`). */
   async auditLog(query: AuditQuery = {}): Promise<{ entries: AuditEntry[]; next: number | null }> {
     const limit = pageSize(query.limit, 100);
+    for (const f of ['model', 'actor', 'action'] as const) {
+      if (query[f] !== undefined) checkNoNul(query[f], f);
+    }
     let q = this.db.selectFrom('registry_audit').selectAll();
     if (query.model !== undefined) q = q.where('model_name', '=', query.model);
     if (query.actor !== undefined) q = q.where('actor', '=', query.actor);
@@ -1245,6 +1249,8 @@ export class Registry {
   }
 
   private async modelRow(k: K, name: string): Promise<ModelRow> {
+    // No model has such a name, and PostgreSQL would refuse to compare it.
+    if (name.includes('\0')) throw notFoundModel(name);
     const row = await k.selectFrom('registry_models').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) throw notFoundModel(name);
     return row;
@@ -1252,6 +1258,7 @@ export class Registry {
 
   /** The model's row, locked until commit on PostgreSQL (SQLite's write lock already serializes). */
   private async lockModel(k: K, name: string): Promise<ModelRow> {
+    if (name.includes('\0')) throw notFoundModel(name);
     let q = k.selectFrom('registry_models').selectAll().where('name', '=', name);
     if (this.database.dialect === 'postgres') q = q.forUpdate();
     const row = await q.executeTakeFirst();

@@ -194,6 +194,7 @@ function identifier(word: string, target: SearchTarget): { kind: 'attribute' | '
  */
 export function parseFilter(filter: string | undefined, target: SearchTarget): SearchCondition[] {
   if (filter === undefined || filter.trim() === '') return [];
+  if (filter.includes('\0')) bad('filter: must not contain NUL characters');
   const tokens = tokenize(filter);
   const out: SearchCondition[] = [];
   let i = 0;

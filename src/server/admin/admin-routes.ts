@@ -46,7 +46,7 @@ const versionParams = {
   required: ['name', 'version'],
   properties: {
     name: nameParam.properties.name,
-    version: { type: 'integer', minimum: 1 },
+    version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
   },
 } as const;
 
@@ -523,7 +523,7 @@ export function adminRoutes(registry: Registry, options: AdminRoutesOptions = {}
             type: 'object',
             required: ['version'],
             additionalProperties: false,
-            properties: { version: { type: 'integer', minimum: 1 } },
+            properties: { version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 } },
           },
           response: { 200: aliasMove, ...commonErrors, 404: errorBody, 409: errorBody },
         },
