@@ -19,10 +19,11 @@ import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
 import { Registry, registryMigrations } from './registry/index.js';
+import { adminRoutes } from './server/admin/index.js';
 import { type ApiServer, buildApiServer } from './server/api/index.js';
 import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
 import { type RunningHttpServer, startHttpServer } from './server/index.js';
-import { mlflowPlugin } from './server/mlflow/index.js';
+import { mlflowPlugin, mlflowRegistryRoutes } from './server/mlflow/index.js';
 import { tokenRoutes } from './server/tokens/index.js';
 import { RegistryModelSource, RegistryWatcher } from './serving/index.js';
 import { Database, type NamedMigration } from './store/index.js';
@@ -143,7 +144,18 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const auth = settings.auth === 'token';
   const registry = new Registry(db, artifacts, { servingAlias: settings.servingAlias });
   const tracking = new Tracking(db, artifacts);
-  const plugins: FastifyPluginAsync[] = [tokenRoutes(tokens), mlflowPlugin({ tracking, artifacts })];
+  const plugins: FastifyPluginAsync[] = [
+    tokenRoutes(tokens),
+    adminRoutes(registry),
+    mlflowPlugin({
+      tracking,
+      artifacts,
+      registryRoutes: mlflowRegistryRoutes({
+        registry,
+        resolveSource: (source, modelId) => tracking.resolveModelSource(source, modelId),
+      }),
+    }),
+  ];
   const api = await buildApiServer({
     logger,
     version: VERSION,

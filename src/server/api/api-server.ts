@@ -112,6 +112,9 @@ export function fastifyErrorToSlipway(err: unknown): SlipwayError {
     code?: string;
     message?: string;
   };
+  if (Array.isArray(e.validation) && e.validation.length > 0) {
+    return new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', describeValidation(e.validationContext, e.validation));
+  }
   if (e.validation) {
     return new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', e.message ?? 'the request is invalid');
   }
@@ -125,4 +128,33 @@ export function fastifyErrorToSlipway(err: unknown): SlipwayError {
     );
   }
   return toSlipwayError(err);
+}
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+}
+
+/** "body.scopes[0] must be equal to one of the allowed values (read, write)": names the field. */
+function describeValidation(context: string | undefined, issues: ValidationIssue[]): string {
+  const where = context ?? 'request';
+  return issues
+    .map((i) => {
+      const path = (i.instancePath ?? '')
+        .split('/')
+        .filter((x) => x !== '')
+        .map((x) => (/^\d+$/.test(x) ? `[${x}]` : `.${x}`))
+        .join('');
+      const field = `${where}${path}`;
+      const p = i.params ?? {};
+      if (i.keyword === 'additionalProperties')
+        return `${field}: unknown field '${String(p.additionalProperty)}'`;
+      if (i.keyword === 'required') return `${field}.${String(p.missingProperty)} is required`;
+      if (i.keyword === 'enum' && Array.isArray(p.allowedValues))
+        return `${field} must be one of ${p.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+      return `${field} ${i.message ?? 'is invalid'}`;
+    })
+    .join('; ');
 }
