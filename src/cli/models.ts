@@ -28,6 +28,10 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Opens the store named by the flags, runs `fn` with a registry over it, closes the store. */
 async function withRegistry<T>(flags: StoreFlags, fn: (registry: Registry) => Promise<T>): Promise<T> {
+  // `slipway models list | head -1` closes the pipe early: that is not a failure.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   const settings = storeSettings(flags);
   const store = await openStore(settings);
   try {
