@@ -78,3 +78,33 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
     });
   });
 }
+
+test('several processes opening one new SQLite store at once all migrate it', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { execFile } = await import('node:child_process');
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-race-'));
+  const app = new URL('../src/app.js', import.meta.url).href;
+  const config = new URL('../src/config/index.js', import.meta.url).href;
+  const script = `
+    const { openStore } = await import(${JSON.stringify(app)});
+    const { loadSettings } = await import(${JSON.stringify(config)});
+    const store = await openStore(loadSettings({ flags: { dataDir: ${JSON.stringify(dir)} } }));
+    await store.close();
+  `;
+  try {
+    const runs = Array.from(
+      { length: 4 },
+      () =>
+        new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, ['--input-type=module', '-e', script], (err, _out, stderr) =>
+            err ? reject(new Error(stderr || err.message)) : resolve(stderr),
+          ),
+        ),
+    );
+    await Promise.all(runs);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

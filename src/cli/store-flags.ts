@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { loadSettings, type Settings } from '../config/index.js';
 
@@ -59,6 +60,13 @@ export async function runCommand(fn: () => Promise<void>): Promise<void> {
 
 /** `cli:<os user>`: the actor the audit log records for CLI changes. */
 export function cliActor(): string {
-  const user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
+  let user = process.env.USER ?? process.env.USERNAME;
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
   return `cli:${user}`;
 }

@@ -100,7 +100,10 @@ export class Database {
     return this.kysely.transaction().execute(fn);
   }
 
-  /** Applies the migrations not yet applied, in name order. Safe to run from many replicas. */
+  /**
+   * Applies the migrations not yet applied, in name order. Safe to run from many replicas at once
+   * (PostgreSQL takes a lock; on SQLite a process that loses the race retries).
+   */
   async migrate(migrations: readonly NamedMigration[]): Promise<string[]> {
     const names = new Set<string>();
     for (const m of migrations) {
@@ -116,7 +119,19 @@ export class Database {
       migrationTableName: 'slipway_migrations',
       migrationLockTableName: 'slipway_migrations_lock',
     });
-    const { error, results } = await migrator.migrateToLatest();
+    let outcome = await migrator.migrateToLatest();
+    // Kysely's migration lock is a no-op on SQLite, so two processes opening a new file at once
+    // can race: the loser fails on a table the winner just created. Its next attempt sees the
+    // winner's migrations recorded and has nothing left to do.
+    for (
+      let attempt = 0;
+      this.dialect === 'sqlite' && attempt < 20 && isAlreadyExists(outcome.error);
+      attempt++
+    ) {
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+      outcome = await migrator.migrateToLatest();
+    }
+    const { error, results } = outcome;
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
       throw new SlipwayError(
@@ -133,6 +148,10 @@ export class Database {
     // Kysely closes the SQLite handle too; the reference only keeps the type alive.
     void this.sqlite;
   }
+}
+
+function isAlreadyExists(error: unknown): boolean {
+  return error instanceof Error && /already exists/i.test(error.message);
 }
 
 const INT8 = 20;
