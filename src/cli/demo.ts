@@ -1,15 +1,23 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type App, startApp } from '../app.js';
 import { loadSettings } from '../config/index.js';
 import { closeOnSignals } from './signals.js';
 
 const MODEL = 'adult-income';
+const REGISTERED = 'adult';
 const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 
-async function startOnFreePorts(port: string | undefined, grpcPort: string | undefined): Promise<App> {
-  const base = { models: root('examples/models'), logLevel: 'warn' as const, shutdownGraceMs: 2000 };
+async function startOnFreePorts(
+  port: string | undefined,
+  grpcPort: string | undefined,
+  dataDir: string,
+): Promise<App> {
+  const base = { models: root('examples/models'), dataDir, logLevel: 'warn' as const, shutdownGraceMs: 2000 };
   try {
     return await startApp(
       loadSettings({ flags: { ...base, port: port ?? 8080, grpcPort: grpcPort ?? 8081 } }),
@@ -22,7 +30,11 @@ async function startOnFreePorts(port: string | undefined, grpcPort: string | und
 
 /** `npm run demo`: serve the bundled model, show how to call it, and send a little traffic. */
 export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: boolean }): Promise<void> {
-  const app = await startOnFreePorts(flags.port, flags.grpcPort);
+  // The demo's registry lives in a fresh folder, removed when the demo stops.
+  const dataDir = await mkdtemp(join(tmpdir(), 'slipway-demo-'));
+  const app = await startOnFreePorts(flags.port, flags.grpcPort, dataDir);
+  const close = app.close.bind(app);
+  app.close = () => close().finally(() => rm(dataDir, { recursive: true, force: true }));
   const url = app.http.url;
   const sample = JSON.parse(readFileSync(root('examples/adult/sample-records.json'), 'utf8')) as {
     instances: Record<string, string | number>[];
@@ -46,6 +58,29 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
   out.write(`  curl -s ${url}/v2/models/${MODEL}/infer -H 'content-type: application/json' -d '${v2}'\n`);
   out.write(`  curl -s ${url}/v2/models/${MODEL}/stats\n`);
   out.write(`  curl -s ${url}/metrics | grep slipway_inference\n`);
+
+  // The registry: the same file registered as 'adult' with metrics and lineage, `champion` on it,
+  // then served by name from the registry.
+  const upload = await fetch(
+    `${url}/api/v1/models/${REGISTERED}/versions?create_model=true&metric=accuracy=0.8713&training_data=adult&alias=champion&source=examples/adult/train.py`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: readFileSync(root(`examples/models/${MODEL}/1/model.onnx`)),
+    },
+  );
+  if (upload.status !== 201) throw new Error(`registering the demo model failed: ${await upload.text()}`);
+  for (let i = 0; i < 200 && !(await fetch(`${url}/v2/models/${REGISTERED}/ready`)).ok; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  out.write(`\nThe registry holds '${REGISTERED}' v1 (alias champion), served by name from the registry:\n`);
+  out.write(`  curl -s ${url}/api/v1/models/${REGISTERED}\n`);
+  out.write(`  curl -s ${url}/api/v1/models/${REGISTERED}/card.md\n`);
+  out.write(
+    `  curl -s ${url}/v1/models/${REGISTERED}:predict -H 'content-type: application/json' -d '${one}'\n`,
+  );
+  out.write(`  open ${url}/docs  (the admin API)\n`);
+  out.write(`  python: mlflow.set_tracking_uri("${url}")  (an MLflow tracking server and registry)\n`);
 
   out.write(`\nSending ${sample.instances.length} records, then 500 single-record requests 16 at a time…\n`);
   const res = await fetch(`${url}/v1/models/${MODEL}:predict`, {
