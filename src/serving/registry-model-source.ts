@@ -78,7 +78,8 @@ export class RegistryWatcher {
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
   private polling?: Promise<void>;
-  private readonly pending = new Map<string, Promise<void>>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly queued = new Map<string, Promise<void>>();
 
   constructor(
     private readonly catalog: ServingCatalog,
@@ -100,29 +101,41 @@ export class RegistryWatcher {
     this.timer.unref();
   }
 
-  /** Reloads one model from the registry; resolves when the new state serves. */
+  /**
+   * Reloads one model from the registry; resolves when the new state serves. A burst of changes
+   * costs at most one reload in progress and one queued after it: the queued one reads the
+   * registry when it starts, so it sees every change made before then.
+   */
   refresh(name: string): Promise<void> {
-    // Coalesce: a refresh already queued for this model will read the latest state anyway.
-    const queued = this.pending.get(name);
+    const queued = this.queued.get(name);
     if (queued) return queued;
-    const run = (async () => {
-      await Promise.resolve();
-      this.pending.delete(name);
-      const names = await this.source.list();
-      if (!names.includes(name)) {
-        if (this.manager.has(name) && this.manager.sourceOf(name) === this.source.label) {
-          await this.manager.unload(name).catch(() => undefined);
-        }
-        return;
+    const previous = this.running.get(name) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      this.queued.delete(name);
+      this.running.set(name, next);
+      try {
+        await this.reload(name);
+      } finally {
+        if (this.running.get(name) === next) this.running.delete(name);
       }
-      const owner = this.manager.sourceOf(name);
-      if (owner !== undefined && owner !== this.source.label) return;
-      await this.manager.load(name).catch((err: Error) => {
-        this.options.logger.warn({ model: name, err: err.message }, 'registry model failed to load');
-      });
-    })();
-    this.pending.set(name, run);
-    return run;
+    });
+    this.queued.set(name, next);
+    return next;
+  }
+
+  private async reload(name: string): Promise<void> {
+    const names = await this.source.list();
+    if (!names.includes(name)) {
+      if (this.manager.has(name) && this.manager.sourceOf(name) === this.source.label) {
+        await this.manager.unload(name).catch(() => undefined);
+      }
+      return;
+    }
+    const owner = this.manager.sourceOf(name);
+    if (owner !== undefined && owner !== this.source.label) return;
+    await this.manager.load(name).catch((err: Error) => {
+      this.options.logger.warn({ model: name, err: err.message }, 'registry model failed to load');
+    });
   }
 
   private async poll(): Promise<void> {
@@ -139,6 +152,6 @@ export class RegistryWatcher {
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
     await this.polling;
-    await Promise.all(this.pending.values());
+    await Promise.all([...this.running.values(), ...this.queued.values()]);
   }
 }
