@@ -153,6 +153,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
       registryRoutes: mlflowRegistryRoutes({
         registry,
         resolveSource: (source, modelId) => tracking.resolveModelSource(source, modelId),
+        loggedModelRun: async (modelId) => (await tracking.getLoggedModel(modelId)).info.sourceRunId,
       }),
     }),
   ];

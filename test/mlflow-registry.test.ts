@@ -59,6 +59,7 @@ describe('MLflow registry routes', () => {
           registryRoutes: mlflowRegistryRoutes({
             registry,
             resolveSource: (source, id) => tracking.resolveModelSource(source, id),
+            loggedModelRun: async (id) => (await tracking.getLoggedModel(id)).info.sourceRunId,
           }),
         }),
       ],
@@ -230,6 +231,69 @@ describe('MLflow registry routes', () => {
     assert.equal(r.body.error_code, 'RESOURCE_DOES_NOT_EXIST');
   });
 
+  test("a version from a logged model belongs to the logged model's run when the client sends none", async () => {
+    // mlflow.onnx.log_model(..., registered_model_name=...) sends source and model_id, no run_id.
+    await call('POST', '/registered-models/create', { name: 'lineage' });
+    let r = await call('POST', '/model-versions/create', {
+      name: 'lineage',
+      source: `models:/${modelId}`,
+      model_id: modelId,
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.model_version.run_id, runId);
+    assert.equal(r.body.model_version.model_id, modelId);
+    assert.equal((await registry.getVersion('lineage', 1)).runId, runId);
+    r = await call('GET', '/model-versions/get?name=lineage&version=1');
+    assert.equal(r.body.model_version.run_id, runId);
+    r = await call('GET', `/model-versions/search?filter=${encodeURIComponent(`run_id = '${runId}'`)}`);
+    assert.ok(
+      r.body.model_versions.some((v: any) => v.name === 'lineage' && v.version === '1'),
+      JSON.stringify(r.body),
+    );
+
+    // Only the source naming the logged model.
+    r = await call('POST', '/model-versions/create', { name: 'lineage', source: `models:/${modelId}` });
+    assert.equal(r.body.model_version.run_id, runId);
+
+    // A run id the client gives wins.
+    const expId = await tracking.createExperiment('lineage');
+    const other = (await tracking.createRun({ experimentId: expId, userId: 'ana', runName: 'other' })).info
+      .runId;
+    r = await call('POST', '/model-versions/create', {
+      name: 'lineage',
+      source: `models:/${modelId}`,
+      model_id: modelId,
+      run_id: other,
+    });
+    assert.equal(r.body.model_version.run_id, other);
+
+    // A logged model outside any run: a version without a run.
+    const orphan = await tracking.createLoggedModel({ experimentId: expId, name: 'model' });
+    const root = orphan.info.artifactUri.replace(/^mlflow-artifacts:\//, '');
+    await artifacts.put(`${root}/MLmodel`, Buffer.from(MLMODEL));
+    await artifacts.put(`${root}/model.onnx`, ADD_SUB);
+    await tracking.finalizeLoggedModel(orphan.info.modelId, 'LOGGED_MODEL_READY');
+    r = await call('POST', '/model-versions/create', {
+      name: 'lineage',
+      source: `models:/${orphan.info.modelId}`,
+      model_id: orphan.info.modelId,
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.model_version.version, '4');
+    assert.equal(r.body.model_version.run_id, undefined);
+    assert.equal(r.body.model_version.model_id, orphan.info.modelId);
+
+    // An unknown logged model is still MLflow's 404, not a version without lineage.
+    r = await call('POST', '/model-versions/create', {
+      name: 'lineage',
+      source: `models:/m-${'0'.repeat(32)}`,
+      model_id: `m-${'0'.repeat(32)}`,
+    });
+    assert.equal(r.status, 404, JSON.stringify(r.body));
+    assert.equal(r.body.error_code, 'RESOURCE_DOES_NOT_EXIST');
+    await call('DELETE', '/registered-models/delete', { name: 'lineage' });
+  });
+
   test('search, latest versions, stages, tags, updates, rename and delete', async () => {
     await call('POST', '/registered-models/create', { name: 'churn' });
     await call('POST', '/model-versions/create', {
@@ -273,10 +337,11 @@ describe('MLflow registry routes', () => {
       r.body.model_versions.map((v: any) => v.version),
       ['2', '1'],
     );
+    // churn/1 came from the logged model without a run id, so it belongs to the model's run.
     r = await call('GET', `/model-versions/search?filter=${encodeURIComponent(`run_id='${runId}'`)}`);
     assert.deepEqual(
       r.body.model_versions.map((v: any) => `${v.name}/${v.version}`),
-      ['income/2', 'income/1'],
+      ['churn/1', 'income/2', 'income/1'],
     );
     r = await call(
       'GET',

@@ -24,6 +24,11 @@ export interface MlflowRegistryDeps {
    * (`models:/m-…` in 3.x, `runs:/<run>/<path>`, `mlflow-artifacts:/…`) and the logged model id.
    */
   resolveSource(source: string, modelId?: string): Promise<string>;
+  /**
+   * The run a 3.x logged model was logged from (its `source_run_id`). The client registers
+   * `models:/m-…` without a run id, and MLflow's server takes the version's run from here.
+   */
+  loggedModelRun(modelId: string): Promise<string | null>;
 }
 
 const S = { type: 'string' } as const;
@@ -87,6 +92,9 @@ function latestPerStage(versions: ModelVersion[]): ModelVersion[] {
   return STAGES.flatMap((s) => (best.has(s) ? [best.get(s)!] : []));
 }
 
+/** A 3.x logged model as a source: `models:/m-<32 hex>[/<path>]`. */
+const LOGGED_MODEL_SOURCE = /^models:\/(m-[0-9a-f]{32})(?:\/|$)/;
+
 /** A registered version as a source: `models:/<name>/<version>` or `models:/<name>@<alias>`. */
 const REGISTERED_SOURCE =
   /^models:\/(?!m-[0-9a-f]{32}(?:\/|$))([A-Za-z0-9][A-Za-z0-9_.-]*)(?:\/(\d+)|@([A-Za-z0-9_-]+))\/?$/;
@@ -108,7 +116,11 @@ function bool(msg: Message, field: string): boolean {
  * The registry routes, for the MLflow plugin to register inside its prefix.
  *
  * @example
- *   mlflowPlugin({ tracking, artifacts, registryRoutes: mlflowRegistryRoutes({ registry, resolveSource }) });
+ *   mlflowPlugin({
+ *     tracking,
+ *     artifacts,
+ *     registryRoutes: mlflowRegistryRoutes({ registry, resolveSource, loggedModelRun }),
+ *   });
  */
 export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyInstance) => Promise<void> {
   const { registry } = deps;
@@ -337,6 +349,11 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
           runId ??= src.runId ?? undefined;
         } else {
           folder = await deps.resolveSource(source, modelId);
+          // As MLflow's server: a version from a logged model belongs to the run that logged it.
+          const logged = modelId ?? LOGGED_MODEL_SOURCE.exec(source)?.[1];
+          if (runId === undefined && logged !== undefined) {
+            runId = (await deps.loggedModelRun(logged)) ?? undefined;
+          }
         }
         const v = await registry.createVersion(
           {
