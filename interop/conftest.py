@@ -319,3 +319,36 @@ def tracking_server(tmp_path_factory) -> Server:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def serve_process(cmd: list[str], ready_url: str, log: Path):
+    """Starts `cmd` (a `slipway serve`) in its own process group, yields the process once
+    `ready_url` answers 200, and stops the whole group when resumed. A fixture iterates it once:
+    `for _ in serve_process(...): yield Server(...)`."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_ready(proc, ready_url, log)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def registry_server(tmp_path_factory) -> Server:
+    """A module's own `slipway serve`: fresh --data-dir, no model folder, no gRPC. It serves
+    what the module registers, so alias moves in one module cannot reach another."""
+    host = "127.0.0.1"
+    http_port = free_port()
+    data_dir = tmp_path_factory.mktemp("registry-data")
+    log = tmp_path_factory.mktemp("registry-server") / "slipway.log"
+    cmd = ["node", str(ROOT / "bin" / "slipway.js"), "serve", "--data-dir", str(data_dir)]
+    cmd += ["--host", host, "--port", str(http_port), "--no-grpc"]
+    for _ in serve_process(cmd, f"http://{host}:{http_port}/health", log):
+        yield Server(host, http_port, 0, log)
