@@ -6,7 +6,7 @@ import { posix } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { type ArtifactRepository, confinePath } from '../../artifacts/index.js';
 import { SlipwayError } from '../../errors/index.js';
-import { mlflowRoute } from './tracking-routes.js';
+import { mlflowRoute } from './mlflow-route.js';
 
 /** The MLflow client falls back to one PUT when the reply's message starts with this. */
 export const MULTIPART_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';

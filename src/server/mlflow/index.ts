@@ -17,10 +17,11 @@ export {
   type MlflowPluginDeps,
   mlflowPlugin,
 } from './mlflow-plugin.js';
+export { messageOf, mlflowRoute } from './mlflow-route.js';
 export {
   type MlflowRegistryDeps,
   mlflowRegistryRoutes,
   modelVersionJson,
   registeredModelJson,
 } from './registry-routes.js';
-export { messageOf, mlflowRoute, trackingRoutes } from './tracking-routes.js';
+export { trackingRoutes } from './tracking-routes.js';

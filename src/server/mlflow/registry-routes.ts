@@ -15,7 +15,7 @@ import {
   STAGES,
 } from '../../registry/index.js';
 import { int, keyValues, type Message, required, str, strings } from './mlflow-json.js';
-import { mlflowRoute } from './tracking-routes.js';
+import { ANY, I, KV_LIST, mlflowRoutes, nextPageJson, S, STR_LIST } from './mlflow-route.js';
 
 export interface MlflowRegistryDeps {
   registry: Registry;
@@ -30,15 +30,6 @@ export interface MlflowRegistryDeps {
    */
   loggedModelRun(modelId: string): Promise<string | null>;
 }
-
-const S = { type: 'string' } as const;
-const I = { type: 'integer' } as const;
-const ANY = {} as const;
-const KV_LIST = { type: 'array', items: { type: 'object', properties: { key: S, value: S } } } as const;
-const STR_LIST = { type: 'array', items: S } as const;
-
-const body = (properties: Record<string, unknown>) => ({ body: { type: 'object', properties } });
-const query = (properties: Record<string, unknown>) => ({ querystring: { type: 'object', properties } });
 
 /** MLflow's ModelVersion message. */
 export function modelVersionJson(v: ModelVersion) {
@@ -107,6 +98,22 @@ function versionOf(msg: Message): number {
   return Number(raw);
 }
 
+/** The request's `tags` list as the registry's key → value record. */
+function tagsOf(msg: Message): Record<string, string> {
+  return Object.fromEntries(keyValues(msg, 'tags').map((t) => [t.key, t.value]));
+}
+
+/** The tag change of a set-tag request (models and versions alike); a null value deletes. */
+function setTag(msg: Message): { tags: Record<string, string | null> } {
+  return { tags: { [required(msg, 'key')]: str(msg, 'value') ?? '' } };
+}
+
+function deleteTag(msg: Message): { tags: Record<string, string | null> } {
+  return { tags: { [required(msg, 'key')]: null } };
+}
+
+const SEARCH = { filter: S, max_results: I, order_by: STR_LIST, page_token: S };
+
 function bool(msg: Message, field: string): boolean {
   const v = msg[field];
   return v === true || v === 'true' || v === 'True';
@@ -134,20 +141,19 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
   };
 
   return async (app) => {
+    const { read, write } = mlflowRoutes(app);
     // ------------------------------------------------------------ registered models
 
-    mlflowRoute(
-      app,
+    write(
       'POST',
       '/registered-models/create',
-      'write',
-      body({ name: S, tags: KV_LIST, description: S }),
+      { name: S, tags: KV_LIST, description: S },
       async (msg, req) => {
         const m = await registry.createModel(
           {
             name: required(msg, 'name'),
             description: str(msg, 'description'),
-            tags: Object.fromEntries(keyValues(msg, 'tags').map((t) => [t.key, t.value])),
+            tags: tagsOf(msg),
           },
           req.principal.name,
         );
@@ -155,73 +161,52 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
       },
     );
 
-    mlflowRoute(app, 'GET', '/registered-models/get', 'read', query({ name: S }), async (msg) => ({
+    read('GET', '/registered-models/get', { name: S }, async (msg) => ({
       registered_model: await modelWithLatest(await registry.getModel(required(msg, 'name'))),
     }));
 
-    mlflowRoute(
-      app,
-      'POST',
-      '/registered-models/rename',
-      'write',
-      body({ name: S, new_name: S }),
-      async (msg, req) => {
-        const m = await registry.renameModel(
-          required(msg, 'name'),
-          required(msg, 'new_name'),
-          req.principal.name,
-        );
-        return { registered_model: await modelWithLatest(m) };
-      },
-    );
+    write('POST', '/registered-models/rename', { name: S, new_name: S }, async (msg, req) => {
+      const m = await registry.renameModel(
+        required(msg, 'name'),
+        required(msg, 'new_name'),
+        req.principal.name,
+      );
+      return { registered_model: await modelWithLatest(m) };
+    });
 
-    mlflowRoute(
-      app,
-      'PATCH',
-      '/registered-models/update',
-      'write',
-      body({ name: S, description: S }),
-      async (msg, req) => {
-        const name = required(msg, 'name');
-        const description = str(msg, 'description');
-        const m = await registry.updateModel(name, { description: description ?? '' }, req.principal.name);
-        return { registered_model: await modelWithLatest(m) };
-      },
-    );
+    write('PATCH', '/registered-models/update', { name: S, description: S }, async (msg, req) => {
+      const name = required(msg, 'name');
+      const description = str(msg, 'description');
+      const m = await registry.updateModel(name, { description: description ?? '' }, req.principal.name);
+      return { registered_model: await modelWithLatest(m) };
+    });
 
-    mlflowRoute(app, 'DELETE', '/registered-models/delete', 'write', body({ name: S }), async (msg, req) => {
+    write('DELETE', '/registered-models/delete', { name: S }, async (msg, req) => {
       await registry.deleteModel(required(msg, 'name'), req.principal.name);
       return {};
     });
 
-    mlflowRoute(
-      app,
-      'GET',
-      '/registered-models/search',
-      'read',
-      query({ filter: S, max_results: I, order_by: STR_LIST, page_token: S }),
-      async (msg) => {
-        const r = await registry.searchModels({
-          conditions: parseFilter(str(msg, 'filter'), 'models'),
-          orderBy: parseOrderBy(strings(msg, 'order_by'), 'models'),
-          maxResults: int(msg, 'max_results') ?? 100,
-          pageToken: str(msg, 'page_token'),
-        });
-        const names = r.models.map((m) => m.name);
-        const { versions } = names.length
-          ? await registry.searchVersions({
-              conditions: [{ kind: 'attribute', key: 'name', comparator: 'IN', value: names }],
-              maxResults: 200_000,
-            })
-          : { versions: [] };
-        return {
-          registered_models: r.models.map((m) =>
-            registeredModelJson(m, latestPerStage(versions.filter((v) => v.name === m.name))),
-          ),
-          ...(r.nextPageToken ? { next_page_token: r.nextPageToken } : {}),
-        };
-      },
-    );
+    read('GET', '/registered-models/search', SEARCH, async (msg) => {
+      const r = await registry.searchModels({
+        conditions: parseFilter(str(msg, 'filter'), 'models'),
+        orderBy: parseOrderBy(strings(msg, 'order_by'), 'models'),
+        maxResults: int(msg, 'max_results') ?? 100,
+        pageToken: str(msg, 'page_token'),
+      });
+      const names = r.models.map((m) => m.name);
+      const { versions } = names.length
+        ? await registry.searchVersions({
+            conditions: [{ kind: 'attribute', key: 'name', comparator: 'IN', value: names }],
+            maxResults: 200_000,
+          })
+        : { versions: [] };
+      return {
+        registered_models: r.models.map((m) =>
+          registeredModelJson(m, latestPerStage(versions.filter((v) => v.name === m.name))),
+        ),
+        ...nextPageJson(r.nextPageToken),
+      };
+    });
 
     // The client tries POST, then GET.
     const latestVersions = async (msg: Message) => ({
@@ -229,107 +214,48 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
         modelVersionJson,
       ),
     });
-    mlflowRoute(
-      app,
-      'POST',
-      '/registered-models/get-latest-versions',
-      'read',
-      body({ name: S, stages: STR_LIST }),
-      latestVersions,
-    );
-    mlflowRoute(
-      app,
-      'GET',
-      '/registered-models/get-latest-versions',
-      'read',
-      query({ name: S, stages: STR_LIST }),
-      latestVersions,
-    );
+    read('POST', '/registered-models/get-latest-versions', { name: S, stages: STR_LIST }, latestVersions);
+    read('GET', '/registered-models/get-latest-versions', { name: S, stages: STR_LIST }, latestVersions);
 
-    mlflowRoute(
-      app,
-      'POST',
-      '/registered-models/set-tag',
-      'write',
-      body({ name: S, key: S, value: S }),
-      async (msg, req) => {
-        await registry.updateModel(
-          required(msg, 'name'),
-          { tags: { [required(msg, 'key')]: str(msg, 'value') ?? '' } },
-          req.principal.name,
-        );
-        return {};
-      },
-    );
+    write('POST', '/registered-models/set-tag', { name: S, key: S, value: S }, async (msg, req) => {
+      await registry.updateModel(required(msg, 'name'), setTag(msg), req.principal.name);
+      return {};
+    });
 
-    mlflowRoute(
-      app,
-      'DELETE',
-      '/registered-models/delete-tag',
-      'write',
-      body({ name: S, key: S }),
-      async (msg, req) => {
-        await registry.updateModel(
-          required(msg, 'name'),
-          { tags: { [required(msg, 'key')]: null } },
-          req.principal.name,
-        );
-        return {};
-      },
-    );
+    write('DELETE', '/registered-models/delete-tag', { name: S, key: S }, async (msg, req) => {
+      await registry.updateModel(required(msg, 'name'), deleteTag(msg), req.principal.name);
+      return {};
+    });
 
     // ------------------------------------------------------------ aliases
 
-    mlflowRoute(
-      app,
-      'POST',
-      '/registered-models/alias',
-      'write',
-      body({ name: S, alias: S, version: ANY }),
-      async (msg, req) => {
-        await registry.setAlias(
-          required(msg, 'name'),
-          required(msg, 'alias'),
-          versionOf(msg),
-          req.principal.name,
-        );
-        return {};
-      },
-    );
+    write('POST', '/registered-models/alias', { name: S, alias: S, version: ANY }, async (msg, req) => {
+      await registry.setAlias(
+        required(msg, 'name'),
+        required(msg, 'alias'),
+        versionOf(msg),
+        req.principal.name,
+      );
+      return {};
+    });
 
-    mlflowRoute(
-      app,
-      'GET',
-      '/registered-models/alias',
-      'read',
-      query({ name: S, alias: S }),
-      async (msg) => ({
-        model_version: modelVersionJson(
-          await registry.getVersionByAlias(required(msg, 'name'), required(msg, 'alias')),
-        ),
-      }),
-    );
+    read('GET', '/registered-models/alias', { name: S, alias: S }, async (msg) => ({
+      model_version: modelVersionJson(
+        await registry.getVersionByAlias(required(msg, 'name'), required(msg, 'alias')),
+      ),
+    }));
 
-    mlflowRoute(
-      app,
-      'DELETE',
-      '/registered-models/alias',
-      'write',
-      body({ name: S, alias: S }),
-      async (msg, req) => {
-        await registry.deleteAlias(required(msg, 'name'), required(msg, 'alias'), req.principal.name);
-        return {};
-      },
-    );
+    write('DELETE', '/registered-models/alias', { name: S, alias: S }, async (msg, req) => {
+      await registry.deleteAlias(required(msg, 'name'), required(msg, 'alias'), req.principal.name);
+      return {};
+    });
 
     // ------------------------------------------------------------ model versions
 
-    mlflowRoute(
-      app,
+    write(
       'POST',
       '/model-versions/create',
-      'write',
-      body({ name: S, source: S, run_id: S, tags: KV_LIST, run_link: S, description: S, model_id: S }),
+      { name: S, source: S, run_id: S, tags: KV_LIST, run_link: S, description: S, model_id: S },
       async (msg, req) => {
         const name = required(msg, 'name');
         const source = required(msg, 'source');
@@ -364,7 +290,7 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
             runLink: str(msg, 'run_link') || undefined,
             loggedModelId: modelId,
             description: str(msg, 'description'),
-            tags: Object.fromEntries(keyValues(msg, 'tags').map((t) => [t.key, t.value])),
+            tags: tagsOf(msg),
           },
           req.principal.name,
         );
@@ -372,33 +298,24 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
       },
     );
 
-    mlflowRoute(app, 'GET', '/model-versions/get', 'read', query({ name: S, version: S }), async (msg) => ({
+    read('GET', '/model-versions/get', { name: S, version: S }, async (msg) => ({
       model_version: modelVersionJson(await registry.getVersion(required(msg, 'name'), versionOf(msg))),
     }));
 
-    mlflowRoute(
-      app,
-      'PATCH',
-      '/model-versions/update',
-      'write',
-      body({ name: S, version: ANY, description: S }),
-      async (msg, req) => {
-        const v = await registry.updateVersion(
-          required(msg, 'name'),
-          versionOf(msg),
-          { description: str(msg, 'description') ?? '' },
-          req.principal.name,
-        );
-        return { model_version: modelVersionJson(v) };
-      },
-    );
+    write('PATCH', '/model-versions/update', { name: S, version: ANY, description: S }, async (msg, req) => {
+      const v = await registry.updateVersion(
+        required(msg, 'name'),
+        versionOf(msg),
+        { description: str(msg, 'description') ?? '' },
+        req.principal.name,
+      );
+      return { model_version: modelVersionJson(v) };
+    });
 
-    mlflowRoute(
-      app,
+    write(
       'POST',
       '/model-versions/transition-stage',
-      'write',
-      body({ name: S, version: ANY, stage: S, archive_existing_versions: ANY }),
+      { name: S, version: ANY, stage: S, archive_existing_versions: ANY },
       async (msg, req) => {
         const v = await registry.transitionStage(
           required(msg, 'name'),
@@ -411,83 +328,43 @@ export function mlflowRegistryRoutes(deps: MlflowRegistryDeps): (app: FastifyIns
       },
     );
 
-    mlflowRoute(
-      app,
-      'DELETE',
-      '/model-versions/delete',
-      'write',
-      body({ name: S, version: ANY }),
-      async (msg, req) => {
-        await registry.deleteVersion(required(msg, 'name'), versionOf(msg), req.principal.name);
-        return {};
-      },
-    );
+    write('DELETE', '/model-versions/delete', { name: S, version: ANY }, async (msg, req) => {
+      await registry.deleteVersion(required(msg, 'name'), versionOf(msg), req.principal.name);
+      return {};
+    });
 
-    mlflowRoute(
-      app,
-      'GET',
-      '/model-versions/search',
-      'read',
-      query({ filter: S, max_results: I, order_by: STR_LIST, page_token: S }),
-      async (msg) => {
-        const r = await registry.searchVersions({
-          conditions: parseFilter(str(msg, 'filter'), 'versions'),
-          orderBy: parseOrderBy(strings(msg, 'order_by'), 'versions'),
-          maxResults: int(msg, 'max_results') ?? 10_000,
-          pageToken: str(msg, 'page_token'),
-        });
-        return {
-          model_versions: r.versions.map(modelVersionJson),
-          ...(r.nextPageToken ? { next_page_token: r.nextPageToken } : {}),
-        };
-      },
-    );
+    read('GET', '/model-versions/search', SEARCH, async (msg) => {
+      const r = await registry.searchVersions({
+        conditions: parseFilter(str(msg, 'filter'), 'versions'),
+        orderBy: parseOrderBy(strings(msg, 'order_by'), 'versions'),
+        maxResults: int(msg, 'max_results') ?? 10_000,
+        pageToken: str(msg, 'page_token'),
+      });
+      return {
+        model_versions: r.versions.map(modelVersionJson),
+        ...nextPageJson(r.nextPageToken),
+      };
+    });
 
-    mlflowRoute(
-      app,
-      'GET',
-      '/model-versions/get-download-uri',
-      'read',
-      query({ name: S, version: S }),
-      async (msg) => {
-        const v = await registry.getVersion(required(msg, 'name'), versionOf(msg));
-        // The version's own immutable folder, served by the artifact proxy.
-        return { artifact_uri: `mlflow-artifacts:/${v.artifactPath}` };
-      },
-    );
+    read('GET', '/model-versions/get-download-uri', { name: S, version: S }, async (msg) => {
+      const v = await registry.getVersion(required(msg, 'name'), versionOf(msg));
+      // The version's own immutable folder, served by the artifact proxy.
+      return { artifact_uri: `mlflow-artifacts:/${v.artifactPath}` };
+    });
 
-    mlflowRoute(
-      app,
+    write(
       'POST',
       '/model-versions/set-tag',
-      'write',
-      body({ name: S, version: ANY, key: S, value: S }),
+      { name: S, version: ANY, key: S, value: S },
       async (msg, req) => {
-        await registry.updateVersion(
-          required(msg, 'name'),
-          versionOf(msg),
-          { tags: { [required(msg, 'key')]: str(msg, 'value') ?? '' } },
-          req.principal.name,
-        );
+        await registry.updateVersion(required(msg, 'name'), versionOf(msg), setTag(msg), req.principal.name);
         return {};
       },
     );
 
-    mlflowRoute(
-      app,
-      'DELETE',
-      '/model-versions/delete-tag',
-      'write',
-      body({ name: S, version: ANY, key: S }),
-      async (msg, req) => {
-        await registry.updateVersion(
-          required(msg, 'name'),
-          versionOf(msg),
-          { tags: { [required(msg, 'key')]: null } },
-          req.principal.name,
-        );
-        return {};
-      },
-    );
+    write('DELETE', '/model-versions/delete-tag', { name: S, version: ANY, key: S }, async (msg, req) => {
+      await registry.updateVersion(required(msg, 'name'), versionOf(msg), deleteTag(msg), req.principal.name);
+      return {};
+    });
   };
 }

@@ -3,8 +3,7 @@
  * runs, params, metrics, tags, inputs/outputs and 3.x logged models. Registered under both
  * `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow` by `mlflowPlugin`.
  */
-import type { FastifyInstance, FastifyRequest, FastifySchema, HTTPMethods } from 'fastify';
-import type { Scope } from '../../auth/index.js';
+import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../../errors/index.js';
 import type { DatasetInput, Tracking } from '../../tracking/index.js';
 import {
@@ -25,74 +24,7 @@ import {
   strings,
   viewTypeOf,
 } from './mlflow-json.js';
-
-type Handle = (msg: Message, req: FastifyRequest) => Promise<unknown>;
-
-/** The request message: query string, JSON body and path parameters together. */
-export function messageOf(req: FastifyRequest): Message {
-  const query = (req.query ?? {}) as Message;
-  const body =
-    req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Message) : {};
-  const params = (req.params ?? {}) as Message;
-  const msg = { ...query, ...body, ...params };
-  refuseNul(msg, '');
-  return msg;
-}
-
-/** PostgreSQL text holds no NUL character; refused up front as the caller's mistake, naming the field. */
-function refuseNul(value: unknown, path: string): void {
-  if (typeof value === 'string') {
-    if (value.includes('\0')) {
-      throw new SlipwayError(
-        'SLIPWAY_ERR_BAD_REQUEST',
-        `${path || 'request'} must not contain NUL characters`,
-      );
-    }
-  } else if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) refuseNul(value[i], `${path}[${i}]`);
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) refuseNul(v, path ? `${path}.${k}` : k);
-  }
-}
-
-/**
- * Declares one MLflow route: `read` or `write` scope, a loose schema (types only: MLflow ignores
- * unknown fields, and the handler names a missing field itself), hidden from /openapi.json.
- */
-export function mlflowRoute(
-  app: FastifyInstance,
-  method: HTTPMethods | HTTPMethods[],
-  url: string,
-  scope: Scope,
-  schema: FastifySchema,
-  handle: Handle,
-): void {
-  app.route({
-    method,
-    url,
-    config: { scope },
-    schema: { hide: true, ...schema },
-    handler: async (req) => handle(messageOf(req), req),
-  });
-}
-
-const S = { type: 'string' } as const;
-const I = { type: 'integer' } as const;
-// Enums arrive as names or numbers, metric values as numbers or 'NaN'/'Infinity': the handler checks them.
-const ANY = {} as const;
-const KV_LIST = {
-  type: 'array',
-  items: { type: 'object', properties: { key: S, value: S } },
-} as const;
-const STR_LIST = { type: 'array', items: S } as const;
-
-function body(properties: Record<string, unknown>) {
-  return { body: { type: 'object', properties } };
-}
-
-function query(properties: Record<string, unknown>) {
-  return { querystring: { type: 'object', properties } };
-}
+import { ANY, I, KV_LIST, mlflowRoutes, nextPageJson, S, STR_LIST } from './mlflow-route.js';
 
 const METRIC = {
   type: 'object',
@@ -108,87 +40,54 @@ const METRIC = {
 } as const;
 
 export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
+  const { read, write } = mlflowRoutes(app);
   // ---- experiments
-  mlflowRoute(
-    app,
-    'POST',
-    '/experiments/create',
-    'write',
-    body({ name: S, artifact_location: S, tags: KV_LIST }),
-    async (msg) => {
-      const id = await tracking.createExperiment(required(msg, 'name'), {
-        artifactLocation: str(msg, 'artifact_location') || undefined,
-        tags: keyValues(msg, 'tags'),
-      });
-      return { experiment_id: id };
-    },
-  );
-  mlflowRoute(app, 'GET', '/experiments/get', 'read', query({ experiment_id: S }), async (msg) => ({
+  write('POST', '/experiments/create', { name: S, artifact_location: S, tags: KV_LIST }, async (msg) => {
+    const id = await tracking.createExperiment(required(msg, 'name'), {
+      artifactLocation: str(msg, 'artifact_location') || undefined,
+      tags: keyValues(msg, 'tags'),
+    });
+    return { experiment_id: id };
+  });
+  read('GET', '/experiments/get', { experiment_id: S }, async (msg) => ({
     experiment: experimentJson(await tracking.getExperiment(required(msg, 'experiment_id'))),
   }));
-  mlflowRoute(app, 'GET', '/experiments/get-by-name', 'read', query({ experiment_name: S }), async (msg) => ({
+  read('GET', '/experiments/get-by-name', { experiment_name: S }, async (msg) => ({
     experiment: experimentJson(await tracking.getExperimentByName(required(msg, 'experiment_name'))),
   }));
   const searchExperiments = { max_results: I, page_token: S, filter: S, order_by: STR_LIST, view_type: ANY };
-  mlflowRoute(app, 'POST', '/experiments/search', 'read', body(searchExperiments), async (msg) =>
-    searchExperimentsJson(tracking, msg),
-  );
-  mlflowRoute(app, 'GET', '/experiments/search', 'read', query(searchExperiments), async (msg) =>
-    searchExperimentsJson(tracking, msg),
-  );
-  mlflowRoute(app, 'POST', '/experiments/delete', 'write', body({ experiment_id: S }), async (msg) => {
+  read('POST', '/experiments/search', searchExperiments, async (msg) => searchExperimentsJson(tracking, msg));
+  read('GET', '/experiments/search', searchExperiments, async (msg) => searchExperimentsJson(tracking, msg));
+  write('POST', '/experiments/delete', { experiment_id: S }, async (msg) => {
     await tracking.deleteExperiment(required(msg, 'experiment_id'));
     return {};
   });
-  mlflowRoute(app, 'POST', '/experiments/restore', 'write', body({ experiment_id: S }), async (msg) => {
+  write('POST', '/experiments/restore', { experiment_id: S }, async (msg) => {
     await tracking.restoreExperiment(required(msg, 'experiment_id'));
     return {};
   });
-  mlflowRoute(
-    app,
-    'POST',
-    '/experiments/update',
-    'write',
-    body({ experiment_id: S, new_name: S }),
-    async (msg) => {
-      await tracking.renameExperiment(required(msg, 'experiment_id'), required(msg, 'new_name'));
-      return {};
-    },
-  );
-  mlflowRoute(
-    app,
-    'POST',
-    '/experiments/set-experiment-tag',
-    'write',
-    body({ experiment_id: S, key: S, value: S }),
-    async (msg) => {
-      await tracking.setExperimentTag(
-        required(msg, 'experiment_id'),
-        required(msg, 'key'),
-        str(msg, 'value') ?? '',
-      );
-      return {};
-    },
-  );
-  mlflowRoute(
-    app,
-    'POST',
-    '/experiments/delete-experiment-tag',
-    'write',
-    body({ experiment_id: S, key: S }),
-    async (msg) => {
-      await tracking.deleteExperimentTag(required(msg, 'experiment_id'), required(msg, 'key'));
-      return {};
-    },
-  );
+  write('POST', '/experiments/update', { experiment_id: S, new_name: S }, async (msg) => {
+    await tracking.renameExperiment(required(msg, 'experiment_id'), required(msg, 'new_name'));
+    return {};
+  });
+  write('POST', '/experiments/set-experiment-tag', { experiment_id: S, key: S, value: S }, async (msg) => {
+    await tracking.setExperimentTag(
+      required(msg, 'experiment_id'),
+      required(msg, 'key'),
+      str(msg, 'value') ?? '',
+    );
+    return {};
+  });
+  write('POST', '/experiments/delete-experiment-tag', { experiment_id: S, key: S }, async (msg) => {
+    await tracking.deleteExperimentTag(required(msg, 'experiment_id'), required(msg, 'key'));
+    return {};
+  });
 
   // ---- runs
-  mlflowRoute(
-    app,
+  write(
     'POST',
     '/runs/create',
-    'write',
-    body({ experiment_id: S, user_id: S, run_name: S, start_time: I, tags: KV_LIST }),
+    { experiment_id: S, user_id: S, run_name: S, start_time: I, tags: KV_LIST },
     async (msg, req) => {
       const run = await tracking.createRun({
         experimentId: str(msg, 'experiment_id') || undefined,
@@ -201,12 +100,10 @@ export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
       return { run: runJson(run) };
     },
   );
-  mlflowRoute(
-    app,
+  write(
     'POST',
     '/runs/update',
-    'write',
-    body({ run_id: S, run_uuid: S, status: ANY, end_time: I, run_name: S }),
+    { run_id: S, run_uuid: S, status: ANY, end_time: I, run_name: S },
     async (msg) => {
       const info = await tracking.updateRun(runIdOf(msg), {
         status: runStatusOf(msg, 'status'),
@@ -216,15 +113,15 @@ export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
       return { run_info: runInfoJson(info) };
     },
   );
-  mlflowRoute(app, 'POST', '/runs/delete', 'write', body({ run_id: S }), async (msg) => {
+  write('POST', '/runs/delete', { run_id: S }, async (msg) => {
     await tracking.deleteRun(required(msg, 'run_id'));
     return {};
   });
-  mlflowRoute(app, 'POST', '/runs/restore', 'write', body({ run_id: S }), async (msg) => {
+  write('POST', '/runs/restore', { run_id: S }, async (msg) => {
     await tracking.restoreRun(required(msg, 'run_id'));
     return {};
   });
-  mlflowRoute(app, 'GET', '/runs/get', 'read', query({ run_id: S, run_uuid: S }), async (msg) => ({
+  read('GET', '/runs/get', { run_id: S, run_uuid: S }, async (msg) => ({
     run: runJson(await tracking.getRun(runIdOf(msg))),
   }));
   const searchRuns = {
@@ -235,55 +132,28 @@ export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
     order_by: STR_LIST,
     page_token: S,
   };
-  mlflowRoute(app, 'POST', '/runs/search', 'read', body(searchRuns), async (msg) =>
-    searchRunsJson(tracking, msg),
-  );
-  mlflowRoute(app, 'GET', '/runs/search', 'read', query(searchRuns), async (msg) =>
-    searchRunsJson(tracking, msg),
-  );
-  mlflowRoute(
-    app,
-    'POST',
-    '/runs/log-metric',
-    'write',
-    body({ ...METRIC.properties, run_id: S, run_uuid: S }),
-    async (msg) => {
-      await tracking.logMetric(runIdOf(msg), metricOf(msg, ''));
-      return {};
-    },
-  );
-  mlflowRoute(
-    app,
-    'POST',
-    '/runs/log-parameter',
-    'write',
-    body({ run_id: S, run_uuid: S, key: S, value: S }),
-    async (msg) => {
-      await tracking.logParam(runIdOf(msg), required(msg, 'key'), str(msg, 'value') ?? '');
-      return {};
-    },
-  );
-  mlflowRoute(
-    app,
-    'POST',
-    '/runs/set-tag',
-    'write',
-    body({ run_id: S, run_uuid: S, key: S, value: S }),
-    async (msg) => {
-      await tracking.setTag(runIdOf(msg), required(msg, 'key'), str(msg, 'value') ?? '');
-      return {};
-    },
-  );
-  mlflowRoute(app, 'POST', '/runs/delete-tag', 'write', body({ run_id: S, key: S }), async (msg) => {
+  read('POST', '/runs/search', searchRuns, async (msg) => searchRunsJson(tracking, msg));
+  read('GET', '/runs/search', searchRuns, async (msg) => searchRunsJson(tracking, msg));
+  write('POST', '/runs/log-metric', { ...METRIC.properties, run_id: S, run_uuid: S }, async (msg) => {
+    await tracking.logMetric(runIdOf(msg), metricOf(msg, ''));
+    return {};
+  });
+  write('POST', '/runs/log-parameter', { run_id: S, run_uuid: S, key: S, value: S }, async (msg) => {
+    await tracking.logParam(runIdOf(msg), required(msg, 'key'), str(msg, 'value') ?? '');
+    return {};
+  });
+  write('POST', '/runs/set-tag', { run_id: S, run_uuid: S, key: S, value: S }, async (msg) => {
+    await tracking.setTag(runIdOf(msg), required(msg, 'key'), str(msg, 'value') ?? '');
+    return {};
+  });
+  write('POST', '/runs/delete-tag', { run_id: S, key: S }, async (msg) => {
     await tracking.deleteTag(runIdOf(msg), required(msg, 'key'));
     return {};
   });
-  mlflowRoute(
-    app,
+  write(
     'POST',
     '/runs/log-batch',
-    'write',
-    body({ run_id: S, metrics: { type: 'array', items: METRIC }, params: KV_LIST, tags: KV_LIST }),
+    { run_id: S, metrics: { type: 'array', items: METRIC }, params: KV_LIST, tags: KV_LIST },
     async (msg) => {
       const metrics = Array.isArray(msg.metrics) ? (msg.metrics as Message[]) : [];
       await tracking.logBatch(required(msg, 'run_id'), {
@@ -294,16 +164,14 @@ export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
       return {};
     },
   );
-  mlflowRoute(app, 'POST', '/runs/log-model', 'write', body({ run_id: S, model_json: S }), async (msg) => {
+  write('POST', '/runs/log-model', { run_id: S, model_json: S }, async (msg) => {
     await tracking.logModelHistory(required(msg, 'run_id'), required(msg, 'model_json'));
     return {};
   });
-  mlflowRoute(
-    app,
+  write(
     'POST',
     '/runs/log-inputs',
-    'write',
-    body({ run_id: S, datasets: { type: 'array' }, models: { type: 'array' } }),
+    { run_id: S, datasets: { type: 'array' }, models: { type: 'array' } },
     async (msg) => {
       await tracking.logInputs(required(msg, 'run_id'), {
         datasets: list(msg, 'datasets').map(datasetInputOf),
@@ -312,29 +180,20 @@ export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
       return {};
     },
   );
-  mlflowRoute(
-    app,
-    'POST',
-    '/runs/outputs',
-    'write',
-    body({ run_id: S, models: { type: 'array' } }),
-    async (msg) => {
-      const models = list(msg, 'models');
-      if (models.length === 0)
-        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `models must list at least one model`);
-      await tracking.logOutputs(
-        required(msg, 'run_id'),
-        models.map((m) => ({ modelId: str(m, 'model_id') ?? '', step: int(m, 'step') ?? 0 })),
-      );
-      return {};
-    },
-  );
-  mlflowRoute(
-    app,
+  write('POST', '/runs/outputs', { run_id: S, models: { type: 'array' } }, async (msg) => {
+    const models = list(msg, 'models');
+    if (models.length === 0)
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `models must list at least one model`);
+    await tracking.logOutputs(
+      required(msg, 'run_id'),
+      models.map((m) => ({ modelId: str(m, 'model_id') ?? '', step: int(m, 'step') ?? 0 })),
+    );
+    return {};
+  });
+  read(
     'GET',
     '/metrics/get-history',
-    'read',
-    query({ run_id: S, run_uuid: S, metric_key: S, page_token: S, max_results: I }),
+    { run_id: S, run_uuid: S, metric_key: S, page_token: S, max_results: I },
     async (msg) => {
       const page = await tracking.getMetricHistory(runIdOf(msg), required(msg, 'metric_key'), {
         maxResults: int(msg, 'max_results'),
@@ -342,29 +201,20 @@ export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
       });
       return {
         metrics: page.items.map(metricJson),
-        ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}),
+        ...nextPageJson(page.nextPageToken),
       };
     },
   );
-  mlflowRoute(
-    app,
-    'GET',
-    '/artifacts/list',
-    'read',
-    query({ run_id: S, run_uuid: S, path: S, page_token: S }),
-    async (msg) => {
-      const listing = await tracking.listRunArtifacts(runIdOf(msg), str(msg, 'path') ?? '');
-      return listingJson(listing);
-    },
-  );
+  read('GET', '/artifacts/list', { run_id: S, run_uuid: S, path: S, page_token: S }, async (msg) => {
+    const listing = await tracking.listRunArtifacts(runIdOf(msg), str(msg, 'path') ?? '');
+    return listingJson(listing);
+  });
 
   // ---- logged models (3.x)
-  mlflowRoute(
-    app,
+  write(
     'POST',
     '/logged-models',
-    'write',
-    body({ experiment_id: S, name: S, model_type: S, source_run_id: S, params: KV_LIST, tags: KV_LIST }),
+    { experiment_id: S, name: S, model_type: S, source_run_id: S, params: KV_LIST, tags: KV_LIST },
     async (msg) => {
       const model = await tracking.createLoggedModel({
         experimentId: required(msg, 'experiment_id'),
@@ -385,66 +235,41 @@ export function trackingRoutes(app: FastifyInstance, tracking: Tracking): void {
     order_by: { type: 'array' },
     page_token: S,
   };
-  mlflowRoute(app, 'POST', '/logged-models/search', 'read', body(searchModels), async (msg) =>
-    searchLoggedModelsJson(tracking, msg),
-  );
-  mlflowRoute(
-    app,
-    'GET',
-    '/logged-models/:model_id',
-    'read',
-    query({ allow_deleted: { type: 'boolean' } }),
-    async (msg) => ({
-      model: loggedModelJson(
-        await tracking.getLoggedModel(required(msg, 'model_id'), {
-          allowDeleted: msg.allow_deleted === true,
-        }),
-      ),
-    }),
-  );
-  mlflowRoute(app, 'PATCH', '/logged-models/:model_id', 'write', body({ status: ANY }), async (msg) => {
+  read('POST', '/logged-models/search', searchModels, async (msg) => searchLoggedModelsJson(tracking, msg));
+  read('GET', '/logged-models/:model_id', { allow_deleted: { type: 'boolean' } }, async (msg) => ({
+    model: loggedModelJson(
+      await tracking.getLoggedModel(required(msg, 'model_id'), {
+        allowDeleted: msg.allow_deleted === true,
+      }),
+    ),
+  }));
+  write('PATCH', '/logged-models/:model_id', { status: ANY }, async (msg) => {
     const status = loggedModelStatusOf(msg, 'status');
     if (!status)
       throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `Missing value for required parameter 'status'.`);
     return { model: loggedModelJson(await tracking.finalizeLoggedModel(required(msg, 'model_id'), status)) };
   });
-  mlflowRoute(app, 'DELETE', '/logged-models/:model_id', 'write', {}, async (msg) => {
+  write('DELETE', '/logged-models/:model_id', undefined, async (msg) => {
     await tracking.deleteLoggedModel(required(msg, 'model_id'));
     return {};
   });
-  mlflowRoute(
-    app,
-    'PATCH',
-    '/logged-models/:model_id/tags',
-    'write',
-    body({ tags: KV_LIST }),
-    async (msg) => ({
-      model: loggedModelJson(
-        await tracking.setLoggedModelTags(required(msg, 'model_id'), keyValues(msg, 'tags')),
-      ),
-    }),
-  );
-  mlflowRoute(app, 'DELETE', '/logged-models/:model_id/tags/:tag_key', 'write', {}, async (msg) => {
+  write('PATCH', '/logged-models/:model_id/tags', { tags: KV_LIST }, async (msg) => ({
+    model: loggedModelJson(
+      await tracking.setLoggedModelTags(required(msg, 'model_id'), keyValues(msg, 'tags')),
+    ),
+  }));
+  write('DELETE', '/logged-models/:model_id/tags/:tag_key', undefined, async (msg) => {
     await tracking.deleteLoggedModelTag(required(msg, 'model_id'), required(msg, 'tag_key'));
     return {};
   });
-  mlflowRoute(
-    app,
-    'POST',
-    '/logged-models/:model_id/params',
-    'write',
-    body({ params: KV_LIST }),
-    async (msg) => {
-      await tracking.logLoggedModelParams(required(msg, 'model_id'), keyValues(msg, 'params'));
-      return {};
-    },
-  );
-  mlflowRoute(
-    app,
+  write('POST', '/logged-models/:model_id/params', { params: KV_LIST }, async (msg) => {
+    await tracking.logLoggedModelParams(required(msg, 'model_id'), keyValues(msg, 'params'));
+    return {};
+  });
+  read(
     'GET',
     '/logged-models/:model_id/artifacts/directories',
-    'read',
-    query({ artifact_directory_path: S, page_token: S }),
+    { artifact_directory_path: S, page_token: S },
     async (msg) =>
       listingJson(
         await tracking.listLoggedModelArtifacts(
@@ -465,7 +290,7 @@ async function searchExperimentsJson(tracking: Tracking, msg: Message) {
   });
   return {
     experiments: page.items.map(experimentJson),
-    ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}),
+    ...nextPageJson(page.nextPageToken),
   };
 }
 
@@ -480,7 +305,7 @@ async function searchRunsJson(tracking: Tracking, msg: Message) {
   });
   return {
     runs: page.items.map(runJson),
-    ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}),
+    ...nextPageJson(page.nextPageToken),
   };
 }
 
@@ -503,7 +328,7 @@ async function searchLoggedModelsJson(tracking: Tracking, msg: Message) {
   });
   return {
     models: page.items.map(loggedModelJson),
-    ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}),
+    ...nextPageJson(page.nextPageToken),
   };
 }
 
