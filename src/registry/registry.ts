@@ -48,7 +48,7 @@ import {
   type VersionStatus,
   type VersionUpdate,
 } from './registry-types.js';
-import { decodePageToken, encodePageToken, matchesAll } from './search.js';
+import { decodePageToken, encodePageToken, matchesAll, type SearchOrder } from './search.js';
 
 type K = Kysely<RegistryTables>;
 type ModelRow = RegistryTables['registry_models'];
@@ -85,6 +85,8 @@ const notFoundVersion = (name: string, version: number) =>
     'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
     `version ${version} of registered model '${name}' does not exist`,
   );
+const notFoundAlias = (name: string, alias: string) =>
+  new SlipwayError('SLIPWAY_ERR_RESOURCE_NOT_FOUND', `registered model '${name}' has no alias '${alias}'`);
 
 function bad(message: string): never {
   throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
@@ -95,6 +97,15 @@ function optionalText(value: string | undefined, field: string, max: number): st
   if (typeof value !== 'string' || value.length > max)
     bad(`${field}: must be a string of at most ${max} characters`);
   return checkNoNul(value, field);
+}
+
+/** A tag change (`null` deletes the tag), checked as `checkTags` checks new tags. */
+function checkTagChanges(tags: Record<string, string | null> | undefined): Record<string, string | null> {
+  for (const [k, v] of Object.entries(tags ?? {})) {
+    checkTagKey(k, 'tags');
+    if (v !== null) checkTags({ [k]: v });
+  }
+  return tags ?? {};
 }
 
 function description(value: string | undefined, field = 'description'): string {
@@ -170,11 +181,7 @@ export class Registry {
 
   async updateModel(name: string, update: ModelUpdate, actor: string): Promise<RegisteredModel> {
     const desc = update.description === undefined ? undefined : description(update.description);
-    const tags = update.tags ?? {};
-    for (const [k, v] of Object.entries(tags)) {
-      checkTagKey(k, 'tags');
-      if (v !== null) checkTags({ [k]: v });
-    }
+    const tags = checkTagChanges(update.tags);
     const who = actorName(actor);
     await this.write(async (w) => {
       const m = await this.lockModel(w.k, name);
@@ -322,19 +329,8 @@ export class Registry {
       }),
     );
     const order = [...(options.orderBy ?? []), { key: 'name', descending: false }];
-    matching.sort((a, b) => {
-      for (const o of order) {
-        const x = modelSortKey(a, o.key);
-        const y = modelSortKey(b, o.key);
-        if (x !== y) return (x < y ? -1 : 1) * (o.descending ? -1 : 1);
-      }
-      return 0;
-    });
-    const page = matching.slice(offset, offset + limit);
-    return {
-      models: page,
-      nextPageToken: offset + limit < matching.length ? encodePageToken(offset + limit) : null,
-    };
+    const { items, nextPageToken } = sortedPage(matching, order, modelSortKey, offset, limit);
+    return { models: items, nextPageToken };
   }
 
   // ---------------------------------------------------------------- versions
@@ -487,32 +483,16 @@ export class Registry {
   async getVersion(name: string, version: number): Promise<ModelVersion> {
     const v = checkVersion(version);
     const m = await this.modelRow(this.db, name);
-    const row = await this.db
-      .selectFrom('registry_versions')
-      .selectAll()
-      .where('model_id', '=', m.id)
-      .where('version', '=', v)
-      .executeTakeFirst();
-    if (!row) throw notFoundVersion(name, v);
+    const row = await this.versionRow(this.db, m, v);
     return (await this.toVersions([row], new Map([[m.id, m.name]])))[0]!;
   }
 
   async getVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
     checkNoNul(alias, 'alias');
     const m = await this.modelRow(this.db, name);
-    const a = await this.db
-      .selectFrom('registry_aliases')
-      .select('version')
-      .where('model_id', '=', m.id)
-      .where('alias', '=', alias)
-      .executeTakeFirst();
-    if (!a) {
-      throw new SlipwayError(
-        'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
-        `registered model '${name}' has no alias '${alias}'`,
-      );
-    }
-    return this.getVersion(name, a.version);
+    const version = await this.aliasVersion(this.db, m, alias);
+    if (version === undefined) throw notFoundAlias(m.name, alias);
+    return this.getVersion(name, version);
   }
 
   /** A model's versions, newest first. */
@@ -579,18 +559,8 @@ export class Registry {
       { key: 'name', descending: false },
       { key: 'version_number', descending: true },
     ];
-    matching.sort((a, b) => {
-      for (const o of order) {
-        const x = versionSortKey(a, o.key);
-        const y = versionSortKey(b, o.key);
-        if (x !== y) return (x < y ? -1 : 1) * (o.descending ? -1 : 1);
-      }
-      return 0;
-    });
-    return {
-      versions: matching.slice(offset, offset + limit),
-      nextPageToken: offset + limit < matching.length ? encodePageToken(offset + limit) : null,
-    };
+    const { items, nextPageToken } = sortedPage(matching, order, versionSortKey, offset, limit);
+    return { versions: items, nextPageToken };
   }
 
   async updateVersion(
@@ -601,11 +571,7 @@ export class Registry {
   ): Promise<ModelVersion> {
     const v = checkVersion(version);
     const desc = update.description === undefined ? undefined : description(update.description);
-    const tags = update.tags ?? {};
-    for (const [k, val] of Object.entries(tags)) {
-      checkTagKey(k, 'tags');
-      if (val !== null) checkTags({ [k]: val });
-    }
+    const tags = checkTagChanges(update.tags);
     const who = actorName(actor);
     await this.write(async (w) => {
       const m = await this.lockModel(w.k, name);
@@ -781,33 +747,23 @@ export class Registry {
     const who = actorName(actor);
     const { move, entry } = await this.write(async (w) => {
       const m = await this.lockModel(w.k, name);
-      const cur = await w.k
-        .selectFrom('registry_aliases')
-        .select('version')
-        .where('model_id', '=', m.id)
-        .where('alias', '=', alias)
-        .executeTakeFirst();
-      if (!cur) {
-        throw new SlipwayError(
-          'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
-          `registered model '${m.name}' has no alias '${alias}'`,
-        );
-      }
+      const from = await this.aliasVersion(w.k, m, alias);
+      if (from === undefined) throw notFoundAlias(m.name, alias);
       await w.k
         .deleteFrom('registry_aliases')
         .where('model_id', '=', m.id)
         .where('alias', '=', alias)
         .execute();
       const entry = w.record({
-        ...aliasEntry(who, 'alias.delete', m.name, alias, cur.version),
-        details: { from: cur.version, to: null },
-        aliasMove: { modelId: m.id, fromVersion: cur.version, toVersion: null },
+        ...aliasEntry(who, 'alias.delete', m.name, alias, from),
+        details: { from, to: null },
+        aliasMove: { modelId: m.id, fromVersion: from, toVersion: null },
       });
       const move: AliasMove = {
         seq: 0,
         model: m.name,
         alias,
-        fromVersion: cur.version,
+        fromVersion: from,
         toVersion: null,
         actor: who,
         atMs: 0,
@@ -1277,6 +1233,16 @@ export class Registry {
     return row;
   }
 
+  private async aliasVersion(k: K, m: ModelRow, alias: string): Promise<number | undefined> {
+    const row = await k
+      .selectFrom('registry_aliases')
+      .select('version')
+      .where('model_id', '=', m.id)
+      .where('alias', '=', alias)
+      .executeTakeFirst();
+    return row?.version;
+  }
+
   /** Sets the alias inside `w`; `entry` is absent when it already pointed at `version`. */
   private async moveAlias(
     w: Writer,
@@ -1292,13 +1258,7 @@ export class Registry {
         `version ${version} of registered model '${m.name}' is ${target.status}; aliases point at READY versions`,
       );
     }
-    const cur = await w.k
-      .selectFrom('registry_aliases')
-      .select('version')
-      .where('model_id', '=', m.id)
-      .where('alias', '=', alias)
-      .executeTakeFirst();
-    const from = cur?.version ?? null;
+    const from = (await this.aliasVersion(w.k, m, alias)) ?? null;
     const at = now();
     const move: AliasMove = {
       seq: 0,
@@ -1541,6 +1501,28 @@ function pageSize(value: number | undefined, fallback: number, max = MAX_RESULTS
   if (!Number.isSafeInteger(value) || value < 1 || value > max)
     bad(`max_results: must be an integer from 1 to ${max}`);
   return value;
+}
+
+/** `items` sorted by `order` (in place), then the page at `offset` and the token of the next one. */
+function sortedPage<T>(
+  items: T[],
+  order: readonly SearchOrder[],
+  sortKey: (item: T, key: string) => string | number,
+  offset: number,
+  limit: number,
+): { items: T[]; nextPageToken: string | null } {
+  items.sort((a, b) => {
+    for (const o of order) {
+      const x = sortKey(a, o.key);
+      const y = sortKey(b, o.key);
+      if (x !== y) return (x < y ? -1 : 1) * (o.descending ? -1 : 1);
+    }
+    return 0;
+  });
+  return {
+    items: items.slice(offset, offset + limit),
+    nextPageToken: offset + limit < items.length ? encodePageToken(offset + limit) : null,
+  };
 }
 
 function modelSortKey(m: RegisteredModel, key: string): string | number {
