@@ -67,13 +67,7 @@ export class ArtifactRepository {
   async put(path: string, body: Readable | Uint8Array): Promise<ArtifactFile> {
     const p = await this.filePath(path);
     const { sha256, size } = await this.blobs.put(body);
-    const createdMs = now();
-    await this.db
-      .insertInto('artifact_files')
-      .values({ path: p, sha256, size, created_ms: createdMs })
-      .onConflict((oc) => oc.column('path').doUpdateSet({ sha256, size, created_ms: createdMs }))
-      .execute();
-    return { path: p, sha256, size, createdMs };
+    return this.index(p, sha256, size);
   }
 
   /** Maps `path` to a blob already stored (copying an artifact costs no bytes). */
@@ -95,13 +89,18 @@ export class ArtifactRepository {
         `cannot link '${p}': blob sha256:${sha256} has size ${blob.size}, not ${size}`,
       );
     }
+    return this.index(p, sha256, size);
+  }
+
+  /** Points `path` (already confined) at the blob, replacing what it pointed at. */
+  private async index(path: string, sha256: string, size: number): Promise<ArtifactFile> {
     const createdMs = now();
     await this.db
       .insertInto('artifact_files')
-      .values({ path: p, sha256, size, created_ms: createdMs })
+      .values({ path, sha256, size, created_ms: createdMs })
       .onConflict((oc) => oc.column('path').doUpdateSet({ sha256, size, created_ms: createdMs }))
       .execute();
-    return { path: p, sha256, size, createdMs };
+    return { path, sha256, size, createdMs };
   }
 
   async stat(path: string): Promise<ArtifactFile | undefined> {

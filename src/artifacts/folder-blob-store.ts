@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../errors/index.js';
 import { type BlobInfo, type BlobStore, SHA256_HEX } from './blob-store.js';
+import { writeHashedTemp } from './temp-file.js';
 
 /** Blobs as files: `<root>/blobs/sha256/<2 hex>/<64 hex>`, written in `<root>/tmp` then renamed. */
 export class FolderBlobStore implements BlobStore {
@@ -18,32 +18,7 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async put(body: Readable | Uint8Array): Promise<BlobInfo> {
-    await mkdir(this.tmp, { recursive: true });
-    const tmpPath = join(this.tmp, `${Date.now()}-${randomBytes(8).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const fh = await open(tmpPath, 'wx');
-    try {
-      if (body instanceof Uint8Array) {
-        hash.update(body);
-        size = body.byteLength;
-        await writeAll(fh, body);
-      } else {
-        for await (const chunk of body) {
-          const c = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-          hash.update(c);
-          size += c.byteLength;
-          await writeAll(fh, c);
-        }
-      }
-      await fh.sync();
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmpPath).catch(() => undefined);
-      throw err;
-    }
-    await fh.close();
-    const sha256 = hash.digest('hex');
+    const { tmpPath, sha256, size } = await writeHashedTemp(this.tmp, body);
     const dir = join(this.blobs, sha256.slice(0, 2));
     await mkdir(dir, { recursive: true });
     // rename is atomic: readers see no blob or the whole blob. The same content twice renames
@@ -88,15 +63,6 @@ export class FolderBlobStore implements BlobStore {
       throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `'${sha256}' is not a SHA-256 hex digest`);
     }
     return join(this.blobs, sha256.slice(0, 2), sha256);
-  }
-}
-
-/** Writes the whole chunk: one write(2) may take less (a single call stops short of 2 GiB). */
-export async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < chunk.byteLength) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
-    off += bytesWritten;
   }
 }
 

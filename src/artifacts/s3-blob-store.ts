@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { SlipwayError } from '../errors/index.js';
 import { type BlobInfo, type BlobStore, SHA256_HEX } from './blob-store.js';
-import { writeAll } from './folder-blob-store.js';
+import { tempPath, writeAll, writeHashedTemp } from './temp-file.js';
 
 export interface S3BlobStoreOptions {
   bucket: string;
@@ -111,7 +111,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async put(body: Readable | Uint8Array): Promise<BlobInfo> {
-    const { tmpPath, sha256, size } = await this.stage(body);
+    const { tmpPath, sha256, size } = await writeHashedTemp(this.tmp, body);
     try {
       const key = this.keyOf(sha256);
       const existing = await this.head(key);
@@ -202,33 +202,6 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** Writes the body to a temp file while hashing it; the file is flushed, as it becomes the cached copy. */
-  private async stage(
-    body: Readable | Uint8Array,
-  ): Promise<{ tmpPath: string; sha256: string; size: number }> {
-    await mkdir(this.tmp, { recursive: true });
-    const tmpPath = join(this.tmp, `${Date.now()}-${randomBytes(8).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const fh = await open(tmpPath, 'wx');
-    try {
-      const chunks = body instanceof Uint8Array ? [body] : body;
-      for await (const chunk of chunks) {
-        const c: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        hash.update(c);
-        size += c.byteLength;
-        await writeAll(fh, c);
-      }
-      await fh.sync();
-      await fh.close();
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmpPath).catch(() => undefined);
-      throw err;
-    }
-    return { tmpPath, sha256: hash.digest('hex'), size };
-  }
-
   /** A multipart upload (single PutObjects stop at 5 GiB); aborted on any failure so no parts linger. */
   private async uploadParts(key: string, file: string, size: number): Promise<void> {
     const created = await this.client
@@ -309,7 +282,7 @@ export class S3BlobStore implements BlobStore {
     }
     await mkdir(this.tmp, { recursive: true });
     await mkdir(this.cache, { recursive: true });
-    const tmpPath = join(this.tmp, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+    const tmpPath = tempPath(this.tmp);
     const hash = createHash('sha256');
     const fh = await open(tmpPath, 'wx');
     try {
