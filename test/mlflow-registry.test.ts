@@ -7,20 +7,16 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import { ArtifactRepository, artifactMigrations, FolderBlobStore } from '../src/artifacts/index.js';
 import { Registry, registryMigrations } from '../src/registry/index.js';
-import { type ApiServer, buildApiServer } from '../src/server/api/index.js';
-import { mlflowPlugin } from '../src/server/mlflow/index.js';
 import { mlflowRegistryRoutes } from '../src/server/mlflow/registry-routes.js';
 import { Database } from '../src/store/index.js';
 import { Tracking, trackingMigrations } from '../src/tracking/index.js';
 import { FIXTURES, REPO_ROOT } from './helpers.js';
+import { type MlflowTestServer, startMlflowServer } from './support/mlflow-server.js';
 
 const ADULT = readFileSync(join(REPO_ROOT, 'examples/models/adult-income/1/model.onnx'));
 const ADD_SUB = readFileSync(join(FIXTURES, 'add_sub/1/model.onnx'));
@@ -34,9 +30,9 @@ describe('MLflow registry routes', () => {
   let artifacts: ArtifactRepository;
   let tracking: Tracking;
   let registry: Registry;
-  let api: ApiServer;
-  let http: Server;
+  let server: MlflowTestServer;
   let base: string;
+  let call: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
   let runId: string;
   let modelId: string;
 
@@ -48,26 +44,24 @@ describe('MLflow registry routes', () => {
     artifacts = new ArtifactRepository(db, blobs);
     tracking = new Tracking(db, artifacts);
     registry = new Registry(db, artifacts);
-    api = await buildApiServer({
-      logger: pino({ level: 'silent' }),
-      version: 'test',
-      bodyLimit: 1 << 20,
-      plugins: [
-        mlflowPlugin({
-          tracking,
-          artifacts,
-          registryRoutes: mlflowRegistryRoutes({
-            registry,
-            resolveSource: (source, id) => tracking.resolveModelSource(source, id),
-            loggedModelRun: async (id) => (await tracking.getLoggedModel(id)).info.sourceRunId,
-          }),
+    server = await startMlflowServer(
+      {
+        tracking,
+        artifacts,
+        registryRoutes: mlflowRegistryRoutes({
+          registry,
+          resolveSource: (source, id) => tracking.resolveModelSource(source, id),
+          loggedModelRun: async (id) => (await tracking.getLoggedModel(id)).info.sourceRunId,
         }),
-      ],
-      authenticate: async () => ({ name: 'ds-ana', scopes: ['write'] }),
-    });
-    http = createServer(api.handle);
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+      },
+      async () => ({ name: 'ds-ana', scopes: ['write'] }),
+    );
+    base = server.base;
+    // Status and body only: the assertions compare whole answers.
+    call = async (method, path, body) => {
+      const r = await server.mlflow(method, path, body);
+      return { status: r.status, body: r.body };
+    };
 
     // What `mlflow.onnx.log_model` leaves behind: a run, a logged model and its files.
     const expId = await tracking.createExperiment('income');
@@ -87,22 +81,11 @@ describe('MLflow registry routes', () => {
   });
 
   after(async () => {
-    await new Promise((r) => http.close(r));
-    await api.close();
+    await server.close();
     await blobs.close();
     await db.close();
     await rm(dir, { recursive: true, force: true });
   });
-
-  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${base}/api/2.0/mlflow${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
 
   test('the data scientist flow: register two versions, alias, read back, download', async () => {
     let r = await call('POST', '/registered-models/create', {

@@ -5,19 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import { ArtifactRepository, artifactMigrations, FolderBlobStore } from '../src/artifacts/index.js';
 import { SlipwayError } from '../src/errors/index.js';
-import { type ApiServer, buildApiServer } from '../src/server/api/index.js';
-import { MLFLOW_COMPAT_VERSION, mlflowPlugin } from '../src/server/mlflow/index.js';
+import { MLFLOW_COMPAT_VERSION } from '../src/server/mlflow/index.js';
 import { Database } from '../src/store/index.js';
 import { type Metric, Tracking, trackingMigrations } from '../src/tracking/index.js';
 import { postgresDatabase, sqliteDatabase, type TestDatabase } from './support/databases.js';
+import { type MlflowTestServer, startMlflowServer } from './support/mlflow-server.js';
 
 interface Fixture {
   db: Database;
@@ -662,65 +660,34 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
 describe('MLflow REST routes', () => {
   let sqlite: TestDatabase;
   let f: Fixture;
-  let api: ApiServer;
-  let http: Server;
+  let server: MlflowTestServer;
   let base: string;
+  let call: MlflowTestServer['call'];
+  let mlflow: MlflowTestServer['mlflow'];
   before(async () => {
     sqlite = await sqliteDatabase();
     f = await fixture(await sqlite.fresh());
-    api = await buildApiServer({
-      logger: pino({ level: 'silent' }),
-      version: 'test',
-      bodyLimit: 1 << 20,
-      plugins: [
-        mlflowPlugin({
-          tracking: f.tracking,
-          artifacts: f.artifacts,
-          // Stands where the registry's routes go: inside the MLflow prefixes, sharing their errors.
-          registryRoutes: (app) => {
-            app.get('/registered-models/get', { config: { scope: 'read' } }, async () => {
-              throw new SlipwayError(
-                'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
-                'Registered Model with name=x not found',
-              );
-            });
-          },
-        }),
-      ],
+    server = await startMlflowServer({
+      tracking: f.tracking,
+      artifacts: f.artifacts,
+      // Stands where the registry's routes go: inside the MLflow prefixes, sharing their errors.
+      registryRoutes: (app) => {
+        app.get('/registered-models/get', { config: { scope: 'read' } }, async () => {
+          throw new SlipwayError('SLIPWAY_ERR_RESOURCE_NOT_FOUND', 'Registered Model with name=x not found');
+        });
+      },
     });
-    http = createServer(api.handle);
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    ({ base, call, mlflow } = server);
   });
   after(async () => {
-    await new Promise((r) => http.close(r));
-    await api.close();
+    await server.close();
     await f.close();
     await sqlite.stop();
   });
 
-  async function call(method: string, path: string, body?: unknown) {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = text;
-    }
-    return { status: res.status, body: json, headers: res.headers };
-  }
-  const mlflow = (method: string, path: string, body?: unknown) =>
-    call(method, `/api/2.0/mlflow${path}`, body);
-
   function rawRequest(method: string, path: string, body: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const port = (http.address() as AddressInfo).port;
-      const req = request({ host: '127.0.0.1', port, method, path }, (res) => {
+      const req = request({ host: '127.0.0.1', port: server.port, method, path }, (res) => {
         let text = '';
         res.on('data', (c) => {
           text += c;
