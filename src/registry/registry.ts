@@ -54,14 +54,8 @@ type K = Kysely<RegistryTables>;
 type ModelRow = RegistryTables['registry_models'];
 type VersionRow = RegistryTables['registry_versions'];
 
-interface PendingEntry {
-  actor: string;
-  action: string;
-  target: string;
-  model: string | null;
-  version: number | null;
-  alias: string | null;
-  details: Record<string, unknown>;
+/** An audit entry written inside a transaction, before its sequence number is known. */
+interface PendingEntry extends Omit<AuditEntry, 'seq' | 'atMs'> {
   /** Also recorded in the alias history. */
   aliasMove?: { modelId: string; fromVersion: number | null; toVersion: number | null };
   /** Filled in at commit. */
@@ -1285,16 +1279,20 @@ export class Registry {
     return { move, entry };
   }
 
+  private aliasesOf(modelIds: string[]) {
+    return this.db
+      .selectFrom('registry_aliases')
+      .select(['model_id', 'alias', 'version'])
+      .where('model_id', 'in', modelIds)
+      .execute();
+  }
+
   private async toModels(rows: ModelRow[]): Promise<RegisteredModel[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
     const [tags, aliases, stats] = await Promise.all([
       this.db.selectFrom('registry_model_tags').selectAll().where('model_id', 'in', ids).execute(),
-      this.db
-        .selectFrom('registry_aliases')
-        .select(['model_id', 'alias', 'version'])
-        .where('model_id', 'in', ids)
-        .execute(),
+      this.aliasesOf(ids),
       this.db
         .selectFrom('registry_versions')
         .select(['model_id', sql<number>`max(version)`.as('latest'), sql<number>`count(*)`.as('n')])
@@ -1328,11 +1326,7 @@ export class Registry {
     const ids = [...new Set(rows.map((r) => r.model_id))];
     const [tags, aliases, datasets] = await Promise.all([
       this.db.selectFrom('registry_version_tags').selectAll().where('model_id', 'in', ids).execute(),
-      this.db
-        .selectFrom('registry_aliases')
-        .select(['model_id', 'alias', 'version'])
-        .where('model_id', 'in', ids)
-        .execute(),
+      this.aliasesOf(ids),
       this.db
         .selectFrom('registry_version_datasets')
         .selectAll()
