@@ -3,8 +3,9 @@
  * into the `ArtifactRepository`, downloads stream out of it, listings are MLflow's.
  */
 import { posix } from 'node:path';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, HTTPMethods, RouteHandlerMethod } from 'fastify';
 import { type ArtifactRepository, confinePath } from '../../artifacts/index.js';
+import type { Scope } from '../../auth/index.js';
 import { SlipwayError } from '../../errors/index.js';
 import { mlflowRoute } from './mlflow-route.js';
 
@@ -17,20 +18,18 @@ export function artifactRoutes(app: FastifyInstance, artifacts: ArtifactReposito
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
 
+  // Artifact bodies stream and downloads use the reply, so these routes take Fastify's handler as is.
+  const route = (method: HTTPMethods, url: string, scope: Scope, handler: RouteHandlerMethod) =>
+    app.route({ method, url, config: { scope }, schema: { hide: true }, handler });
+
   // The router decodes the wildcard once; `confinePath` refuses `..` also when still encoded.
   const pathOf = (params: unknown): string => confinePath((params as { '*'?: string })['*'] ?? '');
 
-  app.route({
-    method: 'PUT',
-    url: '/artifacts/*',
-    config: { scope: 'write' },
-    schema: { hide: true },
-    handler: async (req) => {
-      const path = pathOf(req.params);
-      if (path === '') throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', 'path must name a file');
-      await artifacts.put(path, req.raw);
-      return {};
-    },
+  route('PUT', '/artifacts/*', 'write', async (req) => {
+    const path = pathOf(req.params);
+    if (path === '') throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', 'path must name a file');
+    await artifacts.put(path, req.raw);
+    return {};
   });
 
   const list = async (raw: unknown) => {
@@ -45,39 +44,21 @@ export function artifactRoutes(app: FastifyInstance, artifacts: ArtifactReposito
       })),
     };
   };
-  app.route({
-    method: 'GET',
-    url: '/artifacts',
-    config: { scope: 'read' },
-    schema: { hide: true },
-    handler: async (req) => list((req.query as { path?: unknown }).path),
+  route('GET', '/artifacts', 'read', async (req) => list((req.query as { path?: unknown }).path));
+  route('GET', '/artifacts/*', 'read', async (req, reply) => {
+    const path = pathOf(req.params);
+    if (path === '') return list((req.query as { path?: unknown }).path);
+    return download(artifacts, path, reply);
   });
-  app.route({
-    method: 'GET',
-    url: '/artifacts/*',
-    config: { scope: 'read' },
-    schema: { hide: true },
-    handler: async (req, reply) => {
-      const path = pathOf(req.params);
-      if (path === '') return list((req.query as { path?: unknown }).path);
-      return download(artifacts, path, reply);
-    },
-  });
-  app.route({
-    method: 'DELETE',
-    url: '/artifacts/*',
-    config: { scope: 'write' },
-    schema: { hide: true },
-    handler: async (req) => {
-      const path = pathOf(req.params);
-      const file = path === '' ? undefined : await artifacts.stat(path);
-      const files = file ? [file] : await artifacts.filesUnder(path);
-      if (files.length === 0) {
-        throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_NOT_FOUND', `no artifact at '${path}'`);
-      }
-      for (const f of files) await artifacts.delete(f.path);
-      return {};
-    },
+  route('DELETE', '/artifacts/*', 'write', async (req) => {
+    const path = pathOf(req.params);
+    const file = path === '' ? undefined : await artifacts.stat(path);
+    const files = file ? [file] : await artifacts.filesUnder(path);
+    if (files.length === 0) {
+      throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_NOT_FOUND', `no artifact at '${path}'`);
+    }
+    for (const f of files) await artifacts.delete(f.path);
+    return {};
   });
 
   for (const step of ['create', 'complete', 'abort']) {
