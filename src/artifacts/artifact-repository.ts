@@ -92,6 +92,67 @@ export class ArtifactRepository {
     return this.index(p, sha256, size);
   }
 
+  /**
+   * Checks that every blob exists with its size, so a later `replaceFolder` in the caller's
+   * transaction cannot point at missing bytes. Throws like `link`.
+   */
+  async checkBlobs(files: readonly { sha256: string; size: number }[]): Promise<void> {
+    for (const f of files) {
+      if (!SHA256_HEX.test(f.sha256)) {
+        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `'${f.sha256}' is not a SHA-256 hex digest`);
+      }
+      const blob = await this.blobs.stat(f.sha256);
+      if (!blob) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_ARTIFACT_NOT_FOUND',
+          `the artifact store holds no blob sha256:${f.sha256}`,
+        );
+      }
+      if (blob.size !== f.size) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `blob sha256:${f.sha256} has size ${blob.size}, not ${f.size}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Makes `folder` hold exactly `files` (paths relative to it) on blobs already checked with
+   * `checkBlobs`, inside the caller's transaction: a registration and its files commit together.
+   */
+  async replaceFolder(
+    executor: Kysely<any>,
+    folder: string,
+    files: readonly { rel: string; sha256: string; size: number }[],
+  ): Promise<void> {
+    const dir = confinePath(folder);
+    if (dir === '') throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', 'folder must not be the root');
+    const k = executor as Kysely<ArtifactTables>;
+    await k
+      .deleteFrom('artifact_files')
+      .where(startsWith(`${dir}/`))
+      .execute();
+    if (files.length === 0) return;
+    const createdMs = now();
+    const rows = files.map((f) => ({
+      path: confinePath(`${dir}/${f.rel}`),
+      sha256: f.sha256,
+      size: f.size,
+      created_ms: createdMs,
+    }));
+    for (const r of rows) {
+      const chars = [...r.path].length;
+      if (chars > MAX_PATH_CHARS) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_ARTIFACT_PATH',
+          `path '${r.path}' is ${chars} characters long; the limit is ${MAX_PATH_CHARS}`,
+        );
+      }
+    }
+    await k.insertInto('artifact_files').values(rows).execute();
+  }
+
   /** Points `path` (already confined) at the blob, replacing what it pointed at. */
   private async index(path: string, sha256: string, size: number): Promise<ArtifactFile> {
     const createdMs = now();

@@ -386,7 +386,10 @@ export class Registry {
     if (source.length > 4096) bad('source: must be at most 4096 characters');
     checkNoNul(source, 'source');
 
-    // 1: take the next number and record the version as pending.
+    await this.artifacts.checkBlobs(files);
+
+    // One transaction: the number, the version, its own files (linked: no bytes copied), the
+    // audit entry and the aliases commit together, so no reader sees a version without files.
     const created = await this.write(async (w) => {
       if (input.createModel) await this.insertModel(w, name, '', {}, who);
       const m = await this.lockModel(w.k, name);
@@ -404,7 +407,7 @@ export class Registry {
         .values({
           model_id: m.id,
           version,
-          status: 'PENDING_REGISTRATION',
+          status: 'READY',
           description: desc,
           creator: who,
           created_ms: at,
@@ -429,34 +432,9 @@ export class Registry {
         ...evaluation.map((d, i) => datasetRow(m.id, version, 'evaluation', i, d)),
       ];
       if (dsRows.length) await w.k.insertInto('registry_version_datasets').values(dsRows).execute();
-      return { modelId: m.id, modelName: m.name, version, artifactPath };
-    });
-
-    // 2: the version's own files, linked (no bytes copied), then READY.
-    try {
-      await this.deleteFolder(created.artifactPath);
-      for (const f of files) await this.artifacts.link(`${created.artifactPath}/${f.rel}`, f.sha256, f.size);
-    } catch (err) {
-      await this.db
-        .updateTable('registry_versions')
-        .set({ status: 'FAILED_REGISTRATION', updated_ms: now() })
-        .where('model_id', '=', created.modelId)
-        .where('version', '=', created.version)
-        .execute()
-        .catch(() => undefined);
-      throw err;
-    }
-    await this.write(async (w) => {
-      const m = await this.lockModel(w.k, created.modelName);
-      const r = await w.k
-        .updateTable('registry_versions')
-        .set({ status: 'READY', updated_ms: now() })
-        .where('model_id', '=', m.id)
-        .where('version', '=', created.version)
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) throw notFoundVersion(m.name, created.version);
+      await this.artifacts.replaceFolder(w.k, artifactPath, files);
       w.record({
-        ...versionEntry(who, 'version.create', m.name, created.version),
+        ...versionEntry(who, 'version.create', m.name, version),
         details: {
           source,
           sha256: modelFile?.sha256 ?? null,
@@ -469,7 +447,8 @@ export class Registry {
           evaluationData: evaluation.map((d) => d.ref),
         },
       });
-      for (const alias of aliases) await this.moveAlias(w, m, alias, created.version, who);
+      for (const alias of aliases) await this.moveAlias(w, m, alias, version, who);
+      return { modelName: m.name, version };
     });
     return this.getVersion(created.modelName, created.version);
   }

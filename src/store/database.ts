@@ -66,7 +66,25 @@ export class Database {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    return new Database(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite', sqlite);
+    // Kysely prepares every query afresh; the same few hundred SQL texts recur, so keep their
+    // compiled statements. One connection runs one statement at a time, so sharing is safe.
+    const statements = new Map<string, BetterSqlite3.Statement>();
+    const database = {
+      prepare(text: string) {
+        let stmt = statements.get(text);
+        if (!stmt) {
+          if (statements.size >= 1000) statements.clear();
+          stmt = sqlite.prepare(text);
+          statements.set(text, stmt);
+        }
+        return stmt;
+      },
+      close() {
+        statements.clear();
+        sqlite.close();
+      },
+    };
+    return new Database(new Kysely({ dialect: new SqliteDialect({ database }) }), 'sqlite', sqlite);
   }
 
   private static async openPostgres(options: DatabaseOptions): Promise<Database> {
