@@ -42,6 +42,15 @@ export const artifactMigrations: NamedMigration[] = [
       await db.schema.createIndex('artifact_files_sha256').on('artifact_files').column('sha256').execute();
     },
   },
+  {
+    // Byte order for paths, so a folder's files are one range of the primary key whatever the
+    // database's default collation. SQLite compares bytes already.
+    name: '0002-artifact-paths-byte-order',
+    async up(db, dialect) {
+      if (dialect !== 'postgres') return;
+      await sql`alter table artifact_files alter column path type varchar(1024) collate "C"`.execute(db);
+    },
+  },
 ];
 
 /**
@@ -273,5 +282,8 @@ export class ArtifactRepository {
  * databases, so the length is counted in code points, not UTF-16 units.
  */
 function startsWith(prefix: string) {
-  return sql<boolean>`substr(path, 1, ${[...prefix].length}) = ${prefix}`;
+  // The range lets the primary key serve the lookup (byte order: SQLite's BINARY and the column's
+  // "C" collation on PostgreSQL); prefixes handed in end with '/', whose successor is '0'.
+  const upper = `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
+  return sql<boolean>`(path >= ${prefix} and path < ${upper} and substr(path, 1, ${[...prefix].length}) = ${prefix})`;
 }

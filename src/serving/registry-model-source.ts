@@ -80,13 +80,17 @@ export class RegistryWatcher {
   private polling?: Promise<void>;
   private readonly running = new Map<string, Promise<void>>();
   private readonly queued = new Map<string, Promise<void>>();
+  private readonly lastStart = new Map<string, number>();
+  private readonly minGapMs: number;
 
   constructor(
     private readonly catalog: ServingCatalog,
     private readonly manager: ModelManager,
     private readonly source: RegistryModelSource,
-    private readonly options: { pollMs: number; logger: Logger },
-  ) {}
+    private readonly options: { pollMs: number; logger: Logger; minReloadGapMs?: number },
+  ) {
+    this.minGapMs = options.minReloadGapMs ?? 250;
+  }
 
   async start(): Promise<void> {
     this.cursor = (await this.catalog.changesSince(Number.MAX_SAFE_INTEGER)).cursor;
@@ -103,14 +107,20 @@ export class RegistryWatcher {
 
   /**
    * Reloads one model from the registry; resolves when the new state serves. A burst of changes
-   * costs at most one reload in progress and one queued after it: the queued one reads the
-   * registry when it starts, so it sees every change made before then.
+   * costs at most one reload in progress and one queued after it (starting at least
+   * `minReloadGapMs` after the previous one): the queued one reads the registry when it starts,
+   * so it sees every change made before then.
    */
   refresh(name: string): Promise<void> {
     const queued = this.queued.get(name);
     if (queued) return queued;
     const previous = this.running.get(name) ?? Promise.resolve();
     const next = previous.then(async () => {
+      // Reloads of one model start at most every minReloadGapMs: a burst of registrations
+      // loads the newest state a few times, not once per version.
+      const wait = (this.lastStart.get(name) ?? 0) + this.minGapMs - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      this.lastStart.set(name, performance.now());
       this.queued.delete(name);
       this.running.set(name, next);
       try {

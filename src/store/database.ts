@@ -16,8 +16,11 @@ import { SlipwayError } from '../errors/index.js';
 export type DialectName = 'sqlite' | 'postgres';
 
 /** A versioned schema change. Names sort in the order they run: `0001-registry`, `0002-…`. */
-export interface NamedMigration extends Migration {
+export interface NamedMigration {
   name: string;
+  /** Runs in a transaction; `dialect` is there for the rare step that differs between databases. */
+  up(db: Kysely<any>, dialect: DialectName): Promise<void>;
+  down?: Migration['down'];
 }
 
 export interface DatabaseOptions {
@@ -129,13 +132,22 @@ export class Database {
       names.add(m.name);
     }
     const provider: MigrationProvider = {
-      getMigrations: async () => Object.fromEntries(migrations.map((m) => [m.name, m])),
+      getMigrations: async () =>
+        Object.fromEntries(
+          migrations.map((m): [string, Migration] => [
+            m.name,
+            { up: (db) => m.up(db, this.dialect), ...(m.down ? { down: m.down } : {}) },
+          ]),
+        ),
     };
     const migrator = new Migrator({
       db: this.kysely,
       provider,
       migrationTableName: 'slipway_migrations',
       migrationLockTableName: 'slipway_migrations_lock',
+      // Each capability numbers its own migrations in its own range (tokens 0050…, registry 0100…);
+      // one added later to an earlier range must still run on a database that ran later ones.
+      allowUnorderedMigrations: true,
     });
     let outcome = await migrator.migrateToLatest();
     // Kysely's migration lock is a no-op on SQLite, so two processes opening a new file at once
