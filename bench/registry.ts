@@ -323,6 +323,12 @@ async function main(): Promise<void> {
     );
     json[p] = { slipway: s, mlflow: m, ratio: s / m };
   }
+  // The whole workload: the time each server took for all three phases, median over runs.
+  const total = (r: Record<Phase, PhaseResult>) => PHASES.reduce((a, p) => a + r[p].seconds, 0);
+  const ts = results.slipway.length ? median(results.slipway.map(total)) : Number.NaN;
+  const tm = results.mlflow.length ? median(results.mlflow.map(total)) : Number.NaN;
+  lines.push(`| whole workload | ${ts.toFixed(2)} s | ${tm.toFixed(2)} s | ${(tm / ts).toFixed(1)}× | |`);
+  json.total = { slipwaySeconds: ts, mlflowSeconds: tm, ratio: tm / ts };
   const report = lines.join('\n');
   process.stdout.write(`${report}\n`);
   mkdirSync(OUT, { recursive: true });
