@@ -233,7 +233,9 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         assert.equal((await store.authenticate(`Bearer ${token}`, 'write')).name, 'ci');
         // A wrong secret with a real id is refused.
         await assert.rejects(
-          Promise.resolve().then(() => store.authenticate(`Bearer ${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 'read')),
+          Promise.resolve().then(() =>
+            store.authenticate(`Bearer ${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 'read'),
+          ),
           /not valid/,
         );
         await db.kysely
