@@ -1,0 +1,496 @@
+import type { Cell } from '../table.js';
+import { FrequentItems } from './frequent-items.js';
+import { HyperLogLog } from './hyperloglog.js';
+import { KllSketch } from './kll.js';
+import { Moments } from './moments.js';
+import { Kind, type Parsed, parseCell, parseDatetime } from './parse-cell.js';
+
+/** A distinct value as the profile keys it: numbers, exact big integers, booleans and strings. */
+export type Key = number | bigint | boolean | string;
+/** A key in JSON: big integers travel as `{"int": "<decimal>"}`. */
+export type KeyJson = number | boolean | string | { int: string };
+
+export type ColumnType = 'integer' | 'float' | 'boolean' | 'categorical' | 'datetime' | 'text' | 'empty';
+
+export interface ProfileOptions {
+  /** Distinct values kept exactly (counts per value) before switching to sketches. Default 50 000. */
+  exactLimit: number;
+  /** KLL accuracy parameter. Default 200 (≈1.65% rank error). */
+  kllK: number;
+  /** Misra–Gries counters. Default 1024. */
+  frequentCapacity: number;
+  /** Equal-width histogram bins over [min, max]. Default 20. */
+  histogramBins: number;
+  /** Top values reported. Default 10. */
+  topValues: number;
+}
+
+export const DEFAULT_OPTIONS: Readonly<ProfileOptions> = Object.freeze({
+  exactLimit: 50_000,
+  kllK: 200,
+  frequentCapacity: 1024,
+  histogramBins: 20,
+  topValues: 10,
+});
+
+/** Quantiles every numeric and datetime summary reports. */
+export const QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99] as const;
+
+/** Categorical/text rule: see `inferType`. */
+const CATEGORICAL_MAX_DISTINCT = 1000;
+const CATEGORICAL_MAX_MEAN_LENGTH = 50;
+const CATEGORICAL_MAX_RATIO = 0.5;
+const CATEGORICAL_RATIO_MIN_VALUES = 20;
+
+export interface TypeCounts {
+  integer: number;
+  float: number;
+  infinite: number;
+  boolean: number;
+  datetime: number;
+  string: number;
+}
+
+export interface ColumnSummary {
+  name: string;
+  type: ColumnType;
+  /** Non-missing cells (pandas' `count`). */
+  count: number;
+  missing: number;
+  distinct: number;
+  distinctExact: boolean;
+  typeCounts: TypeCounts;
+  /** Numbers, or decimal strings for integers beyond 2^53, or ISO strings for datetimes. */
+  min?: number | string;
+  max?: number | string;
+  mean?: number;
+  /** Sample standard deviation (ddof = 1), as pandas' `describe()`. */
+  std?: number;
+  /** Population standard deviation (ddof = 0), as numpy's default. */
+  stdPopulation?: number;
+  quantiles?: Record<string, number | string>;
+  quantilesExact?: boolean;
+  histogram?: { edges: (number | string)[]; counts: number[]; exact: boolean };
+  top: { value: KeyJson; count: number }[];
+  /** True when the counts are exact; otherwise each is a lower bound, at most `topMaxError` low. */
+  topExact: boolean;
+  topMaxError?: number;
+  length?: { min: number; max: number; mean: number };
+}
+
+export interface ColumnStateJson {
+  missing: number;
+  types: TypeCounts;
+  numeric: number[] | null;
+  datetime: number[] | null;
+  bigRange: [string, string] | null;
+  length: [number, number, number] | null;
+  exact: [KeyJson, number][] | null;
+  hll?: string;
+  kll?: ReturnType<KllSketch['toJSON']>;
+  datetimeKll?: ReturnType<KllSketch['toJSON']>;
+  frequent?: { maxError: number; items: [KeyJson, number][] };
+}
+
+interface Sketches {
+  hll: HyperLogLog;
+  frequent: FrequentItems<Key>;
+  kll: KllSketch;
+  datetimeKll: KllSketch;
+}
+
+/**
+ * The mergeable profile of one column. Values are counted exactly (a value → count map) until
+ * the column has more than `exactLimit` distinct values; then the counts become a HyperLogLog
+ * (distinct), KLL sketches (quantiles, histogram) and Misra–Gries counters (top values). Moments,
+ * min, max, lengths and type counts are always exact.
+ */
+export class ColumnProfile {
+  missing = 0;
+  readonly types: TypeCounts = { integer: 0, float: 0, infinite: 0, boolean: 0, datetime: 0, string: 0 };
+  numeric = new Moments();
+  datetime = new Moments();
+  bigMin: bigint | null = null;
+  bigMax: bigint | null = null;
+  lengthSum = 0;
+  lengthMin = Number.POSITIVE_INFINITY;
+  lengthMax = 0;
+  exact: Map<Key, number> | null = new Map();
+  sketches: Sketches | null = null;
+  private readonly parsed: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
+
+  constructor(
+    readonly name: string,
+    readonly options: ProfileOptions,
+  ) {}
+
+  add(cell: Cell): void {
+    const p = parseCell(cell, this.parsed);
+    const t = this.types;
+    switch (p.kind) {
+      case Kind.Missing:
+        this.missing++;
+        return;
+      case Kind.Integer:
+        t.integer++;
+        this.numeric.add(p.value as number);
+        break;
+      case Kind.BigInteger: {
+        t.integer++;
+        const big = p.value as bigint;
+        this.numeric.add(Number(big));
+        if (this.bigMin === null || big < this.bigMin) this.bigMin = big;
+        if (this.bigMax === null || big > this.bigMax) this.bigMax = big;
+        break;
+      }
+      case Kind.Float:
+        t.float++;
+        this.numeric.add(p.value as number);
+        break;
+      case Kind.Infinite:
+        // Counted, but kept out of moments, quantiles and distinct values (see docs).
+        t.infinite++;
+        return;
+      case Kind.Boolean:
+        t.boolean++;
+        break;
+      case Kind.Datetime:
+        t.datetime++;
+        this.datetime.add(p.ms);
+        break;
+      case Kind.String: {
+        t.string++;
+        const len = (p.value as string).length;
+        this.lengthSum += len;
+        if (len < this.lengthMin) this.lengthMin = len;
+        if (len > this.lengthMax) this.lengthMax = len;
+        break;
+      }
+    }
+    const key = p.value as Key;
+    const exact = this.exact;
+    if (exact) {
+      exact.set(key, (exact.get(key) ?? 0) + 1);
+      if (exact.size > this.options.exactLimit) this.toSketches();
+      return;
+    }
+    const s = this.sketches as Sketches;
+    s.hll.add(keyString(key));
+    s.frequent.add(key);
+    if (p.kind === Kind.Datetime) s.datetimeKll.update(p.ms);
+    else if (p.kind <= Kind.Float) s.kll.update(Number(key));
+  }
+
+  /** Adds `rows` missing cells (a merged profile that lacked this column). */
+  addMissing(rows: number): void {
+    this.missing += rows;
+  }
+
+  merge(other: ColumnProfile): void {
+    this.missing += other.missing;
+    for (const k of Object.keys(this.types) as (keyof TypeCounts)[]) this.types[k] += other.types[k];
+    this.numeric.merge(other.numeric);
+    this.datetime.merge(other.datetime);
+    if (other.bigMin !== null && (this.bigMin === null || other.bigMin < this.bigMin))
+      this.bigMin = other.bigMin;
+    if (other.bigMax !== null && (this.bigMax === null || other.bigMax > this.bigMax))
+      this.bigMax = other.bigMax;
+    this.lengthSum += other.lengthSum;
+    this.lengthMin = Math.min(this.lengthMin, other.lengthMin);
+    this.lengthMax = Math.max(this.lengthMax, other.lengthMax);
+    if (this.exact && other.exact) {
+      for (const [k, c] of other.exact) this.exact.set(k, (this.exact.get(k) ?? 0) + c);
+      if (this.exact.size > this.options.exactLimit) this.toSketches();
+      return;
+    }
+    if (this.exact) this.toSketches();
+    const mine = this.sketches as Sketches;
+    const theirs = other.sketches ?? sketchesOf(other.exact as Map<Key, number>, this.options);
+    mine.hll.merge(theirs.hll);
+    mine.frequent.merge(theirs.frequent);
+    mine.kll.merge(theirs.kll);
+    mine.datetimeKll.merge(theirs.datetimeKll);
+  }
+
+  get count(): number {
+    const t = this.types;
+    return t.integer + t.float + t.infinite + t.boolean + t.datetime + t.string;
+  }
+
+  /**
+   * The column type:
+   * - `empty` when every cell is missing;
+   * - `boolean`, `integer`, `datetime` when every present cell is of that kind; `float` when every
+   *   present cell is a number (integers, decimals, infinities) and at least one is not an integer;
+   * - otherwise (strings, or a mix such as numbers and words) `categorical` when the column has at
+   *   most 1000 distinct values, a mean string length of at most 50, and — once it has at least
+   *   20 values — at most one distinct value per two values; else `text`. A mixed column is thus a
+   *   string column, as pandas reads it (`object`), and `typeCounts` shows the mix.
+   */
+  inferType(distinct = this.distinct().value): ColumnType {
+    const t = this.types;
+    const n = this.count;
+    if (n === 0) return 'empty';
+    if (t.boolean === n) return 'boolean';
+    if (t.integer === n) return 'integer';
+    if (t.integer + t.float + t.infinite === n) return 'float';
+    if (t.datetime === n) return 'datetime';
+    const meanLength = t.string > 0 ? this.lengthSum / t.string : 0;
+    const categorical =
+      distinct <= CATEGORICAL_MAX_DISTINCT &&
+      meanLength <= CATEGORICAL_MAX_MEAN_LENGTH &&
+      (n < CATEGORICAL_RATIO_MIN_VALUES || distinct <= CATEGORICAL_MAX_RATIO * n);
+    return categorical ? 'categorical' : 'text';
+  }
+
+  distinct(): { value: number; exact: boolean } {
+    if (this.exact) return { value: this.exact.size, exact: true };
+    return { value: (this.sketches as Sketches).hll.estimate(), exact: false };
+  }
+
+  summary(): ColumnSummary {
+    const distinct = this.distinct();
+    const type = this.inferType(distinct.value);
+    const out: ColumnSummary = {
+      name: this.name,
+      type,
+      count: this.count,
+      missing: this.missing,
+      distinct: distinct.value,
+      distinctExact: distinct.exact,
+      typeCounts: { ...this.types },
+      top: [],
+      topExact: this.exact !== null,
+    };
+    if (type === 'integer' || type === 'float') this.numericSummary(out);
+    else if (type === 'datetime') this.datetimeSummary(out);
+    if (this.types.string > 0) {
+      out.length = { min: this.lengthMin, max: this.lengthMax, mean: this.lengthSum / this.types.string };
+    }
+    // Ties go by value, so the order does not depend on the order values arrived in.
+    const counts = this.exact ?? (this.sketches as Sketches).frequent.counts;
+    out.top = [...counts]
+      .sort((a, b) => b[1] - a[1] || compareKeys(a[0], b[0]))
+      .slice(0, this.options.topValues)
+      .map(([k, c]) => ({ value: encodeKey(k), count: c }));
+    if (!this.exact) out.topMaxError = (this.sketches as Sketches).frequent.maxError;
+    return out;
+  }
+
+  toJSON(): ColumnStateJson {
+    const state: ColumnStateJson = {
+      missing: this.missing,
+      types: { ...this.types },
+      numeric: this.numeric.toJSON(),
+      datetime: this.datetime.toJSON(),
+      bigRange: this.bigMin === null ? null : [String(this.bigMin), String(this.bigMax)],
+      length: this.types.string > 0 ? [this.lengthSum, this.lengthMin, this.lengthMax] : null,
+      exact: this.exact ? sortedEntries(this.exact) : null,
+    };
+    if (this.sketches) {
+      const s = this.sketches;
+      state.hll = s.hll.toJSON();
+      state.kll = s.kll.toJSON();
+      state.datetimeKll = s.datetimeKll.toJSON();
+      state.frequent = { maxError: s.frequent.maxError, items: sortedEntries(s.frequent.counts) };
+    }
+    return state;
+  }
+
+  static fromJSON(name: string, options: ProfileOptions, json: ColumnStateJson): ColumnProfile {
+    const c = new ColumnProfile(name, options);
+    c.missing = json.missing;
+    Object.assign(c.types, json.types);
+    c.numeric = Moments.fromJSON(json.numeric);
+    c.datetime = Moments.fromJSON(json.datetime);
+    if (json.bigRange) [c.bigMin, c.bigMax] = json.bigRange.map((s) => BigInt(s));
+    if (json.length) [c.lengthSum, c.lengthMin, c.lengthMax] = json.length;
+    if (json.exact) {
+      c.exact = new Map(json.exact.map(([k, n]) => [decodeKey(k), n]));
+    } else {
+      if (!json.hll || !json.kll || !json.datetimeKll || !json.frequent) {
+        throw new Error(`column ${name}: a sketched column needs hll, kll, datetimeKll and frequent`);
+      }
+      const frequent = new FrequentItems<Key>(options.frequentCapacity);
+      frequent.maxError = json.frequent.maxError;
+      for (const [k, n] of json.frequent.items) frequent.counts.set(decodeKey(k), n);
+      c.exact = null;
+      c.sketches = {
+        hll: HyperLogLog.fromJSON(json.hll),
+        kll: KllSketch.fromJSON(json.kll),
+        datetimeKll: KllSketch.fromJSON(json.datetimeKll),
+        frequent,
+      };
+    }
+    return c;
+  }
+
+  private toSketches(): void {
+    this.sketches = sketchesOf(this.exact as Map<Key, number>, this.options);
+    this.exact = null;
+  }
+
+  private numericSummary(out: ColumnSummary): void {
+    const m = this.numeric;
+    if (m.n === 0) return;
+    out.min = m.min;
+    out.max = m.max;
+    // Integers beyond 2^53 keep their exact bounds as decimal strings.
+    if (this.bigMin !== null && this.bigMin < BigInt(m.min)) out.min = String(this.bigMin);
+    if (this.bigMax !== null && this.bigMax > BigInt(m.max)) out.max = String(this.bigMax);
+    out.mean = m.mean;
+    out.std = Math.sqrt(m.sampleVariance());
+    out.stdPopulation = Math.sqrt(m.populationVariance());
+    if (this.exact) {
+      const sorted = numericEntries(this.exact);
+      out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), exactQuantile(sorted, m.n, q)]));
+      out.quantilesExact = true;
+      out.histogram = { ...exactHistogram(sorted, m.min, m.max, this.options.histogramBins), exact: true };
+    } else {
+      const kll = (this.sketches as Sketches).kll;
+      out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), kll.quantile(q)]));
+      out.quantilesExact = false;
+      out.histogram = { ...sketchHistogram(kll, m.min, m.max, this.options.histogramBins), exact: false };
+    }
+  }
+
+  private datetimeSummary(out: ColumnSummary): void {
+    const m = this.datetime;
+    if (m.n === 0) return;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    out.min = iso(m.min);
+    out.max = iso(m.max);
+    let quantile: (q: number) => number;
+    let histogram: { edges: number[]; counts: number[] };
+    if (this.exact) {
+      const sorted: [number, number][] = [...this.exact]
+        .map(([k, c]): [number, number] => [parseDatetime(k as string), c])
+        .sort((a, b) => a[0] - b[0]);
+      quantile = (q) => exactQuantile(sorted, m.n, q);
+      histogram = exactHistogram(sorted, m.min, m.max, this.options.histogramBins);
+    } else {
+      const kll = (this.sketches as Sketches).datetimeKll;
+      quantile = (q) => kll.quantile(q);
+      histogram = sketchHistogram(kll, m.min, m.max, this.options.histogramBins);
+    }
+    out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), iso(Math.round(quantile(q)))]));
+    out.quantilesExact = this.exact !== null;
+    out.histogram = { edges: histogram.edges.map(iso), counts: histogram.counts, exact: this.exact !== null };
+  }
+}
+
+function sketchesOf(exact: Map<Key, number>, options: ProfileOptions): Sketches {
+  const s: Sketches = {
+    hll: new HyperLogLog(),
+    frequent: new FrequentItems<Key>(options.frequentCapacity),
+    kll: new KllSketch(options.kllK),
+    datetimeKll: new KllSketch(options.kllK),
+  };
+  for (const [key, count] of exact) {
+    s.hll.add(keyString(key));
+    s.frequent.add(key, count);
+    if (typeof key === 'number' || typeof key === 'bigint') {
+      const x = Number(key);
+      for (let i = 0; i < count; i++) s.kll.update(x);
+    } else if (typeof key === 'string') {
+      const ms = parseDatetime(key);
+      if (!Number.isNaN(ms)) for (let i = 0; i < count; i++) s.datetimeKll.update(ms);
+    }
+  }
+  return s;
+}
+
+/** Strings, numbers and booleans never collide: a string that reads as a number is a number. */
+function keyString(key: Key): string {
+  return typeof key === 'string' ? key : String(key);
+}
+
+export function encodeKey(key: Key): KeyJson {
+  return typeof key === 'bigint' ? { int: String(key) } : key;
+}
+
+function decodeKey(key: KeyJson): Key {
+  return typeof key === 'object' ? BigInt(key.int) : key;
+}
+
+const KEY_RANK = { boolean: 0, number: 1, bigint: 1, string: 2 } as Record<string, number>;
+
+function compareKeys(a: Key, b: Key): number {
+  const ra = KEY_RANK[typeof a];
+  const rb = KEY_RANK[typeof b];
+  if (ra !== rb) return ra - rb;
+  if (ra === 1) return Number(a) - Number(b) || (a < b ? -1 : a > b ? 1 : 0);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Entries in a stable order (booleans, numbers, strings), so equal content gives equal JSON. */
+function sortedEntries(map: Map<Key, number>): [KeyJson, number][] {
+  return [...map].sort((a, b) => compareKeys(a[0], b[0])).map(([k, c]) => [encodeKey(k), c]);
+}
+
+function numericEntries(map: Map<Key, number>): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [k, c] of map) if (typeof k === 'number' || typeof k === 'bigint') out.push([Number(k), c]);
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+/**
+ * The q-quantile of values given as sorted (value, count) pairs totalling n, with pandas' and
+ * numpy's default linear interpolation: position (n−1)·q between the neighbouring order
+ * statistics, interpolated the way numpy's `_lerp` does.
+ */
+export function exactQuantile(sorted: readonly [number, number][], n: number, q: number): number {
+  const h = (n - 1) * q;
+  const lo = Math.floor(h);
+  const t = h - lo;
+  const a = orderStatistic(sorted, lo);
+  if (t === 0) return a;
+  const b = orderStatistic(sorted, lo + 1);
+  const d = b - a;
+  return t >= 0.5 ? b - d * (1 - t) : a + d * t;
+}
+
+/** The value at 0-based rank `r` among sorted (value, count) pairs. */
+function orderStatistic(sorted: readonly [number, number][], r: number): number {
+  let seen = 0;
+  for (const [x, c] of sorted) {
+    seen += c;
+    if (r < seen) return x;
+  }
+  return sorted[sorted.length - 1][0];
+}
+
+/** Equal-width bins as numpy.histogram: the last bin is closed; a constant column gets [x−0.5, x+0.5]. */
+function binEdges(min: number, max: number, bins: number): number[] {
+  const [lo, hi] = min === max ? [min - 0.5, max + 0.5] : [min, max];
+  return Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : lo + ((hi - lo) * i) / bins));
+}
+
+function exactHistogram(sorted: readonly [number, number][], min: number, max: number, bins: number) {
+  const edges = binEdges(min, max, bins);
+  const counts = new Array<number>(bins).fill(0);
+  const lo = edges[0];
+  const width = (edges[bins] - lo) / bins;
+  for (const [x, c] of sorted) {
+    let i = Math.min(bins - 1, Math.floor((x - lo) / width));
+    // Floating-point width can misplace a value sitting on an edge.
+    while (i > 0 && x < edges[i]) i--;
+    while (i < bins - 1 && x >= edges[i + 1]) i++;
+    counts[i] += c;
+  }
+  return { edges, counts };
+}
+
+/** Bin counts from the sketch's ranks at the edges, rounded; within the KLL rank error. */
+function sketchHistogram(kll: KllSketch, min: number, max: number, bins: number) {
+  const edges = binEdges(min, max, bins);
+  const counts = new Array<number>(bins).fill(0);
+  let previous = 0;
+  for (let i = 1; i <= bins; i++) {
+    // Values strictly below the next edge fall in this bin; the last bin takes the rest.
+    const below = i === bins ? kll.n : kll.rank(edges[i], false);
+    counts[i - 1] = Math.max(0, Math.round(below - previous));
+    previous = below;
+  }
+  return { edges, counts };
+}

@@ -1,0 +1,21 @@
+export {
+  type ColumnSummary,
+  type ColumnType,
+  DEFAULT_OPTIONS,
+  exactQuantile,
+  type KeyJson,
+  type ProfileOptions,
+  QUANTILES,
+} from './column-profile.js';
+export { FrequentItems } from './frequent-items.js';
+export { HyperLogLog } from './hyperloglog.js';
+export { KllSketch } from './kll.js';
+export { Moments } from './moments.js';
+export { MISSING_TOKENS, parseDatetime } from './parse-cell.js';
+export {
+  PROFILE_FORMAT,
+  PROFILE_VERSION,
+  TableProfile,
+  type TableProfileJson,
+  type TableSummary,
+} from './table-profile.js';

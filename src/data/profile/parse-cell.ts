@@ -1,0 +1,140 @@
+import type { Cell } from '../table.js';
+
+/** What one cell turned out to be. */
+export enum Kind {
+  Missing = 0,
+  Integer = 1,
+  BigInteger = 2,
+  Float = 3,
+  Infinite = 4,
+  Boolean = 5,
+  Datetime = 6,
+  String = 7,
+}
+
+/** A parsed cell: its kind and the value the profile keeps (`ms` for datetimes). */
+export interface Parsed {
+  kind: Kind;
+  value: number | bigint | boolean | string;
+  ms: number;
+}
+
+/**
+ * Strings read as missing: the empty field and pandas' default `na_values`, so a CSV profiles the
+ * way `pandas.read_csv` reads it. Matched exactly (no trimming, case as listed).
+ */
+export const MISSING_TOKENS: ReadonlySet<string> = new Set([
+  '',
+  '#N/A',
+  '#N/A N/A',
+  '#NA',
+  '-1.#IND',
+  '-1.#QNAN',
+  '-NaN',
+  '-nan',
+  '1.#IND',
+  '1.#QNAN',
+  '<NA>',
+  'N/A',
+  'NA',
+  'NULL',
+  'NaN',
+  'None',
+  'n/a',
+  'nan',
+  'null',
+]);
+
+const INTEGER = /^[+-]?\d+$/;
+const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INFINITY = /^[+-]?(?:inf|infinity)$/i;
+const DATETIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * Parses an ISO 8601 date or date-time (`2011-01-31`, `2011-01-31T08:00`, `2011-01-31 08:00:00.5Z`,
+ * `…+02:00`) to epoch milliseconds; a time without a zone is read as UTC. Returns NaN otherwise,
+ * including for impossible dates such as `2011-02-30`.
+ */
+export function parseDatetime(text: string): number {
+  const m = DATETIME.exec(text);
+  if (!m) return Number.NaN;
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone = 'Z'] = m;
+  const ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s, Math.floor(Number(`0${frac || '.0'}`) * 1000));
+  const check = new Date(ms);
+  if (check.getUTCFullYear() !== +y || check.getUTCMonth() !== +mo - 1 || check.getUTCDate() !== +d)
+    return Number.NaN;
+  if (+h > 23 || +mi > 59 || +s > 59) return Number.NaN;
+  if (zone === 'Z') return ms;
+  const sign = zone[0] === '-' ? -1 : 1;
+  const digits = zone.slice(1).replace(':', '');
+  return ms - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
+}
+
+/**
+ * Classifies a cell into `out` (reused, so the per-cell path allocates nothing).
+ * Strings are parsed conservatively: integers (beyond 2^53 kept exact as bigint), decimals and
+ * exponents, `inf`/`Infinity` as infinite, only `true`/`false` (any case) as booleans (`yes`/`no`
+ * and `0`/`1` stay categorical and integer), ISO dates and date-times; anything else is a string.
+ */
+export function parseCell(cell: Cell, out: Parsed): Parsed {
+  switch (typeof cell) {
+    case 'string':
+      return parseString(cell, out);
+    case 'number':
+      if (Number.isNaN(cell)) return set(out, Kind.Missing, 0);
+      if (!Number.isFinite(cell)) return set(out, Kind.Infinite, cell);
+      return set(out, Number.isSafeInteger(cell) ? Kind.Integer : Kind.Float, cell);
+    case 'bigint':
+      if (cell >= BigInt(Number.MIN_SAFE_INTEGER) && cell <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        return set(out, Kind.Integer, Number(cell));
+      }
+      return set(out, Kind.BigInteger, cell);
+    case 'boolean':
+      return set(out, Kind.Boolean, cell);
+    default:
+      if (cell instanceof Date) {
+        const ms = cell.getTime();
+        if (Number.isNaN(ms)) return set(out, Kind.Missing, 0);
+        out.ms = ms;
+        return set(out, Kind.Datetime, cell.toISOString());
+      }
+      return set(out, Kind.Missing, 0);
+  }
+}
+
+function parseString(text: string, out: Parsed): Parsed {
+  if (MISSING_TOKENS.has(text)) return set(out, Kind.Missing, 0);
+  const c = text.charCodeAt(0);
+  // Digits, sign or dot: a number or a date; everything else skips the regular expressions.
+  if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46) {
+    if (INTEGER.test(text)) {
+      if (text.length <= 15) return set(out, Kind.Integer, Number(text));
+      const big = BigInt(text);
+      if (big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        return set(out, Kind.Integer, Number(big));
+      }
+      return set(out, Kind.BigInteger, big);
+    }
+    if (FLOAT.test(text)) {
+      const x = Number(text);
+      return Number.isFinite(x) ? set(out, Kind.Float, x) : set(out, Kind.Infinite, x);
+    }
+    const ms = parseDatetime(text);
+    if (!Number.isNaN(ms)) {
+      out.ms = ms;
+      return set(out, Kind.Datetime, text);
+    }
+  }
+  if (INFINITY.test(text)) return set(out, Kind.Infinite, text.startsWith('-') ? -Infinity : Infinity);
+  const lower = text.length <= 5 ? text.toLowerCase() : '';
+  if (lower === 'true') return set(out, Kind.Boolean, true);
+  if (lower === 'false') return set(out, Kind.Boolean, false);
+  return set(out, Kind.String, text);
+}
+
+function set(out: Parsed, kind: Kind, value: Parsed['value']): Parsed {
+  out.kind = kind;
+  out.value = value;
+  return out;
+}

@@ -1,0 +1,126 @@
+import { SlipwayError } from '../../errors/index.js';
+import type { RowBatch } from '../table.js';
+import {
+  ColumnProfile,
+  type ColumnStateJson,
+  type ColumnSummary,
+  DEFAULT_OPTIONS,
+  type ProfileOptions,
+} from './column-profile.js';
+
+/** The stored profile format name and version; `fromJSON` refuses anything else. */
+export const PROFILE_FORMAT = 'slipway.profile';
+export const PROFILE_VERSION = 1;
+
+export interface TableProfileJson {
+  format: typeof PROFILE_FORMAT;
+  version: typeof PROFILE_VERSION;
+  options: ProfileOptions;
+  rows: number;
+  /** Per column, in header order: the derived summary (read-only) and the mergeable state. */
+  columns: { name: string; summary: ColumnSummary; state: ColumnStateJson }[];
+}
+
+export interface TableSummary {
+  rows: number;
+  columns: ColumnSummary[];
+}
+
+/**
+ * The mergeable profile of a table: feed it batches, merge profiles of chunks (files, hours,
+ * serving pods), store it as JSON and read it back to keep merging.
+ *
+ * @example
+ *   const profile = new TableProfile();
+ *   for await (const batch of readTable('adult.csv')) profile.add(batch);
+ *   const stored = JSON.stringify(profile);            // versioned, see TableProfileJson
+ *   TableProfile.fromJSON(JSON.parse(stored)).merge(other).summary();
+ */
+export class TableProfile {
+  readonly options: ProfileOptions;
+  rows = 0;
+  private readonly columns = new Map<string, ColumnProfile>();
+
+  constructor(options: Partial<ProfileOptions> = {}) {
+    this.options = Object.freeze({ ...DEFAULT_OPTIONS, ...options });
+  }
+
+  add(batch: RowBatch): this {
+    const columns = batch.columns.map((name) => this.column(name));
+    for (let c = 0; c < columns.length; c++) {
+      const column = columns[c];
+      for (const row of batch.rows) column.add(row[c] ?? null);
+    }
+    // A column this batch lacks is missing in each of its rows.
+    if (this.columns.size > columns.length) {
+      const present = new Set(batch.columns);
+      for (const [name, column] of this.columns) if (!present.has(name)) column.addMissing(batch.rows.length);
+    }
+    this.rows += batch.rows.length;
+    return this;
+  }
+
+  /** Adds `other` into this profile: the result is the profile of both tables' rows. */
+  merge(other: TableProfile): this {
+    const a = this.options;
+    const b = other.options;
+    if (a.exactLimit !== b.exactLimit || a.kllK !== b.kllK || a.frequentCapacity !== b.frequentCapacity) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        'profiles with different sketch options cannot be merged',
+      );
+    }
+    for (const [name, theirs] of other.columns) this.column(name).merge(theirs);
+    for (const [name, mine] of this.columns) if (!other.columns.has(name)) mine.addMissing(other.rows);
+    this.rows += other.rows;
+    return this;
+  }
+
+  summary(): TableSummary {
+    return { rows: this.rows, columns: [...this.columns.values()].map((c) => c.summary()) };
+  }
+
+  toJSON(): TableProfileJson {
+    return {
+      format: PROFILE_FORMAT,
+      version: PROFILE_VERSION,
+      options: { ...this.options },
+      rows: this.rows,
+      columns: [...this.columns.values()].map((c) => ({
+        name: c.name,
+        summary: c.summary(),
+        state: c.toJSON(),
+      })),
+    };
+  }
+
+  static fromJSON(json: unknown): TableProfile {
+    const j = json as Partial<TableProfileJson> | null;
+    if (!j || j.format !== PROFILE_FORMAT || j.version !== PROFILE_VERSION) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `profile: expected format ${PROFILE_FORMAT} version ${PROFILE_VERSION}, got ${j?.format} version ${j?.version}`,
+      );
+    }
+    if (!Array.isArray(j.columns) || typeof j.rows !== 'number') {
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'profile: rows and columns are required');
+    }
+    const profile = new TableProfile(j.options);
+    profile.rows = j.rows;
+    for (const c of j.columns) {
+      profile.columns.set(c.name, ColumnProfile.fromJSON(c.name, profile.options, c.state));
+    }
+    return profile;
+  }
+
+  private column(name: string): ColumnProfile {
+    let column = this.columns.get(name);
+    if (!column) {
+      column = new ColumnProfile(name, this.options);
+      // Rows seen before this column appeared lacked it.
+      column.addMissing(this.rows);
+      this.columns.set(name, column);
+    }
+    return column;
+  }
+}
