@@ -2,11 +2,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   type ColumnSummary,
   FrequentItems,
   HyperLogLog,
   KllSketch,
+  profileTable,
   TableProfile,
   type TableSummary,
 } from '../src/data/profile/index.js';
@@ -489,5 +491,11 @@ describe('Adult census data', () => {
     );
     const half = Math.floor(rows.length / 2);
     assertClose(profile(0, half).merge(profile(half, rows.length)).summary(), whole);
+  });
+
+  test('profileTable streams the file through the CSV reader to the same profile', async () => {
+    const adult = fileURLToPath(new URL('../../datasets/adult/adult.csv', import.meta.url));
+    const streamed = await profileTable(adult, { read: { batchRows: 5000 } });
+    assertClose(streamed.summary(), profile(0, rows.length).summary());
   });
 });

@@ -269,10 +269,7 @@ export class ColumnProfile {
     }
     // Ties go by value, so the order does not depend on the order values arrived in.
     const counts = this.exact ?? (this.sketches as Sketches).frequent.counts;
-    out.top = [...counts]
-      .sort((a, b) => b[1] - a[1] || compareKeys(a[0], b[0]))
-      .slice(0, this.options.topValues)
-      .map(([k, c]) => ({ value: encodeKey(k), count: c }));
+    out.top = topEntries(counts, this.options.topValues).map(([k, c]) => ({ value: encodeKey(k), count: c }));
     if (!this.exact) out.topMaxError = (this.sketches as Sketches).frequent.maxError;
     return out;
   }
@@ -421,6 +418,22 @@ function compareKeys(a: Key, b: Key): number {
   if (ra !== rb) return ra - rb;
   if (ra === 1) return Number(a) - Number(b) || (a < b ? -1 : a > b ? 1 : 0);
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const byCountThenKey = (a: [Key, number], b: [Key, number]) => b[1] - a[1] || compareKeys(a[0], b[0]);
+
+/** The `limit` heaviest entries, ties by key; one pass keeping a small sorted list. */
+function topEntries(counts: Map<Key, number>, limit: number): [Key, number][] {
+  const top: [Key, number][] = [];
+  if (limit <= 0) return top;
+  for (const entry of counts) {
+    if (top.length === limit && byCountThenKey(entry, top[limit - 1]) >= 0) continue;
+    let i = top.length;
+    while (i > 0 && byCountThenKey(entry, top[i - 1]) < 0) i--;
+    top.splice(i, 0, entry);
+    if (top.length > limit) top.pop();
+  }
+  return top;
 }
 
 /** Entries in a stable order (booleans, numbers, strings), so equal content gives equal JSON. */

@@ -103,11 +103,18 @@ export function parseCell(cell: Cell, out: Parsed): Parsed {
   }
 }
 
+/** First characters of the missing tokens: most cells skip the set lookup. */
+const MISSING_FIRST = new Set([...MISSING_TOKENS].map((t) => t.charCodeAt(0)));
+
 function parseString(text: string, out: Parsed): Parsed {
-  if (MISSING_TOKENS.has(text)) return set(out, Kind.Missing, 0);
+  const len = text.length;
+  if (len === 0) return set(out, Kind.Missing, 0);
   const c = text.charCodeAt(0);
+  if (len <= 8 && MISSING_FIRST.has(c) && MISSING_TOKENS.has(text)) return set(out, Kind.Missing, 0);
   // Digits, sign or dot: a number or a date; everything else skips the regular expressions.
   if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46) {
+    const small = smallInteger(text);
+    if (!Number.isNaN(small)) return set(out, Kind.Integer, small);
     if (INTEGER.test(text)) {
       if (text.length <= 15) return set(out, Kind.Integer, Number(text));
       const big = BigInt(text);
@@ -131,6 +138,19 @@ function parseString(text: string, out: Parsed): Parsed {
   if (lower === 'true') return set(out, Kind.Boolean, true);
   if (lower === 'false') return set(out, Kind.Boolean, false);
   return set(out, Kind.String, text);
+}
+
+/** An unsigned integer of at most 15 digits, else NaN (the common case, without a regex). */
+function smallInteger(text: string): number {
+  const len = text.length;
+  if (len > 15) return Number.NaN;
+  let x = 0;
+  for (let i = 0; i < len; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    x = x * 10 + d;
+  }
+  return x;
 }
 
 function set(out: Parsed, kind: Kind, value: Parsed['value']): Parsed {
