@@ -1,3 +1,18 @@
+export { type DatasetTables, datasetMigrations } from './dataset-migrations.js';
+export {
+  type AddOptions,
+  type ChangedFile,
+  canonicalManifest,
+  type DatasetDiff,
+  type DatasetSummary,
+  Datasets,
+  type DatasetsOptions,
+  type DatasetVersion,
+  type Manifest,
+  type ManifestFile,
+  parseRef,
+  shortDigest,
+} from './datasets.js';
 export {
   type CsvDelimiter,
   type CsvDialect,

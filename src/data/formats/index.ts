@@ -1,4 +1,4 @@
 export { type CsvDelimiter, type CsvDialect, type CsvOptions, readCsv, sniffCsv } from './csv-reader.js';
 export { readJsonl } from './jsonl-reader.js';
 export { parquetAvailable, readParquet } from './parquet-reader.js';
-export { countRows, detectFormat, readTable } from './read-table.js';
+export { countRows, detectFormat, formatByExtension, readTable } from './read-table.js';

@@ -8,13 +8,17 @@ import { readParquet } from './parquet-reader.js';
 const BY_EXTENSION: Record<string, TableFormat> = {
   '.csv': 'csv',
   '.tsv': 'csv',
-  '.txt': 'csv',
   '.psv': 'csv',
   '.jsonl': 'jsonl',
   '.ndjson': 'jsonl',
   '.parquet': 'parquet',
   '.pq': 'parquet',
 };
+
+/** The format a file's extension names, or null (a README, an unknown kind). */
+export function formatByExtension(path: string): TableFormat | null {
+  return BY_EXTENSION[extname(path).toLowerCase()] ?? null;
+}
 
 /**
  * A table file's format: by extension, else by content (`PAR1` magic → Parquet, a first
