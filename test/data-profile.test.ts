@@ -421,6 +421,33 @@ describe('sketches', () => {
     }
   });
 
+  test('KLL weighted updates equal repeated updates in weight and accuracy', () => {
+    const weighted = new KllSketch();
+    const repeated = new KllSketch();
+    const r = random(8);
+    let n = 0;
+    const values: [number, number][] = [];
+    for (let v = 0; v < 2000; v++) {
+      const count = 1 + Math.floor(r() * 100);
+      values.push([v, count]);
+      n += count;
+      weighted.updateWeighted(v, count);
+      for (let i = 0; i < count; i++) repeated.update(v);
+    }
+    const trueRank = (x: number) => values.filter(([v]) => v <= x).reduce((a, [, c]) => a + c, 0) / n;
+    for (const s of [weighted, repeated]) {
+      assert.equal(s.n, n);
+      const total = s.levels.reduce((a, l, h) => a + l.length * 2 ** h, 0);
+      assert.equal(total, n, 'weights add up to the count');
+      for (let q = 0.05; q < 1; q += 0.05) {
+        assert.ok(Math.abs(trueRank(s.quantile(q)) - q) <= 0.0165 + 100 / n, `q ${q}`);
+      }
+    }
+    const self = KllSketch.fromJSON(weighted.toJSON());
+    self.merge(self);
+    assert.equal(self.n, 2 * n);
+  });
+
   test('HyperLogLog: near exact when small, within 3 standard errors (4.9%) when large', () => {
     const empty = new HyperLogLog();
     assert.equal(empty.estimate(), 0);

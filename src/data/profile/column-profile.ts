@@ -387,11 +387,10 @@ function sketchesOf(exact: Map<Key, number>, options: ProfileOptions): Sketches 
     s.hll.add(keyString(key));
     s.frequent.add(key, count);
     if (typeof key === 'number' || typeof key === 'bigint') {
-      const x = Number(key);
-      for (let i = 0; i < count; i++) s.kll.update(x);
+      s.kll.updateWeighted(Number(key), count);
     } else if (typeof key === 'string') {
       const ms = parseDatetime(key);
-      if (!Number.isNaN(ms)) for (let i = 0; i < count; i++) s.datetimeKll.update(ms);
+      if (!Number.isNaN(ms)) s.datetimeKll.updateWeighted(ms, count);
     }
   }
   return s;

@@ -25,7 +25,23 @@ export class KllSketch {
     if (++this.size > this.capacityTotal()) this.compress();
   }
 
+  /**
+   * Adds `count` copies of x in O(log count): one item at each level h where bit h of count is
+   * set, which carries exactly that weight (the sketch of an exact value → count table).
+   */
+  updateWeighted(x: number, count: number): void {
+    for (let h = 0, rest = count; rest > 0; h++, rest = Math.floor(rest / 2)) {
+      if (rest % 2 === 0) continue;
+      while (this.levels.length <= h) this.levels.push([]);
+      this.levels[h].push(x);
+      this.size++;
+    }
+    this.n += count;
+    this.compress();
+  }
+
   merge(other: KllSketch): void {
+    if (other === this) other = KllSketch.fromJSON(this.toJSON());
     while (this.levels.length < other.levels.length) this.levels.push([]);
     other.levels.forEach((level, h) => {
       for (const x of level) this.levels[h].push(x);
