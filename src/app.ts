@@ -15,6 +15,7 @@ import {
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
+import { datasetMigrations } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
@@ -63,6 +64,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   ...artifactMigrations,
   ...registryMigrations,
   ...trackingMigrations,
+  ...datasetMigrations,
 ];
 
 export interface Store {

@@ -1,5 +1,6 @@
 /** Dataset versions on every dialect: content addressing, numbering, refs, get and diff. */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -223,3 +224,90 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
     });
   });
 }
+
+describe('slipway data (the binary, on SQLite)', () => {
+  const BIN = join(import.meta.dirname, '..', '..', 'bin', 'slipway.js');
+  let dir: string;
+  let flags: string[];
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-cli-data-'));
+    flags = ['--data-dir', join(dir, 'data')];
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function slipway(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SLIPWAY_')));
+    return new Promise((resolve) => {
+      execFile(process.execPath, [BIN, ...args, ...flags], { env }, (err, stdout, stderr) => {
+        const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  test('add, add again, list, show, diff, get and a missing version', async () => {
+    let r = await slipway(['data', 'add', ADULT, '--name', 'adult', '--tag', 'source=uci']);
+    assert.equal(r.code, 0, r.stderr);
+    const v1 = /^added adult@1 \(([0-9a-f]{12})\): 1 file, 48,842 rows, 5\.3 MB\n$/.exec(r.stdout);
+    assert.ok(v1, r.stdout);
+    assert.equal(r.stderr, '', 'no progress bar when stderr is not a terminal');
+
+    r = await slipway(['data', 'add', ADULT, '--name', 'adult']);
+    assert.equal(r.stdout, `unchanged: adult@1 (${v1[1]}) already holds this content\n`);
+
+    const src = join(dir, 'src');
+    await mkdir(src);
+    await copyFile(ADULT, join(src, 'adult.csv'));
+    await writeFile(join(src, 'README.md'), '# Adult\n');
+    r = await slipway(['data', 'add', src, '--name', 'adult', '--json']);
+    const v2 = JSON.parse(r.stdout) as { ref: string; digest: string; created: boolean };
+    assert.deepEqual([v2.ref, v2.created], ['adult@2', true]);
+
+    r = await slipway(['data', 'list']);
+    assert.deepEqual(r.stdout.split('\n')[0]!.split(/\s+/), [
+      'NAME',
+      'VERSIONS',
+      'LATEST',
+      'DIGEST',
+      'FILES',
+      'ROWS',
+      'SIZE',
+      'CREATED',
+    ]);
+    assert.deepEqual(r.stdout.split('\n')[1]!.split(/\s+/).slice(0, 6), [
+      'adult',
+      '2',
+      '2',
+      v2.digest.slice(0, 12),
+      '2',
+      '48,842',
+    ]);
+
+    r = await slipway(['data', 'list', 'adult']);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 3);
+    assert.match(lines[2]!, /^adult@1 .* source=uci$/);
+
+    r = await slipway(['data', 'show', `adult@${v1[1]}`]);
+    assert.match(r.stdout, /^adult@1\n {2}digest {3}[0-9a-f]{64}\n/);
+    assert.match(r.stdout, /\nadult\.csv +csv +48,842 +5\.3 MB +[0-9a-f]{12}\n$/);
+
+    r = await slipway(['data', 'diff', 'adult@1', 'adult@2']);
+    assert.equal(
+      r.stdout,
+      'adult@1 → adult@2\n+ README.md  (- rows, 8 B)\n1 added, 0 removed, 0 changed, 1 unchanged\n',
+    );
+
+    const out = join(dir, 'out');
+    r = await slipway(['data', 'get', 'adult@2', '-o', out]);
+    assert.equal(r.stdout, `wrote 2 files of adult@2 to ${out}\n`);
+    assert.equal(sha256(await readFile(join(out, 'adult.csv'))), sha256(await readFile(ADULT)));
+    assert.equal(await readFile(join(out, 'README.md'), 'utf8'), '# Adult\n');
+
+    r = await slipway(['data', 'show', 'adult@7']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, "error: dataset 'adult' has no version '7'\n");
+  });
+});

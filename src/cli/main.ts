@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { startApp, VERSION } from '../app.js';
 import { loadSettings } from '../config/index.js';
+import { registerDataCommands } from './data.js';
 import { runDemo } from './demo.js';
 import { registerModelCommands } from './models.js';
 import { closeOnSignals } from './signals.js';
@@ -113,6 +114,7 @@ export async function main(argv: string[]): Promise<void> {
 
   registerTokenCommands(program);
   registerModelCommands(program);
+  registerDataCommands(program);
 
   await program.parseAsync(argv);
 }
