@@ -151,8 +151,8 @@ export class Database {
     });
     let outcome = await migrator.migrateToLatest();
     // Kysely's migration lock is a no-op on SQLite, so two processes opening a new file at once
-    // can race: the loser fails on a table the winner just created. Its next attempt sees the
-    // winner's migrations recorded and has nothing left to do.
+    // can race: the loser fails on a table the winner just created, or on recording a migration
+    // the winner recorded. Its next attempt sees the winner's migrations and has nothing to do.
     for (
       let attempt = 0;
       this.dialect === 'sqlite' && attempt < 20 && isAlreadyExists(outcome.error);
@@ -180,8 +180,12 @@ export class Database {
   }
 }
 
+/** What losing the race to migrate a new SQLite file looks like: the winner's table or record is there. */
 function isAlreadyExists(error: unknown): boolean {
-  return error instanceof Error && /already exists/i.test(error.message);
+  return (
+    error instanceof Error &&
+    /already exists|UNIQUE constraint failed: slipway_migrations|database is locked/i.test(error.message)
+  );
 }
 
 const INT8 = 20;
