@@ -8,6 +8,7 @@ import {
   FrequentItems,
   HyperLogLog,
   KllSketch,
+  MISSING_TOKENS,
   profileTable,
   TableProfile,
   type TableSummary,
@@ -150,6 +151,22 @@ describe('type inference', () => {
     assert.equal(s.missing, 6);
     assert.equal(s.distinct, 0);
     assert.equal(s.min, undefined);
+  });
+
+  test("pandas' default missing tokens are missing, and only those", () => {
+    const s = column([...MISSING_TOKENS]);
+    assert.equal(s.missing, MISSING_TOKENS.size);
+    assert.equal(s.type, 'empty');
+    const near = column(['1.5', '-1', '-2.5e3', '#1', 'N', 'none', ' NA', 'NA ']);
+    assert.equal(near.missing, 0);
+    assert.deepEqual(near.typeCounts, {
+      integer: 1,
+      float: 2,
+      infinite: 0,
+      boolean: 0,
+      datetime: 0,
+      string: 5,
+    });
   });
 
   test('booleans are only true/false; yes/no stay categorical, 0/1 integer', () => {
@@ -334,6 +351,20 @@ describe('merging', () => {
         ['z', 1, 1],
       ],
     );
+  });
+
+  test('a profile merged with itself doubles every count', () => {
+    for (const options of [{}, { exactLimit: 50 }]) {
+      const rows = syntheticRows(300, 9);
+      const twice = profileOf([...rows, ...rows], 1, options)[0].summary();
+      const self = profileOf(rows, 1, options)[0];
+      const s = self.merge(self).summary();
+      assert.equal(s.rows, 600);
+      assertClose(
+        s.columns.map((c) => [c.count, c.missing, c.mean, c.std, c.distinct]),
+        twice.columns.map((c) => [c.count, c.missing, c.mean, c.std, c.distinct]),
+      );
+    }
   });
 
   test('profiles with different sketch options refuse to merge', () => {

@@ -4,9 +4,8 @@ import { HyperLogLog } from './hyperloglog.js';
 import { KllSketch } from './kll.js';
 import { Moments } from './moments.js';
 import { Kind, type Parsed, parseCell, parseDatetime } from './parse-cell.js';
+import { type Key, ValueCounts } from './value-counts.js';
 
-/** A distinct value as the profile keys it: numbers, exact big integers, booleans and strings. */
-export type Key = number | bigint | boolean | string;
 /** A key in JSON: big integers travel as `{"int": "<decimal>"}`. */
 export type KeyJson = number | boolean | string | { int: string };
 
@@ -115,7 +114,7 @@ export class ColumnProfile {
   lengthSum = 0;
   lengthMin = Number.POSITIVE_INFINITY;
   lengthMax = 0;
-  exact: Map<Key, number> | null = new Map();
+  exact: ValueCounts | null = new ValueCounts();
   sketches: Sketches | null = null;
   private readonly parsed: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
 
@@ -170,7 +169,7 @@ export class ColumnProfile {
     const key = p.value as Key;
     const exact = this.exact;
     if (exact) {
-      exact.set(key, (exact.get(key) ?? 0) + 1);
+      exact.increment(key);
       if (exact.size > this.options.exactLimit) this.toSketches();
       return;
     }
@@ -199,13 +198,13 @@ export class ColumnProfile {
     this.lengthMin = Math.min(this.lengthMin, other.lengthMin);
     this.lengthMax = Math.max(this.lengthMax, other.lengthMax);
     if (this.exact && other.exact) {
-      for (const [k, c] of other.exact) this.exact.set(k, (this.exact.get(k) ?? 0) + c);
+      for (const [k, c] of other.exact) this.exact.add(k, c);
       if (this.exact.size > this.options.exactLimit) this.toSketches();
       return;
     }
     if (this.exact) this.toSketches();
     const mine = this.sketches as Sketches;
-    const theirs = other.sketches ?? sketchesOf(other.exact as Map<Key, number>, this.options);
+    const theirs = other.sketches ?? sketchesOf(other.exact as ValueCounts, this.options);
     mine.hll.merge(theirs.hll);
     mine.frequent.merge(theirs.frequent);
     mine.kll.merge(theirs.kll);
@@ -303,7 +302,9 @@ export class ColumnProfile {
     if (json.bigRange) [c.bigMin, c.bigMax] = json.bigRange.map((s) => BigInt(s));
     if (json.length) [c.lengthSum, c.lengthMin, c.lengthMax] = json.length;
     if (json.exact) {
-      c.exact = new Map(json.exact.map(([k, n]) => [decodeKey(k), n]));
+      const exact = new ValueCounts();
+      for (const [k, n] of json.exact) exact.add(decodeKey(k), n);
+      c.exact = exact;
     } else {
       if (!json.hll || !json.kll || !json.datetimeKll || !json.frequent) {
         throw new Error(`column ${name}: a sketched column needs hll, kll, datetimeKll and frequent`);
@@ -323,7 +324,7 @@ export class ColumnProfile {
   }
 
   private toSketches(): void {
-    this.sketches = sketchesOf(this.exact as Map<Key, number>, this.options);
+    this.sketches = sketchesOf(this.exact as ValueCounts, this.options);
     this.exact = null;
   }
 
@@ -376,7 +377,7 @@ export class ColumnProfile {
   }
 }
 
-function sketchesOf(exact: Map<Key, number>, options: ProfileOptions): Sketches {
+function sketchesOf(exact: ValueCounts, options: ProfileOptions): Sketches {
   const s: Sketches = {
     hll: new HyperLogLog(),
     frequent: new FrequentItems<Key>(options.frequentCapacity),
@@ -422,7 +423,7 @@ function compareKeys(a: Key, b: Key): number {
 const byCountThenKey = (a: [Key, number], b: [Key, number]) => b[1] - a[1] || compareKeys(a[0], b[0]);
 
 /** The `limit` heaviest entries, ties by key; one pass keeping a small sorted list. */
-function topEntries(counts: Map<Key, number>, limit: number): [Key, number][] {
+function topEntries(counts: Iterable<[Key, number]>, limit: number): [Key, number][] {
   const top: [Key, number][] = [];
   if (limit <= 0) return top;
   for (const entry of counts) {
@@ -436,11 +437,11 @@ function topEntries(counts: Map<Key, number>, limit: number): [Key, number][] {
 }
 
 /** Entries in a stable order (booleans, numbers, strings), so equal content gives equal JSON. */
-function sortedEntries(map: Map<Key, number>): [KeyJson, number][] {
+function sortedEntries(map: Iterable<[Key, number]>): [KeyJson, number][] {
   return [...map].sort((a, b) => compareKeys(a[0], b[0])).map(([k, c]) => [encodeKey(k), c]);
 }
 
-function numericEntries(map: Map<Key, number>): [number, number][] {
+function numericEntries(map: Iterable<[Key, number]>): [number, number][] {
   const out: [number, number][] = [];
   for (const [k, c] of map) if (typeof k === 'number' || typeof k === 'bigint') out.push([Number(k), c]);
   return out.sort((a, b) => a[0] - b[0]);

@@ -103,14 +103,31 @@ export function parseCell(cell: Cell, out: Parsed): Parsed {
   }
 }
 
-/** First characters of the missing tokens: most cells skip the set lookup. */
-const MISSING_FIRST = new Set([...MISSING_TOKENS].map((t) => t.charCodeAt(0)));
+/** Whether a string could be a missing token, from its first characters: most cells skip the set lookup. */
+function maybeMissing(text: string, c: number): boolean {
+  switch (c) {
+    case 35: // #
+    case 60: // <
+    case 78: // N
+    case 110: // n
+      return true;
+    case 49: // 1.#IND, 1.#QNAN
+      return text.charCodeAt(1) === 46 && text.charCodeAt(2) === 35;
+    case 45: {
+      // -NaN, -nan, -1.#IND
+      const d = text.charCodeAt(1);
+      return d === 78 || d === 110 || d === 49;
+    }
+    default:
+      return false;
+  }
+}
 
 function parseString(text: string, out: Parsed): Parsed {
   const len = text.length;
   if (len === 0) return set(out, Kind.Missing, 0);
   const c = text.charCodeAt(0);
-  if (len <= 8 && MISSING_FIRST.has(c) && MISSING_TOKENS.has(text)) return set(out, Kind.Missing, 0);
+  if (len <= 8 && maybeMissing(text, c) && MISSING_TOKENS.has(text)) return set(out, Kind.Missing, 0);
   // Digits, sign or dot: a number or a date; everything else skips the regular expressions.
   if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46) {
     const small = smallInteger(text);

@@ -47,9 +47,10 @@ export class TableProfile {
 
   add(batch: RowBatch): this {
     const columns = batch.columns.map((name) => this.column(name));
-    for (let c = 0; c < columns.length; c++) {
-      const column = columns[c];
-      for (const row of batch.rows) column.add(row[c] ?? null);
+    const width = columns.length;
+    // Row by row: each row's cells are adjacent in memory.
+    for (const row of batch.rows) {
+      for (let c = 0; c < width; c++) columns[c].add(row[c] ?? null);
     }
     // A column this batch lacks is missing in each of its rows.
     if (this.columns.size > columns.length) {

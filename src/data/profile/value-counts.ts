@@ -1,0 +1,30 @@
+/** A distinct value as the profile keys it: numbers, exact big integers, booleans and strings. */
+export type Key = number | bigint | boolean | string;
+
+/**
+ * Exact counts per distinct value. Counters are boxed so that a value seen before costs one map
+ * lookup (get, then increment) instead of two (get, then set).
+ */
+export class ValueCounts implements Iterable<[Key, number]> {
+  private readonly map = new Map<Key, { n: number }>();
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  increment(key: Key): void {
+    const box = this.map.get(key);
+    if (box) box.n++;
+    else this.map.set(key, { n: 1 });
+  }
+
+  add(key: Key, count: number): void {
+    const box = this.map.get(key);
+    if (box) box.n += count;
+    else this.map.set(key, { n: count });
+  }
+
+  *[Symbol.iterator](): Iterator<[Key, number]> {
+    for (const [key, box] of this.map) yield [key, box.n];
+  }
+}
