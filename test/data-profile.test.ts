@@ -169,6 +169,19 @@ describe('type inference', () => {
     });
   });
 
+  test('numbers padded with blanks are numbers, as pandas reads them; other values keep their blanks', () => {
+    const s = column([' 39', '40 ', '\t41\t']);
+    assert.equal(s.type, 'integer');
+    assert.equal(s.mean, 40);
+    assert.equal(column([' 1.5', '2']).type, 'float');
+    assert.deepEqual(
+      column(['x ', ' x']).top.map((t) => t.value),
+      [' x', 'x '],
+    );
+    assert.equal(column([' true', 'false']).type, 'categorical');
+    assert.equal(column([' ', '  ']).type, 'categorical');
+  });
+
   test('booleans are only true/false; yes/no stay categorical, 0/1 integer', () => {
     assert.equal(column(['true', 'False', 'TRUE', true]).type, 'boolean');
     assert.deepEqual(column(['true', 'False', 'TRUE', true]).top[0], { value: true, count: 3 });
@@ -208,6 +221,8 @@ describe('type inference', () => {
     assert.equal(s.quantiles?.['0.5'], '2011-01-02T00:00:00.000Z');
     assert.equal(column([new Date('2020-05-01T00:00:00Z'), '2020-05-02']).type, 'datetime');
     assert.equal(column(['2011-02-30', '2011-01-01']).type, 'categorical', 'February 30th is not a date');
+    assert.equal(column(['0050-03-01']).min, '0050-03-01T00:00:00.000Z');
+    assert.equal(column(['2011-01-01T24:00']).type, 'categorical');
   });
 
   test('a mixed column degrades to a string column and shows the mix', () => {

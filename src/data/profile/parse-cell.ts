@@ -60,8 +60,11 @@ export function parseDatetime(text: string): number {
   const m = DATETIME.exec(text);
   if (!m) return Number.NaN;
   const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone = 'Z'] = m;
-  const ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s, Math.floor(Number(`0${frac || '.0'}`) * 1000));
-  const check = new Date(ms);
+  const check = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, keeps years 0–99 as written.
+  check.setUTCFullYear(+y, +mo - 1, +d);
+  check.setUTCHours(+h, +mi, +s, Math.floor(Number(`0${frac || '.0'}`) * 1000));
+  const ms = check.getTime();
   if (check.getUTCFullYear() !== +y || check.getUTCMonth() !== +mo - 1 || check.getUTCDate() !== +d)
     return Number.NaN;
   if (+h > 23 || +mi > 59 || +s > 59) return Number.NaN;
@@ -74,7 +77,7 @@ export function parseDatetime(text: string): number {
 /**
  * Classifies a cell into `out` (reused, so the per-cell path allocates nothing).
  * Strings are parsed conservatively: integers (beyond 2^53 kept exact as bigint), decimals and
- * exponents, `inf`/`Infinity` as infinite, only `true`/`false` (any case) as booleans (`yes`/`no`
+ * exponents (padded with blanks or not, as pandas reads them), `inf`/`Infinity` as infinite, only `true`/`false` (any case) as booleans (`yes`/`no`
  * and `0`/`1` stay categorical and integer), ISO dates and date-times; anything else is a string.
  */
 export function parseCell(cell: Cell, out: Parsed): Parsed {
@@ -129,32 +132,57 @@ function parseString(text: string, out: Parsed): Parsed {
   const c = text.charCodeAt(0);
   if (len <= 8 && maybeMissing(text, c) && MISSING_TOKENS.has(text)) return set(out, Kind.Missing, 0);
   // Digits, sign or dot: a number or a date; everything else skips the regular expressions.
-  if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46) {
-    const small = smallInteger(text);
-    if (!Number.isNaN(small)) return set(out, Kind.Integer, small);
-    if (INTEGER.test(text)) {
-      if (text.length <= 15) return set(out, Kind.Integer, Number(text));
-      const big = BigInt(text);
-      if (big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)) {
-        return set(out, Kind.Integer, Number(big));
-      }
-      return set(out, Kind.BigInteger, big);
-    }
-    if (FLOAT.test(text)) {
-      const x = Number(text);
-      return Number.isFinite(x) ? set(out, Kind.Float, x) : set(out, Kind.Infinite, x);
-    }
+  if (startsNumber(c)) {
+    if (parseNumber(text, out)) return out;
     const ms = parseDatetime(text);
     if (!Number.isNaN(ms)) {
       out.ms = ms;
       return set(out, Kind.Datetime, text);
     }
   }
+  if (isBlank(c) || isBlank(text.charCodeAt(len - 1))) {
+    // Numbers may be padded with spaces or tabs, as pandas.read_csv accepts; other values keep theirs.
+    const trimmed = text.trim();
+    if (trimmed !== '' && startsNumber(trimmed.charCodeAt(0)) && parseNumber(trimmed, out)) return out;
+  }
   if (INFINITY.test(text)) return set(out, Kind.Infinite, text.startsWith('-') ? -Infinity : Infinity);
-  const lower = text.length <= 5 ? text.toLowerCase() : '';
+  const lower = len <= 5 ? text.toLowerCase() : '';
   if (lower === 'true') return set(out, Kind.Boolean, true);
   if (lower === 'false') return set(out, Kind.Boolean, false);
   return set(out, Kind.String, text);
+}
+
+function startsNumber(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+}
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** Integers (exact beyond 2^53 as bigint), decimals and exponents; false when `text` is none. */
+function parseNumber(text: string, out: Parsed): boolean {
+  const small = smallInteger(text);
+  if (!Number.isNaN(small)) {
+    set(out, Kind.Integer, small);
+    return true;
+  }
+  if (INTEGER.test(text)) {
+    if (text.length <= 15) {
+      set(out, Kind.Integer, Number(text));
+      return true;
+    }
+    const big = BigInt(text);
+    const safe = big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER);
+    set(out, safe ? Kind.Integer : Kind.BigInteger, safe ? Number(big) : big);
+    return true;
+  }
+  if (FLOAT.test(text)) {
+    const x = Number(text);
+    set(out, Number.isFinite(x) ? Kind.Float : Kind.Infinite, x);
+    return true;
+  }
+  return false;
 }
 
 /** An unsigned integer of at most 15 digits, else NaN (the common case, without a regex). */
