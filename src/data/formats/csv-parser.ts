@@ -1,3 +1,11 @@
+import { isAscii } from 'node:buffer';
+
+/** Buffer's own decoders, without `toString`'s argument handling. Latin-1 is exact for ASCII. */
+interface Slicers {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+
 const QUOTE = 0x22;
 const CR = 0x0d;
 const LF = 0x0a;
@@ -28,12 +36,16 @@ export class CsvParser {
   /** Bytes of the current field kept from earlier chunks, or split around a doubled quote. */
   private parts: Buffer[] = [];
   private skipLf = false;
+  /** The chunk as text when it is ASCII (byte offsets are then character offsets), else null. */
+  private text: string | null = null;
 
   constructor(private readonly delimiter: number) {}
 
   push(chunk: Buffer): void {
     const d = this.delimiter;
     const n = chunk.length;
+    // Slicing one string in JavaScript is cheaper than a native decode per field.
+    this.text = isAscii(chunk) ? (chunk as unknown as Slicers).latin1Slice(0, n) : null;
     let state = this.state;
     let i = 0;
     if (this.skipLf) {
@@ -126,7 +138,14 @@ export class CsvParser {
         this.row.push(null);
         return;
       }
-      value = chunk.toString('utf8', start, end);
+      // V8 copies a slice shorter than 13 characters; a longer one would keep the whole chunk's
+      // text alive for as long as a consumer keeps the value, so it is decoded on its own.
+      value =
+        this.text !== null && end - start < 13
+          ? this.text.slice(start, end)
+          : this.text !== null
+            ? (chunk as unknown as Slicers).latin1Slice(start, end)
+            : (chunk as unknown as Slicers).utf8Slice(start, end);
     } else {
       if (end > start) this.parts.push(chunk.subarray(start, end));
       value = Buffer.concat(this.parts).toString('utf8');
