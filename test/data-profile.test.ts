@@ -390,6 +390,72 @@ describe('merging', () => {
   });
 });
 
+describe('distributions and frequencies for drift tests', () => {
+  test('exact: ranks and quantiles of the values', () => {
+    const p = new TableProfile().add(
+      batch(
+        ['x', 'c'],
+        [
+          [1, 'a'],
+          [2, 'b'],
+          [2, 'a'],
+          [5, 'a'],
+          [null, null],
+        ],
+      ),
+    );
+    const d = p.get('x')?.distribution();
+    assert.ok(d);
+    assert.equal(d.exact, true);
+    assert.equal(d.n, 4);
+    assert.deepEqual(
+      [0, 1, 2, 3, 5, 6].map((x) => d.rank(x)),
+      [0, 1, 3, 3, 4, 4],
+    );
+    assert.deepEqual(
+      [1, 2, 5].map((x) => d.rank(x, false)),
+      [0, 1, 3],
+    );
+    // Sorted 1, 2, 2, 5: q=.5 → position 1.5 → 2; q=.9 → 2.7 → 2 + .7·3.
+    assert.equal(d.quantile(0.5), 2);
+    assert.ok(Math.abs(d.quantile(0.9) - 4.1) < 1e-12);
+    assert.equal(p.get('c')?.distribution(), null);
+    assert.deepEqual(p.get('c')?.frequencies(), {
+      exact: true,
+      maxError: 0,
+      counts: [
+        ['a', 3],
+        ['b', 1],
+      ],
+    });
+    assert.deepEqual(p.columnNames, ['x', 'c']);
+    assert.equal(p.get('nope'), undefined);
+    const dates = new TableProfile()
+      .add(batch(['d'], [['2020-01-01'], ['2020-01-03']]))
+      .get('d')
+      ?.distribution();
+    assert.equal(dates?.quantile(0.5), Date.UTC(2020, 0, 2));
+  });
+
+  test('sketched: ranks within the KLL error, frequencies within their bound', () => {
+    const n = 20_000;
+    const rows: Cell[][] = Array.from({ length: n }, (_, i) => [
+      (i * 7919) % n,
+      i % 4 === 0 ? 'hot' : `v${i}`,
+    ]);
+    const p = new TableProfile({ exactLimit: 100 }).add(batch(['x', 'c'], rows));
+    const d = p.get('x')?.distribution();
+    assert.ok(d);
+    assert.equal(d.exact, false);
+    for (const x of [1000, 5000, 10_000, 19_000])
+      assert.ok(Math.abs(d.rank(x) - (x + 1)) <= 0.0165 * n, `rank ${x}`);
+    const f = p.get('c')?.frequencies();
+    assert.equal(f?.exact, false);
+    const hot = f?.counts.find(([k]) => k === 'hot')?.[1] ?? 0;
+    assert.ok(hot <= 5000 && 5000 <= hot + (f?.maxError ?? 0));
+  });
+});
+
 describe('stored format', () => {
   test('JSON round trip keeps every statistic and the ability to merge', () => {
     for (const options of [{}, { exactLimit: 200 }]) {

@@ -1,4 +1,5 @@
 import type { Cell } from '../table.js';
+import { type Distribution, ExactDistribution, histogram, sketchDistribution } from './distribution.js';
 import { FrequentItems } from './frequent-items.js';
 import { HyperLogLog } from './hyperloglog.js';
 import { KllSketch } from './kll.js';
@@ -261,7 +262,7 @@ export class ColumnProfile {
       top: [],
       topExact: this.exact !== null,
     };
-    if (type === 'integer' || type === 'float') this.numericSummary(out);
+    if (type === 'integer' || type === 'float') this.numericSummary(out, type);
     else if (type === 'datetime') this.datetimeSummary(out);
     if (this.types.string > 0) {
       out.length = { min: this.lengthMin, max: this.lengthMax, mean: this.lengthSum / this.types.string };
@@ -328,7 +329,35 @@ export class ColumnProfile {
     this.exact = null;
   }
 
-  private numericSummary(out: ColumnSummary): void {
+  /**
+   * The numeric distribution of an integer or float column, or of a datetime column in epoch ms;
+   * null for other types.
+   */
+  distribution(type = this.inferType()): Distribution | null {
+    if (type === 'integer' || type === 'float') {
+      if (!this.exact) return sketchDistribution((this.sketches as Sketches).kll);
+      const pairs: [number, number][] = [];
+      for (const [k, c] of this.exact)
+        if (typeof k === 'number' || typeof k === 'bigint') pairs.push([Number(k), c]);
+      return new ExactDistribution(pairs);
+    }
+    if (type === 'datetime') {
+      if (!this.exact) return sketchDistribution((this.sketches as Sketches).datetimeKll);
+      const pairs: [number, number][] = [];
+      for (const [k, c] of this.exact) pairs.push([parseDatetime(k as string), c]);
+      return new ExactDistribution(pairs);
+    }
+    return null;
+  }
+
+  /** Counts per value: exact, or Misra–Gries lower bounds at most `maxError` below the truth. */
+  frequencies(): { exact: boolean; maxError: number; counts: [Key, number][] } {
+    if (this.exact) return { exact: true, maxError: 0, counts: [...this.exact] };
+    const f = (this.sketches as Sketches).frequent;
+    return { exact: false, maxError: f.maxError, counts: [...f.counts] };
+  }
+
+  private numericSummary(out: ColumnSummary, type: ColumnType): void {
     const m = this.numeric;
     if (m.n === 0) return;
     out.min = m.min;
@@ -339,17 +368,10 @@ export class ColumnProfile {
     out.mean = m.mean;
     out.std = Math.sqrt(m.sampleVariance());
     out.stdPopulation = Math.sqrt(m.populationVariance());
-    if (this.exact) {
-      const sorted = numericEntries(this.exact);
-      out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), exactQuantile(sorted, m.n, q)]));
-      out.quantilesExact = true;
-      out.histogram = { ...exactHistogram(sorted, m.min, m.max, this.options.histogramBins), exact: true };
-    } else {
-      const kll = (this.sketches as Sketches).kll;
-      out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), kll.quantile(q)]));
-      out.quantilesExact = false;
-      out.histogram = { ...sketchHistogram(kll, m.min, m.max, this.options.histogramBins), exact: false };
-    }
+    const d = this.distribution(type) as Distribution;
+    out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), d.quantile(q)]));
+    out.quantilesExact = d.exact;
+    out.histogram = { ...histogram(d, m.min, m.max, this.options.histogramBins), exact: d.exact };
   }
 
   private datetimeSummary(out: ColumnSummary): void {
@@ -358,22 +380,11 @@ export class ColumnProfile {
     const iso = (ms: number) => new Date(ms).toISOString();
     out.min = iso(m.min);
     out.max = iso(m.max);
-    let quantile: (q: number) => number;
-    let histogram: { edges: number[]; counts: number[] };
-    if (this.exact) {
-      const sorted: [number, number][] = [...this.exact]
-        .map(([k, c]): [number, number] => [parseDatetime(k as string), c])
-        .sort((a, b) => a[0] - b[0]);
-      quantile = (q) => exactQuantile(sorted, m.n, q);
-      histogram = exactHistogram(sorted, m.min, m.max, this.options.histogramBins);
-    } else {
-      const kll = (this.sketches as Sketches).datetimeKll;
-      quantile = (q) => kll.quantile(q);
-      histogram = sketchHistogram(kll, m.min, m.max, this.options.histogramBins);
-    }
-    out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), iso(Math.round(quantile(q)))]));
-    out.quantilesExact = this.exact !== null;
-    out.histogram = { edges: histogram.edges.map(iso), counts: histogram.counts, exact: this.exact !== null };
+    const d = this.distribution('datetime') as Distribution;
+    out.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), iso(Math.round(d.quantile(q)))]));
+    out.quantilesExact = d.exact;
+    const h = histogram(d, m.min, m.max, this.options.histogramBins);
+    out.histogram = { edges: h.edges.map(iso), counts: h.counts, exact: d.exact };
   }
 }
 
@@ -439,71 +450,4 @@ function topEntries(counts: Iterable<[Key, number]>, limit: number): [Key, numbe
 /** Entries in a stable order (booleans, numbers, strings), so equal content gives equal JSON. */
 function sortedEntries(map: Iterable<[Key, number]>): [KeyJson, number][] {
   return [...map].sort((a, b) => compareKeys(a[0], b[0])).map(([k, c]) => [encodeKey(k), c]);
-}
-
-function numericEntries(map: Iterable<[Key, number]>): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [k, c] of map) if (typeof k === 'number' || typeof k === 'bigint') out.push([Number(k), c]);
-  return out.sort((a, b) => a[0] - b[0]);
-}
-
-/**
- * The q-quantile of values given as sorted (value, count) pairs totalling n, with pandas' and
- * numpy's default linear interpolation: position (n−1)·q between the neighbouring order
- * statistics, interpolated the way numpy's `_lerp` does.
- */
-export function exactQuantile(sorted: readonly [number, number][], n: number, q: number): number {
-  const h = (n - 1) * q;
-  const lo = Math.floor(h);
-  const t = h - lo;
-  const a = orderStatistic(sorted, lo);
-  if (t === 0) return a;
-  const b = orderStatistic(sorted, lo + 1);
-  const d = b - a;
-  return t >= 0.5 ? b - d * (1 - t) : a + d * t;
-}
-
-/** The value at 0-based rank `r` among sorted (value, count) pairs. */
-function orderStatistic(sorted: readonly [number, number][], r: number): number {
-  let seen = 0;
-  for (const [x, c] of sorted) {
-    seen += c;
-    if (r < seen) return x;
-  }
-  return sorted[sorted.length - 1][0];
-}
-
-/** Equal-width bins as numpy.histogram: the last bin is closed; a constant column gets [x−0.5, x+0.5]. */
-function binEdges(min: number, max: number, bins: number): number[] {
-  const [lo, hi] = min === max ? [min - 0.5, max + 0.5] : [min, max];
-  return Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : lo + ((hi - lo) * i) / bins));
-}
-
-function exactHistogram(sorted: readonly [number, number][], min: number, max: number, bins: number) {
-  const edges = binEdges(min, max, bins);
-  const counts = new Array<number>(bins).fill(0);
-  const lo = edges[0];
-  const width = (edges[bins] - lo) / bins;
-  for (const [x, c] of sorted) {
-    let i = Math.min(bins - 1, Math.floor((x - lo) / width));
-    // Floating-point width can misplace a value sitting on an edge.
-    while (i > 0 && x < edges[i]) i--;
-    while (i < bins - 1 && x >= edges[i + 1]) i++;
-    counts[i] += c;
-  }
-  return { edges, counts };
-}
-
-/** Bin counts from the sketch's ranks at the edges, rounded; within the KLL rank error. */
-function sketchHistogram(kll: KllSketch, min: number, max: number, bins: number) {
-  const edges = binEdges(min, max, bins);
-  const counts = new Array<number>(bins).fill(0);
-  let previous = 0;
-  for (let i = 1; i <= bins; i++) {
-    // Values strictly below the next edge fall in this bin; the last bin takes the rest.
-    const below = i === bins ? kll.n : kll.rank(edges[i], false);
-    counts[i - 1] = Math.max(0, Math.round(below - previous));
-    previous = below;
-  }
-  return { edges, counts };
 }

@@ -1,12 +1,13 @@
 export {
+  ColumnProfile,
   type ColumnSummary,
   type ColumnType,
   DEFAULT_OPTIONS,
-  exactQuantile,
   type KeyJson,
   type ProfileOptions,
   QUANTILES,
 } from './column-profile.js';
+export { type Distribution, ExactDistribution } from './distribution.js';
 export { FrequentItems } from './frequent-items.js';
 export { HyperLogLog } from './hyperloglog.js';
 export { KllSketch } from './kll.js';
@@ -20,3 +21,4 @@ export {
   type TableProfileJson,
   type TableSummary,
 } from './table-profile.js';
+export type { Key } from './value-counts.js';

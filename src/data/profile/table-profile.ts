@@ -77,6 +77,16 @@ export class TableProfile {
     return this;
   }
 
+  /** Column names in the order they first appeared. */
+  get columnNames(): string[] {
+    return [...this.columns.keys()];
+  }
+
+  /** One column's profile (its distribution and frequencies for drift tests), if the table has it. */
+  get(name: string): ColumnProfile | undefined {
+    return this.columns.get(name);
+  }
+
   summary(): TableSummary {
     return { rows: this.rows, columns: [...this.columns.values()].map((c) => c.summary()) };
   }
