@@ -89,6 +89,13 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         assert.equal(again.number, 1);
         assert.equal(again.digest, v.digest);
         assert.equal(again.creator, 'cli:ana');
+        // The digest is of paths and bytes only.
+        assert.equal(
+          v.digest,
+          createHash('sha256')
+            .update(JSON.stringify([['adult.csv', bytes.length, sha256(bytes)]]))
+            .digest('hex'),
+        );
         assert.equal((await s.datasets.versions('adult')).length, 1);
       } finally {
         await s.close();

@@ -12,7 +12,7 @@ export interface DatasetTables {
   dataset_versions: {
     dataset_id: string;
     number: number;
-    /** SHA-256 of the canonical manifest (files, sizes, digests, formats, rows): the version's identity. */
+    /** SHA-256 of the files' paths, sizes and digests (`canonicalManifest`): the version's identity. */
     digest: string;
     created_ms: number;
     creator: string;

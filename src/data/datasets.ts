@@ -24,7 +24,7 @@ export interface ManifestFile {
   columns: string[] | null;
 }
 
-/** What a version holds. Its digest is the SHA-256 of `canonicalManifest(files)`. */
+/** What a version holds. Its digest is the SHA-256 of `canonicalManifest(files)` (paths and bytes). */
 export interface Manifest {
   files: ManifestFile[];
 }
@@ -113,10 +113,14 @@ function checkTags(tags: Record<string, string> | undefined): Record<string, str
   return { ...tags };
 }
 
-/** The bytes a version's digest is taken over: files sorted by path, fields in a fixed order. */
+/**
+ * The bytes a version's digest is taken over: each file's path, size and SHA-256, sorted by path.
+ * Only content: what readers derive (format, rows, columns) may change with Slipway's version,
+ * and the same bytes must stay the same version.
+ */
 export function canonicalManifest(files: readonly ManifestFile[]): string {
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return JSON.stringify(sorted.map((f) => [f.path, f.size, f.sha256, f.format, f.rows, f.columns]));
+  return JSON.stringify(sorted.map((f) => [f.path, f.size, f.sha256]));
 }
 
 /** Every regular file under `dir`, sorted, as `/`-separated relative paths. */
@@ -144,8 +148,8 @@ function counter(onBytes: (n: number) => void): Transform {
 /**
  * Dataset versions: immutable, content-addressed snapshots of a file or folder of tables. Each
  * file's bytes go to the blob store once (by SHA-256); a version's manifest lists its files with
- * sizes, digests, formats, row counts and columns, and the manifest's own SHA-256 is the version's
- * identity, so adding identical content again returns the existing version. Versions are also
+ * sizes, digests, formats, row counts and columns, and the SHA-256 of its paths and file digests is
+ * the version's identity, so adding identical content again returns the existing version. Versions are also
  * numbered per dataset: `adult@2` and `adult@3f9a0c1b2d4e` (a digest prefix of at least 7) name the
  * same version; a bare `adult` is the latest.
  *
