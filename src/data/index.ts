@@ -26,4 +26,17 @@ export {
   readTable,
   sniffCsv,
 } from './formats/index.js';
+export {
+  ColumnProfile,
+  type ColumnSummary,
+  type ColumnType,
+  type Distribution,
+  PROFILE_FORMAT,
+  PROFILE_VERSION,
+  type ProfileOptions,
+  profileTable,
+  TableProfile,
+  type TableProfileJson,
+  type TableSummary,
+} from './profile/index.js';
 export type { Cell, ReadOptions, RowBatch, TableFormat, TableReader } from './table.js';
