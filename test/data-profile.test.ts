@@ -382,6 +382,16 @@ describe('merging', () => {
     }
   });
 
+  test('options must be positive integers', () => {
+    for (const bad of [{ exactLimit: 0 }, { histogramBins: 1.5 }, { kllK: 2 }, { topValues: -1 }]) {
+      assert.throws(
+        () => new TableProfile(bad),
+        (err: Error & { code?: string }) =>
+          err.code === 'SLIPWAY_ERR_BAD_REQUEST' && err.message.includes(Object.keys(bad)[0]),
+      );
+    }
+  });
+
   test('profiles with different sketch options refuse to merge', () => {
     assert.throws(
       () => new TableProfile({ kllK: 100 }).merge(new TableProfile()),
@@ -495,6 +505,9 @@ describe('stored format', () => {
       { ...json, format: 'other' },
       null,
       { ...json, columns: undefined },
+      { ...json, columns: [{ name: 'f', summary: {} }] },
+      { ...json, columns: [{ name: 'f', state: { ...json.columns[0].state, exact: null } }] },
+      { ...json, options: { ...json.options, kllK: 0 } },
     ]) {
       assert.throws(
         () => TableProfile.fromJSON(bad),

@@ -295,6 +295,9 @@ export class ColumnProfile {
   }
 
   static fromJSON(name: string, options: ProfileOptions, json: ColumnStateJson): ColumnProfile {
+    if (typeof name !== 'string' || !json || typeof json.missing !== 'number' || !json.types) {
+      throw new Error('name, missing and types are required');
+    }
     const c = new ColumnProfile(name, options);
     c.missing = json.missing;
     Object.assign(c.types, json.types);

@@ -42,7 +42,18 @@ export class TableProfile {
   private readonly columns = new Map<string, ColumnProfile>();
 
   constructor(options: Partial<ProfileOptions> = {}) {
-    this.options = Object.freeze({ ...DEFAULT_OPTIONS, ...options });
+    const merged = { ...DEFAULT_OPTIONS, ...options };
+    for (const key of Object.keys(DEFAULT_OPTIONS) as (keyof ProfileOptions)[]) {
+      const value = merged[key];
+      const least = key === 'topValues' ? 0 : key === 'kllK' ? 8 : 1;
+      if (!Number.isSafeInteger(value) || value < least) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `profile option ${key} must be an integer ≥ ${least}`,
+        );
+      }
+    }
+    this.options = Object.freeze(merged);
   }
 
   add(batch: RowBatch): this {
@@ -119,7 +130,15 @@ export class TableProfile {
     const profile = new TableProfile(j.options);
     profile.rows = j.rows;
     for (const c of j.columns) {
-      profile.columns.set(c.name, ColumnProfile.fromJSON(c.name, profile.options, c.state));
+      try {
+        profile.columns.set(c.name, ColumnProfile.fromJSON(c.name, profile.options, c.state));
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `profile: column ${c?.name}: malformed state (${reason})`,
+        );
+      }
     }
     return profile;
   }
