@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ArtifactRepository, artifactMigrations, FolderBlobStore } from '../src/artifacts/index.js';
-import { Datasets, type DatasetsOptions, datasetMigrations } from '../src/data/index.js';
+import { Datasets, type DatasetsOptions, datasetMigrations, parquetAvailable } from '../src/data/index.js';
 import { Database } from '../src/store/index.js';
 import { postgresDatabase, sqliteDatabase, type TestDatabase } from './support/databases.js';
 
@@ -141,6 +141,50 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         const back = await s.datasets.add(a, { name: 'toy', tags: { stage: 'gold' } }, 'me');
         assert.deepEqual([back.created, back.number, back.tags], [false, 1, { stage: 'gold' }]);
         assert.deepEqual((await s.datasets.show('toy@1')).tags, { stage: 'gold' });
+      } finally {
+        await s.close();
+      }
+    });
+
+    test('the same content added twice at once is one version; different content numbers in turn', async (t) => {
+      if ('skip' in server) return t.skip(server.skip);
+      const s = await open();
+      try {
+        const a = await folder({ 't.csv': 'x\n1\n' });
+        const same = await Promise.all([1, 2, 3].map(() => s.datasets.add(a, { name: 'toy' }, 'me')));
+        assert.deepEqual(
+          same.map((v) => v.number),
+          [1, 1, 1],
+        );
+        assert.equal(same.filter((v) => v.created).length, 1);
+        const others = await Promise.all(
+          [2, 3, 4].map(async (n) =>
+            s.datasets.add(await folder({ 't.csv': `x\n${n}\n` }), { name: 'toy' }, 'me'),
+          ),
+        );
+        assert.deepEqual(others.map((v) => v.number).sort(), [2, 3, 4]);
+        assert.equal((await s.datasets.versions('toy')).length, 4);
+      } finally {
+        await s.close();
+      }
+    });
+
+    test('a Parquet file in a folder is a table of the manifest', async (t) => {
+      if ('skip' in server) return t.skip(server.skip);
+      if (!(await parquetAvailable())) return t.skip('the hyparquet package is not installed');
+      const s = await open();
+      try {
+        const a = await folder({});
+        await copyFile(
+          join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'data', 'small.parquet'),
+          join(a, 'small.parquet'),
+        );
+        const v = await s.datasets.add(a, { name: 'pq' }, 'me');
+        const f = v.manifest.files[0]!;
+        assert.deepEqual(
+          [f.format, f.rows, f.columns],
+          ['parquet', 5, ['age', 'score', 'workclass', 'ok', 'when']],
+        );
       } finally {
         await s.close();
       }
