@@ -145,10 +145,15 @@ function parseString(text: string, out: Parsed): Parsed {
     const trimmed = text.trim();
     if (trimmed !== '' && startsNumber(trimmed.charCodeAt(0)) && parseNumber(trimmed, out)) return out;
   }
-  if (INFINITY.test(text)) return set(out, Kind.Infinite, text.startsWith('-') ? -Infinity : Infinity);
-  const lower = len <= 5 ? text.toLowerCase() : '';
-  if (lower === 'true') return set(out, Kind.Boolean, true);
-  if (lower === 'false') return set(out, Kind.Boolean, false);
+  // Most strings skip both checks by their first character and length.
+  if ((c === 105 || c === 73 || c === 43 || c === 45) && INFINITY.test(text)) {
+    return set(out, Kind.Infinite, c === 45 ? -Infinity : Infinity);
+  }
+  if ((len === 4 && (c === 116 || c === 84)) || (len === 5 && (c === 102 || c === 70))) {
+    const lower = text.toLowerCase();
+    if (lower === 'true') return set(out, Kind.Boolean, true);
+    if (lower === 'false') return set(out, Kind.Boolean, false);
+  }
   return set(out, Kind.String, text);
 }
 
