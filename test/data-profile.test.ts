@@ -368,6 +368,33 @@ describe('merging', () => {
     );
   });
 
+  test("a table's exact counts stay within their memory budget: the widest column is sketched first", () => {
+    const rows: Cell[][] = Array.from({ length: 3000 }, (_, i) => [
+      `id-${i}`,
+      i % 7,
+      i % 2 === 0 ? 'a' : 'b',
+    ]);
+    const options = { exactBytes: 200_000 };
+    const p = new TableProfile(options);
+    for (let i = 0; i < rows.length; i += 500) p.add(batch(['id', 'n', 'c'], rows.slice(i, i + 500)));
+    const [id, n, c] = p.summary().columns;
+    assert.equal(id.distinctExact, false);
+    assert.ok(Math.abs(id.distinct - 3000) < 3000 * 0.05);
+    assert.equal(n.distinctExact, true);
+    assert.equal(c.distinctExact, true);
+    assert.equal(n.quantiles?.['0.5'], 3);
+    // Merging two budgets' worth of exact columns sketches the heaviest one too.
+    const a = new TableProfile(options).add(batch(['id', 'n'], rows.slice(0, 1000)));
+    const b = new TableProfile(options).add(batch(['id', 'n'], rows.slice(1000, 2000)));
+    assert.equal(a.summary().columns[0].distinctExact, true);
+    const merged = a.merge(b).summary();
+    assert.deepEqual(
+      merged.columns.map((col) => col.distinctExact),
+      [false, true],
+    );
+    assert.equal(merged.columns[0].count, 2000);
+  });
+
   test('a profile merged with itself doubles every count', () => {
     for (const options of [{}, { exactLimit: 50 }]) {
       const rows = syntheticRows(300, 9);
@@ -491,6 +518,7 @@ describe('stored format', () => {
       frequentCapacity: 1024,
       histogramBins: 20,
       topValues: 10,
+      exactBytes: 134217728,
     });
     assert.deepEqual(Object.keys(json.columns[0]), ['name', 'summary', 'state']);
     const shuffled = JSON.parse(JSON.stringify(profileOf([...rows].reverse(), 1)[0]));

@@ -23,6 +23,12 @@ export interface ProfileOptions {
   histogramBins: number;
   /** Top values reported. Default 10. */
   topValues: number;
+  /**
+   * Estimated bytes all of a table's exact value counts may hold (default 128 MiB); beyond it the
+   * column with the most distinct values switches to sketches, so wide tables of unique values
+   * stay within memory.
+   */
+  exactBytes: number;
 }
 
 export const DEFAULT_OPTIONS: Readonly<ProfileOptions> = Object.freeze({
@@ -31,6 +37,7 @@ export const DEFAULT_OPTIONS: Readonly<ProfileOptions> = Object.freeze({
   frequentCapacity: 1024,
   histogramBins: 20,
   topValues: 10,
+  exactBytes: 128 * 1024 * 1024,
 });
 
 /** Quantiles every numeric and datetime summary reports. */
@@ -325,6 +332,16 @@ export class ColumnProfile {
       };
     }
     return c;
+  }
+
+  /** Estimated bytes held by the exact value counts (0 once sketched). */
+  get exactBytes(): number {
+    return this.exact ? this.exact.bytes : 0;
+  }
+
+  /** Switches to sketches now (the table's memory budget is spent). */
+  sketch(): void {
+    if (this.exact) this.toSketches();
   }
 
   private toSketches(): void {

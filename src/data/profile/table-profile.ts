@@ -69,6 +69,7 @@ export class TableProfile {
       for (const [name, column] of this.columns) if (!present.has(name)) column.addMissing(batch.rows.length);
     }
     this.rows += batch.rows.length;
+    this.keepWithinBudget();
     return this;
   }
 
@@ -85,6 +86,7 @@ export class TableProfile {
     for (const [name, theirs] of other.columns) this.column(name).merge(theirs);
     for (const [name, mine] of this.columns) if (!other.columns.has(name)) mine.addMissing(other.rows);
     this.rows += other.rows;
+    this.keepWithinBudget();
     return this;
   }
 
@@ -141,6 +143,19 @@ export class TableProfile {
       }
     }
     return profile;
+  }
+
+  /** Sketches the heaviest exact columns until the exact counts fit `exactBytes`. */
+  private keepWithinBudget(): void {
+    let total = 0;
+    for (const c of this.columns.values()) total += c.exactBytes;
+    while (total > this.options.exactBytes) {
+      let heaviest: ColumnProfile | undefined;
+      for (const c of this.columns.values()) if (c.exactBytes > (heaviest?.exactBytes ?? 0)) heaviest = c;
+      if (!heaviest) return;
+      total -= heaviest.exactBytes;
+      heaviest.sketch();
+    }
   }
 
   private column(name: string): ColumnProfile {

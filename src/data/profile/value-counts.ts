@@ -7,6 +7,8 @@ export type Key = number | bigint | boolean | string;
  */
 export class ValueCounts implements Iterable<[Key, number]> {
   private readonly map = new Map<Key, { n: number }>();
+  /** Estimated heap bytes: ~120 per entry (map slot, box, key header; measured) plus string characters. */
+  bytes = 0;
 
   get size(): number {
     return this.map.size;
@@ -15,13 +17,18 @@ export class ValueCounts implements Iterable<[Key, number]> {
   increment(key: Key): void {
     const box = this.map.get(key);
     if (box) box.n++;
-    else this.map.set(key, { n: 1 });
+    else this.insert(key, 1);
   }
 
   add(key: Key, count: number): void {
     const box = this.map.get(key);
     if (box) box.n += count;
-    else this.map.set(key, { n: count });
+    else this.insert(key, count);
+  }
+
+  private insert(key: Key, count: number): void {
+    this.map.set(key, { n: count });
+    this.bytes += typeof key === 'string' ? 120 + key.length : 120;
   }
 
   *[Symbol.iterator](): Iterator<[Key, number]> {
