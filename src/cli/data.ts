@@ -1,6 +1,13 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { openStore } from '../app.js';
-import { Datasets, type DatasetVersion, type ManifestFile, shortDigest } from '../data/index.js';
+import {
+  Datasets,
+  type DatasetVersion,
+  type ManifestFile,
+  profileTable,
+  shortDigest,
+  type TableFormat,
+} from '../data/index.js';
 import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 const out = (text: string) => process.stdout.write(text);
@@ -75,7 +82,16 @@ function collectTag(value: string, previous: Record<string, string>): Record<str
 async function withDatasets(flags: StoreFlags, fn: (datasets: Datasets) => Promise<void>): Promise<void> {
   const store = await openStore(storeSettings(flags));
   try {
-    await fn(new Datasets(store.db, store.artifacts));
+    // Every version stores the profile of each of its table files: the reference distributions
+    // validation and drift monitoring compare with.
+    const profiler = async (files: { path: string; local: string; format: TableFormat }[]) => {
+      const profiles: Record<string, unknown> = {};
+      for (const f of files) {
+        profiles[f.path] = (await profileTable(f.local, { read: { format: f.format } })).toJSON();
+      }
+      return profiles;
+    };
+    await fn(new Datasets(store.db, store.artifacts, { profiler }));
   } finally {
     await store.close();
   }
@@ -95,7 +111,40 @@ function summary(v: DatasetVersion): string {
 
 /** `slipway data add|list|show|get|diff`: dataset versions, straight on the store (no server needed). */
 export function registerDataCommands(program: Command): void {
-  const data = program.command('data').description('Dataset versions: add, list, show, get and diff');
+  const data = program
+    .command('data')
+    .description('Dataset versions (add, list, show, get, diff) and table profiles');
+
+  data
+    .command('profile')
+    .description(
+      'Profile a table file (CSV, JSON Lines, Parquet): types, counts, missing, distinct, moments, quantiles, top values',
+    )
+    .argument('<file>', 'the table file')
+    .option('--json', 'print the whole profile summary as JSON')
+    .action((file: string, flags: { json?: boolean }) =>
+      runCommand(async () => {
+        const summary = (await profileTable(file)).summary();
+        if (flags.json) return void out(`${JSON.stringify(summary, null, 2)}\n`);
+        const rows = [['COLUMN', 'TYPE', 'COUNT', 'MISSING', 'DISTINCT', 'MIN', 'MAX', 'MEAN', 'STD']];
+        const num = (v: number | string | undefined) =>
+          v === undefined ? '-' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : v;
+        for (const c of summary.columns) {
+          rows.push([
+            c.name,
+            c.type,
+            String(c.count),
+            String(c.missing),
+            `${c.distinct}${c.distinctExact ? '' : '~'}`,
+            num(c.min),
+            num(c.max),
+            num(c.mean),
+            num(c.std),
+          ]);
+        }
+        out(`${summary.rows} rows\n${table(rows, new Set([2, 3, 4, 5, 6, 7, 8]))}`);
+      }),
+    );
 
   addStoreOptions(
     data
