@@ -7,6 +7,8 @@ import {
   profileTable,
   shortDigest,
   type TableFormat,
+  TableProfile,
+  type TableProfileJson,
 } from '../data/index.js';
 import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
@@ -70,6 +72,35 @@ function progressBar(
       if (drawn) process.stderr.write('\n');
     },
   };
+}
+
+/**
+ * A stored profile as the CLI prints it: per file, the columns' headline statistics (the full,
+ * mergeable state stays in the store; `data profile <file> --json` prints a file's whole summary).
+ */
+function compactProfile(profile: unknown): unknown {
+  if (profile === null || typeof profile !== 'object') return profile ?? null;
+  const out: Record<string, unknown> = {};
+  for (const [file, json] of Object.entries(profile as Record<string, TableProfileJson>)) {
+    const s = TableProfile.fromJSON(json).summary();
+    out[file] = {
+      rows: s.rows,
+      columns: s.columns.map((c) => ({
+        name: c.name,
+        type: c.type,
+        count: c.count,
+        missing: c.missing,
+        distinct: c.distinct,
+        ...(c.min !== undefined ? { min: c.min, max: c.max } : {}),
+        ...(c.mean !== undefined ? { mean: c.mean, std: c.std } : {}),
+      })),
+    };
+  }
+  return out;
+}
+
+function forDisplay<T extends { profile: unknown }>(v: T): T {
+  return { ...v, profile: compactProfile(v.profile) };
 }
 
 function collectTag(value: string, previous: Record<string, string>): Record<string, string> {
@@ -170,7 +201,7 @@ export function registerDataCommands(program: Command): void {
           } finally {
             bar.done();
           }
-          if (flags.json) return void out(`${JSON.stringify(v, null, 2)}\n`);
+          if (flags.json) return void out(`${JSON.stringify(forDisplay(v), null, 2)}\n`);
           out(
             v.created
               ? `added ${v.ref} (${shortDigest(v.digest)}): ${summary(v)}\n`
@@ -191,7 +222,7 @@ export function registerDataCommands(program: Command): void {
       withDatasets(flags, async (datasets) => {
         if (name) {
           const versions = await datasets.versions(name);
-          if (flags.json) return void out(`${JSON.stringify(versions, null, 2)}\n`);
+          if (flags.json) return void out(`${JSON.stringify(versions.map(forDisplay), null, 2)}\n`);
           out(
             table(
               [
@@ -247,7 +278,7 @@ export function registerDataCommands(program: Command): void {
     runCommand(() =>
       withDatasets(flags, async (datasets) => {
         const v = await datasets.show(ref);
-        if (flags.json) return void out(`${JSON.stringify(v, null, 2)}\n`);
+        if (flags.json) return void out(`${JSON.stringify(forDisplay(v), null, 2)}\n`);
         out(
           `${v.ref}\n` +
             `  digest   ${v.digest}\n` +
@@ -297,8 +328,11 @@ export function registerDataCommands(program: Command): void {
       withDatasets(flags, async (datasets) => {
         const d = await datasets.diff(from, to);
         if (flags.json) {
-          const { from: a, to: b, ...rest } = d;
-          return void out(`${JSON.stringify({ from: a.ref, to: b.ref, ...rest }, null, 2)}\n`);
+          const { from: a, to: b, profiles, ...rest } = d;
+          const compact = { from: compactProfile(profiles.from), to: compactProfile(profiles.to) };
+          return void out(
+            `${JSON.stringify({ from: a.ref, to: b.ref, ...rest, profiles: compact }, null, 2)}\n`,
+          );
         }
         out(`${d.from.ref} → ${d.to.ref}\n`);
         for (const f of d.added) out(`+ ${f.path}  (${count(f.rows)} rows, ${bytes(f.size)})\n`);
