@@ -229,7 +229,10 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         assert.deepEqual(info.scopes, ['read', 'write']);
         const rows = await db.kysely.selectFrom('api_tokens').selectAll().execute();
         assert.equal(rows.length, 1);
-        assert.ok(!JSON.stringify(rows).includes(token.slice('slw_'.length + 12 + 1)), 'the secret is stored');
+        assert.ok(
+          !JSON.stringify(rows).includes(token.slice('slw_'.length + 12 + 1)),
+          'the secret is stored',
+        );
         assert.equal((await store.authenticate(`Bearer ${token}`, 'write')).name, 'ci');
         // A wrong secret with a real id is refused.
         await assert.rejects(
