@@ -11,7 +11,7 @@ import {
   artifactMigrations,
   type BlobStore,
   FolderBlobStore,
-  S3BlobStore,
+  openS3BlobStore,
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
@@ -108,7 +108,7 @@ export async function openStore(settings: Readonly<Settings>): Promise<Store> {
 /** S3 when a bucket is set (checked at start-up, so a wrong bucket or key fails fast), else a folder. */
 async function openBlobStore(settings: Readonly<Settings>): Promise<BlobStore> {
   if (settings.s3Bucket === null) return new FolderBlobStore(join(settings.dataDir, 'artifacts'));
-  const s3 = new S3BlobStore({
+  return openS3BlobStore({
     bucket: settings.s3Bucket,
     prefix: settings.s3Prefix,
     endpoint: settings.s3Endpoint ?? undefined,
@@ -118,13 +118,6 @@ async function openBlobStore(settings: Readonly<Settings>): Promise<BlobStore> {
     forcePathStyle: settings.s3ForcePathStyle,
     cacheDir: join(settings.dataDir, 's3-cache'),
   });
-  try {
-    await s3.checkBucket();
-  } catch (err) {
-    await s3.close();
-    throw err;
-  }
-  return s3;
 }
 
 /**

@@ -20,9 +20,9 @@ import {
   type BlobStore,
   confinePath,
   FolderBlobStore,
-  S3BlobStore,
   type S3BlobStoreOptions,
 } from '../src/artifacts/index.js';
+import { S3BlobStore } from '../src/artifacts/s3-blob-store.js';
 import { SlipwayError } from '../src/errors/index.js';
 import { Database } from '../src/store/index.js';
 import { postgresDatabase, sqliteDatabase, type TestDatabase } from './support/databases.js';
@@ -30,6 +30,7 @@ import { createTestBucket, S3_TEST_CREDENTIALS, s3TestClient, startS3Server } fr
 
 const MIB = 1024 * 1024;
 const ARTIFACTS_INDEX = fileURLToPath(new URL('../src/artifacts/index.js', import.meta.url));
+const S3_BLOB_STORE = fileURLToPath(new URL('../src/artifacts/s3-blob-store.js', import.meta.url));
 
 const sha256Of = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -319,7 +320,8 @@ for (const h of [folder, s3] as BlobHarness[]) {
       const part = Buffer.alloc(256 * 1024, 'staged but never finished');
       // The child writes `part` and then waits forever for more, as a stalled upload would.
       const script = `
-        import { FolderBlobStore, S3BlobStore } from ${JSON.stringify(ARTIFACTS_INDEX)};
+        import { FolderBlobStore } from ${JSON.stringify(ARTIFACTS_INDEX)};
+        import { S3BlobStore } from ${JSON.stringify(S3_BLOB_STORE)};
         import { Readable } from 'node:stream';
         const recipe = JSON.parse(process.env.RECIPE);
         const store = recipe.kind === 'folder' ? new FolderBlobStore(recipe.root) : new S3BlobStore(recipe.options);
