@@ -262,21 +262,8 @@ def server(model_repo, tmp_path_factory) -> Server:
         "--grpc-port",
         str(grpc_port),
     ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_ready(proc, f"http://{host}:{http_port}/v2/health/ready", log)
+    for _ in serve_process(cmd, f"http://{host}:{http_port}/v2/health/ready", log):
         yield Server(host, http_port, grpc_port, log)
-    finally:
-        # The server runs in its own session: signal the whole group, so nothing it started
-        # outlives the suite.
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -306,24 +293,14 @@ def tracking_server(tmp_path_factory) -> Server:
     log = tmp_path_factory.mktemp("tracking-server") / "slipway.log"
     cmd = ["node", str(ROOT / "bin" / "slipway.js"), "serve", "--data-dir", str(data_dir)]
     cmd += ["--host", host, "--port", str(http_port), "--no-grpc"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_ready(proc, f"http://{host}:{http_port}/health", log)
+    for _ in serve_process(cmd, f"http://{host}:{http_port}/health", log):
         yield Server(host, http_port, 0, log)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def serve_process(cmd: list[str], ready_url: str, log: Path):
     """Starts `cmd` (a `slipway serve`) in its own process group, yields the process once
-    `ready_url` answers 200, and stops the whole group when resumed. A fixture iterates it once:
+    `ready_url` answers 200, and stops the whole group (so nothing it started outlives the suite)
+    when resumed. A fixture iterates it once:
     `for _ in serve_process(...): yield Server(...)`."""
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -54,7 +54,6 @@ const TOKEN = /^slw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 interface Cached {
   principal: Principal;
-  secretSha256: string;
   expiresMs: number | null;
   /** When the cache entry must be checked against the database again. */
   recheckAt: number;
@@ -124,28 +123,17 @@ export class TokenStore {
 
   /** Revokes a token by id; it stops working everywhere within the cache period. */
   async revoke(id: string): Promise<TokenInfo> {
-    const r = await this.db
+    // Revoking twice keeps the first revocation time.
+    await this.db
       .updateTable('api_tokens')
       .set({ revoked_ms: now() })
       .where('id', '=', id)
       .where('revoked_ms', 'is', null)
-      .executeTakeFirst();
+      .execute();
     const row = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) throw new SlipwayError('SLIPWAY_ERR_RESOURCE_NOT_FOUND', `no token with id '${id}'`);
-    if (Number(r.numUpdatedRows) === 0 && row.revoked_ms === null) {
-      throw new SlipwayError('SLIPWAY_ERR_INTERNAL', `token '${id}' could not be revoked`);
-    }
     for (const [k, v] of this.cache) if (v.principal.tokenId === id) this.cache.delete(k);
     return toInfo(row);
-  }
-
-  async count(): Promise<number> {
-    const rows = await this.db
-      .selectFrom('api_tokens')
-      .select('id')
-      .where('revoked_ms', 'is', null)
-      .execute();
-    return rows.length;
   }
 
   /**
@@ -183,7 +171,6 @@ export class TokenStore {
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(token, {
       principal,
-      secretSha256: row.secret_sha256,
       expiresMs: row.expires_ms,
       recheckAt: t + (this.options.cacheMs ?? 5000),
     });

@@ -44,7 +44,6 @@ export class Database {
     // Each capability narrows this to its own tables with `db.as<Tables>()`.
     readonly kysely: Kysely<any>,
     readonly dialect: DialectName,
-    private readonly sqlite?: BetterSqlite3.Database,
   ) {}
 
   static async open(options: DatabaseOptions): Promise<Database> {
@@ -87,7 +86,7 @@ export class Database {
         sqlite.close();
       },
     };
-    return new Database(new Kysely({ dialect: new SqliteDialect({ database }) }), 'sqlite', sqlite);
+    return new Database(new Kysely({ dialect: new SqliteDialect({ database }) }), 'sqlite');
   }
 
   private static async openPostgres(options: DatabaseOptions): Promise<Database> {
@@ -175,8 +174,6 @@ export class Database {
 
   async close(): Promise<void> {
     await this.kysely.destroy();
-    // Kysely closes the SQLite handle too; the reference only keeps the type alive.
-    void this.sqlite;
   }
 }
 
