@@ -10,6 +10,7 @@ import {
   TableProfile,
   type TableProfileJson,
 } from '../data/index.js';
+import { registerSchemaCommands } from './data-schema.js';
 import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 const out = (text: string) => process.stdout.write(text);
@@ -144,7 +145,8 @@ function summary(v: DatasetVersion): string {
 export function registerDataCommands(program: Command): void {
   const data = program
     .command('data')
-    .description('Dataset versions (add, list, show, get, diff) and table profiles');
+    .description('Dataset versions (add, list, show, get, diff), profiles, schemas and validation');
+  registerSchemaCommands(data);
 
   data
     .command('profile')

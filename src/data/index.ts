@@ -39,4 +39,5 @@ export {
   type TableProfileJson,
   type TableSummary,
 } from './profile/index.js';
+export * from './schema/index.js';
 export type { Cell, ReadOptions, RowBatch, TableFormat, TableReader } from './table.js';
