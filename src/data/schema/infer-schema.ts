@@ -133,13 +133,13 @@ export function patternOf(values: readonly Key[]): string | null {
   if (shape.every((r) => r.cls === 'A' || r.cls === 'a')) return null;
   return shape
     .map((r) => {
-      const atom = CLASS_REGEX[r.cls] ?? escape(r.cls.slice(1));
+      const atom = CLASS_REGEX[r.cls] ?? escapeRegex(r.cls.slice(1));
       if (r.min === r.max) return r.min === 1 ? atom : `${atom}{${r.min}}`;
       return r.min === 1 ? `${atom}+` : `${atom}{${r.min},}`;
     })
     .join('');
 }
 
-function escape(ch: string): string {
+function escapeRegex(ch: string): string {
   return /[\\^$.*+?()[\]{}|/-]/.test(ch) ? `\\${ch}` : ch;
 }

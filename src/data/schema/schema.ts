@@ -288,13 +288,13 @@ export function parseSchema(json: unknown): ParsedSchema {
         bad(`${f}.expr`, 'must be an expression string');
       if (rule.name !== undefined && typeof rule.name !== 'string') bad(`${f}.name`, 'must be a string');
       if (rule.mostly !== undefined) fraction(rule.mostly, `${f}.mostly`);
-      let expression: Expression;
+      let expression: Expression | undefined;
       try {
         expression = compileExpression(rule.expr as string, (name) => byName.get(name)?.type);
       } catch (err) {
-        return bad(`${f}.expr`, (err as Error).message);
+        bad(`${f}.expr`, (err as Error).message);
       }
-      rules.push({ rule: rule as unknown as CrossRule, expression });
+      if (expression) rules.push({ rule: rule as unknown as CrossRule, expression });
     });
   }
   return { schema: json as unknown as Schema, byName, bounds, patterns, rules };
