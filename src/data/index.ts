@@ -40,4 +40,13 @@ export {
   type TableSummary,
 } from './profile/index.js';
 export * from './schema/index.js';
+export * from './steps/index.js';
 export type { Cell, ReadOptions, RowBatch, TableFormat, TableReader } from './table.js';
+export {
+  Quarantine,
+  type QuarantinedRecord,
+  type QuarantineInput,
+  type QuarantineQuery,
+  type QuarantineTables,
+  quarantineMigrations,
+} from './quarantine.js';

@@ -1,3 +1,5 @@
+// A transform's output file: the CSV writer lives with the readers, re-exported for the capability's surface.
+export { type CsvWriteOptions, csvField, writeCsv } from '../formats/index.js';
 export type {
   CategoriesParams,
   ClipParams,
@@ -34,4 +36,4 @@ export {
   type StepsSpec,
   type TextSpec,
 } from './spec.js';
-export { normalizeCell, type Value } from './value.js';
+export { normalizeCell, type Value as StepValue } from './value.js';
