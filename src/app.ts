@@ -15,7 +15,7 @@ import {
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
-import { datasetMigrations } from './data/index.js';
+import { datasetMigrations, Quarantine, quarantineMigrations } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
@@ -26,7 +26,7 @@ import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
 import { type RunningHttpServer, startHttpServer } from './server/index.js';
 import { mlflowPlugin, mlflowRegistryRoutes } from './server/mlflow/index.js';
 import { tokenRoutes } from './server/tokens/index.js';
-import { RegistryModelSource, RegistryWatcher } from './serving/index.js';
+import { createInputPolicy, RegistryModelSource, RegistryWatcher } from './serving/index.js';
 import { Database, type NamedMigration } from './store/index.js';
 import { Tracking, trackingMigrations } from './tracking/index.js';
 
@@ -43,6 +43,8 @@ export interface App {
   tokens: TokenStore;
   registry: Registry;
   tracking: Tracking;
+  /** Request rows set aside by models in `quarantine` mode. */
+  quarantine: Quarantine;
   api: ApiServer;
   metrics: ServingMetrics;
   http: RunningHttpServer;
@@ -65,6 +67,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   ...registryMigrations,
   ...trackingMigrations,
   ...datasetMigrations,
+  ...quarantineMigrations,
 ];
 
 export interface Store {
@@ -170,12 +173,15 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const metrics = new ServingMetrics(() => plane?.manager.loadGauges() ?? [], {
     processMetrics: options.processMetrics ?? true,
   });
+  const quarantine = new Quarantine(db);
   plane = new RepositoryDataPlane({
     // A folder model shadows a registered model of the same name.
     sources: [...(settings.models === null ? [] : [new FolderModelSource(settings.models)]), registrySource],
     logger,
     metrics,
     serverVersion: VERSION,
+    createPolicy: createInputPolicy,
+    quarantine,
   });
   const p = plane;
   await p.start();
@@ -223,6 +229,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     tokens,
     registry,
     tracking,
+    quarantine,
     api,
     metrics,
     http,

@@ -612,6 +612,9 @@ class EchoPlane implements DataPlane {
     this.stats.execution(2, 1, 100, 200, 300);
     return response;
   }
+  async predictRecords(): Promise<never> {
+    throw new Error('the gRPC service has no records API');
+  }
   async repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]> {
     const all: RepositoryEntry[] = [
       { name: 'echo', version: '1', state: 'READY', reason: '' },

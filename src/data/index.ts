@@ -39,9 +39,6 @@ export {
   type TableProfileJson,
   type TableSummary,
 } from './profile/index.js';
-export * from './schema/index.js';
-export * from './steps/index.js';
-export type { Cell, ReadOptions, RowBatch, TableFormat, TableReader } from './table.js';
 export {
   Quarantine,
   type QuarantinedRecord,
@@ -50,3 +47,6 @@ export {
   type QuarantineTables,
   quarantineMigrations,
 } from './quarantine.js';
+export * from './schema/index.js';
+export * from './steps/index.js';
+export type { Cell, ReadOptions, RowBatch, TableFormat, TableReader } from './table.js';

@@ -82,6 +82,12 @@ export const ERROR_CODES = {
     mlflow: 'INVALID_PARAMETER_VALUE',
     summary: 'A record in a records-API request lacks a feature or holds a value of the wrong type.',
   },
+  SLIPWAY_ERR_INVALID_ROWS: {
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    mlflow: 'INVALID_PARAMETER_VALUE',
+    summary: "Rows of a request break the model version's schema; `details` lists every problem.",
+  },
   SLIPWAY_ERR_MODEL_NOT_FOUND: {
     http: 404,
     grpc: GrpcStatus.NOT_FOUND,
@@ -225,12 +231,19 @@ export class SlipwayError extends Error {
   readonly code: ErrorCode;
   /** Seconds a client should wait before retrying (429/503), if known. */
   readonly retryAfterSeconds?: number;
+  /** Structured problems the REST answer lists beside the message (e.g. every invalid row). */
+  readonly details?: unknown[];
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number; details?: unknown[] },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SlipwayError';
     this.code = code;
     if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    if (options?.details !== undefined) this.details = options.details;
   }
 
   get httpStatus(): number {

@@ -1,3 +1,4 @@
+import type { RecordsResponse } from './data-plane.js';
 import type { ModelStats } from './stats.js';
 import type {
   InferOptions,
@@ -37,6 +38,17 @@ export interface DataPlane {
     request: InferRequest,
     options: InferOptions,
   ): Promise<InferResponse>;
+  /**
+   * The records API: `instances` (named features) in, one prediction per record out, after the
+   * version's schema check and cleaning steps. Null predictions mark quarantined rows.
+   */
+  predictRecords(
+    model: string,
+    version: string | undefined,
+    instances: unknown,
+    id: string | undefined,
+    options: InferOptions,
+  ): Promise<RecordsResponse>;
   /** Every model in the repository folder, loaded or not, one row per version. */
   repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]>;
   /** (Re)loads a model from the repository; resolves when the new versions serve. */

@@ -2,10 +2,13 @@ import type { Logger } from 'pino';
 import { SlipwayError, toSlipwayError } from '../errors/index.js';
 import type { ServingMetrics } from '../metrics/index.js';
 import type { DataPlane, ServerMetadata } from './data-plane-api.js';
+import { allocate } from './datatypes.js';
+import type { PolicyFactory, QuarantinedRow, QuarantineSink, RowProblem } from './input-policy.js';
 import { describeConfig } from './model-config.js';
-import { ModelManager, type RuntimeFactory } from './model-manager.js';
+import { ModelManager, type RuntimeFactory, type ServedVersion } from './model-manager.js';
 import type { ModelSource } from './model-repository.js';
 import { OnnxRuntimePool } from './onnx-runtime-pool.js';
+import { type Prediction, recordsLayout, recordsToRequest, responseToPredictions } from './records.js';
 import type { ModelStats } from './stats.js';
 import type {
   InferOptions,
@@ -14,6 +17,7 @@ import type {
   ModelMetadata,
   Parameters,
   RepositoryEntry,
+  Tensor,
 } from './types.js';
 import { prepareJob } from './validate.js';
 
@@ -45,6 +49,28 @@ export interface DataPlaneOptions {
   serverVersion: string;
   /** Defaults to ONNX Runtime worker pools. */
   createRuntime?: RuntimeFactory;
+  /** Builds a version's schema checks and cleaning steps from its schema.json / steps.json. */
+  createPolicy?: PolicyFactory;
+  /** Where rows set aside in `quarantine` mode are stored. */
+  quarantine?: QuarantineSink;
+}
+
+/** The records API's answer: one prediction per instance, null where the row was quarantined. */
+export interface RecordsResponse {
+  modelName: string;
+  modelVersion: string;
+  id?: string;
+  predictions: (Prediction | null)[];
+  /** Rows set aside in `quarantine` mode, with their problems. */
+  quarantined?: { row: number; problems: RowProblem[] }[];
+}
+
+/** Rows to keep after a policy check, and the problems of the others. */
+interface Screened {
+  /** 0-based indexes of the rows that pass, or null when every row passes. */
+  kept: number[] | null;
+  stored?: Promise<void>;
+  quarantined?: { row: number; problems: RowProblem[] }[];
 }
 
 /** The data plane over a model repository (see DataPlane for the contract). */
@@ -61,6 +87,7 @@ export class RepositoryDataPlane implements DataPlane {
       logger: options.logger,
       createRuntime: options.createRuntime ?? ((path, config) => OnnxRuntimePool.create(path, config)),
       onBatch: metrics ? (m, v, size) => metrics.batch(m, v, size) : undefined,
+      createPolicy: options.createPolicy,
     });
   }
 
@@ -138,11 +165,21 @@ export class RepositoryDataPlane implements DataPlane {
    * Validates, queues and runs one request. Nothing between routing and queueing awaits, so a
    * version being swapped out still drains every request routed to it.
    */
-  async infer(
+  infer(
     model: string,
     version: string | undefined,
     request: InferRequest,
     options: InferOptions,
+  ): Promise<InferResponse> {
+    return this.run(model, version, request, options, true);
+  }
+
+  private async run(
+    model: string,
+    version: string | undefined,
+    request: InferRequest,
+    options: InferOptions,
+    checkPolicy: boolean,
   ): Promise<InferResponse> {
     const start = performance.now();
     if (this.draining) {
@@ -153,6 +190,20 @@ export class RepositoryDataPlane implements DataPlane {
     let v: ReturnType<ModelManager['resolve']> | undefined;
     try {
       v = this.manager.resolve(model, version);
+      let screened: Screened | undefined;
+      if (checkPolicy && v.policy?.checksTensors) {
+        screened = this.screenTensors(v, request, options.protocol);
+        const kept = screened.kept;
+        if (kept?.length === 0) {
+          await screened.stored;
+          throw new SlipwayError(
+            'SLIPWAY_ERR_INVALID_ROWS',
+            `every row broke the schema of model '${model}' version ${v.version}; all were quarantined`,
+            { details: screened.quarantined!.flatMap((q) => q.problems) },
+          );
+        }
+        if (kept) request = { ...request, inputs: request.inputs.map((t) => keepRows(t, kept)) };
+      }
       const job = prepareJob(v.runtime!.signature, v.config, v.runtime!.batchable, request);
       const timeout = options.timeoutMs ?? (v.config.defaultTimeoutMs || undefined);
       if (timeout !== undefined) {
@@ -164,13 +215,17 @@ export class RepositoryDataPlane implements DataPlane {
       v.inFlight++;
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;
       try {
-        result = await v.batcher!.submit(job);
+        // Quarantined rows are stored while the rest run; the answer waits for both.
+        [result] = await Promise.all([v.batcher!.submit(job), screened?.stored]);
       } finally {
         v.inFlight--;
       }
       const response: InferResponse = { modelName: model, modelVersion: v.version, outputs: result.outputs };
       if (request.id !== undefined) response.id = request.id;
-      const echoed = echoParameters(request.parameters);
+      let echoed = echoParameters(request.parameters);
+      if (screened?.quarantined) {
+        echoed = { ...echoed, quarantined_rows: screened.quarantined.map((q) => q.row).join(',') };
+      }
       if (echoed) response.parameters = echoed;
       this.metrics?.request(
         model,
@@ -198,6 +253,161 @@ export class RepositoryDataPlane implements DataPlane {
       }
       throw e;
     }
+  }
+
+  /**
+   * The records API: named features in, one prediction per record out. The version's schema
+   * checks the records and its cleaning steps prepare them before they become the model's inputs.
+   */
+  async predictRecords(
+    model: string,
+    version: string | undefined,
+    instances: unknown,
+    id: string | undefined,
+    options: InferOptions,
+  ): Promise<RecordsResponse> {
+    if (!Array.isArray(instances) || instances.length === 0) {
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "'instances' must be a non-empty array of records");
+    }
+    instances.forEach((r, i) => {
+      if (typeof r !== 'object' || r === null || Array.isArray(r)) {
+        throw new SlipwayError('SLIPWAY_ERR_RECORD_FIELD', `instances[${i}] must be an object`);
+      }
+    });
+    const records = instances as Record<string, unknown>[];
+    const v = this.manager.resolve(model, version);
+    let screened: Screened = { kept: null };
+    if (v.policy) {
+      const columns = recordColumns(records);
+      screened = this.screen(
+        v,
+        columns,
+        records.map((r) => columns.map((c) => r[c])),
+        options.protocol,
+        records,
+        id,
+      );
+    }
+    let rows = screened.kept ? screened.kept.map((i) => records[i]!) : records;
+    if (v.policy?.prepare && rows.length > 0) rows = v.policy.prepare(rows);
+    let predictions: (Prediction | null)[] = [];
+    let modelVersion = v.version;
+    if (rows.length > 0) {
+      const meta = this.modelMetadata(model, v.version);
+      const layout = recordsLayout(meta.inputs, v.config);
+      const request = recordsToRequest(rows, meta.inputs, layout);
+      if (id !== undefined) request.id = id;
+      const [response] = await Promise.all([
+        this.run(model, v.version, request, options, false),
+        screened.stored,
+      ]);
+      modelVersion = response.modelVersion;
+      predictions = responseToPredictions(response, v.config, rows.length);
+    } else {
+      await screened.stored;
+    }
+    if (screened.kept) {
+      const all: (Prediction | null)[] = new Array(records.length).fill(null);
+      screened.kept.forEach((i, k) => {
+        all[i] = predictions[k]!;
+      });
+      predictions = all;
+    }
+    const out: RecordsResponse = { modelName: model, modelVersion, predictions };
+    if (id !== undefined) out.id = id;
+    if (screened.quarantined) out.quarantined = screened.quarantined;
+    return out;
+  }
+
+  /** Checks a V2 request's columns (one input per column, or a matrix with feature names). */
+  private screenTensors(v: ServedVersion, request: InferRequest, protocol: string): Screened {
+    const columns: string[] = [];
+    const getters: ((row: number) => unknown)[] = [];
+    let n = 0;
+    for (const t of request.inputs) {
+      const rows = t.shape[0] ?? 0;
+      n = Math.max(n, rows);
+      const width = rows === 0 ? 0 : t.data.length / rows;
+      const cell = (i: number) => {
+        const x = (t.data as ArrayLike<unknown>)[i];
+        return t.datatype === 'BOOL' ? x === 1 : x;
+      };
+      if (width === 1) {
+        columns.push(t.name);
+        getters.push(cell);
+      } else if (
+        v.config.featureNames &&
+        width === v.config.featureNames.length &&
+        request.inputs.length === 1
+      ) {
+        v.config.featureNames.forEach((name, k) => {
+          columns.push(name);
+          getters.push((i) => cell(i * width + k));
+        });
+      }
+    }
+    const cells: unknown[][] = [];
+    for (let i = 0; i < n; i++) cells.push(getters.map((g) => g(i)));
+    const records = () => cells.map((row) => Object.fromEntries(columns.map((c, k) => [c, row[k]])));
+    return this.screen(v, columns, cells, protocol, records, request.id);
+  }
+
+  /**
+   * Runs the version's checks. In `reject` mode any problem fails the request with every problem
+   * listed; in `quarantine` mode the failing rows are stored (the promise in `stored`) and the
+   * rest go on.
+   */
+  private screen(
+    v: ServedVersion,
+    columns: readonly string[],
+    cells: readonly (readonly unknown[])[],
+    protocol: string,
+    records: Record<string, unknown>[] | (() => Record<string, unknown>[]),
+    requestId: string | undefined,
+  ): Screened {
+    const problems = v.policy!.check(columns, cells);
+    if (problems.length === 0) return { kept: null };
+    const n = cells.length;
+    const byRow = new Map<number, RowProblem[]>();
+    const everyRow = problems.filter((p) => p.row === null);
+    for (const p of problems) {
+      if (p.row === null) continue;
+      const list = byRow.get(p.row);
+      if (list) list.push(p);
+      else byRow.set(p.row, [p]);
+    }
+    const badRows = everyRow.length > 0 ? n : byRow.size;
+    if (v.config.dataValidation === 'reject') {
+      this.metrics?.invalid(v.model, v.version, 'rejected', badRows);
+      const first = problems[0]!;
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INVALID_ROWS',
+        `${badRows} of ${n} row${n === 1 ? '' : 's'} break the schema of model '${v.model}' version ${v.version}` +
+          ` (${problems.length} problem${problems.length === 1 ? '' : 's'}; first: ${describe(first)})`,
+        { details: problems },
+      );
+    }
+    const kept: number[] = [];
+    const quarantined: { row: number; problems: RowProblem[] }[] = [];
+    for (let i = 0; i < n; i++) {
+      const own = byRow.get(i + 1);
+      if (everyRow.length === 0 && !own) kept.push(i);
+      else quarantined.push({ row: i + 1, problems: [...everyRow, ...(own ?? [])] });
+    }
+    this.metrics?.invalid(v.model, v.version, 'quarantined', quarantined.length);
+    const sink = this.options.quarantine;
+    if (!sink) throw new SlipwayError('SLIPWAY_ERR_INTERNAL', 'quarantine mode without a quarantine store');
+    const all = typeof records === 'function' ? records() : records;
+    const rows: QuarantinedRow[] = quarantined.map((q) => ({
+      model: v.model,
+      version: v.version,
+      ...(requestId !== undefined ? { requestId } : {}),
+      protocol,
+      row: q.row,
+      record: all[q.row - 1]!,
+      problems: q.problems,
+    }));
+    return { kept, stored: sink.store(rows), quarantined };
   }
 
   repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]> {
@@ -235,6 +445,30 @@ export class RepositoryDataPlane implements DataPlane {
       throw new SlipwayError('SLIPWAY_ERR_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'`);
     return [v.stats.snapshot()];
   }
+}
+
+/** Every field any record names, in order of first appearance. */
+function recordColumns(records: readonly Record<string, unknown>[]): string[] {
+  const seen = new Set<string>();
+  for (const r of records) for (const k in r) seen.add(k);
+  return [...seen];
+}
+
+function describe(p: RowProblem): string {
+  const where = p.row === null ? '' : `row ${p.row} `;
+  return `${where}${p.field ?? ''}: ${p.rule}, got ${JSON.stringify(p.value)}, expected ${p.expected}`;
+}
+
+/** A tensor cut down to some of its rows (along the first dimension). */
+function keepRows(t: Tensor, rows: readonly number[]): Tensor {
+  const n = t.shape[0] ?? 0;
+  const width = n === 0 ? 0 : t.data.length / n;
+  const data = allocate(t.datatype, rows.length * width);
+  rows.forEach((r, k) => {
+    for (let j = 0; j < width; j++)
+      (data as unknown as unknown[])[k * width + j] = (t.data as unknown as unknown[])[r * width + j];
+  });
+  return { ...t, shape: [rows.length, ...t.shape.slice(1)], data };
 }
 
 function echoParameters(p: Parameters | undefined): Parameters | undefined {

@@ -1,5 +1,10 @@
 export { DynamicBatcher, type Job, type JobResult, stack, unstack } from './batcher.js';
-export { type DataPlaneOptions, EXTENSIONS, RepositoryDataPlane } from './data-plane.js';
+export {
+  type DataPlaneOptions,
+  EXTENSIONS,
+  type RecordsResponse,
+  RepositoryDataPlane,
+} from './data-plane.js';
 export type { DataPlane, ServerMetadata } from './data-plane-api.js';
 export {
   allocate,
@@ -15,6 +20,14 @@ export {
   toBytes,
   wireByteSize,
 } from './datatypes.js';
+export type {
+  InputPolicy,
+  PolicyFactory,
+  PolicyFiles,
+  QuarantinedRow,
+  QuarantineSink,
+  RowProblem,
+} from './input-policy.js';
 export { DEFAULT_MODEL_CONFIG, type ModelConfig, resolveModelConfig } from './model-config.js';
 export { ModelManager, type RuntimeFactory, ServedVersion } from './model-manager.js';
 export {

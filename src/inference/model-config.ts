@@ -32,6 +32,8 @@ export interface ModelConfigFile {
   default_timeout_ms?: number;
   feature_names?: string[];
   label_names?: string[];
+  /** With a schema beside the model: `reject` a request with invalid rows (400), or `quarantine` them. */
+  data_validation?: 'reject' | 'quarantine';
 }
 
 export type VersionPolicy =
@@ -62,6 +64,8 @@ export interface ModelConfig {
   defaultTimeoutMs: number;
   featureNames?: string[];
   labelNames?: string[];
+  /** What a request's rows that break the version's schema cause (see src/inference/input-policy.ts). */
+  dataValidation: 'reject' | 'quarantine';
 }
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
@@ -77,6 +81,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
   mainThreadBudgetUs: 500,
   versionPolicy: { kind: 'latest', numVersions: 1 },
   defaultTimeoutMs: 0,
+  dataValidation: 'reject',
 }) as ModelConfig;
 
 function fail(model: string, field: string, expected: string): never {
@@ -121,6 +126,7 @@ export function resolveModelConfig(
     'default_timeout_ms',
     'feature_names',
     'label_names',
+    'data_validation',
     'name',
     'platform',
     'backend',
@@ -189,6 +195,12 @@ export function resolveModelConfig(
   }
   if (c.feature_names !== undefined) out.featureNames = strings(model, 'feature_names', c.feature_names);
   if (c.label_names !== undefined) out.labelNames = strings(model, 'label_names', c.label_names);
+  if (c.data_validation !== undefined) {
+    if (c.data_validation !== 'reject' && c.data_validation !== 'quarantine') {
+      fail(model, 'data_validation', '"reject" or "quarantine"');
+    }
+    out.dataValidation = c.data_validation as 'reject' | 'quarantine';
+  }
   for (const p of out.preferredBatchSizes) {
     if (out.maxBatchSize > 0 && p > out.maxBatchSize) {
       fail(model, 'dynamic_batching.preferred_batch_size', `at most max_batch_size (${out.maxBatchSize})`);

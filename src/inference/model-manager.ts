@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { SlipwayError } from '../errors/index.js';
 import type { LoadGauge } from '../metrics/index.js';
 import { DynamicBatcher } from './batcher.js';
+import type { InputPolicy, PolicyFactory, PolicyFiles } from './input-policy.js';
 import type { ModelConfig } from './model-config.js';
 import { checkModelFile, type ModelOnDisk, type ModelSource } from './model-repository.js';
 import type { ModelRuntime } from './model-runtime.js';
@@ -19,14 +20,17 @@ export class ServedVersion {
   inFlight = 0;
   runtime?: ModelRuntime;
   batcher?: DynamicBatcher;
+  /** The schema and cleaning steps requests pass before inference, if the version carries any. */
+  policy?: InputPolicy;
   readonly stats: StatsRecorder;
 
   constructor(
     readonly model: string,
     readonly version: string,
     readonly config: ModelConfig,
-    /** The model file it runs; a reload keeps a version whose file and config are unchanged. */
+    /** The model file it runs; a reload keeps a version whose file, config and policy files are unchanged. */
     readonly path: string,
+    readonly policyKey = '',
   ) {
     this.stats = new StatsRecorder(model, version);
   }
@@ -55,6 +59,8 @@ export interface ModelManagerOptions {
   logger: Logger;
   createRuntime: RuntimeFactory;
   onBatch?: (model: string, version: string, size: number) => void;
+  /** Builds a version's input policy from its schema.json / steps.json. */
+  createPolicy?: PolicyFactory;
 }
 
 /**
@@ -234,11 +240,20 @@ export class ModelManager {
     const sameConfig =
       entry.config !== undefined && JSON.stringify(entry.config) === JSON.stringify(disk.config);
     const fresh = await Promise.all(
-      disk.versions.map(async ({ version, path }) => {
+      disk.versions.map(async ({ version, path, policy }) => {
         const current = entry.versions.get(String(version));
-        if (sameConfig && current?.state === 'READY' && current.path === path) return current;
-        const v = new ServedVersion(entry.name, String(version), disk.config, path);
+        const policyKey = policy ? JSON.stringify(policy) : '';
+        if (
+          sameConfig &&
+          current?.state === 'READY' &&
+          current.path === path &&
+          current.policyKey === policyKey
+        ) {
+          return current;
+        }
+        const v = new ServedVersion(entry.name, String(version), disk.config, path, policyKey);
         try {
+          if (policy) v.policy = this.policyOf(policy);
           await checkModelFile(path);
           v.runtime = await this.options.createRuntime(path, disk.config);
           const onBatch = this.options.onBatch;
@@ -300,6 +315,16 @@ export class ModelManager {
         failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '),
       );
     }
+  }
+
+  private policyOf(files: PolicyFiles): InputPolicy | undefined {
+    if (!this.options.createPolicy) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_LOAD',
+        'the version carries schema.json or steps.json, which this server cannot apply',
+      );
+    }
+    return this.options.createPolicy(files);
   }
 
   /** The first source that has the model reads it. */

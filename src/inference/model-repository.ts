@@ -1,14 +1,15 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SlipwayError } from '../errors/index.js';
+import type { PolicyFiles } from './input-policy.js';
 import { type ModelConfig, resolveModelConfig, selectVersions } from './model-config.js';
 
 /** One model as a source describes it: its configuration and the files of the versions to serve. */
 export interface ModelOnDisk {
   name: string;
   config: ModelConfig;
-  /** Versions to serve, ascending. */
-  versions: { version: number; path: string }[];
+  /** Versions to serve, ascending, with the schema and steps that travel with each (if any). */
+  versions: { version: number; path: string; policy?: PolicyFiles }[];
   /** Where requests without a version go; the highest ready version when absent. */
   defaultVersion?: number;
 }
@@ -114,9 +115,44 @@ export async function readModel(root: string, name: string, overrideConfig?: unk
   const versions = [];
   for (const v of selected) {
     const path = join(dir, String(v), 'model.onnx');
-    versions.push({ version: v, path });
+    const policy = await readPolicyFiles(name, join(dir, String(v)), dir);
+    versions.push(policy ? { version: v, path, policy } : { version: v, path });
   }
   return { name, config, versions };
+}
+
+/**
+ * A version's `schema.json` and `steps.json`: in its own folder, else beside config.json (for
+ * every version). Undefined when there are none.
+ */
+async function readPolicyFiles(
+  name: string,
+  versionDir: string,
+  modelDir: string,
+): Promise<PolicyFiles | undefined> {
+  const files: PolicyFiles = {};
+  for (const key of ['schema', 'steps'] as const) {
+    for (const dir of [versionDir, modelDir]) {
+      const path = join(dir, `${key}.json`);
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      try {
+        files[key] = JSON.parse(text);
+      } catch (err) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_MODEL_LOAD',
+          `model '${name}' ${path} is not valid JSON: ${(err as Error).message}`,
+        );
+      }
+      break;
+    }
+  }
+  return files.schema === undefined && files.steps === undefined ? undefined : files;
 }
 
 /** Throws a clear load error when the file is absent or empty, before ONNX Runtime sees it. */

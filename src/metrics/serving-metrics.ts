@@ -68,8 +68,14 @@ export class ServingMetrics {
     ['model', 'version'],
     BATCH_BUCKETS,
   );
+  private readonly invalidRows = new CounterFamily(
+    'slipway_invalid_rows_total',
+    "Request rows that broke the model version's schema, by what happened to them (rejected, quarantined).",
+    ['model', 'version', 'action'],
+  );
   private readonly hot: MetricFamily[] = [
     this.requests,
+    this.invalidRows,
     this.requestSeconds,
     this.queueSeconds,
     this.computeSeconds,
@@ -129,6 +135,10 @@ export class ServingMetrics {
     c.seconds.observe(seconds);
     if (queueSeconds !== undefined) c.queue.observe(queueSeconds);
     if (computeSeconds !== undefined) c.compute.observe(computeSeconds);
+  }
+
+  invalid(model: string, version: string, action: 'rejected' | 'quarantined', rows: number): void {
+    this.invalidRows.labels(model, version, action).inc(rows);
   }
 
   batch(model: string, version: string, size: number): void {

@@ -162,6 +162,8 @@ export interface ServingVersion {
   version: number;
   /** A local file ONNX Runtime can open (remote blob stores download it once, on first call). */
   file: () => Promise<string>;
+  /** The version's `schema.json` and `steps.json`, where it carries them (parsed JSON). */
+  extras: () => Promise<{ schema?: unknown; steps?: unknown }>;
   sha256: string;
   size: number;
   signature: ModelSignature | null;

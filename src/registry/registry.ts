@@ -976,6 +976,13 @@ export class Registry {
     const versions: ServingVersion[] = rows.map((r) => ({
       version: r.version,
       file: () => this.artifacts.localPath(`${r.artifact_path}/${r.model_file}`),
+      extras: async () => {
+        const [schema, steps] = await Promise.all([
+          this.readJson(`${r.artifact_path}/schema.json`),
+          this.readJson(`${r.artifact_path}/steps.json`),
+        ]);
+        return { ...(schema === undefined ? {} : { schema }), ...(steps === undefined ? {} : { steps }) };
+      },
       sha256: r.model_sha256!,
       size: Number(r.model_size),
       signature: fromJson<ModelSignature | null>(r.signature, null),

@@ -1,3 +1,4 @@
+export { createInputPolicy } from './input-policy.js';
 export {
   RegistryModelSource,
   RegistryWatcher,

@@ -5,6 +5,7 @@ import {
   type ModelManager,
   type ModelOnDisk,
   type ModelSource,
+  type PolicyFiles,
   resolveModelConfig,
 } from '../inference/index.js';
 
@@ -12,7 +13,12 @@ import {
 export interface ServingView {
   name: string;
   /** Every version, ascending, with the local file ONNX Runtime loads. */
-  versions: { version: number; file: () => Promise<string> }[];
+  versions: {
+    version: number;
+    file: () => Promise<string>;
+    /** The version's schema.json and steps.json, if it carries them. */
+    extras?: () => Promise<PolicyFiles>;
+  }[];
   /** alias → version. */
   aliases: Record<string, number>;
   /** Serving configuration (Triton-style config.json fields), if the model carries one. */
@@ -62,7 +68,13 @@ export class RegistryModelSource implements ModelSource {
     const versions = [];
     for (const v of view.versions) {
       if (!wanted.has(v.version)) continue;
-      versions.push({ version: v.version, path: await v.file() });
+      const policy = await v.extras?.();
+      const has = policy && (policy.schema !== undefined || policy.steps !== undefined);
+      versions.push(
+        has
+          ? { version: v.version, path: await v.file(), policy }
+          : { version: v.version, path: await v.file() },
+      );
     }
     return { name, config, versions, defaultVersion: target };
   }

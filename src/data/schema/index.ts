@@ -1,3 +1,4 @@
+export { checkRows } from './check-records.js';
 export { compileExpression, type Expression, type Value } from './expression.js';
 export { type InferOptions, inferSchema, patternOf } from './infer-schema.js';
 export {

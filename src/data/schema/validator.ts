@@ -93,7 +93,7 @@ interface BoundColumn {
   type: RuleState | null;
   nullable: RuleState | null;
   range: RuleState | null;
-  bounds: { min: number; max: number } | null;
+  bounds: { min: number; max: number; bigMin?: bigint; bigMax?: bigint } | null;
   categories: RuleState | null;
   allowed: Set<unknown> | null;
   length: RuleState | null;
@@ -157,9 +157,19 @@ export class Validator {
 
   private fail(s: RuleState, row: number | null, value: unknown): void {
     s.failed++;
-    if (this.maxFailures === 0 || s.failures.length < this.maxFailures) {
-      s.failures.push({ row, column: s.column, rule: s.rule, value, expected: s.expected });
+    const f: Failure = { row, column: s.column, rule: s.rule, value, expected: s.expected };
+    const list = s.failures;
+    const last = list[list.length - 1];
+    if (!last || (last.row ?? 0) <= (row ?? 0)) {
+      if (this.maxFailures === 0 || list.length < this.maxFailures) list.push(f);
+      return;
     }
+    // Rows arrive in order except a repeated value's first occurrence: keep the list sorted, so
+    // a capped list holds the rule's earliest rows.
+    let at = list.length - 1;
+    while (at > 0 && (list[at - 1]!.row ?? 0) > (row ?? 0)) at--;
+    list.splice(at, 0, f);
+    if (this.maxFailures !== 0 && list.length > this.maxFailures) list.pop();
   }
 
   /** Binds the table's columns: column presence, environments and extra columns are checked here. */
@@ -213,10 +223,7 @@ export class Validator {
         unique: col.unique && !this.serving ? make('unique') : null,
         seen: null,
       };
-      if (b.categories) {
-        const p: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
-        b.allowed = new Set(col.categories!.map((v) => keyOf(parseCell(v, p))));
-      }
+      if (b.categories) b.allowed = allowedValues(col);
       if (b.unique) b.seen = new Map();
       this.bound.push(b);
     }
@@ -287,7 +294,10 @@ export class Validator {
                 : (p.value as number);
           if (typeof x === 'number') {
             b.range.checked++;
-            if (!(x >= b.bounds!.min && x <= b.bounds!.max)) {
+            if (
+              !(x >= b.bounds!.min && x <= b.bounds!.max) ||
+              (p.kind === Kind.BigInteger && !inBig(p.value as bigint, b.bounds!))
+            ) {
               this.fail(b.range, row, shown);
               broke = true;
             }
@@ -387,6 +397,25 @@ export class Validator {
       failures_truncated: total > limit,
     };
   }
+}
+
+/** A big integer against the exact bounds (rounded to doubles, 12345678901234567891 would pass a max of …890). */
+function inBig(x: bigint, bounds: { bigMin?: bigint; bigMax?: bigint }): boolean {
+  return (
+    (bounds.bigMin === undefined || x >= bounds.bigMin) && (bounds.bigMax === undefined || x <= bounds.bigMax)
+  );
+}
+
+/** The categories as keys, built once per schema column (serving checks every request against them). */
+const allowedCache = new WeakMap<ColumnSchema, Set<unknown>>();
+function allowedValues(col: ColumnSchema): Set<unknown> {
+  let set = allowedCache.get(col);
+  if (!set) {
+    const p: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
+    set = new Set(col.categories!.map((v) => keyOf(parseCell(v, p))));
+    allowedCache.set(col, set);
+  }
+  return set;
 }
 
 function hasType(type: ColumnSchema['type'], p: Parsed): boolean {

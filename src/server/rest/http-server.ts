@@ -244,22 +244,19 @@ export async function startHttpServer(
     const model = segs.length === 3 ? last.slice(0, -':predict'.length) : segs[2]!;
     const version = segs.length === 5 ? last.slice(0, -':predict'.length) : undefined;
     const body = await readJsonBody(req);
-    const meta = plane.modelMetadata(model, version);
-    const config = options.modelConfig(model)!;
-    const layout = recordsLayout(meta.inputs, config);
-    const request = recordsToRequest(body.instances, meta.inputs, layout);
-    if (typeof body.id === 'string') request.id = body.id;
-    const n = (body.instances as unknown[]).length;
-    const response = await plane.infer(model, version, request, {
-      protocol: 'records',
-      timeoutMs: timeoutOf(req, undefined),
-      cancel: cancelOnClose(res),
-    });
+    const response = await plane.predictRecords(
+      model,
+      version,
+      body.instances,
+      typeof body.id === 'string' ? body.id : undefined,
+      { protocol: 'records', timeoutMs: timeoutOf(req, undefined), cancel: cancelOnClose(res) },
+    );
     sendJson(res, 200, {
       model_name: response.modelName,
       model_version: response.modelVersion,
-      ...(request.id ? { id: request.id } : {}),
-      predictions: responseToPredictions(response, config, n),
+      ...(response.id !== undefined ? { id: response.id } : {}),
+      predictions: response.predictions,
+      ...(response.quarantined ? { quarantined: response.quarantined } : {}),
     });
   };
 

@@ -306,5 +306,9 @@ export function encodeInferResponse(request: InferRequest, response: InferRespon
 
 /** A V2 error body. */
 export function encodeError(err: SlipwayError): string {
-  return JSON.stringify({ error: err.message, code: err.code });
+  return JSON.stringify(
+    err.details
+      ? { error: err.message, code: err.code, details: err.details }
+      : { error: err.message, code: err.code },
+  );
 }
