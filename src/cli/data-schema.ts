@@ -9,6 +9,7 @@ import {
   inferSchema,
   parseSchema,
   profileTable,
+  Quarantine,
   TableProfile,
   type ValidationReport,
   validateTable,
@@ -154,4 +155,91 @@ export function registerSchemaCommands(data: Command): void {
           if (!report.success) process.exitCode = 1;
         }),
     );
+}
+
+/** `slipway data quarantine list|export`: rows serving set aside in `quarantine` mode. */
+export function registerQuarantineCommands(data: Command): void {
+  const q = data
+    .command('quarantine')
+    .description('Request rows set aside by models in quarantine mode, with why');
+  addStoreOptions(
+    q
+      .command('list')
+      .description('List quarantined rows, newest first (without --model: counts per model and version)')
+      .option('--model <name>', 'only this model')
+      .option('--version <n>', 'only this version (with --model)')
+      .option('--limit <n>', 'rows to list', nonNegative, 20)
+      .option('--json', 'print JSON'),
+  ).action((flags: StoreFlags & { model?: string; version?: string; limit: number; json?: boolean }) =>
+    runCommand(async () => {
+      const store = await openStore(storeSettings(flags));
+      try {
+        const quarantine = new Quarantine(store.db);
+        if (flags.model === undefined) {
+          const counts = await quarantine.counts();
+          if (flags.json) return void out(`${JSON.stringify(counts, null, 2)}\n`);
+          if (counts.length === 0) return void out('no quarantined rows\n');
+          for (const c of counts) out(`${c.model}  version ${c.version}  ${c.rows} rows\n`);
+          return;
+        }
+        const rows = await quarantine.list({
+          model: flags.model,
+          version: flags.version,
+          limit: flags.limit,
+        });
+        if (flags.json) return void out(`${JSON.stringify(rows, null, 2)}\n`);
+        for (const r of rows) {
+          const why = (r.problems as { field: string | null; rule: string; expected: string }[])
+            .map((p) => `${p.field ?? 'table'} ${p.rule} (expected ${p.expected})`)
+            .join('; ');
+          out(
+            `${new Date(r.createdMs).toISOString()}  ${r.model}@${r.version}  ${r.requestId ?? '-'} row ${r.row}: ${why}\n  ${JSON.stringify(r.record)}\n`,
+          );
+        }
+      } finally {
+        await store.close();
+      }
+    }),
+  );
+  addStoreOptions(
+    q
+      .command('export')
+      .description(
+        'Write quarantined rows as JSON Lines (the record, plus _model, _version, _request_id, _row, _problems)',
+      )
+      .requiredOption('--model <name>', 'the model')
+      .option('--version <n>', 'only this version')
+      .requiredOption('-o, --output <file>', 'the .jsonl file to write (- for stdout)')
+      .option('--limit <n>', 'most rows to export', nonNegative, 1_000_000),
+  ).action((flags: StoreFlags & { model: string; version?: string; output: string; limit: number }) =>
+    runCommand(async () => {
+      const store = await openStore(storeSettings(flags));
+      try {
+        const rows = await new Quarantine(store.db).list({
+          model: flags.model,
+          version: flags.version,
+          limit: flags.limit,
+        });
+        const text = rows
+          .reverse()
+          .map((r) =>
+            JSON.stringify({
+              ...r.record,
+              _model: r.model,
+              _version: r.version,
+              _request_id: r.requestId ?? null,
+              _row: r.row,
+              _time: new Date(r.createdMs).toISOString(),
+              _problems: r.problems,
+            }),
+          )
+          .join('\n');
+        if (flags.output === '-') return void out(text === '' ? '' : `${text}\n`);
+        await writeFile(flags.output, text === '' ? '' : `${text}\n`);
+        out(`wrote ${rows.length} rows to ${flags.output}\n`);
+      } finally {
+        await store.close();
+      }
+    }),
+  );
 }

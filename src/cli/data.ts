@@ -10,7 +10,8 @@ import {
   TableProfile,
   type TableProfileJson,
 } from '../data/index.js';
-import { registerSchemaCommands } from './data-schema.js';
+import { registerQuarantineCommands, registerSchemaCommands } from './data-schema.js';
+import { registerStepCommands } from './data-steps.js';
 import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 const out = (text: string) => process.stdout.write(text);
@@ -147,6 +148,8 @@ export function registerDataCommands(program: Command): void {
     .command('data')
     .description('Dataset versions (add, list, show, get, diff), profiles, schemas and validation');
   registerSchemaCommands(data);
+  registerQuarantineCommands(data);
+  registerStepCommands(data);
 
   data
     .command('profile')
