@@ -1,11 +1,12 @@
-import { checkRows, parseSchema } from '../data/index.js';
+import { checkRows, FittedSteps, parseSchema } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
 import type { InputPolicy, PolicyFiles } from '../inference/index.js';
 
 /**
  * A model version's input policy from the files beside it: `schema.json` checks every request's
  * rows (records API; V2 too when there are no cleaning steps, since V2 tensors are the model's
- * own inputs, after the steps).
+ * own inputs, after the steps), and fitted `steps.json` turns valid records into the model's
+ * inputs with the same compiled transform `slipway data transform` runs on files.
  *
  * @example
  *   new RepositoryDataPlane({ …, createPolicy: createInputPolicy });
@@ -20,9 +21,22 @@ export function createInputPolicy(files: PolicyFiles): InputPolicy | undefined {
       throw new SlipwayError('SLIPWAY_ERR_MODEL_LOAD', `schema.json: ${(err as Error).message}`);
     }
   }
+  let steps: FittedSteps | undefined;
+  if (files.steps !== undefined) {
+    try {
+      steps = FittedSteps.fromJSON(files.steps);
+    } catch (err) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_LOAD',
+        `steps.json: ${(err as Error).message} (serving needs fitted steps: slipway data fit)`,
+      );
+    }
+  }
   const schema = parsed;
+  const fitted = steps;
   return {
-    checksTensors: files.steps === undefined,
+    checksTensors: fitted === undefined,
+    ...(fitted ? { prepare: (records: Record<string, unknown>[]) => fitted.transformRecords(records) } : {}),
     check: (columns, rows) =>
       schema
         ? checkRows(schema, columns, rows).map((f) => ({
