@@ -161,7 +161,7 @@ function asDate(node: Node, other: Node): Node {
   if (other.type !== 'datetime' || typeof node.literal !== 'string') return node;
   const ms = parseDatetime(node.literal);
   if (Number.isNaN(ms)) throw new Error(`"${node.literal}" is compared with a date but is not an ISO date`);
-  return { type: 'datetime', run: () => ms };
+  return { type: 'datetime', literal: ms, run: () => ms };
 }
 
 /**
@@ -242,6 +242,14 @@ export function compileExpression(
     }
     return comparison();
   };
+  /** Values of different kinds are never equal nor ordered: such a comparison is a mistake. */
+  const mismatch = (op: string, t: Token, left: Node, right: Node) => {
+    const known = (x: StaticType) => x !== 'any';
+    const comparable = (x: StaticType) => (x === 'datetime' ? 'number' : x);
+    if (known(left.type) && known(right.type) && comparable(left.type) !== comparable(right.type)) {
+      throw new Error(`'${op}' ${where(t)} compares a ${left.type} with a ${right.type}`);
+    }
+  };
   const comparison = (): Node => {
     let left = additive();
     const t = peek();
@@ -251,11 +259,7 @@ export function compileExpression(
       let right = additive();
       left = asDate(left, right);
       right = asDate(right, left);
-      const known = (x: StaticType) => x !== 'any';
-      const comparable = (x: StaticType) => (x === 'datetime' ? 'number' : x);
-      if (known(left.type) && known(right.type) && comparable(left.type) !== comparable(right.type)) {
-        throw new Error(`'${op}' ${where(t)} compares a ${left.type} with a ${right.type}`);
-      }
+      mismatch(op, t, left, right);
       const l = left;
       const r = right;
       return { type: 'boolean', run: (v) => compare(op, l.run(v), r.run(v)) };
@@ -275,10 +279,11 @@ export function compileExpression(
       } while (isOp(',') && ++p);
       expect(')');
       const l = left;
-      const set = items.every((n) => n.literal !== undefined || n.type === 'datetime')
-        ? new Set(items.map((n) => n.run([])))
-        : null;
-      if (!set) throw new Error(`'in' ${where(at)} takes a list of constants`);
+      if (!items.every((n) => n.literal !== undefined)) {
+        throw new Error(`'in' ${where(at)} takes a list of constants`);
+      }
+      for (const n of items) if (n.literal !== null) mismatch('in', at, left, n);
+      const set = new Set(items.map((n) => n.literal));
       return {
         type: 'boolean',
         run: (v) => {
@@ -328,6 +333,11 @@ export function compileExpression(
     if (isOp('-')) {
       p++;
       const inner = unary();
+      // A negative number is a constant (for `in` lists).
+      if (typeof inner.literal === 'number') {
+        const negative = -inner.literal;
+        return { type: 'number', literal: negative, run: () => negative };
+      }
       return {
         type: 'number',
         run: (v) => {

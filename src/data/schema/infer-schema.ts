@@ -38,6 +38,16 @@ export function inferSchema(profile: TableProfile, options: InferOptions = {}): 
     const numeric = type === 'integer' || type === 'float';
     if ((numeric && c.typeCounts.infinite === 0) || type === 'datetime') {
       if (c.min !== undefined && c.max !== undefined) col.range = { min: c.min, max: c.max };
+      // Beyond 2^53 a bound the summary gives as a number is a big integer rounded to a double
+      // (-2^63 prints as -9223372036854776000): write the exact integer instead.
+      const exact = profile.get(c.name);
+      if (col.range && type === 'integer' && exact) {
+        const { min, max } = col.range;
+        if (typeof min === 'number' && !Number.isSafeInteger(min) && exact.bigMin !== null)
+          col.range.min = String(exact.bigMin);
+        if (typeof max === 'number' && !Number.isSafeInteger(max) && exact.bigMax !== null)
+          col.range.max = String(exact.bigMax);
+      }
     }
     const values = profile.get(c.name)?.frequencies();
     const exact = values?.exact === true ? values.counts : null;
@@ -65,7 +75,8 @@ export function inferSchema(profile: TableProfile, options: InferOptions = {}): 
     format: SCHEMA_FORMAT,
     version: SCHEMA_VERSION,
     columns,
-    table: { rows: { min: 1 }, extra_columns: false },
+    // An empty source infers a schema its own (empty) table passes.
+    table: { rows: { min: summary.rows > 0 ? 1 : 0 }, extra_columns: false },
     rules: [],
   };
 }
@@ -140,6 +151,7 @@ export function patternOf(values: readonly Key[]): string | null {
     .join('');
 }
 
+/** Escapes a syntax character; `-` stays bare, as the `u` flag refuses `\-` outside a class. */
 function escapeRegex(ch: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(ch) ? `\\${ch}` : ch;
+  return /[\\^$.*+?()[\]{}|/]/.test(ch) ? `\\${ch}` : ch;
 }

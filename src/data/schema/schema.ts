@@ -19,6 +19,7 @@
  */
 import { SlipwayError } from '../../errors/index.js';
 import { parseDatetime } from '../profile/index.js';
+import { Kind, type Parsed, parseCell } from '../profile/parse-cell.js';
 import { compileExpression, type Expression } from './expression.js';
 
 export const SCHEMA_FORMAT = 'slipway.schema';
@@ -110,14 +111,14 @@ export interface Schema {
 export interface ParsedSchema {
   schema: Schema;
   byName: Map<string, ColumnSchema>;
-  /** Range bounds as numbers (datetimes in ms). */
-  bounds: Map<string, { min: number; max: number }>;
+  /** Range bounds as numbers (datetimes in ms); integer bounds beyond 2^53 also exactly, as bigints. */
+  bounds: Map<string, { min: number; max: number; bigMin?: bigint; bigMax?: bigint }>;
   patterns: Map<string, RegExp>;
   rules: { rule: CrossRule; expression: Expression }[];
 }
 
 const bad = (field: string, message: string): never => {
-  throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `schema ${field} ${message}`);
+  throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `schema ${field ? `${field} ` : ''}${message}`);
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -126,7 +127,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 function checkKeys(value: Record<string, unknown>, field: string, allowed: readonly string[]): void {
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key))
-      bad(`${field}.${key}`, `is not a schema field (allowed: ${allowed.join(', ')})`);
+      bad(field ? `${field}.${key}` : key, `is not a schema field (allowed: ${allowed.join(', ')})`);
   }
 }
 
@@ -164,13 +165,14 @@ function bound(v: unknown, type: SchemaType, field: string): number {
  */
 export function parseSchema(json: unknown): ParsedSchema {
   if (!isObject(json)) return bad('', 'must be a JSON object');
-  checkKeys(json, 'schema', ['format', 'version', 'columns', 'table', 'rules', 'description']);
+  checkKeys(json, '', ['format', 'version', 'columns', 'table', 'rules', 'description']);
   if (json.format !== SCHEMA_FORMAT) bad('format', `must be "${SCHEMA_FORMAT}"`);
   if (json.version !== SCHEMA_VERSION) bad('version', `must be ${SCHEMA_VERSION}`);
   if (!Array.isArray(json.columns)) bad('columns', 'must be an array');
   const byName = new Map<string, ColumnSchema>();
-  const bounds = new Map<string, { min: number; max: number }>();
+  const bounds: ParsedSchema['bounds'] = new Map();
   const patterns = new Map<string, RegExp>();
+  const parsed: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
   (json.columns as unknown[]).forEach((c, i) => {
     const f = `columns[${i}]`;
     if (!isObject(c)) bad(f, 'must be an object');
@@ -211,14 +213,27 @@ export function parseSchema(json: unknown): ParsedSchema {
         r.max === undefined || r.max === null
           ? Number.POSITIVE_INFINITY
           : bound(r.max, type, `${f}.range.max`);
-      if (min > max) bad(`${f}.range`, 'has min above max');
-      bounds.set(name, { min, max });
+      // A big integer bound (a decimal string, as profiles print one) is also kept exactly.
+      const exact = (v: unknown) =>
+        typeof v === 'string' && /^[+-]?\d+$/.test(v) && !Number.isSafeInteger(Number(v))
+          ? BigInt(v)
+          : undefined;
+      const bigMin = type === 'datetime' ? undefined : exact(r.min);
+      const bigMax = type === 'datetime' ? undefined : exact(r.max);
+      if (min > max || (bigMin !== undefined && bigMax !== undefined && bigMin > bigMax))
+        bad(`${f}.range`, 'has min above max');
+      bounds.set(name, { min, max, bigMin, bigMax });
     }
     if (col.categories !== undefined) {
       if (!Array.isArray(col.categories)) bad(`${f}.categories`, 'must be an array of values');
       (col.categories as unknown[]).forEach((v, k) => {
         if (!['string', 'number', 'boolean'].includes(typeof v)) {
           bad(`${f}.categories[${k}]`, 'must be a string, number or boolean');
+        }
+        // Such a value never reaches the categories rule (nullable decides it); as a category it
+        // would stand for the missing cell's placeholder and admit 0.
+        if (parseCell(v as string | number | boolean, parsed).kind === Kind.Missing) {
+          bad(`${f}.categories[${k}]`, `${JSON.stringify(v)} reads as a missing value; use nullable`);
         }
       });
     }
