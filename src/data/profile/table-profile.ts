@@ -145,8 +145,16 @@ export class TableProfile {
     return profile;
   }
 
-  /** Sketches the heaviest exact columns until the exact counts fit `exactBytes`. */
-  private keepWithinBudget(): void {
+  /**
+   * The profiles of these columns, created (in order) where missing, for a reader that adds
+   * cells column by column (the CSV profiler); it then sets `rows` and calls `keepWithinBudget`.
+   */
+  addColumns(names: readonly string[]): ColumnProfile[] {
+    return names.map((name) => this.column(name));
+  }
+
+  /** Sketches the heaviest exact columns until the exact counts fit `exactBytes` (`add` calls it per batch). */
+  keepWithinBudget(): void {
     let total = 0;
     for (const c of this.columns.values()) total += c.exactBytes;
     while (total > this.options.exactBytes) {
