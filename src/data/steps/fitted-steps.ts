@@ -74,6 +74,7 @@ export class FittedSteps {
   /** Columns a transform produces, in order. */
   readonly outputColumns: readonly string[];
   private readonly records: Program;
+  private readonly template: Record<string, Value>;
 
   constructor(init: {
     fittedOn: string;
@@ -90,6 +91,7 @@ export class FittedSteps {
     this.records = compileProgram(this.columns, this.steps, this.remainder, 'records');
     this.inputColumns = Object.freeze(this.records.inputs.map((i) => i.name));
     this.outputColumns = Object.freeze([...this.records.names]);
+    this.template = Object.fromEntries(this.outputColumns.map((n) => [n, null]));
   }
 
   /**
@@ -102,9 +104,11 @@ export class FittedSteps {
     const work = new Array<Value>(p.size).fill(null);
     const out = new Array<Record<string, Value>>(records.length);
     const { names, slots } = p;
+    const template = this.template;
     for (let i = 0; i < records.length; i++) {
       this.runRecord(work, records[i], i + 1);
-      const o: Record<string, Value> = {};
+      // Cloning a template gives every output object one shape at once (no growth per key).
+      const o: Record<string, Value> = { ...template };
       for (let j = 0; j < names.length; j++) o[names[j]] = work[slots[j]];
       out[i] = o;
     }
