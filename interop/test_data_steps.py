@@ -30,26 +30,8 @@ ADULT = ROOT / "datasets" / "adult" / "adult.csv"
 GERMAN = ROOT / "datasets" / "german_credit" / "german.csv"
 TOLERANCE = 1e-9
 
-# Until src/cli/data.ts registers the step commands, the same program is assembled here.
-RUNNER = """
-import { Command } from 'commander';
-const { registerDataCommands } = await import('./dist/src/cli/data.js');
-const { registerStepCommands } = await import('./dist/src/cli/data-steps.js');
-const program = new Command().name('slipway').enablePositionalOptions();
-registerDataCommands(program);
-registerStepCommands(program.commands.find((c) => c.name() === 'data'));
-await program.parseAsync(process.argv);
-"""
-
-
 def slipway(*args: str) -> str:
-    wired = "registerStepCommands" in (ROOT / "dist" / "src" / "cli" / "data.js").read_text()
-    argv = (
-        ["node", str(ROOT / "bin" / "slipway.js"), *args]
-        if wired
-        else ["node", "--input-type=module", "-e", RUNNER, "slipway", *args]
-    )
-    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(["node", str(ROOT / "bin" / "slipway.js"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

@@ -1,7 +1,6 @@
 /** `slipway data fit` and `slipway data transform` end to end: files, dataset versions, errors. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,27 +12,9 @@ import { REPO_ROOT } from './helpers.js';
 const exec = promisify(execFile);
 const ADULT = join(REPO_ROOT, 'datasets/adult/adult.csv');
 
-/**
- * The CLI as `bin/slipway.js` runs it. Until src/cli/data.ts registers the step commands, the
- * same program is assembled here (registerDataCommands, then registerStepCommands on `data`).
- */
-const wired = readFileSync(join(REPO_ROOT, 'dist/src/cli/data.js'), 'utf8').includes('registerStepCommands');
-const RUNNER = `
-import { Command } from 'commander';
-const { registerDataCommands } = await import('./dist/src/cli/data.js');
-const { registerStepCommands } = await import('./dist/src/cli/data-steps.js');
-const program = new Command().name('slipway').enablePositionalOptions();
-registerDataCommands(program);
-registerStepCommands(program.commands.find((c) => c.name() === 'data'));
-await program.parseAsync(process.argv);
-`;
-
 async function slipway(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const argv = wired
-    ? [join(REPO_ROOT, 'bin/slipway.js'), ...args]
-    : ['--input-type=module', '-e', RUNNER, 'slipway', ...args];
   try {
-    const { stdout, stderr } = await exec(process.execPath, argv, {
+    const { stdout, stderr } = await exec(process.execPath, [join(REPO_ROOT, 'bin/slipway.js'), ...args], {
       cwd: REPO_ROOT,
       maxBuffer: 64 * 1024 * 1024,
       env: { ...process.env, SLIPWAY_DATA_DIR: '' },
