@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { App } from '../src/app.js';
-import { getJson, postJson, startTestApp, tempRepository } from './helpers.js';
+import { FIXTURES, getJson, postJson, REPO_ROOT, startTestApp, tempRepository } from './helpers.js';
 
 /** The `tabular` fixture's features, with a schema a data scientist would write for them. */
 const SCHEMA = {
@@ -218,6 +220,98 @@ describe('serving-time validation against a model version schema', () => {
     } finally {
       await other.close();
       await repo.remove();
+    }
+  });
+});
+
+describe('a registered version carries its schema and steps, with lineage to its data', () => {
+  const cli = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [join(REPO_ROOT, 'bin', 'slipway.js'), ...args], (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-lineage-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('models push --schema --steps --train-data; models show prints the lineage; serving enforces the schema', async () => {
+    const data = ['--data-dir', join(dir, 'store')];
+    const adult = join(REPO_ROOT, 'datasets', 'adult', 'adult.csv');
+    assert.equal((await cli(['data', 'add', adult, '--name', 'adult', ...data])).code, 0);
+    await writeFile(join(dir, 'schema.json'), JSON.stringify(SCHEMA));
+    await writeFile(
+      join(dir, 'spec.json'),
+      JSON.stringify({ steps: [{ step: 'impute', columns: ['age'], strategy: 'median' }] }),
+    );
+    const fit = await cli([
+      'data',
+      'fit',
+      'adult@1',
+      '--steps',
+      join(dir, 'spec.json'),
+      '-o',
+      join(dir, 'fitted.json'),
+      ...data,
+    ]);
+    assert.equal(fit.code, 0, fit.stderr);
+
+    const badSchema = join(dir, 'bad-schema.json');
+    await writeFile(badSchema, JSON.stringify({ ...SCHEMA, columns: [{ name: 'age', type: 'int' }] }));
+    const refused = await cli([
+      'models',
+      'push',
+      join(FIXTURES, 'tabular', '1', 'model.onnx'),
+      '--name',
+      'adult-income',
+      '--schema',
+      badSchema,
+      ...data,
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--schema .*bad-schema\.json: schema columns\[0\]\.type must be one of/);
+
+    const pushed = await cli([
+      'models',
+      'push',
+      join(FIXTURES, 'tabular', '1', 'model.onnx'),
+      '--name',
+      'adult-income',
+      '--schema',
+      join(dir, 'schema.json'),
+      '--steps',
+      join(dir, 'fitted.json'),
+      '--train-data',
+      'adult@1',
+      '--eval-data',
+      'adult@7',
+      '--serving-config',
+      join(FIXTURES, 'tabular', 'config.json'),
+      ...data,
+    ]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const shown = await cli(['models', 'show', 'adult-income', '--version', '1', ...data]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /training data +adult@1 \(sha256 [0-9a-f]{12}, 48,842 rows, 1 file, added /);
+    assert.match(shown.stdout, /evaluation data +adult@7 \(not in this store\)/);
+    assert.match(shown.stdout, /schema +schema\.json/);
+    assert.match(shown.stdout, /cleaning steps +steps\.json, fitted on adult@1/);
+
+    const app = await startTestApp({ models: null, dataDir: join(dir, 'store') });
+    try {
+      const ok = await postJson(`${app.http.url}/v1/models/adult-income:predict`, { instances: [good] });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      const bad = await postJson(`${app.http.url}/v1/models/adult-income:predict`, {
+        instances: [{ ...good, age: -1 }],
+      });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.details[0].rule, 'range');
+    } finally {
+      await app.close();
     }
   });
 });

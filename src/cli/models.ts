@@ -3,7 +3,8 @@ import { userInfo } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Command, Option } from 'commander';
-import { openStore } from '../app.js';
+import { openStore, type Store } from '../app.js';
+import { Datasets, FittedSteps, parseSchema, shortDigest } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
 import {
   type ModelVersion,
@@ -27,7 +28,10 @@ function actor(): string {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Opens the store named by the flags, runs `fn` with a registry over it, closes the store. */
-async function withRegistry<T>(flags: StoreFlags, fn: (registry: Registry) => Promise<T>): Promise<T> {
+async function withRegistry<T>(
+  flags: StoreFlags,
+  fn: (registry: Registry, store: Store) => Promise<T>,
+): Promise<T> {
   // `slipway models list | head -1` closes the pipe early: that is not a failure.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
@@ -35,7 +39,7 @@ async function withRegistry<T>(flags: StoreFlags, fn: (registry: Registry) => Pr
   const settings = storeSettings(flags);
   const store = await openStore(settings);
   try {
-    return await fn(new Registry(store.db, store.artifacts, { servingAlias: settings.servingAlias }));
+    return await fn(new Registry(store.db, store.artifacts, { servingAlias: settings.servingAlias }), store);
   } finally {
     await store.close();
   }
@@ -75,7 +79,47 @@ const aliasText = (aliases: Record<string, number>) =>
     .map(([a, v]) => `${a}=v${v}`)
     .join(' ');
 
-function versionDetails(v: ModelVersion): string {
+/**
+ * Where a version's data came from: each training and evaluation dataset version with its digest
+ * and size, the schema and fitted steps it carries, and what the steps were fitted on.
+ */
+async function lineage(v: ModelVersion, store: Store): Promise<[string, string][]> {
+  const datasets = new Datasets(store.db, store.artifacts);
+  const describe = async (d: ModelVersion['trainingData'][number]): Promise<string> => {
+    if (d.uri) return d.ref;
+    try {
+      const ds = await datasets.show(d.ref);
+      const files = ds.manifest.files.length;
+      return `${ds.ref} (sha256 ${shortDigest(ds.digest)}, ${ds.rows.toLocaleString('en-US')} rows, ${files} file${files === 1 ? '' : 's'}, added ${when(ds.createdMs)})`;
+    } catch {
+      return `${d.ref} (not in this store)`;
+    }
+  };
+  const rows: [string, string][] = [];
+  for (const d of v.trainingData) rows.push(['training data', await describe(d)]);
+  for (const d of v.evaluationData) rows.push(['evaluation data', await describe(d)]);
+  const files = await store.artifacts.filesUnder(v.artifactPath);
+  const has = (name: string) => files.some((f) => f.path === `${v.artifactPath}/${name}`);
+  if (has('schema.json')) rows.push(['schema', 'schema.json (checked on every request)']);
+  if (has('steps.json')) {
+    const got = await store.artifacts.get(`${v.artifactPath}/steps.json`);
+    let fittedOn = '';
+    if (got) {
+      const chunks: Buffer[] = [];
+      for await (const c of got.body) chunks.push(c as Buffer);
+      try {
+        const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { fitted_on?: string };
+        if (json.fitted_on) fittedOn = `, fitted on ${json.fitted_on}`;
+      } catch {
+        fittedOn = ', not valid JSON';
+      }
+    }
+    rows.push(['cleaning steps', `steps.json${fittedOn}`]);
+  }
+  return rows;
+}
+
+function versionDetails(v: ModelVersion, lineageRows: [string, string][] = []): string {
   const rows: [string, string][] = [
     ['status', `${v.status}${v.stage === 'None' ? '' : ` (stage ${v.stage})`}`],
     ['created', `${when(v.createdMs)} by ${v.creator}`],
@@ -97,8 +141,7 @@ function versionDetails(v: ModelVersion): string {
   if (v.aliases.length) rows.push(['aliases', v.aliases.join(', ')]);
   if (v.runId) rows.push(['run', v.runId]);
   if (v.loggedModelId) rows.push(['logged model', v.loggedModelId]);
-  if (v.trainingData.length) rows.push(['training data', v.trainingData.map((d) => d.ref).join(', ')]);
-  if (v.evaluationData.length) rows.push(['evaluation data', v.evaluationData.map((d) => d.ref).join(', ')]);
+  rows.push(...lineageRows);
   return formatTable(rows.map(([k, val]) => [`  ${k}`, val]));
 }
 
@@ -147,6 +190,20 @@ interface PushFlags extends StoreFlags {
   source?: string;
   runId?: string;
   servingConfig?: string;
+  schema?: string;
+  steps?: string;
+}
+
+/** Reads a JSON file named by a flag, checked by `check` (which throws naming the field). */
+async function jsonFlag(flag: string, path: string, check: (json: unknown) => unknown): Promise<unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+    check(json);
+  } catch (err) {
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${flag} ${path}: ${(err as Error).message}`);
+  }
+  return json;
 }
 
 /**
@@ -176,7 +233,9 @@ export function registerModelCommands(program: Command): void {
       .option(
         '--serving-config <file>',
         'serving settings (a Triton-style config.json) stored with the version',
-      ),
+      )
+      .option('--schema <file>', 'a schema (slipway data schema infer) every request is checked against')
+      .option('--steps <file>', 'fitted cleaning steps (slipway data fit) run before the model'),
   ).action((file: string, flags: PushFlags) =>
     runCommand(async () => {
       // Flags are checked before anything is read or stored.
@@ -199,6 +258,9 @@ export function registerModelCommands(program: Command): void {
           );
         }
       }
+      const jsonFiles: Record<string, unknown> = {};
+      if (flags.schema) jsonFiles['schema.json'] = await jsonFlag('--schema', flags.schema, parseSchema);
+      if (flags.steps) jsonFiles['steps.json'] = await jsonFlag('--steps', flags.steps, FittedSteps.fromJSON);
       await withRegistry(flags, async (registry) => {
         const before = await registry.getModel(flags.name).catch(() => undefined);
         const v = await registry.createVersion(
@@ -215,6 +277,7 @@ export function registerModelCommands(program: Command): void {
             runId: flags.runId,
             aliases: flags.alias,
             config,
+            jsonFiles,
           },
           actor(),
         );
@@ -268,14 +331,14 @@ export function registerModelCommands(program: Command): void {
       .option('--json', 'print JSON'),
   ).action((name: string, flags: StoreFlags & { version?: string; json?: boolean }) =>
     runCommand(() =>
-      withRegistry(flags, async (registry) => {
+      withRegistry(flags, async (registry, store) => {
         if (flags.version !== undefined) {
           const v = /^\d+$/.test(flags.version)
             ? await registry.getVersion(name, parseVersion(flags.version, '--version'))
             : await registry.getVersionByAlias(name, flags.version);
           if (flags.json) return out(JSON.stringify(v, null, 2));
           out(`${v.name} version ${v.version}`);
-          return out(versionDetails(v));
+          return out(versionDetails(v, await lineage(v, store)));
         }
         const m = await registry.getModel(name);
         const { versions } = await registry.listVersions(name, { maxResults: 1000 });

@@ -75,6 +75,11 @@ export interface CreateVersionInput {
   aliases?: string[];
   /** Serving settings (config.json fields), stored as the version's `config.json`. */
   config?: Record<string, unknown>;
+  /**
+   * Further JSON files stored beside the model, by name: `schema.json` (checked on every
+   * request) and fitted `steps.json` (run before the model). The caller validates them.
+   */
+  jsonFiles?: Record<string, unknown>;
 }
 
 export interface VersionUpdate {

@@ -377,6 +377,13 @@ export class Registry {
       const blob = await this.artifacts.blobs.put(Buffer.from(`${JSON.stringify(input.config, null, 2)}\n`));
       files = [...files.filter((f) => f.rel !== 'config.json'), { rel: 'config.json', ...blob }];
     }
+    for (const [rel, value] of Object.entries(input.jsonFiles ?? {})) {
+      if (!/^[a-z][a-z0-9_-]*\.json$/.test(rel) || rel === 'config.json') {
+        bad(`jsonFiles: '${rel}' must be a file name like schema.json (config.json goes in config)`);
+      }
+      const blob = await this.artifacts.blobs.put(Buffer.from(`${JSON.stringify(value, null, 2)}\n`));
+      files = [...files.filter((f) => f.rel !== rel), { rel, ...blob }];
+    }
     const signature = modelFile
       ? await this.signatureOf(
           modelFile.sha256,
