@@ -141,7 +141,11 @@ function versionDetails(v: ModelVersion, lineageRows: [string, string][] = []): 
   if (v.aliases.length) rows.push(['aliases', v.aliases.join(', ')]);
   if (v.runId) rows.push(['run', v.runId]);
   if (v.loggedModelId) rows.push(['logged model', v.loggedModelId]);
-  rows.push(...lineageRows);
+  if (lineageRows.length > 0) rows.push(...lineageRows);
+  else {
+    if (v.trainingData.length) rows.push(['training data', v.trainingData.map((d) => d.ref).join(', ')]);
+    if (v.evaluationData.length) rows.push(['evaluation data', v.evaluationData.map((d) => d.ref).join(', ')]);
+  }
   return formatTable(rows.map(([k, val]) => [`  ${k}`, val]));
 }
 
