@@ -214,6 +214,15 @@ describe('impute', () => {
     );
   });
 
+  test("a median is numpy's: the mean of the two middle values", async () => {
+    const a = 4.280020856511935;
+    const b = 64.56031144208907;
+    // Interpolating b - (b - a) / 2 would give 34.4201661493005.
+    const out = await run([{ step: 'impute', columns: ['x'], strategy: 'median' }], [b, null, 100, a, -1]);
+    assert.equal(out[1], (a + b) / 2);
+    assert.equal(out[1], 34.420166149300506);
+  });
+
   test('the learned value and its count are stored', async () => {
     const f = await fitSteps(
       { steps: [{ step: 'impute', columns: ['x'], strategy: 'median' }] },
@@ -405,6 +414,31 @@ describe('one_hot', () => {
     );
     assert.deepEqual(f.outputColumns, ['n_9', 'n_13', 'c_z', 'c_y']);
     assert.deepEqual(f.transformRecords([{ n: 13, c: 'y' }]), [{ n_9: 0, n_13: 1, c_z: 0, c_y: 1 }]);
+  });
+
+  test('a category written as text matches the number a cell reads as, and the other way round', async () => {
+    const f = await fitSteps(
+      {
+        steps: [
+          { step: 'one_hot', columns: ['n'], categories: { n: ['13', '9'] } },
+          { step: 'coerce', columns: ['m'], to: 'string' },
+          { step: 'ordinal', columns: ['m'], categories: { m: [2, 1] } },
+        ],
+      },
+      table(['n', 'm'], [[13, 1]]),
+    );
+    assert.deepEqual(
+      f.transformRecords([
+        { n: 13, m: 1 },
+        { n: '9', m: '2' },
+        { n: 'x', m: 3 },
+      ]),
+      [
+        { 'n=13': 1, 'n=9': 0, m: 1 },
+        { 'n=13': 0, 'n=9': 1, m: 0 },
+        { 'n=13': 0, 'n=9': 0, m: -1 },
+      ],
+    );
   });
 
   test('an output name that collides with a column is refused', () =>

@@ -12,7 +12,7 @@ import type {
   StandardizeSpec,
   StepSpec,
 } from './spec.js';
-import { bad, show, type Value } from './value.js';
+import { bad, normalizeCell, show, type Value } from './value.js';
 
 /** What a step learned about one column. */
 export interface ImputeParams {
@@ -217,7 +217,7 @@ export function compileStep(
     case 'one_hot': {
       const ops = columns.map((c, k) => {
         const categories = step.categories?.[c] ?? fittedOf(step, c, at).categories;
-        const index = new Map<Value, number>(categories.map((v, i) => [v, i]));
+        const index = categoryIndex(categories);
         const out = layout.replace(
           c,
           categories.map((v) => `${c}${step.separator}${String(v)}`),
@@ -241,8 +241,7 @@ export function compileStep(
     }
     case 'ordinal': {
       const index = columns.map((c) => {
-        const categories = step.categories?.[c] ?? fittedOf(step, c, at).categories;
-        return new Map<Value, number>(categories.map((v, i) => [v, i]));
+        return categoryIndex(step.categories?.[c] ?? fittedOf(step, c, at).categories);
       });
       const { unknown_value: unknown, missing_value: missing } = step;
       return (w) => {
@@ -270,6 +269,23 @@ export function compileStep(
       };
     }
   }
+}
+
+/**
+ * Category → position. A category also matches its other written form — `"13"` in a spec matches
+ * the number 13 a cell reads as, and 13 matches the text `"13"` a coerce to string makes — unless
+ * that form is a category of its own.
+ */
+function categoryIndex(categories: readonly CategoryValue[]): Map<Value, number> {
+  const index = new Map<Value, number>();
+  categories.forEach((c, i) => {
+    if (!index.has(c)) index.set(c, i);
+  });
+  categories.forEach((c, i) => {
+    const other = typeof c === 'string' ? normalizeCell(c, 0, '') : String(c);
+    if (other !== null && !index.has(other)) index.set(other, i);
+  });
+  return index;
 }
 
 function fittedOf<T>(step: { fitted?: Record<string, T> }, column: string, at: string): T {

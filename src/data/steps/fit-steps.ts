@@ -1,5 +1,5 @@
 import { FrequentItems } from '../profile/frequent-items.js';
-import { ColumnProfile, DEFAULT_OPTIONS } from '../profile/index.js';
+import { ColumnProfile, DEFAULT_OPTIONS, type Distribution, Moments } from '../profile/index.js';
 import type { RowBatch } from '../table.js';
 import {
   type CategoriesParams,
@@ -37,17 +37,31 @@ interface Accumulator {
   add(v: Value, row: number): void;
 }
 
-/** Moments, and exact value counts up to 50 000 distinct values (then the KLL sketch): the profile's own. */
+/**
+ * Moments of a numeric column (Welford, exact), and — for a median or quantiles — the profile's
+ * column state: exact value counts up to 50 000 distinct values, then its KLL sketch.
+ */
 class NumericAccumulator implements Accumulator {
-  readonly profile: ColumnProfile;
+  readonly moments: Moments;
+  readonly profile: ColumnProfile | null;
+  infinite = 0;
   constructor(
     readonly column: string,
     private readonly where: string,
+    distribution: boolean,
   ) {
-    this.profile = new ColumnProfile(column, DEFAULT_OPTIONS);
+    this.profile = distribution ? new ColumnProfile(column, DEFAULT_OPTIONS) : null;
+    this.moments = this.profile ? this.profile.numeric : new Moments();
   }
   add(v: Value, row: number): void {
-    if (v !== null) this.profile.add(numberOf(v, row, this.column, this.where));
+    if (v === null) return;
+    const x = numberOf(v, row, this.column, this.where);
+    if (this.profile) this.profile.add(x);
+    else if (Number.isFinite(x)) this.moments.add(x);
+    else this.infinite++;
+  }
+  get infinities(): number {
+    return this.profile ? this.profile.types.infinite : this.infinite;
   }
 }
 
@@ -136,7 +150,11 @@ function planPass(
         (s.step === 'impute' && s.strategy === 'most_frequent');
       const acc = categorical
         ? new CategoryAccumulator(c, where, maxCategories, s.step === 'impute')
-        : new NumericAccumulator(c, where);
+        : new NumericAccumulator(
+            c,
+            where,
+            (s.step === 'impute' && s.strategy === 'median') || s.step === 'clip',
+          );
       accumulators.set(c, acc);
       list.push([slots[k], acc]);
     });
@@ -152,18 +170,38 @@ function planPass(
   return { ops, inputs, size: layout.size, observed };
 }
 
-function numeric(acc: Accumulator, where: string): { profile: ColumnProfile; n: number } {
+function numeric(acc: Accumulator, where: string): NumericAccumulator {
   const a = acc as NumericAccumulator;
-  const p = a.profile;
-  if (p.types.infinite > 0) {
+  if (a.infinities > 0) {
     bad(
       `column '${a.column}' holds infinite values, which ${where} cannot learn from (clip them with fixed min/max first)`,
     );
   }
-  if (p.numeric.n === 0) {
+  if (a.moments.n === 0) {
     bad(`column '${a.column}' has no values for ${where} to learn from (every cell is missing)`);
   }
-  return { profile: p, n: p.numeric.n };
+  return a;
+}
+
+/**
+ * The median as numpy computes it (the middle value, or the mean of the two middle values) when
+ * the counts are exact; the sketch's estimate otherwise.
+ */
+function median(profile: ColumnProfile): { value: number; exact: boolean } {
+  const f = profile.frequencies();
+  if (!f.exact) return { value: (profile.distribution() as Distribution).quantile(0.5), exact: false };
+  const pairs = f.counts.map(([k, c]) => [Number(k), c] as const).sort((a, b) => a[0] - b[0]);
+  const n = pairs.reduce((t, p) => t + p[1], 0);
+  const at = (rank: number) => {
+    let seen = 0;
+    for (const [v, c] of pairs) {
+      seen += c;
+      if (seen > rank) return v;
+    }
+    return Number.NaN;
+  };
+  const lo = at(Math.floor((n - 1) / 2));
+  return { value: n % 2 === 1 ? lo : (lo + at(n / 2)) / 2, exact: true };
 }
 
 function sortedCategories(acc: Accumulator, where: string): CategoryValue[] {
@@ -204,36 +242,36 @@ function learn(step: StepSpec, accumulators: Map<string, Accumulator>, at: strin
           fitted[column] = mode(acc, where);
           break;
         }
-        const { profile, n } = numeric(acc, where);
+        const a = numeric(acc, where);
+        const n = a.moments.n;
         if (step.strategy === 'mean') {
-          fitted[column] = { value: profile.numeric.mean, n, exact: true } satisfies ImputeParams;
+          fitted[column] = { value: a.moments.mean, n, exact: true } satisfies ImputeParams;
         } else {
-          const d = profile.distribution()!;
-          fitted[column] = { value: d.quantile(0.5), n, exact: d.exact } satisfies ImputeParams;
+          fitted[column] = { ...median(a.profile as ColumnProfile), n } satisfies ImputeParams;
         }
         break;
       }
       case 'clip': {
-        const { profile, n } = numeric(acc, where);
-        const d = profile.distribution()!;
-        const p: ClipParams = { n, exact: d.exact };
+        const a = numeric(acc, where);
+        const d = (a.profile as ColumnProfile).distribution() as Distribution;
+        const p: ClipParams = { n: a.moments.n, exact: d.exact };
         if (step.lower_quantile !== undefined) p.min = d.quantile(step.lower_quantile);
         if (step.upper_quantile !== undefined) p.max = d.quantile(step.upper_quantile);
         fitted[column] = p;
         break;
       }
       case 'standardize': {
-        const { profile, n } = numeric(acc, where);
-        const { mean } = profile.numeric;
-        const variance = profile.numeric.populationVariance();
+        const { moments } = numeric(acc, where);
+        const { mean, n } = moments;
+        const variance = moments.populationVariance();
         // scikit-learn's _is_constant_feature: a variance within rounding of zero scales by 1.
         const constant = variance <= n * EPS * variance + (n * mean * EPS) ** 2;
         fitted[column] = { mean, scale: constant ? 1 : Math.sqrt(variance), n } satisfies StandardizeParams;
         break;
       }
       case 'min_max_scale': {
-        const { profile, n } = numeric(acc, where);
-        const { min: dataMin, max: dataMax } = profile.numeric;
+        const { moments } = numeric(acc, where);
+        const { min: dataMin, max: dataMax, n } = moments;
         const [lo, hi] = step.feature_range;
         let range = dataMax - dataMin;
         if (range < 10 * EPS) range = 1;
