@@ -176,3 +176,19 @@ def test_german_credit_matches_scikit_learn(tmp_path: Path) -> None:
     bounds = fitted["steps"][0]["fitted"]["credit_amount"]
     assert bounds["exact"] and bounds["min"] == pytest.approx(lo, rel=TOLERANCE)
     assert bounds["max"] == pytest.approx(hi, rel=TOLERANCE)
+
+
+def test_medians_equal_pandas_and_scikit_learn_exactly(tmp_path: Path) -> None:
+    path = ROOT / "datasets" / "bike_sharing" / "hour.csv"
+    df = pd.read_csv(path)
+    columns = ["temp", "atemp", "hum", "windspeed", "casual", "cnt"]
+    df.loc[df.index % 7 == 0, columns] = np.nan
+    spec = {"steps": [{"step": "impute", "columns": columns, "strategy": "median"}], "remainder": "drop"}
+    out, fitted = fit_transform(tmp_path, spec, df, df)
+    imputer = SimpleImputer(strategy="median").fit(df[columns])
+    for j, col in enumerate(columns):
+        learned = fitted["steps"][0]["fitted"][col]
+        assert learned["exact"] and learned["n"] == df[col].count(), col
+        # Bit for bit: the mean of the two middle values, as numpy computes a median.
+        assert learned["value"] == df[col].median() == imputer.statistics_[j], col
+        assert (out[col].to_numpy() == imputer.transform(df[columns])[:, j]).all(), col
