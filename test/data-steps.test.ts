@@ -576,6 +576,27 @@ describe('drop_duplicates', () => {
     );
   });
 
+  test('values that would spell the same text stay different rows; it names no output column', async () => {
+    const f = await fitSteps(
+      { steps: [{ step: 'drop_duplicates' }, { step: 'trim', columns: ['a'] }], remainder: 'drop' },
+      table(['a', 'b'], [['x'], ['y']]),
+    );
+    assert.deepEqual(f.outputColumns, ['a']);
+    assert.deepEqual(f.inputColumns, ['a']);
+    const out = f.transformBatch({
+      columns: ['a', 'b'],
+      rows: [
+        ['a\u0001sb', 'c'],
+        ['a', 'b\u0001sc'],
+        ['s1:x', 'y'],
+        ['x', 's1:y'],
+        ['s1:x', 'y'],
+      ],
+      firstRow: 1,
+    });
+    assert.deepEqual(out.rows, [['a\u0001sb'], ['a'], ['s1:x'], ['x']]);
+  });
+
   test('a subset of columns decides; the records path keeps every record', async () => {
     const f = await fitSteps(
       { steps: [{ step: 'drop_duplicates', columns: ['n'] }] },

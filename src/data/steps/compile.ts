@@ -85,15 +85,19 @@ export class Layout {
     return this.slots.has(name);
   }
 
-  slot(name: string, at: string): number {
+  /**
+   * The slot of a column a step reads. `touch` (default) counts it among the columns steps name
+   * (kept when the remainder is dropped); `read` (default) counts it among the inputs.
+   */
+  slot(name: string, at: string, { touch = true, read = true } = {}): number {
     const s = this.slots.get(name);
     if (s === undefined) {
       const list =
         this.names.length > 12 ? `${this.names.slice(0, 12).join(', ')}, …` : this.names.join(', ');
       return bad(`${at}: '${name}' is not a column here (columns: ${list})`);
     }
-    if (s < this.original) this.read.add(s);
-    this.touched.add(name);
+    if (read && s < this.original) this.read.add(s);
+    if (touch) this.touched.add(name);
     return s;
   }
 
@@ -148,7 +152,9 @@ export function compileStep(
 ): Op | null {
   const where = label(at, step);
   if (step.step === 'drop_duplicates') {
-    const slots = (step.columns ?? layout.names).map((c) => layout.slot(c, `${at}.columns`));
+    // A row filter: it names no output column, and serving does not run it (nor read for it).
+    const use = { touch: false, read: mode === 'batch' };
+    const slots = (step.columns ?? layout.names).map((c) => layout.slot(c, `${at}.columns`, use));
     if (mode === 'records') return null;
     return dropDuplicates(slots);
   }
@@ -375,7 +381,12 @@ function dropDuplicates(slots: number[]): Op {
     let key = '';
     for (const s of slots) {
       const v = w[s];
-      key += v === null ? '\u0000' : `${TAG[typeof v]}${String(v)}\u0001`;
+      if (v === null) key += '-';
+      else {
+        const text = String(v);
+        // Type and length first, so no two different rows spell the same key.
+        key += `${TAG[typeof v]}${text.length}:${text}`;
+      }
     }
     const h = `${murmur3(key, 0x9747b28c).toString(36)}.${murmur3(key, 0x5bd1e995).toString(36)}`;
     if (seen.has(h)) return false;
