@@ -4,6 +4,8 @@
  * inference target on the repository's datasets (train → test under 1% of rows flagged).
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { readTable } from '../src/data/formats/index.js';
@@ -849,6 +851,88 @@ describe('the report', () => {
   });
 });
 
+describe('formats', () => {
+  test('Parquet: native integers, big integers, floats, booleans and dates, rows numbered across row groups', async () => {
+    const file = join(REPO_ROOT, 'test/fixtures/data/small.parquet');
+    const schema = schemaOf([
+      { name: 'age', type: 'integer', range: { min: 0, max: 100 } },
+      { name: 'score', type: 'float', nullable: false },
+      { name: 'workclass', type: 'text', length: { max: 10 } },
+      { name: 'ok', type: 'boolean', categories: [true, false] },
+      { name: 'when', type: 'datetime', range: { max: '2025-01-01' } },
+    ]);
+    const r = await validateTable(file, parseSchema(schema), { maxFailures: 0 });
+    assert.equal(r.rows_checked, 5);
+    assert.deepEqual(
+      r.failures.map((f) => [f.row, f.column, f.rule, f.value]),
+      [
+        [4, 'score', 'nullable', null],
+        [5, 'age', 'range', '9007199254740993'],
+        [5, 'workclass', 'length', 'naïve ,"quoted"'],
+        [5, 'when', 'range', '2030-06-01T00:00:00.000Z'],
+      ],
+    );
+    assert.equal(r.rules.find((x) => x.rule === 'type' && x.column === 'ok')!.checked, 4);
+  });
+
+  test('JSON Lines with typed values reports what the same table as CSV reports', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-schema-'));
+    try {
+      const csv = join(REPO_ROOT, 'test/fixtures/data/orders.csv');
+      const { columns, rows } = await readAll(csv);
+      const profile = profileOf(columns, rows);
+      const schema = parseSchema(inferSchema(profile, { labels: ['returned'] }));
+      // Typed JSON values (numbers, booleans, null), with a few broken.
+      const records = rows.map((r) =>
+        Object.fromEntries(columns.map((c, i) => [c, r[i] === '' ? null : r[i]])),
+      );
+      const typed = records.map((o) => ({
+        ...o,
+        order_id: Number(o.order_id),
+        amount: Number(o.amount),
+        quantity: Number(o.quantity),
+        returned: o.returned === 'true',
+      }));
+      typed[2]!.quantity = 13;
+      typed[4]!.returned = 'maybe' as unknown as boolean;
+      typed[6]!.order_id = 1;
+      const jsonl = join(dir, 'orders.jsonl');
+      await writeFile(jsonl, `${typed.map((o) => JSON.stringify(o)).join('\n')}\n`);
+      const csvBroken = join(dir, 'orders.csv');
+      const text = (v: unknown) => (v === null ? '' : String(v));
+      await writeFile(
+        csvBroken,
+        `${[columns.join(','), ...typed.map((o) => columns.map((c) => text(o[c as keyof typeof o])).join(','))].join('\n')}\n`,
+      );
+      const fromJson = await validateTable(jsonl, schema, { maxFailures: 0 });
+      const fromCsv = await validateTable(csvBroken, schema, { maxFailures: 0 });
+      assert.deepEqual(
+        fromJson.failures.map((f) => [f.row, f.column, f.rule, f.value]),
+        [
+          [1, 'order_id', 'unique', 1],
+          [3, 'quantity', 'range', 13],
+          [5, 'returned', 'type', 'maybe'],
+          [7, 'order_id', 'unique', 1],
+        ],
+      );
+      assert.deepEqual(fromJson, fromCsv);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A table file's header and rows, read whole. */
+async function readAll(file: string): Promise<{ columns: string[]; rows: Cell[][] }> {
+  let columns: string[] = [];
+  const rows: Cell[][] = [];
+  for await (const b of readTable(file)) {
+    columns = [...b.columns];
+    for (const r of b.rows) rows.push(r);
+  }
+  return { columns, rows };
+}
+
 /** A profile of rows given in memory. */
 function profileOf(columns: string[], rows: Cell[][]): TableProfile {
   return new TableProfile().add({ columns, rows, firstRow: 1 });
@@ -990,16 +1074,6 @@ describe('inferSchema', () => {
 });
 
 describe('conservative inference on the repository datasets', () => {
-  async function readAll(file: string): Promise<{ columns: string[]; rows: Cell[][] }> {
-    let columns: string[] = [];
-    const rows: Cell[][] = [];
-    for await (const b of readTable(file)) {
-      columns = [...b.columns];
-      for (const r of b.rows) rows.push(r);
-    }
-    return { columns, rows };
-  }
-
   function flaggedRows(
     schema: Schema,
     columns: string[],
