@@ -672,6 +672,36 @@ describe('fitting as a pipeline', () => {
       /^steps\[1\]\.columns: 'c=zz' is not a column here \(columns: c=a\)$/,
     ));
 
+  test('past 50 000 distinct values a median comes from the sketch, flagged inexact; moments stay exact', async () => {
+    const n = 120_000;
+    // A permutation of 0..n-1 (7919 is prime to n), so the exact median is (n - 1) / 2.
+    const source = async function* (): AsyncGenerator<RowBatch> {
+      for (let start = 0; start < n; start += 8192) {
+        const rows: Cell[][] = [];
+        for (let i = start; i < Math.min(n, start + 8192); i++) rows.push([(i * 7919) % n, null]);
+        yield { columns: ['x', 'y'], rows, firstRow: start + 1 };
+      }
+    };
+    const f = await fitSteps(
+      {
+        steps: [
+          { step: 'impute', columns: ['x'], strategy: 'median' },
+          { step: 'standardize', columns: ['x'] },
+          { step: 'impute', columns: ['y'], strategy: 'constant', fill_value: 0 },
+        ],
+      },
+      source,
+    );
+    const json = f.toJSON().steps as unknown as {
+      fitted: Record<string, Record<string, number | boolean>>;
+    }[];
+    const median = json[0].fitted.x;
+    assert.equal(median.exact, false);
+    assert.ok(Math.abs((median.value as number) - (n - 1) / 2) < 0.0165 * n, String(median.value));
+    assert.ok(close(json[1].fitted.x.mean as number, (n - 1) / 2));
+    assert.ok(close(json[1].fitted.x.scale as number, Math.sqrt((n * n - 1) / 12)));
+  });
+
   test('remainder drop keeps only the columns steps name', async () => {
     const f = await fitSteps(
       { steps: [{ step: 'standardize', columns: ['b'] }], remainder: 'drop' },
