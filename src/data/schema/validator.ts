@@ -52,7 +52,7 @@ function formatBound(v: number | string | undefined): string {
 }
 
 /** How a rule's expectation reads in a report. */
-function expectedText(col: ColumnSchema, rule: ColumnRule, env: Environment): string {
+export function expectedText(col: ColumnSchema, rule: ColumnRule, env: Environment): string {
   switch (rule) {
     case 'required':
       return 'the column present';
@@ -80,7 +80,7 @@ function expectedText(col: ColumnSchema, rule: ColumnRule, env: Environment): st
 }
 
 /** The key a value is compared by in categories and uniqueness: `"1"` and `1` are the same value. */
-function keyOf(p: Parsed): number | bigint | boolean | string {
+export function keyOf(p: Parsed): number | bigint | boolean | string {
   return p.value;
 }
 
@@ -160,7 +160,8 @@ export class Validator {
     const f: Failure = { row, column: s.column, rule: s.rule, value, expected: s.expected };
     const list = s.failures;
     const last = list[list.length - 1];
-    if (!last || (last.row ?? 0) <= (row ?? 0)) {
+    // Uncapped, order does not matter here (finish sorts); capped, the scan below is bounded.
+    if (this.maxFailures === 0 || !last || (last.row ?? 0) <= (row ?? 0)) {
       if (this.maxFailures === 0 || list.length < this.maxFailures) list.push(f);
       return;
     }
@@ -400,7 +401,7 @@ export class Validator {
 }
 
 /** A big integer against the exact bounds (rounded to doubles, 12345678901234567891 would pass a max of …890). */
-function inBig(x: bigint, bounds: { bigMin?: bigint; bigMax?: bigint }): boolean {
+export function inBig(x: bigint, bounds: { bigMin?: bigint; bigMax?: bigint }): boolean {
   return (
     (bounds.bigMin === undefined || x >= bounds.bigMin) && (bounds.bigMax === undefined || x <= bounds.bigMax)
   );
@@ -408,7 +409,7 @@ function inBig(x: bigint, bounds: { bigMin?: bigint; bigMax?: bigint }): boolean
 
 /** The categories as keys, built once per schema column (serving checks every request against them). */
 const allowedCache = new WeakMap<ColumnSchema, Set<unknown>>();
-function allowedValues(col: ColumnSchema): Set<unknown> {
+export function allowedValues(col: ColumnSchema): Set<unknown> {
   let set = allowedCache.get(col);
   if (!set) {
     const p: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
@@ -418,7 +419,7 @@ function allowedValues(col: ColumnSchema): Set<unknown> {
   return set;
 }
 
-function hasType(type: ColumnSchema['type'], p: Parsed): boolean {
+export function hasType(type: ColumnSchema['type'], p: Parsed): boolean {
   switch (type) {
     case 'integer':
       return (
@@ -443,7 +444,7 @@ function hasType(type: ColumnSchema['type'], p: Parsed): boolean {
 }
 
 /** A failing value as the report shows it: numbers as numbers, big integers and dates as their text. */
-function displayed(cell: Cell, p: Parsed): unknown {
+export function displayed(cell: Cell, p: Parsed): unknown {
   if (p.kind === Kind.BigInteger) return String(p.value);
   if (p.kind === Kind.Datetime) return typeof cell === 'string' ? cell : p.value;
   if (p.kind === Kind.Infinite) return String(cell);
@@ -451,7 +452,7 @@ function displayed(cell: Cell, p: Parsed): unknown {
 }
 
 /** What a cross-column rule sees: numbers, datetimes in ms, booleans, and text for string columns. */
-function slotValue(type: ColumnSchema['type'], cell: Cell, p: Parsed): Value {
+export function slotValue(type: ColumnSchema['type'], cell: Cell, p: Parsed): Value {
   if (type === 'categorical' || type === 'text') return typeof cell === 'string' ? cell : String(p.value);
   switch (p.kind) {
     case Kind.Datetime:
