@@ -766,6 +766,12 @@ describe('fitted steps', () => {
       () => FittedSteps.fromJSON(unfitted),
       /^steps\[0\]\.fitted must be an object .*: the step is not fitted$/,
     );
+    const extra = structuredClone(json);
+    extra.steps[4].fitted.c = extra.steps[4].fitted.n;
+    await rejects(
+      () => FittedSteps.fromJSON(extra),
+      /^steps\[4\]\.fitted\.c: not a column this step learns$/,
+    );
     const edited = structuredClone(json);
     edited.output_columns.pop();
     await rejects(() => FittedSteps.fromJSON(edited), /^output_columns does not match/);

@@ -305,6 +305,9 @@ function parseFittedStep(value: unknown, at: string): FittedStep {
   if (rawFitted === null || typeof rawFitted !== 'object' || Array.isArray(rawFitted)) {
     return bad(`${at}.fitted must be an object of learned parameters per column: the step is not fitted`);
   }
+  for (const key of Object.keys(rawFitted)) {
+    if (!learned.includes(key)) bad(`${at}.fitted.${key}: not a column this step learns`);
+  }
   const fitted: Record<string, unknown> = {};
   for (const column of learned) {
     const here = `${at}.fitted.${column}`;
