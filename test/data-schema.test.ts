@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { readTable } from '../src/data/formats/index.js';
-import { TableProfile } from '../src/data/profile/index.js';
+import { profileTable, TableProfile } from '../src/data/profile/index.js';
 import {
   type ColumnSchema,
   type CrossRule,
@@ -1082,6 +1082,22 @@ describe('conservative inference on the repository datasets', () => {
     const report = check(schema, columns, rows, { batchRows: 4096 });
     return { rows: new Set(report.failures.flatMap((f) => (f.row === null ? [] : [f.row]))), report };
   }
+
+  test('every repository dataset passes the schema inferred from it', async () => {
+    for (const file of [
+      'datasets/adult/adult.csv',
+      'datasets/bike_sharing/hour.csv',
+      'datasets/bike_sharing/day.csv',
+      'datasets/german_credit/german.csv',
+    ]) {
+      const path = join(REPO_ROOT, file);
+      const schema = parseSchema(JSON.parse(JSON.stringify(inferSchema(await profileTable(path)))));
+      const report = await validateTable(path, schema);
+      assert.equal(report.success, true, file);
+      assert.deepEqual(report.failures, [], file);
+      assert.ok(report.rules.length > schema.schema.columns.length, `${file}: ${report.rules.length} rules`);
+    }
+  });
 
   test('Adult: a schema inferred on the train split flags under 1% of the test split', async () => {
     const { columns, rows } = await readAll(join(REPO_ROOT, 'datasets/adult/adult.csv'));
