@@ -29,6 +29,7 @@ import {
 import { formatReport, NOISY_CORES, summarize } from './harness/report.js';
 import {
   cpuBusySeconds,
+  prepareSlipwayModels,
   type RunningServer,
   startMlserver,
   startNodeServer,
@@ -43,7 +44,15 @@ const PROTO = join(ROOT, 'src', 'server', 'grpc', 'grpc_service.proto');
 const MODELS = join(ROOT, 'bench', 'models');
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-export type CaseId = 'bare' | 'fastify' | 'slipway-json' | 'slipway-binary' | 'slipway-grpc' | 'mlserver';
+export type CaseId =
+  | 'bare'
+  | 'fastify'
+  | 'slipway-json'
+  | 'slipway-binary'
+  | 'slipway-grpc'
+  | 'slipway-records'
+  | 'slipway-records-checked'
+  | 'mlserver';
 
 export interface BenchCase {
   id: CaseId;
@@ -59,6 +68,14 @@ export const CASES: BenchCase[] = [
   { id: 'slipway-json', label: 'Slipway REST JSON', server: 'slipway', tool: 'wrk', format: 'json' },
   { id: 'slipway-binary', label: 'Slipway REST binary', server: 'slipway', tool: 'wrk', format: 'binary' },
   { id: 'slipway-grpc', label: 'Slipway gRPC', server: 'slipway', tool: 'ghz', format: 'grpc' },
+  { id: 'slipway-records', label: 'Slipway records API', server: 'slipway', tool: 'wrk', format: 'records' },
+  {
+    id: 'slipway-records-checked',
+    label: 'Slipway records API + schema check',
+    server: 'slipway',
+    tool: 'wrk',
+    format: 'records-checked',
+  },
   { id: 'mlserver', label: 'MLServer REST JSON', server: 'mlserver', tool: 'wrk', format: 'mlserver' },
 ];
 
@@ -162,7 +179,10 @@ async function main(): Promise<void> {
         await startNodeServer('fastify', join(dist, 'naive-fastify.js'), ['--model', model]),
       );
     }
-    if (wanted.has('slipway')) servers.set('slipway', await startSlipway(ROOT, MODELS, opts.slipwayNodeArgs));
+    if (wanted.has('slipway')) {
+      const models = prepareSlipwayModels(ROOT, samples);
+      servers.set('slipway', await startSlipway(ROOT, models, opts.slipwayNodeArgs));
+    }
     if (wanted.has('mlserver')) {
       servers.set('mlserver', await startMlserver(ROOT, tools.mlserver!, join(OUT, 'mlserver')));
     }

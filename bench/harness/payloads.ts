@@ -65,9 +65,29 @@ export interface WrkPayload {
   bodies: Buffer[];
 }
 
-export type HttpFormat = 'json' | 'binary' | 'mlserver';
+export type HttpFormat = 'json' | 'binary' | 'mlserver' | 'records' | 'records-checked';
+
+/** The records-API copies of the model: named features, and the same with a schema check. */
+export const RECORDS_MODEL = `${MODEL}_records`;
+export const CHECKED_MODEL = `${MODEL}_checked`;
+
+/** A records-API body: one instance with the 30 named features. */
+export function recordsBody(row: number[], names: readonly string[]): Buffer {
+  const instance: Record<string, number> = {};
+  names.forEach((n, i) => {
+    instance[n] = row[i]!;
+  });
+  return Buffer.from(JSON.stringify({ instances: [instance] }));
+}
 
 export function wrkPayload(format: HttpFormat, samples: Samples): WrkPayload {
+  if (format === 'records' || format === 'records-checked') {
+    return {
+      path: `/v1/models/${format === 'records' ? RECORDS_MODEL : CHECKED_MODEL}:predict`,
+      headers: { 'Content-Type': 'application/json' },
+      bodies: samples.rows.map((r) => recordsBody(r, samples.feature_names)),
+    };
+  }
   if (format === 'binary') {
     const bodies = samples.rows.map((r) => binaryBody(r));
     return {
@@ -171,6 +191,13 @@ export async function checkHttp(
         }
         offset += size;
       }
+      continue;
+    }
+    if (format === 'records' || format === 'records-checked') {
+      const body = (await res.json()) as { predictions?: { probabilities: Record<string, number> }[] };
+      const p = body.predictions?.[0]?.probabilities;
+      if (!p) throw new Error(`${format} row ${i}: no probabilities in ${JSON.stringify(body)}`);
+      assertClose(`${format} row ${i}`, [p['0']!, p['1']!], want);
       continue;
     }
     const body = (await res.json()) as { outputs: V2Output[] };

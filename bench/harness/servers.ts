@@ -3,10 +3,10 @@
  * in its own process group so that MLServer's worker processes stop with it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { MODEL } from './payloads.js';
+import { CHECKED_MODEL, MODEL, RECORDS_MODEL, type Samples } from './payloads.js';
 
 export interface RunningServer {
   name: string;
@@ -129,6 +129,44 @@ export async function startNodeServer(name: string, script: string, args: string
     const m = await waitForLine(name, started.child, LISTENING, 30_000);
     return { http: m[1]! };
   });
+}
+
+/**
+ * The repository Slipway serves in the benchmark: the model as it is, and two records-API copies
+ * (feature names in config.json), the second with a schema.json that checks every feature — a
+ * range per numeric feature and {0, 1} per one-hot column, as `slipway data schema infer` writes
+ * for this data — so the cost of serving-time validation shows side by side.
+ */
+export function prepareSlipwayModels(root: string, samples: Samples): string {
+  const dir = join(root, 'bench', '.out', 'models');
+  rmSync(dir, { recursive: true, force: true });
+  const source = join(root, 'bench', 'models', MODEL);
+  cpSync(source, join(dir, MODEL), { recursive: true });
+  const config = {
+    ...JSON.parse(readFileSync(join(source, 'config.json'), 'utf8')),
+    feature_names: samples.feature_names,
+  };
+  for (const name of [RECORDS_MODEL, CHECKED_MODEL]) {
+    cpSync(source, join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, 'config.json'), JSON.stringify(config));
+  }
+  const columns = samples.feature_names.map((name, k) => {
+    const values = samples.rows.map((r) => r[k]!);
+    const binary = values.every((v) => v === 0 || v === 1);
+    return binary
+      ? { name, type: 'integer', nullable: false, categories: [0, 1] }
+      : {
+          name,
+          type: 'float',
+          nullable: false,
+          range: { min: Math.min(...values) - 1, max: Math.max(...values) + 1 },
+        };
+  });
+  writeFileSync(
+    join(dir, CHECKED_MODEL, 'schema.json'),
+    JSON.stringify({ format: 'slipway.schema', version: 1, columns, table: { extra_columns: false } }),
+  );
+  return dir;
 }
 
 export async function startSlipway(root: string, models: string, nodeArgs: string[]): Promise<RunningServer> {
