@@ -11,6 +11,11 @@ export interface InferOptions {
    * over values) for which categories are still listed (default 0.001).
    */
   maxUnseenShare?: number;
+  /**
+   * Share of the observed span added below the minimum and above the maximum of numeric ranges
+   * (default 0.05); a bound that was not negative stays so, integer bounds round outward.
+   */
+  rangeMargin?: number;
 }
 
 /** Fewest values a column needs before uniqueness or a pattern is inferred from it. */
@@ -18,10 +23,11 @@ const MIN_VALUES = 20;
 
 /**
  * Writes an editable schema from a profile. Conservative, so that clean data from the same
- * source rarely fails: ranges are the observed bounds (a new value falls outside with
- * probability about 2/(n+1)), categories are listed only when rare values are rare enough that
- * unseen ones are unlikely, nullability follows what was seen, uniqueness and patterns need at
- * least 20 values.
+ * source rarely fails: numeric ranges are the observed bounds widened by 5% of their span (the
+ * observed bounds alone would flag about 2/(n+1) of new values per column, several percent of
+ * the rows of a small table), datetime ranges have a minimum but no maximum (new data is
+ * later), categories are listed only when rare values are rare enough that unseen ones are
+ * unlikely, nullability follows what was seen, uniqueness and patterns need at least 20 values.
  *
  * @example
  *   const schema = inferSchema(await profileTable('adult.csv'), { labels: ['income'] });
@@ -29,6 +35,7 @@ const MIN_VALUES = 20;
 export function inferSchema(profile: TableProfile, options: InferOptions = {}): Schema {
   const maxCategories = options.maxCategories ?? 100;
   const maxUnseen = options.maxUnseenShare ?? 0.001;
+  const margin = options.rangeMargin ?? 0.05;
   const labels = new Set(options.labels ?? []);
   const summary = profile.summary();
   const columns = summary.columns.map((c): ColumnSchema => {
@@ -38,6 +45,8 @@ export function inferSchema(profile: TableProfile, options: InferOptions = {}): 
     const numeric = type === 'integer' || type === 'float';
     if ((numeric && c.typeCounts.infinite === 0) || type === 'datetime') {
       if (c.min !== undefined && c.max !== undefined) col.range = { min: c.min, max: c.max };
+      if (col.range && type === 'datetime') delete col.range.max;
+      if (col.range && numeric) col.range = widen(col.range, margin, type === 'integer');
       // Beyond 2^53 a bound the summary gives as a number is a big integer rounded to a double
       // (-2^63 prints as -9223372036854776000): write the exact integer instead.
       const exact = profile.get(c.name);
@@ -79,6 +88,39 @@ export function inferSchema(profile: TableProfile, options: InferOptions = {}): 
     table: { rows: { min: summary.rows > 0 ? 1 : 0 }, extra_columns: false },
     rules: [],
   };
+}
+
+/** Observed bounds widened by a share of their span, keeping a non-negative minimum so. */
+function widen(
+  range: { min?: number | string; max?: number | string },
+  margin: number,
+  integer: boolean,
+): { min?: number | string; max?: number | string } {
+  const { min, max } = range;
+  if (typeof min !== 'number' || typeof max !== 'number' || margin <= 0) return range;
+  const pad = (max - min) * margin;
+  let lo = min - pad;
+  let hi = max + pad;
+  if (min >= 0 && lo < 0) lo = 0;
+  if (integer) {
+    lo = Math.floor(lo);
+    hi = Math.ceil(hi);
+  } else {
+    lo = roundOut(lo, Math.floor);
+    hi = roundOut(hi, Math.ceil);
+  }
+  // Beyond 2^53 the bounds stay as observed (exact big integers are written below).
+  return {
+    min: Number.isSafeInteger(min) || !integer ? lo : min,
+    max: Number.isSafeInteger(max) || !integer ? hi : max,
+  };
+}
+
+/** A float bound at 6 significant digits, rounded away from the data so it stays outside. */
+function roundOut(x: number, round: (v: number) => number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const scale = 10 ** (5 - Math.floor(Math.log10(Math.abs(x))));
+  return round(x * scale) / scale;
 }
 
 function isUnique(c: ColumnSummary, rows: number): boolean {
