@@ -282,6 +282,18 @@ export class ColumnProfile {
   }
 
   toJSON(): ColumnStateJson {
+    return this.state(sortedEntries);
+  }
+
+  /**
+   * The state with value counts in the order they were inserted, so `fromJSON` rebuilds the
+   * column exactly as it is (maps included): for moving a profile between threads.
+   */
+  toStateInOrder(): ColumnStateJson {
+    return this.state(entriesInOrder);
+  }
+
+  private state(entries: (map: Iterable<[Key, number]>) => [KeyJson, number][]): ColumnStateJson {
     const state: ColumnStateJson = {
       missing: this.missing,
       types: { ...this.types },
@@ -289,14 +301,14 @@ export class ColumnProfile {
       datetime: this.datetime.toJSON(),
       bigRange: this.bigMin === null ? null : [String(this.bigMin), String(this.bigMax)],
       length: this.types.string > 0 ? [this.lengthSum, this.lengthMin, this.lengthMax] : null,
-      exact: this.exact ? sortedEntries(this.exact) : null,
+      exact: this.exact ? entries(this.exact) : null,
     };
     if (this.sketches) {
       const s = this.sketches;
       state.hll = s.hll.toJSON();
       state.kll = s.kll.toJSON();
       state.datetimeKll = s.datetimeKll.toJSON();
-      state.frequent = { maxError: s.frequent.maxError, items: sortedEntries(s.frequent.counts) };
+      state.frequent = { maxError: s.frequent.maxError, items: entries(s.frequent.counts) };
     }
     return state;
   }
@@ -465,6 +477,10 @@ function topEntries(counts: Iterable<[Key, number]>, limit: number): [Key, numbe
     if (top.length > limit) top.pop();
   }
   return top;
+}
+
+function entriesInOrder(map: Iterable<[Key, number]>): [KeyJson, number][] {
+  return Array.from(map, ([k, c]) => [encodeKey(k), c]);
 }
 
 /** Entries in a stable order (booleans, numbers, strings), so equal content gives equal JSON. */

@@ -1,3 +1,6 @@
+import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../../errors/index.js';
 import { type CsvOptions, columnNames, sniffCsv } from '../formats/csv-reader.js';
 import { InvalidUtf8Error, utf8Chunks, utf8Error } from '../formats/utf8-chunks.js';
@@ -25,6 +28,15 @@ function hashBytes(buf: Uint8Array, start: number, end: number): number {
   return h;
 }
 
+// Kinds on the per-cell path, as plain numbers.
+const INTEGER = Kind.Integer;
+const BIG_INTEGER = Kind.BigInteger;
+const FLOAT = Kind.Float;
+const DATETIME = Kind.Datetime;
+
+/** Slot record in `meta`: arena offset, byte length, kind, key index (-1 for none). */
+const META = 4;
+
 /**
  * One column of a CSV profiled straight from its bytes. Each distinct byte sequence (a *slot*) is
  * decoded and classified by `parseCell` once; a repeated cell costs a hash-table probe on its
@@ -38,21 +50,16 @@ function hashBytes(buf: Uint8Array, start: number, end: number): number {
  */
 class CsvColumn {
   slow = false;
-  /** Open addressing over slots (slot index + 1; 0 is empty), linear probing. */
-  private table = new Int32Array(1024);
+  /** Open addressing, linear probing: pairs of (hash, slot + 1); a zero slot is empty. */
+  private table = new Int32Array(2 * 1024);
   private mask = 1023;
   private slots = 0;
-  private slotHash = new Int32Array(512);
-  private slotStart = new Int32Array(512);
-  private slotLen = new Int32Array(512);
-  private slotKind = new Uint8Array(512);
-  private slotKey = new Int32Array(512);
-  /** The number (or epoch ms of a date) the slot's cells add to the moments. */
-  private slotNum = new Float64Array(512);
-  /** Cells since the last flush. */
-  private slotCount = new Float64Array(512);
-  /** Slot values (strings, big integers, booleans) that are not numbers. */
-  private slotValue: (Key | undefined)[] = [];
+  /** Per slot, `META` integers: arena offset, byte length, kind, key index. */
+  private meta = new Int32Array(META * 512);
+  /** Per slot: the number (or epoch ms of a date) its cells add to the moments, and its cells since the last flush. */
+  private nums = new Float64Array(2 * 512);
+  /** Slot values (strings, big integers, booleans, date text) that are not plain numbers. */
+  private values: (Key | undefined)[] = [];
   private arena = new Uint8Array(1 << 14);
   private arenaUsed = 0;
   /** Distinct values (keys) in first-seen order, and the key index of each. */
@@ -63,13 +70,13 @@ class CsvColumn {
   private padded = 0;
   // The moments, updated as `Moments.add` does and copied to the profile on flush.
   private n = 0;
-  private mean = 0;
-  private m2 = 0;
+  private mean = 0.5;
+  private m2 = 0.5;
   private min = Number.POSITIVE_INFINITY;
   private max = Number.NEGATIVE_INFINITY;
   private dn = 0;
-  private dmean = 0;
-  private dm2 = 0;
+  private dmean = 0.5;
+  private dm2 = 0.5;
   private dmin = Number.POSITIVE_INFINITY;
   private dmax = Number.NEGATIVE_INFINITY;
   private readonly parsed: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
@@ -80,6 +87,8 @@ class CsvColumn {
     private readonly exactLimit: number,
   ) {
     this.slotLimit = 2 * exactLimit + 1024;
+    // Doubles from the start (0.5 above), so the fields never change representation.
+    this.mean = this.m2 = this.dmean = this.dm2 = 0;
   }
 
   /** One cell: bytes `[start, end)` of `buf` (empty is missing) whose FNV-1a hash is `h`. */
@@ -95,18 +104,19 @@ class CsvColumn {
     const len = end - start;
     const table = this.table;
     const mask = this.mask;
+    const meta = this.meta;
     let at = (h ^ (h >>> 15)) & mask;
-    let slot: number;
+    let s: number;
     for (;;) {
-      slot = table[at]! - 1;
-      if (slot < 0) {
-        slot = this.create(buf, start, end, h, at);
-        if (slot < 0) return; // the column went slow with this cell
+      s = table[2 * at + 1]! - 1;
+      if (s < 0) {
+        s = this.create(buf, start, end, h, at);
+        if (s < 0) return; // the column went slow with this cell
         break;
       }
-      if (this.slotHash[slot] === h && this.slotLen[slot] === len) {
+      if (table[2 * at] === h && meta[META * s + 1] === len) {
         const arena = this.arena;
-        let p = this.slotStart[slot]!;
+        let p = meta[META * s]!;
         let i = start;
         while (i < end && arena[p] === buf[i]) {
           p++;
@@ -116,18 +126,19 @@ class CsvColumn {
       }
       at = (at + 1) & mask;
     }
-    this.slotCount[slot]!++;
-    const kind = this.slotKind[slot]!;
-    if (kind === Kind.Integer || kind === Kind.Float || kind === Kind.BigInteger) {
-      const x = this.slotNum[slot]!;
+    const nums = this.nums;
+    nums[2 * s + 1]!++;
+    const kind = this.meta[META * s + 2]!; // create() may have grown the slots
+    if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
+      const x = nums[2 * s]!;
       const n = ++this.n;
       const d = x - this.mean;
       this.mean += d / n;
       this.m2 += d * (x - this.mean);
       if (x < this.min) this.min = x;
       if (x > this.max) this.max = x;
-    } else if (kind === Kind.Datetime) {
-      const x = this.slotNum[slot]!;
+    } else if (kind === DATETIME) {
+      const x = nums[2 * s]!;
       const n = ++this.dn;
       const d = x - this.dmean;
       this.dmean += d / n;
@@ -151,42 +162,41 @@ class CsvColumn {
       this.profile.add(decode(buf, start, end));
       return -1;
     }
-    const text = decode(buf, start, end);
-    const p = parseCell(text, this.parsed);
+    const p = parseCell(decode(buf, start, end), this.parsed);
     const s = this.slots++;
-    if (s === this.slotHash.length) this.growSlots();
+    if (META * (s + 1) > this.meta.length) this.growSlots();
     if (this.arenaUsed + len > this.arena.length) {
       const arena = new Uint8Array(Math.max(this.arena.length * 2, this.arenaUsed + len));
       arena.set(this.arena.subarray(0, this.arenaUsed));
       this.arena = arena;
     }
     this.arena.set(buf.subarray(start, end), this.arenaUsed);
-    this.slotStart[s] = this.arenaUsed;
+    const meta = this.meta;
+    meta[META * s] = this.arenaUsed;
+    meta[META * s + 1] = len;
+    meta[META * s + 2] = p.kind;
     this.arenaUsed += len;
-    this.slotHash[s] = h;
-    this.slotLen[s] = len;
-    this.slotKind[s] = p.kind;
-    this.slotCount[s] = 0;
+    this.nums[2 * s + 1] = 0;
     let keyed = true;
     switch (p.kind) {
       case Kind.Integer:
       case Kind.Float:
-        this.slotNum[s] = p.value as number;
+        this.nums[2 * s] = p.value as number;
         break;
       case Kind.BigInteger:
-        this.slotNum[s] = Number(p.value as bigint);
-        this.slotValue[s] = p.value;
+        this.nums[2 * s] = Number(p.value as bigint);
+        this.values[s] = p.value;
         break;
       case Kind.Datetime:
-        this.slotNum[s] = p.ms;
-        this.slotValue[s] = p.value;
+        this.nums[2 * s] = p.ms;
+        this.values[s] = p.value;
         break;
       case Kind.Missing:
       case Kind.Infinite:
         keyed = false;
         break;
       default:
-        this.slotValue[s] = p.value;
+        this.values[s] = p.value;
     }
     let key = -1;
     let overLimit = false;
@@ -201,12 +211,13 @@ class CsvColumn {
         overLimit = this.keys.length > this.exactLimit;
       } else key = known;
     }
-    this.slotKey[s] = key;
-    this.table[at] = s + 1;
-    if (this.slots * 2 > this.table.length) this.rehash();
+    meta[META * s + 3] = key;
+    this.table[2 * at] = h;
+    this.table[2 * at + 1] = s + 1;
+    if (this.slots * 2 > this.mask + 1) this.rehash();
     if (overLimit) {
       // As ColumnProfile.add: this value is counted, then the counts become sketches.
-      this.slotCount[s] = 1;
+      this.nums[2 * s + 1] = 1;
       this.countMoments(p);
       this.goSlow(true);
       return -1;
@@ -241,11 +252,12 @@ class CsvColumn {
     if (sketch) this.profile.sketch();
     this.slow = true;
     // Drop the slots: the profile holds everything now.
-    this.table = new Int32Array(0);
-    this.slotHash = this.slotStart = this.slotLen = this.slotKey = new Int32Array(0);
-    this.slotKind = new Uint8Array(0);
-    this.slotNum = this.slotCount = new Float64Array(0);
-    this.slotValue = [];
+    this.table = new Int32Array(2);
+    this.mask = 0;
+    this.slots = 0;
+    this.meta = new Int32Array(0);
+    this.nums = new Float64Array(0);
+    this.values = [];
     this.arena = new Uint8Array(0);
     this.keys.length = 0;
     this.keyIndex.clear();
@@ -259,11 +271,13 @@ class CsvColumn {
     c.missing += this.padded;
     this.padded = 0;
     const keyCounts = new Float64Array(this.keys.length);
+    const meta = this.meta;
+    const nums = this.nums;
     for (let s = 0; s < this.slots; s++) {
-      const count = this.slotCount[s]!;
+      const count = nums[2 * s + 1]!;
       if (count === 0) continue;
-      this.slotCount[s] = 0;
-      switch (this.slotKind[s] as Kind) {
+      nums[2 * s + 1] = 0;
+      switch (meta[META * s + 2] as Kind) {
         case Kind.Missing:
           c.missing += count;
           continue;
@@ -272,7 +286,7 @@ class CsvColumn {
           break;
         case Kind.BigInteger: {
           t.integer += count;
-          const big = this.slotValue[s] as bigint;
+          const big = this.values[s] as bigint;
           if (c.bigMin === null || big < c.bigMin) c.bigMin = big;
           if (c.bigMax === null || big > c.bigMax) c.bigMax = big;
           break;
@@ -291,14 +305,14 @@ class CsvColumn {
           break;
         case Kind.String: {
           t.string += count;
-          const len = (this.slotValue[s] as string).length;
+          const len = (this.values[s] as string).length;
           c.lengthSum += len * count;
           if (len < c.lengthMin) c.lengthMin = len;
           if (len > c.lengthMax) c.lengthMax = len;
           break;
         }
       }
-      keyCounts[this.slotKey[s]!]! += count;
+      keyCounts[meta[META * s + 3]!]! += count;
     }
     const exact = c.exact;
     if (exact) {
@@ -321,34 +335,125 @@ class CsvColumn {
   }
 
   private growSlots(): void {
-    const size = this.slotHash.length * 2;
-    const grow = <T extends Int32Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(size);
-      b.set(a);
-      return b;
-    };
-    this.slotHash = grow(this.slotHash, (n) => new Int32Array(n));
-    this.slotStart = grow(this.slotStart, (n) => new Int32Array(n));
-    this.slotLen = grow(this.slotLen, (n) => new Int32Array(n));
-    this.slotKey = grow(this.slotKey, (n) => new Int32Array(n));
-    this.slotKind = grow(this.slotKind, (n) => new Uint8Array(n));
-    this.slotNum = grow(this.slotNum, (n) => new Float64Array(n));
-    this.slotCount = grow(this.slotCount, (n) => new Float64Array(n));
+    const meta = new Int32Array(this.meta.length * 2);
+    meta.set(this.meta);
+    this.meta = meta;
+    const nums = new Float64Array(this.nums.length * 2);
+    nums.set(this.nums);
+    this.nums = nums;
   }
 
   private rehash(): void {
-    const size = this.table.length * 2;
-    const table = new Int32Array(size);
+    const size = (this.mask + 1) * 2;
+    const table = new Int32Array(2 * size);
     const mask = size - 1;
-    for (let s = 0; s < this.slots; s++) {
-      const h = this.slotHash[s]!;
+    const old = this.table;
+    for (let e = 0; e < old.length; e += 2) {
+      if (old[e + 1] === 0) continue;
+      const h = old[e]!;
       let at = (h ^ (h >>> 15)) & mask;
-      while (table[at] !== 0) at = (at + 1) & mask;
-      table[at] = s + 1;
+      while (table[2 * at + 1] !== 0) at = (at + 1) & mask;
+      table[2 * at] = h;
+      table[2 * at + 1] = old[e + 1]!;
     }
     this.table = table;
     this.mask = mask;
   }
+}
+
+/**
+ * Where parsed rows go: each cell to its column (`CsvColumn.add`), then `endRow` pads a short row
+ * and, every `batchRows` rows, holds the table to its memory budget as `TableProfile.add` does
+ * after each batch. Runs on the reading thread, or in a worker fed by it (csv-profile-worker).
+ */
+export class CsvSink {
+  readonly columns: CsvColumn[];
+  rows = 0;
+  private inBatch = 0;
+
+  constructor(
+    readonly profile: TableProfile,
+    names: readonly string[],
+    private readonly batchRows: number,
+  ) {
+    this.columns = profile.addColumns(names).map((c) => new CsvColumn(c, profile.options.exactLimit));
+  }
+
+  /** After a row's first `fields` cells were added to their columns. */
+  endRow(fields: number): void {
+    const cols = this.columns;
+    for (let j = fields; j < cols.length; j++) cols[j]!.addMissing();
+    this.rows++;
+    if (++this.inBatch === this.batchRows) {
+      this.inBatch = 0;
+      this.budget();
+    }
+  }
+
+  /** The last batch's budget check; the profile is complete afterwards. */
+  finish(): TableProfile {
+    for (const c of this.columns) c.flush();
+    this.profile.rows = this.rows;
+    if (this.inBatch > 0 || this.rows === 0) this.profile.keepWithinBudget();
+    return this.profile;
+  }
+
+  private budget(): void {
+    let total = 0;
+    for (const c of this.columns) total += c.slow ? c.profile.exactBytes : c.bytes;
+    if (total <= this.profile.options.exactBytes) return;
+    for (const c of this.columns) c.flush();
+    this.profile.keepWithinBudget();
+    for (const c of this.columns) if (!c.profile.exact) c.goSlow(false);
+  }
+}
+
+/** What the reading thread sends the worker: a chunk's rows as cells (see `encodeRow`). */
+export interface CsvCellBatch {
+  /** The chunk's bytes. */
+  bytes: Uint8Array;
+  /** Unquoted values of quoted fields, which are not a slice of `bytes`. */
+  extra: Uint8Array;
+  /** Per row: the field count, then per field start, end, hash; start < 0 means `extra` at ~start..~end. */
+  cells: Int32Array;
+  used: number;
+}
+
+/** Adds a batch of encoded rows to the sink (in the worker). */
+export function addCells(sink: CsvSink, batch: CsvCellBatch): void {
+  const { cells, used } = batch;
+  // Buffers again (a message carries plain Uint8Arrays), without copying.
+  const bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
+  const extra = Buffer.from(batch.extra.buffer, batch.extra.byteOffset, batch.extra.byteLength);
+  const cols = sink.columns;
+  let k = 0;
+  while (k < used) {
+    const fields = cells[k++]!;
+    for (let j = 0; j < fields; j++) {
+      const start = cells[k]!;
+      if (start >= 0) cols[j]!.add(bytes, start, cells[k + 1]!, cells[k + 2]!);
+      else cols[j]!.add(extra, ~start, ~cells[k + 1]!, cells[k + 2]!);
+      k += 3;
+    }
+    sink.endRow(fields);
+  }
+}
+
+/** Files smaller than this are profiled on the calling thread: a worker's start costs more than it saves. */
+const WORKER_MIN_BYTES = 16 << 20;
+/** Whether large files go to a worker unless `worker` says otherwise. */
+const WORKER_BY_DEFAULT = false;
+/** Batches the reader may run ahead of the worker, bounding memory to a few chunks. */
+const IN_FLIGHT = 3;
+
+export interface ProfileCsvOptions {
+  read?: CsvOptions;
+  profile?: Partial<ProfileOptions>;
+  /**
+   * Count in a worker thread while this thread reads and splits the file (default: for files of
+   * 16 MiB or more when the machine has two CPUs or more). The profile is the same either way.
+   */
+  worker?: boolean;
 }
 
 /**
@@ -357,79 +462,89 @@ class CsvColumn {
  * (same dialect detection, same cells, same errors, the memory budget checked after every
  * `batchRows` rows as `add` checks it per batch).
  *
- * Fields are found by the RFC 4180 rules of `CsvParser`; a row is taken once it is complete (the
+ * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (`CsvCellBatch`: per
+ * row its field count, per field its byte range and hash); a row is kept once it is complete (the
  * bytes of a row cut by the end of a read are carried to the next), quoted fields are unquoted
- * into their own buffer.
+ * into a side buffer. Each read's rows then go to a `CsvSink` — on this thread, or, with
+ * `worker`, in a worker thread while this one reads and splits the next bytes (two cores).
+ * Rows reach the sink in file order either way, so the profile is the same.
  */
-export async function profileCsv(
-  path: string,
-  read: CsvOptions = {},
-  profileOptions: Partial<ProfileOptions> = {},
-): Promise<TableProfile> {
-  const profile = new TableProfile(profileOptions);
+export async function profileCsv(path: string, options: ProfileCsvOptions = {}): Promise<TableProfile> {
+  const read = options.read ?? {};
+  const profile = new TableProfile(options.profile);
   const batchRows = read.batchRows ?? 8192;
   const sniffed =
     read.delimiter !== undefined && read.header !== undefined ? undefined : await sniffCsv(path);
   const d = (read.delimiter ?? sniffed!.delimiter).charCodeAt(0);
   const header = read.header ?? sniffed!.header;
+  const useWorker =
+    options.worker ??
+    (WORKER_BY_DEFAULT && availableParallelism() > 1 && (await stat(path)).size >= WORKER_MIN_BYTES);
 
-  let columns: CsvColumn[] | null = null;
+  let names: string[] | null = null;
+  let sink: CsvSink | null = null;
+  let remote: RemoteSink | null = null;
   let width = 0;
-  let rows = 0; // data rows taken
-  let inBatch = 0;
-  // The fields of the row being read: where their bytes are and their hashes.
-  let fields = 0;
-  let fieldBuf: (Uint8Array | null)[] = new Array(64).fill(null);
-  let fieldStart = new Int32Array(64);
-  let fieldEnd = new Int32Array(64);
-  let fieldHash = new Int32Array(64);
+  let rows = 0; // data rows parsed
+  let fields = 0; // fields of the row being parsed
+  // The cells of the read being parsed; `rowAt` holds the current row's field count.
+  let cells = new Int32Array(1 << 16);
+  let used = 1;
+  let rowAt = 0;
+  let extra = Buffer.allocUnsafe(1 << 12);
+  let extraUsed = 0;
+  let extraAt = 0;
 
-  const record = (buf: Uint8Array | null, start: number, end: number, h: number) => {
-    if (fields === fieldStart.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      fieldStart = grow(fieldStart);
-      fieldEnd = grow(fieldEnd);
-      fieldHash = grow(fieldHash);
-      fieldBuf = fieldBuf.concat(new Array(fieldBuf.length).fill(null));
+  const grow = () => {
+    const next = new Int32Array(cells.length * 2);
+    next.set(cells.subarray(0, used));
+    cells = next;
+  };
+
+  /** A quoted field's value, kept in `extra`. */
+  const recordExtra = (value: Uint8Array) => {
+    const len = value.length;
+    if (extraUsed + len > extra.length) {
+      const next = Buffer.allocUnsafe(Math.max(extra.length * 2, extraUsed + len));
+      extra.copy(next, 0, 0, extraUsed);
+      extra = next;
     }
-    fieldBuf[fields] = buf;
-    fieldStart[fields] = start;
-    fieldEnd[fields] = end;
-    fieldHash[fields] = h;
+    extra.set(value, extraUsed);
+    if (used + 3 > cells.length) grow();
+    cells[used] = ~extraUsed;
+    cells[used + 1] = ~(extraUsed + len);
+    cells[used + 2] = hashBytes(value, 0, len);
+    used += 3;
+    extraUsed += len;
     fields++;
   };
 
-  const budget = () => {
-    let total = 0;
-    for (const c of columns!) total += c.slow ? c.profile.exactBytes : c.bytes;
-    if (total <= profile.options.exactBytes) return;
-    for (const c of columns!) c.flush();
-    profile.keepWithinBudget();
-    for (const c of columns!) if (!c.profile.exact) c.goSlow(false);
+  const startColumns = (columnNames: string[]) => {
+    names = columnNames;
+    width = names.length;
+    if (useWorker) remote = new RemoteSink(profile.options, names, batchRows);
+    else sink = new CsvSink(profile, names, batchRows);
   };
 
-  /** Takes the complete row in `fields` (bytes of `chunk` unless a field has its own buffer). */
-  const takeRow = (chunk: Uint8Array) => {
-    if (columns === null) {
+  /** Ends the row whose cells start at `rowAt`; the header row is read and dropped. */
+  const endRow = (chunk: Buffer) => {
+    if (names === null) {
       if (header) {
-        const names: (string | null)[] = [];
-        for (let j = 0; j < fields; j++) {
-          const buf = fieldBuf[j] ?? chunk;
-          names.push(fieldEnd[j] === fieldStart[j] ? null : decode(buf, fieldStart[j]!, fieldEnd[j]!));
+        const values: (string | null)[] = [];
+        for (let k = rowAt + 1; k < used; k += 3) {
+          const start = cells[k]!;
+          const end = cells[k + 1]!;
+          values.push(
+            start === end ? null : start >= 0 ? decode(chunk, start, end) : decode(extra, ~start, ~end),
+          );
         }
-        columns = makeColumns(profile, columnNames(names));
-        width = columns.length;
+        startColumns(columnNames(values));
+        used = rowAt + 1;
+        extraUsed = extraAt;
+        fields = 0;
         return;
       }
-      columns = makeColumns(
-        profile,
-        Array.from({ length: fields }, (_, j) => `column_${j + 1}`),
-      );
-      width = columns.length;
+      startColumns(Array.from({ length: fields }, (_, j) => `column_${j + 1}`));
     }
     rows++;
     if (fields > width) {
@@ -438,28 +553,32 @@ export async function profileCsv(
         `${path}: data row ${rows}: ${fields} fields, but the header has ${width}`,
       );
     }
-    const cols = columns;
-    for (let j = 0; j < fields; j++) {
-      const buf = fieldBuf[j];
-      cols[j]!.add(buf ?? chunk, fieldStart[j]!, fieldEnd[j]!, fieldHash[j]!);
-      if (buf) fieldBuf[j] = null;
-    }
-    for (let j = fields; j < width; j++) cols[j]!.addMissing();
-    if (++inBatch === batchRows) {
-      inBatch = 0;
-      budget();
-    }
+    cells[rowAt] = fields;
+    rowAt = used;
+    extraAt = extraUsed;
+    used++;
+    fields = 0;
   };
 
   /**
-   * Parses the complete rows of `buf` from offset 0 and returns where the first incomplete row
-   * starts (`buf.length` when none is).
+   * Parses the complete rows of `buf` into cells and returns where the first incomplete row
+   * starts (`buf.length` when none is); that row's cells are dropped.
    */
   const parse = (buf: Buffer): number => {
     const n = buf.length;
     let i = 0;
     let rowStart = 0;
     fields = 0;
+    used = 1;
+    rowAt = 0;
+    extraUsed = 0;
+    extraAt = 0;
+    const cut = () => {
+      used = rowAt + 1;
+      extraUsed = extraAt;
+      fields = 0;
+      return rowStart;
+    };
     while (i < n) {
       let c = buf[i]!;
       if (c === QUOTE) {
@@ -494,25 +613,31 @@ export async function profileCsv(
           closed = true;
           break;
         }
-        if (!closed) return rowStart;
-        if (parts.length === 0) record(null, 0, 0, 0);
-        else {
-          const value = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-          record(value, 0, value.length, hashBytes(value, 0, value.length));
+        if (!closed) return cut();
+        if (parts.length === 0) {
+          if (used + 3 > cells.length) grow();
+          cells[used] = cells[used + 1] = cells[used + 2] = 0;
+          used += 3;
+          fields++;
+        } else recordExtra(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      } else if (c === d || c === LF || c === CR) {
+        if (c !== d && fields === 0) {
+          // A blank line.
+          i++;
+          rowStart = i;
+          continue;
         }
-      } else if (c === d) {
-        record(null, i, i, 0);
+        // An empty field; a row ending in a delimiter ends with one.
+        if (used + 3 > cells.length) grow();
+        cells[used] = cells[used + 1] = i;
+        cells[used + 2] = 0;
+        used += 3;
+        fields++;
         i++;
-        continue;
-      } else if (c === LF || c === CR) {
-        if (fields > 0) {
-          // A row ending in a delimiter ends with an empty field.
-          record(null, i, i, 0);
-          takeRow(buf);
-          fields = 0;
+        if (c !== d) {
+          endRow(buf);
+          rowStart = i;
         }
-        i++;
-        rowStart = i;
         continue;
       } else {
         const start = i;
@@ -523,54 +648,124 @@ export async function profileCsv(
           h = Math.imul(h ^ c, FNV_PRIME);
           i++;
         }
-        if (i === n) return rowStart;
-        record(null, start, i, h);
+        if (i === n) return cut();
+        if (used + 3 > cells.length) grow();
+        cells[used] = start;
+        cells[used + 1] = i;
+        cells[used + 2] = h;
+        used += 3;
+        fields++;
       }
       // After a field: the delimiter, or the end of the row.
       c = buf[i]!;
       i++;
       if (c !== d) {
-        takeRow(buf);
-        fields = 0;
+        endRow(buf);
         rowStart = i;
       }
     }
-    return fields > 0 ? rowStart : n;
+    return fields > 0 ? cut() : n;
+  };
+
+  /** The complete rows parsed from `bytes` go to the sink. */
+  const deliver = async (bytes: Buffer) => {
+    if (rowAt === 0) return;
+    const batch: CsvCellBatch = { bytes, extra: extra.subarray(0, extraAt), cells, used: rowAt };
+    if (remote) {
+      // The cells move to the worker (the buffer is detached here); the next read gets new ones.
+      const size = cells.length;
+      cells = new Int32Array(size);
+      await (remote as RemoteSink).send(batch);
+    } else addCells(sink as CsvSink, batch);
   };
 
   let carry: Buffer | null = null;
-  const current = () => (columns === null && header ? 'the header row' : `data row ${rows + 1}`);
+  const current = () => (names === null && header ? 'the header row' : `data row ${rows + 1}`);
   try {
-    for await (const chunk of utf8Chunks(path, { onProgress: read.onProgress })) {
-      const buf: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
-      const rest = parse(buf);
-      // Fields of the cut row may point into `buf`; they are parsed again with the next bytes.
-      for (let j = 0; j < fields; j++) fieldBuf[j] = null;
-      fields = 0;
-      carry = rest < buf.length ? Buffer.from(buf.subarray(rest)) : null;
-    }
-    if (carry) {
-      // The last row has no newline: it ends with the file.
-      const buf = Buffer.concat([carry, Buffer.from([LF])]);
-      if (parse(buf) < buf.length) {
-        throw new SlipwayError(
-          'SLIPWAY_ERR_BAD_REQUEST',
-          `${path}: ${current()}: a quoted field is not closed before the end of the file`,
-        );
+    try {
+      for await (const chunk of utf8Chunks(path, { onProgress: read.onProgress })) {
+        const buf: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
+        const rest = parse(buf);
+        carry = rest < buf.length ? Buffer.from(buf.subarray(rest)) : null;
+        await deliver(buf.subarray(0, rest));
       }
+      if (carry) {
+        // The last row has no newline: it ends with the file.
+        const buf = Buffer.concat([carry, Buffer.from([LF])]);
+        if (parse(buf) < buf.length) {
+          throw new SlipwayError(
+            'SLIPWAY_ERR_BAD_REQUEST',
+            `${path}: ${current()}: a quoted field is not closed before the end of the file`,
+          );
+        }
+        await deliver(buf);
+      }
+    } catch (err) {
+      if (err instanceof InvalidUtf8Error) throw utf8Error(err, current());
+      throw err;
     }
-  } catch (err) {
-    if (err instanceof InvalidUtf8Error) throw utf8Error(err, current());
-    throw err;
+    if (remote) return await (remote as RemoteSink).finish();
+  } finally {
+    (remote as RemoteSink | null)?.close();
   }
-  if (columns !== null) {
-    for (const c of columns as CsvColumn[]) c.flush();
-    profile.rows = rows;
-    if (inBatch > 0 || rows === 0) profile.keepWithinBudget();
-  }
-  return profile;
+  return sink ? (sink as CsvSink).finish() : profile;
 }
 
-function makeColumns(profile: TableProfile, names: string[]): CsvColumn[] {
-  return profile.addColumns(names).map((c) => new CsvColumn(c, profile.options.exactLimit));
+/** The reading side of the worker: sends cell batches in order and waits while it is behind. */
+class RemoteSink {
+  private readonly worker: Worker;
+  private inFlight = 0;
+  private waiting: (() => void) | null = null;
+  private failed: Error | null = null;
+  private result: ((profile: TableProfile) => void) | null = null;
+
+  constructor(options: ProfileOptions, names: string[], batchRows: number) {
+    this.worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), {
+      workerData: { options, names, batchRows },
+      execArgv: [],
+    });
+    this.worker.on('message', (m: { ack?: true; profile?: unknown }) => {
+      if (m.ack) {
+        this.inFlight--;
+        this.wake();
+      } else if (m.profile) this.result?.(TableProfile.fromJSON(m.profile));
+    });
+    this.worker.on('error', (err) => {
+      this.failed = err;
+      this.wake();
+    });
+    this.worker.on('exit', (code) => {
+      this.failed ??= new Error(`the CSV profile worker stopped (exit code ${code})`);
+      this.wake();
+    });
+  }
+
+  /** Hands the batch's cells over (they move to the worker); the bytes are copied. */
+  async send(batch: CsvCellBatch): Promise<void> {
+    this.inFlight++;
+    this.worker.postMessage(batch, [batch.cells.buffer as ArrayBuffer]);
+    while (this.inFlight >= IN_FLIGHT && !this.failed) await new Promise<void>((ok) => (this.waiting = ok));
+    if (this.failed) throw this.failed;
+  }
+
+  async finish(): Promise<TableProfile> {
+    const done = new Promise<TableProfile>((ok) => (this.result = ok));
+    this.worker.postMessage({ end: true });
+    while (!this.failed) {
+      const got = await Promise.race([done, new Promise<null>((ok) => (this.waiting = () => ok(null)))]);
+      if (got) return got;
+    }
+    throw this.failed;
+  }
+
+  close(): void {
+    this.failed ??= new Error('closed');
+    void this.worker.terminate();
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    this.waiting = null;
+    w?.();
+  }
 }

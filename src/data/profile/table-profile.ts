@@ -118,6 +118,21 @@ export class TableProfile {
     };
   }
 
+  /** `toJSON` without summaries and with value counts in insertion order (see `ColumnProfile.toStateInOrder`). */
+  toStateInOrder(): TableProfileJson {
+    return {
+      format: PROFILE_FORMAT,
+      version: PROFILE_VERSION,
+      options: { ...this.options },
+      rows: this.rows,
+      columns: [...this.columns.values()].map((c) => ({
+        name: c.name,
+        summary: undefined as unknown as ColumnSummary,
+        state: c.toStateInOrder(),
+      })),
+    };
+  }
+
   static fromJSON(json: unknown): TableProfile {
     const j = json as Partial<TableProfileJson> | null;
     if (!j || j.format !== PROFILE_FORMAT || j.version !== PROFILE_VERSION) {

@@ -1,0 +1,114 @@
+/**
+ * Memory bound of streamed hashing and profiling (the issue's target: a 1 GB CSV under 500 MB;
+ * `npm run bench:data` measures the 1 GB case). Two generated CSVs, 20 MB and 200 MB, each go
+ * through `slipway data add` (row count, SHA-256 and copy into the store, profile) in a child
+ * process whose peak RSS is read at exit. The big file's peak may exceed the small one's by at
+ * most 5% of the extra 180 MB (memory that grew with the file would add about that much or
+ * more), and must stay under 500 MB.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  createReadStream,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from './helpers.js';
+
+const run = promisify(execFile);
+
+/** Loaded before the CLI: writes the process's peak RSS (KiB) to $PEAK_RSS_FILE at exit. */
+const PEAK_RSS_HOOK = `data:text/javascript,${encodeURIComponent(
+  "import{writeFileSync}from'node:fs';process.on('exit',()=>writeFileSync(process.env.PEAK_RSS_FILE,String(process.resourceUsage().maxRSS)));",
+)}`;
+
+const dir = mkdtempSync(join(tmpdir(), 'slipway-memory-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * Adult's rows until `bytes`, each with a unique `id` and a unique float `score` (so two columns
+ * outgrow the exact counts and turn into sketches), written 4 MB at a time.
+ */
+function generate(path: string, bytes: number): number {
+  const lines = readFileSync(join(REPO_ROOT, 'datasets/adult/adult.csv'), 'utf8').split('\n');
+  const header = `id,score,${lines[0]}\n`;
+  const body = lines.slice(1).filter((l) => l !== '');
+  const fd = openSync(path, 'w');
+  let written = writeSync(fd, header);
+  let rows = 0;
+  let seed = 12345;
+  try {
+    while (written < bytes) {
+      let block = '';
+      while (block.length < 4 << 20) {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        block += `${rows},${(seed / 2 ** 32).toFixed(9)},${body[rows % body.length]}\n`;
+        rows++;
+      }
+      written += writeSync(fd, block);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return rows;
+}
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function addPeak(file: string, name: string): Promise<{ rssMb: number; rows: number; sha256: string }> {
+  const rssFile = join(dir, `${name}.rss`);
+  const { stdout } = await run(
+    process.execPath,
+    [
+      '--import',
+      PEAK_RSS_HOOK,
+      join(REPO_ROOT, 'bin/slipway.js'),
+      'data',
+      'add',
+      file,
+      '--name',
+      name,
+      '--data-dir',
+      join(dir, 'store'),
+      '--json',
+    ],
+    { env: { ...process.env, PEAK_RSS_FILE: rssFile }, maxBuffer: 64 << 20, timeout: 120_000 },
+  );
+  const version = JSON.parse(stdout) as { manifest: { files: { rows: number; sha256: string }[] } };
+  const f = version.manifest.files[0]!;
+  return { rssMb: Number(readFileSync(rssFile, 'utf8')) / 1024, rows: f.rows, sha256: f.sha256 };
+}
+
+test('data add (rows, SHA-256, profile) of a 200 MB CSV: peak RSS does not grow with the file', async (t) => {
+  const small = join(dir, 'small.csv');
+  const big = join(dir, 'big.csv');
+  const smallRows = generate(small, 20e6);
+  const bigRows = generate(big, 200e6);
+  const a = await addPeak(small, 'small');
+  const b = await addPeak(big, 'big');
+  assert.equal(a.rows, smallRows);
+  assert.equal(b.rows, bigRows);
+  assert.equal(b.sha256, await sha256(big));
+  const extraMb = (statSync(big).size - statSync(small).size) / 1e6;
+  const grew = b.rssMb - a.rssMb;
+  t.diagnostic(`peak RSS ${a.rssMb.toFixed(0)} MB for 20 MB, ${b.rssMb.toFixed(0)} MB for 200 MB`);
+  assert.ok(b.rssMb < 500, `peak RSS ${b.rssMb.toFixed(0)} MB for 200 MB`);
+  assert.ok(
+    grew < 0.05 * extraMb,
+    `peak RSS grew by ${grew.toFixed(0)} MB (${a.rssMb.toFixed(0)} → ${b.rssMb.toFixed(0)} MB) for ${extraMb.toFixed(0)} MB more CSV`,
+  );
+});
