@@ -89,6 +89,12 @@ describe('data schema infer / data validate', () => {
     assert.equal(byName.get('shipped_at')!.nullable, true, 'open orders have no ship date');
     assert.equal(byName.get('ordered_at')!.nullable, false);
     assert.deepEqual(byName.get('returned')!.environments, ['training']);
+    // Numeric ranges are the observed bounds widened by 5% of the span each side, a non-negative
+    // minimum kept at 0, rounded outward: quantity 1..12 ± 0.55 → 0..13; amount 8.66..887.89 ±
+    // 43.9615 → 0..931.8515 → 931.852 (6 significant digits). Dates keep only their minimum.
+    assert.deepEqual(byName.get('quantity')!.range, { min: 0, max: 13 });
+    assert.deepEqual(byName.get('amount')!.range, { min: 0, max: 931.852 });
+    assert.deepEqual(byName.get('ordered_at')!.range, { min: '2024-03-02T00:00:00.000Z' });
 
     // Edit: a business range for amount, a cross-column rule, relaxed quantity.
     byName.get('amount')!.range = { min: 0, max: 1000 };
@@ -176,7 +182,9 @@ describe('data schema infer / data validate', () => {
       text.stdout,
       /\n {2}FAIL ordered_at: nullable a value \(not missing\): 1 of 40 failed\n {7}row 15: null\n/,
     );
-    assert.match(text.stdout, /\n {2}pass quantity: range 1\.\.12: 1 of 40 failed, within mostly 0\.9\n/);
+    // quantity is 1..12 in the fixture, widened by 5% of the span (0.55) each side and rounded
+    // outward: 0..13 (so -2 at row 3 is still outside).
+    assert.match(text.stdout, /\n {2}pass quantity: range 0\.\.13: 1 of 40 failed, within mostly 0\.9\n/);
 
     const capped = await slipway([
       'data',

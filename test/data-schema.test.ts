@@ -893,7 +893,9 @@ describe('formats', () => {
         quantity: Number(o.quantity),
         returned: o.returned === 'true',
       }));
-      typed[2]!.quantity = 13;
+      // quantity is 1..12 in the fixture; widened by 5% of the span (0.55) each side and rounded
+      // outward, its range is 0..13, so 14 is the nearest value outside.
+      typed[2]!.quantity = 14;
       typed[4]!.returned = 'maybe' as unknown as boolean;
       typed[6]!.order_id = 1;
       const jsonl = join(dir, 'orders.jsonl');
@@ -910,7 +912,7 @@ describe('formats', () => {
         fromJson.failures.map((f) => [f.row, f.column, f.rule, f.value]),
         [
           [1, 'order_id', 'unique', 1],
-          [3, 'quantity', 'range', 13],
+          [3, 'quantity', 'range', 14],
           [5, 'returned', 'type', 'maybe'],
           [7, 'order_id', 'unique', 1],
         ],
@@ -978,20 +980,97 @@ describe('inferSchema', () => {
     assert.deepEqual(n.range, { min: '-9223372036854775808', max: '12345678901234567890' });
     const r = check(schema, ['n'], [...rows, ['12345678901234567891'], ['-9223372036854775809']]);
     assert.deepEqual(rowsOf(r, 'range'), [4, 5]);
+    // -2^63 (an Int64 sentinel) beside small values: the margin (5% of a span of 2^63) would carry
+    // the maximum past 2^53, so it stays as observed, and the column's own rows pass.
+    const sentinel: Cell[][] = [['-9223372036854775808'], ['5'], ['7']];
+    const s = inferSchema(profileOf(['n'], sentinel));
+    assert.deepEqual(s.columns[0]!.range, { min: '-9223372036854775808', max: 7 });
+    const own = check(s, ['n'], [...sentinel, ['8'], ['-9223372036854775809']]);
+    assert.deepEqual(rowsOf(own, 'range'), [4, 5]);
   });
 
-  test('dates: a datetime column with its ISO range', () => {
+  test('numeric ranges: the observed bounds widened by 5% of the span each side, rounded outward', () => {
+    const range = (cells: string[], options = {}) =>
+      inferSchema(
+        profileOf(
+          ['x'],
+          cells.map((c) => [c]),
+        ),
+        options,
+      ).columns[0]!.range;
+    // Integers: 3..40, span 37, margin 1.85 → 1.15..41.85 → floor/ceil → 1..42.
+    assert.deepEqual(range(['3', '40', '17']), { min: 1, max: 42 });
+    // A non-negative minimum stays non-negative: 0..9, margin 0.45 → -0.45 → 0; 9.45 → 10.
+    assert.deepEqual(range(['0', '9', '4']), { min: 0, max: 10 });
+    // 2..100, margin 4.9 → -2.9 is clamped to 0 because the observed minimum was not negative.
+    assert.deepEqual(range(['2', '100']), { min: 0, max: 105 });
+    // A negative minimum widens below zero: -7..5, margin 0.6 → -7.6..5.6 → -8..6.
+    assert.deepEqual(range(['-7', '5', '0']), { min: -8, max: 6 });
+    // Floats at 6 significant digits, outward: 1.23456789..2.5, margin 0.0632716055 →
+    // 1.1712962845..2.5632716055 → 1.17129..2.56328.
+    assert.deepEqual(range(['1.23456789', '2.5']), { min: 1.17129, max: 2.56328 });
+    // 0.02..0.96 (normalised temperatures), margin 0.047 → -0.027 → 0; 1.007 is already 6 digits.
+    assert.deepEqual(range(['0.02', '0.96', '0.5']), { min: 0, max: 1.007 });
+    // Large floats round at 6 significant digits too (no 1589750000.0000002): 1595000000.5..
+    // 1700000000.25, margin 5249999.9875 → 1589750000.5125..1705250000.2375 → 1.58975e9..1.70526e9.
+    assert.deepEqual(range(['1595000000.5', '1700000000.25']), { min: 1589750000, max: 1705260000 });
+    // Negative floats: -2.5..-0.5, margin 0.1 → -2.6..-0.4.
+    assert.deepEqual(range(['-2.5', '-0.5', '-1.25']), { min: -2.6, max: -0.4 });
+    // A constant column has no span to widen: its value is the whole range, and passes.
+    assert.deepEqual(range(['5', '5', '5']), { min: 5, max: 5 });
+    assert.deepEqual(range(['0.3', '0.3']), { min: 0.3, max: 0.3 });
+    // rangeMargin sets the share; 0 keeps the observed bounds.
+    assert.deepEqual(range(['3', '40'], { rangeMargin: 0 }), { min: 3, max: 40 });
+    assert.deepEqual(range(['3', '40'], { rangeMargin: 0.5 }), { min: 0, max: 59 });
+    assert.deepEqual(range(['-3', '40'], { rangeMargin: 0.5 }), { min: -25, max: 62 });
+    // The bounds are inclusive: the widened edges pass, one past them fails.
+    const schema = inferSchema(
+      profileOf(
+        ['i', 'f'],
+        [
+          ['3', '1.23456789'],
+          ['40', '2.5'],
+        ],
+      ),
+    );
+    const r = check(
+      schema,
+      ['i', 'f'],
+      [
+        ['1', '1.17129'],
+        ['42', '2.56328'],
+        ['0', '1.171289'],
+        ['43', '2.563281'],
+      ],
+    );
+    assert.deepEqual(
+      r.failures.map((f) => [f.row, f.column, f.value]),
+      [
+        [3, 'i', 0],
+        [3, 'f', 1.171289],
+        [4, 'i', 43],
+        [4, 'f', 2.563281],
+      ],
+    );
+  });
+
+  test('dates: a datetime column with its ISO minimum and no maximum (new data is later)', () => {
     const rows: Cell[][] = [['2011-01-01'], ['2012-06-30 10:00'], ['2011-05-05'], ['']];
     const schema = inferSchema(profileOf(['d'], rows));
     assert.deepEqual(schema.columns[0], {
       name: 'd',
       type: 'datetime',
       nullable: true,
-      range: { min: '2011-01-01T00:00:00.000Z', max: '2012-06-30T10:00:00.000Z' },
+      range: { min: '2011-01-01T00:00:00.000Z' },
     });
-    const r = check(schema, ['d'], [...rows, ['2012-06-30T10:00:00.001Z'], ['2010-12-31'], ['tomorrow']]);
-    assert.deepEqual(rowsOf(r, 'range'), [5, 6]);
-    assert.deepEqual(rowsOf(r, 'type'), [7]);
+    // A millisecond past the observed maximum and years later pass; a day before the minimum fails.
+    const r = check(
+      schema,
+      ['d'],
+      [...rows, ['2012-06-30T10:00:00.001Z'], ['2030-01-01'], ['2010-12-31T23:59:59.999Z'], ['tomorrow']],
+    );
+    assert.deepEqual(rowsOf(r, 'range'), [7]);
+    assert.deepEqual(rowsOf(r, 'type'), [8]);
   });
 
   test('an id column is unique, a code column gets a pattern, a label belongs to training; all from 20 values', () => {
@@ -1005,11 +1084,13 @@ describe('inferSchema', () => {
     const header = ['id', 'code', 'customer', 'label'];
     const schema = inferSchema(profileOf(header, rows(40)), { labels: ['label'] });
     const [id, code, customer, label] = schema.columns;
+    // Observed 1000..1039, widened by 5% of the span (1.95) each side: 998.05..1040.95, rounded
+    // outward to 998..1041.
     assert.deepEqual(id, {
       name: 'id',
       type: 'integer',
       nullable: false,
-      range: { min: 1000, max: 1039 },
+      range: { min: 998, max: 1041 },
       unique: true,
     });
     assert.equal(code!.pattern, '[A-Z][0-9]+');
@@ -1027,8 +1108,11 @@ describe('inferSchema', () => {
     // The inferred schema parses, and its own rows pass.
     assert.equal(check(schema, header, rows(40)).success, true);
     const r = check(schema, header, [
-      ['1040', 'a1', 'C-12', 'maybe'],
+      ['1042', 'a1', 'C-12', 'maybe'],
       ['1000', 'A1', 'C-0001', 'no'],
+      ['1041', 'A2', 'C-0002', 'yes'],
+      ['998', 'A3', 'C-0003', 'no'],
+      ['997', 'A4', 'C-0004', 'no'],
     ]);
     assert.deepEqual(
       r.failures.map((f) => [f.row, f.column, f.rule]),
@@ -1038,6 +1122,7 @@ describe('inferSchema', () => {
         [1, 'customer', 'length'],
         [1, 'customer', 'pattern'],
         [1, 'label', 'categories'],
+        [5, 'id', 'range'],
       ],
     );
     // Fewer than 20 values say too little for uniqueness or a pattern.
@@ -1155,30 +1240,67 @@ describe('conservative inference on the repository datasets', () => {
     );
 
     // Split by time, the second half is a different population, and the schema says so: `instant`
-    // (the row number) and `dteday` (the date) lie past the first half's ranges by construction;
-    // ridership grew in the second year, so casual, registered and cnt exceed the first year's
-    // maxima; and two hours of summer 2012 were hotter than any of 2011 (normalised temp 0.98 and
-    // 1 against a maximum of 0.96). Every other column stays within the first half's schema.
+    // (the row number) lies past the first half's range by construction (1..8689, widened by 5% of
+    // the span, 434.4, to 0..9124: instants 9125..17379 fail, 8255 rows); ridership grew in the
+    // second year, so casual, registered and cnt exceed the first year's widened maxima. `dteday`
+    // has no maximum (new data is later), and the two hours of summer 2012 hotter than any of 2011
+    // (normalised temp 0.98 and 1) are within the widened 0..1.007 (0.02..0.96 ± 0.047). Every
+    // other column stays within the first half's schema.
     const half = Math.floor(rows.length / 2);
-    const byTime = flaggedRows(
-      inferSchema(profileOf(columns, rows.slice(0, half)), { labels: ['cnt'] }),
-      columns,
-      rows.slice(half),
-    );
+    const first = inferSchema(profileOf(columns, rows.slice(0, half)), { labels: ['cnt'] });
+    const rangeOf = (name: string) => first.columns.find((c) => c.name === name)!.range;
+    assert.deepEqual(rangeOf('instant'), { min: 0, max: 9124 });
+    assert.deepEqual(rangeOf('dteday'), { min: '2011-01-01T00:00:00.000Z' });
+    assert.deepEqual(rangeOf('temp'), { min: 0, max: 1.007 });
+    const byTime = flaggedRows(first, columns, rows.slice(half));
     const failed = byTime.report.rules.filter((r) => !r.success).map((r) => `${r.column} ${r.rule}`);
-    assert.deepEqual(failed, [
-      'instant range',
-      'dteday range',
-      'temp range',
-      'casual range',
-      'registered range',
-      'cnt range',
-    ]);
-    assert.deepEqual(
-      byTime.report.failures.filter((f) => f.column === 'temp').map((f) => f.value),
-      [0.98, 1],
-    );
+    assert.deepEqual(failed, ['instant range', 'casual range', 'registered range', 'cnt range']);
+    const instant = byTime.report.rules.find((r) => r.column === 'instant' && r.rule === 'range')!;
+    assert.deepEqual([instant.failed, instant.checked], [17379 - 9124, 8690]);
     const ridership = byTime.report.rules.find((r) => r.column === 'cnt' && r.rule === 'range')!;
     assert.ok(ridership.failed / ridership.checked > 0.03, 'growth flags several percent of the hours');
+  });
+
+  /** Rows of `test` flagged by the schema inferred from `train`, with and without the range margin. */
+  function flaggedShare(columns: string[], train: Cell[][], testRows: Cell[][], labels: string[]) {
+    const share = (rangeMargin?: number) => {
+      const schema = inferSchema(profileOf(columns, train), { labels, rangeMargin });
+      const parsed = JSON.parse(JSON.stringify(schema)) as Schema;
+      assert.equal(flaggedRows(parsed, columns, train).report.success, true, 'train passes its own schema');
+      const { rows, report } = flaggedRows(parsed, columns, testRows);
+      assert.equal(report.rows_checked, testRows.length);
+      return rows.size / testRows.length;
+    };
+    return { widened: share(), observed: share(0) };
+  }
+
+  test('German credit: interleaved halves flag 0.4% (2 of 500; observed bounds alone 1.8%)', async () => {
+    const { columns, rows } = await readAll(join(REPO_ROOT, 'datasets/german_credit/german.csv'));
+    assert.equal(rows.length, 1000);
+    const even = rows.filter((_, i) => i % 2 === 0);
+    const odd = rows.filter((_, i) => i % 2 === 1);
+    const { widened, observed } = flaggedShare(columns, even, odd, ['class']);
+    assert.equal(widened, 2 / 500, 'duration 72 months and credit amount 18424, past the widened maxima');
+    assert.ok(widened < 0.01);
+    assert.equal(observed, 9 / 500, 'the observed bounds alone miss the target');
+  });
+
+  test('German credit: first and second halves flag 0.4% (2 of 500; observed bounds alone 0.6%)', async () => {
+    const { columns, rows } = await readAll(join(REPO_ROOT, 'datasets/german_credit/german.csv'));
+    const { widened, observed } = flaggedShare(columns, rows.slice(0, 500), rows.slice(500), ['class']);
+    assert.equal(widened, 2 / 500);
+    assert.ok(widened < 0.01);
+    assert.equal(observed, 3 / 500);
+  });
+
+  test('bike sharing (daily): interleaved halves flag 0.55% (2 of 365; observed bounds alone 3.0%)', async () => {
+    const { columns, rows } = await readAll(join(REPO_ROOT, 'datasets/bike_sharing/day.csv'));
+    assert.equal(rows.length, 731);
+    const even = rows.filter((_, i) => i % 2 === 0);
+    const odd = rows.filter((_, i) => i % 2 === 1);
+    const { widened, observed } = flaggedShare(columns, even, odd, ['cnt']);
+    assert.equal(widened, 2 / 365);
+    assert.ok(widened < 0.01);
+    assert.equal(observed, 11 / 365, 'the observed bounds alone miss the target');
   });
 });

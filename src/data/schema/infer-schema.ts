@@ -102,25 +102,30 @@ function widen(
   let lo = min - pad;
   let hi = max + pad;
   if (min >= 0 && lo < 0) lo = 0;
-  if (integer) {
-    lo = Math.floor(lo);
-    hi = Math.ceil(hi);
-  } else {
-    lo = roundOut(lo, Math.floor);
-    hi = roundOut(hi, Math.ceil);
-  }
-  // Beyond 2^53 the bounds stay as observed (exact big integers are written below).
+  if (!integer) return { min: roundOut(lo, -1), max: roundOut(hi, 1) };
+  // Beyond 2^53 a bound stays as observed (exact big integers are written below); so does one the
+  // margin would carry past 2^53 (-2^63 and 5 would widen 5 to a rounded double, then read as a
+  // big bound and replaced by the column's largest big integer, -2^63, failing its own rows).
+  lo = Math.floor(lo);
+  hi = Math.ceil(hi);
   return {
-    min: Number.isSafeInteger(min) || !integer ? lo : min,
-    max: Number.isSafeInteger(max) || !integer ? hi : max,
+    min: Number.isSafeInteger(min) && Number.isSafeInteger(lo) ? lo : min,
+    max: Number.isSafeInteger(max) && Number.isSafeInteger(hi) ? hi : max,
   };
 }
 
-/** A float bound at 6 significant digits, rounded away from the data so it stays outside. */
-function roundOut(x: number, round: (v: number) => number): number {
+/**
+ * A float bound at 6 significant digits, rounded away from the data (`dir` -1 down, 1 up) so it
+ * stays outside: the nearest 6-digit decimal, or the next one out when that is inside. (Scaling
+ * by a power of ten instead leaves bounds like 1589750000.0000002, and can land an ulp inside.)
+ */
+function roundOut(x: number, dir: -1 | 1): number {
   if (x === 0 || !Number.isFinite(x)) return x;
-  const scale = 10 ** (5 - Math.floor(Math.log10(Math.abs(x))));
-  return round(x * scale) / scale;
+  const near = Number(x.toPrecision(6));
+  if ((near - x) * dir >= 0) return near;
+  const [digits, exponent] = near.toExponential(5).split('e');
+  const out = Number(`${(Number(digits) + dir * 1e-5).toFixed(5)}e${exponent}`);
+  return Number.isFinite(out) ? out : x;
 }
 
 function isUnique(c: ColumnSummary, rows: number): boolean {
