@@ -19,6 +19,8 @@ import { datasetMigrations, Quarantine, quarantineMigrations } from './data/inde
 import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
+import { monitoringMigrations } from './monitoring/monitoring-migrations.js';
+import { PredictionLog } from './monitoring/prediction-log.js';
 import { Registry, registryMigrations } from './registry/index.js';
 import { adminRoutes } from './server/admin/index.js';
 import { type ApiServer, buildApiServer } from './server/api/index.js';
@@ -45,6 +47,8 @@ export interface App {
   tracking: Tracking;
   /** Request rows set aside by models in `quarantine` mode. */
   quarantine: Quarantine;
+  /** The prediction log (absent when `predictionLog` is off). */
+  predictions?: PredictionLog;
   api: ApiServer;
   metrics: ServingMetrics;
   http: RunningHttpServer;
@@ -68,6 +72,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   ...trackingMigrations,
   ...datasetMigrations,
   ...quarantineMigrations,
+  ...monitoringMigrations,
 ];
 
 export interface Store {
@@ -174,6 +179,15 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     processMetrics: options.processMetrics ?? true,
   });
   const quarantine = new Quarantine(db);
+  const predictions = settings.predictionLog
+    ? new PredictionLog(db, {
+        flushMs: settings.predictionFlushMs,
+        queueMax: settings.predictionQueueMax,
+        retentionDays: settings.predictionRetentionDays,
+        logger,
+      })
+    : undefined;
+  if (predictions) metrics.attachPredictionLog(() => predictions.stats);
   plane = new RepositoryDataPlane({
     // A folder model shadows a registered model of the same name.
     sources: [...(settings.models === null ? [] : [new FolderModelSource(settings.models)]), registrySource],
@@ -182,9 +196,11 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     serverVersion: VERSION,
     createPolicy: createInputPolicy,
     quarantine,
+    ...(predictions ? { predictions } : {}),
   });
   const p = plane;
   await p.start();
+  predictions?.start();
   const watcher = new RegistryWatcher(catalog, p.manager, registrySource, {
     pollMs: settings.registryPollMs,
     logger,
@@ -215,6 +231,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     await http.close(0);
     await watcher.stop();
     await p.close();
+    await predictions?.close();
     await api.close();
     await blobs.close();
     await db.close();
@@ -230,6 +247,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     registry,
     tracking,
     quarantine,
+    predictions,
     api,
     metrics,
     http,
@@ -243,6 +261,8 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         p.rejectQueued();
         await watcher.stop();
         await p.close();
+        // Every answered request is queued by now: write them all before the store closes.
+        await predictions?.close();
         await api.close();
         await blobs.close();
         await db.close();

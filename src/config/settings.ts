@@ -34,6 +34,17 @@ export interface Settings {
   servingAlias: string;
   /** How often a replica checks the database for alias moves made by other replicas, in ms. */
   registryPollMs: number;
+  /** Record every served prediction (sampled per model in its config.json) for monitoring. */
+  predictionLog: boolean;
+  /**
+   * How often queued predictions are written, in ms: after a crash at most this much of the
+   * log is lost; a graceful shutdown writes everything queued.
+   */
+  predictionFlushMs: number;
+  /** Predictions queued before new ones are dropped (and counted) while the store is slow. */
+  predictionQueueMax: number;
+  /** Days raw prediction records are kept; per-hour profiles are kept ten times as long. */
+  predictionRetentionDays: number;
   /** `token`: every route but health needs an API token with the right scope. */
   auth: 'none' | 'token';
   /** Allows listening on a non-loopback address without auth. */
@@ -63,6 +74,10 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   s3ForcePathStyle: true,
   servingAlias: 'champion',
   registryPollMs: 2000,
+  predictionLog: true,
+  predictionFlushMs: 1000,
+  predictionQueueMax: 100_000,
+  predictionRetentionDays: 7,
   auth: 'none',
   insecure: false,
   host: '127.0.0.1',
@@ -89,6 +104,10 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   s3ForcePathStyle: 'SLIPWAY_S3_FORCE_PATH_STYLE',
   servingAlias: 'SLIPWAY_SERVING_ALIAS',
   registryPollMs: 'SLIPWAY_REGISTRY_POLL_MS',
+  predictionLog: 'SLIPWAY_PREDICTION_LOG',
+  predictionFlushMs: 'SLIPWAY_PREDICTION_FLUSH_MS',
+  predictionQueueMax: 'SLIPWAY_PREDICTION_QUEUE_MAX',
+  predictionRetentionDays: 'SLIPWAY_PREDICTION_RETENTION_DAYS',
   auth: 'SLIPWAY_AUTH',
   insecure: 'SLIPWAY_INSECURE',
   host: 'SLIPWAY_HOST',
@@ -152,6 +171,10 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
       ? v
       : invalid(s, 'an alias name (letters, digits, _ and -)', v),
   registryPollMs: (v, s) => integer(s, v, 100, 3_600_000),
+  predictionLog: boolean,
+  predictionFlushMs: (v, s) => integer(s, v, 10, 60_000),
+  predictionQueueMax: (v, s) => integer(s, v, 1, 10_000_000),
+  predictionRetentionDays: (v, s) => integer(s, v, 1, 3650),
   auth: (v, s) => (v === 'none' || v === 'token' ? v : invalid(s, 'none or token', v)),
   insecure: boolean,
   host: (v, s) => (typeof v === 'string' && v !== '' ? v : invalid(s, 'a host name or address', v)),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SlipwayError, toSlipwayError } from '../errors/index.js';
 import type { ServingMetrics } from '../metrics/index.js';
@@ -8,6 +9,7 @@ import { describeConfig } from './model-config.js';
 import { ModelManager, type RuntimeFactory, type ServedVersion } from './model-manager.js';
 import type { ModelSource } from './model-repository.js';
 import { OnnxRuntimePool } from './onnx-runtime-pool.js';
+import type { PredictionSink } from './prediction-sink.js';
 import { type Prediction, recordsLayout, recordsToRequest, responseToPredictions } from './records.js';
 import type { ModelStats } from './stats.js';
 import type {
@@ -53,6 +55,8 @@ export interface DataPlaneOptions {
   createPolicy?: PolicyFactory;
   /** Where rows set aside in `quarantine` mode are stored. */
   quarantine?: QuarantineSink;
+  /** The prediction log: every answered request a model samples goes there, by reference. */
+  predictions?: PredictionSink;
 }
 
 /** The records API's answer: one prediction per instance, null where the row was quarantined. */
@@ -171,7 +175,7 @@ export class RepositoryDataPlane implements DataPlane {
     request: InferRequest,
     options: InferOptions,
   ): Promise<InferResponse> {
-    return this.run(model, version, request, options, true);
+    return this.run(model, version, request, options, true, true);
   }
 
   private async run(
@@ -180,6 +184,7 @@ export class RepositoryDataPlane implements DataPlane {
     request: InferRequest,
     options: InferOptions,
     checkPolicy: boolean,
+    logTensors: boolean,
   ): Promise<InferResponse> {
     const start = performance.now();
     if (this.draining) {
@@ -212,6 +217,11 @@ export class RepositoryDataPlane implements DataPlane {
         job.timeoutMs = timeout;
       }
       if (options.cancel) job.cancel = options.cancel;
+      // Inputs move to a worker thread (their buffers are transferred): the log keeps a copy.
+      const logged =
+        logTensors && this.options.predictions && sampled(v.config.sampleRate)
+          ? request.inputs.map((t) => ({ ...t, data: t.data.slice() as typeof t.data }))
+          : undefined;
       v.inFlight++;
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;
       try {
@@ -227,6 +237,21 @@ export class RepositoryDataPlane implements DataPlane {
         echoed = { ...echoed, quarantined_rows: screened.quarantined.map((q) => q.row).join(',') };
       }
       if (echoed) response.parameters = echoed;
+      if (logged) {
+        response.id ??= randomUUID();
+        this.options.predictions!.record({
+          timeMs: Date.now(),
+          model,
+          version: v.version,
+          protocol: options.protocol,
+          requestId: response.id,
+          latencyUs: Math.round((performance.now() - start) * 1000),
+          inputs: logged,
+          outputs: response.outputs,
+          ...(v.config.featureNames ? { featureNames: v.config.featureNames } : {}),
+          ...segmentsOf(v.config.segments, request.parameters, options.headers),
+        });
+      }
       this.metrics?.request(
         model,
         v.version,
@@ -297,12 +322,29 @@ export class RepositoryDataPlane implements DataPlane {
       const layout = recordsLayout(meta.inputs, v.config);
       const request = recordsToRequest(rows, meta.inputs, layout);
       if (id !== undefined) request.id = id;
+      const started = performance.now();
       const [response] = await Promise.all([
-        this.run(model, v.version, request, options, false),
+        this.run(model, v.version, request, options, false, false),
         screened.stored,
       ]);
       modelVersion = response.modelVersion;
       predictions = responseToPredictions(response, v.config, rows.length);
+      if (this.options.predictions && sampled(v.config.sampleRate)) {
+        id ??= randomUUID();
+        const sent = screened.kept ? screened.kept.map((i) => records[i]!) : records;
+        this.options.predictions.record({
+          timeMs: Date.now(),
+          model,
+          version: modelVersion,
+          protocol: options.protocol,
+          requestId: id,
+          latencyUs: Math.round((performance.now() - started) * 1000),
+          records: sent,
+          predictions,
+          ...segmentsOf(v.config.segments, undefined, options.headers),
+          ...(v.config.segments.length > 0 ? { segmentFields: v.config.segments } : {}),
+        });
+      }
     } else {
       await screened.stored;
     }
@@ -445,6 +487,31 @@ export class RepositoryDataPlane implements DataPlane {
       throw new SlipwayError('SLIPWAY_ERR_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'`);
     return [v.stats.snapshot()];
   }
+}
+
+function sampled(rate: number): boolean {
+  return rate >= 1 || (rate > 0 && Math.random() < rate);
+}
+
+/** Request-level segment keys: request parameters by name, headers as `header:<name>`. */
+function segmentsOf(
+  keys: readonly string[],
+  parameters: Parameters | undefined,
+  headers: InferOptions['headers'],
+): { segments?: Record<string, string> } {
+  if (keys.length === 0) return {};
+  let segments: Record<string, string> | undefined;
+  for (const key of keys) {
+    let value: unknown;
+    if (key.startsWith('header:')) {
+      const h = headers?.[key.slice(7).toLowerCase()];
+      value = Array.isArray(h) ? h[0] : h;
+    } else value = parameters?.[key];
+    if (value === undefined || value === null) continue;
+    segments ??= {};
+    segments[key.startsWith('header:') ? key.slice(7).toLowerCase() : key] = String(value);
+  }
+  return segments ? { segments } : {};
 }
 
 /** Every field any record names, in order of first appearance. */

@@ -38,6 +38,7 @@ export {
 } from './model-repository.js';
 export type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
 export { OnnxRuntimePool } from './onnx-runtime-pool.js';
+export type { PredictionEntry, PredictionSink } from './prediction-sink.js';
 export {
   type Prediction,
   type RecordsLayout,

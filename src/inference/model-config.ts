@@ -34,6 +34,8 @@ export interface ModelConfigFile {
   label_names?: string[];
   /** With a schema beside the model: `reject` a request with invalid rows (400), or `quarantine` them. */
   data_validation?: 'reject' | 'quarantine';
+  /** The prediction log: the share of requests recorded, and the segment keys to record with them. */
+  monitoring?: { sample_rate?: number; segments?: string[] };
 }
 
 export type VersionPolicy =
@@ -66,6 +68,13 @@ export interface ModelConfig {
   labelNames?: string[];
   /** What a request's rows that break the version's schema cause (see src/inference/input-policy.ts). */
   dataValidation: 'reject' | 'quarantine';
+  /** Share of requests the prediction log records (0 to 1). */
+  sampleRate: number;
+  /**
+   * Segment keys recorded with each prediction: a record field or request parameter by name,
+   * or a header as `header:<name>`.
+   */
+  segments: string[];
 }
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
@@ -82,6 +91,8 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
   versionPolicy: { kind: 'latest', numVersions: 1 },
   defaultTimeoutMs: 0,
   dataValidation: 'reject',
+  sampleRate: 1,
+  segments: [],
 }) as ModelConfig;
 
 function fail(model: string, field: string, expected: string): never {
@@ -127,6 +138,7 @@ export function resolveModelConfig(
     'feature_names',
     'label_names',
     'data_validation',
+    'monitoring',
     'name',
     'platform',
     'backend',
@@ -200,6 +212,21 @@ export function resolveModelConfig(
       fail(model, 'data_validation', '"reject" or "quarantine"');
     }
     out.dataValidation = c.data_validation as 'reject' | 'quarantine';
+  }
+  if (c.monitoring !== undefined) {
+    const m = c.monitoring as Record<string, unknown>;
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) fail(model, 'monitoring', 'an object');
+    for (const key of Object.keys(m)) {
+      if (key !== 'sample_rate' && key !== 'segments')
+        fail(model, `monitoring.${key}`, 'one of: sample_rate, segments');
+    }
+    if (m.sample_rate !== undefined) {
+      if (typeof m.sample_rate !== 'number' || !(m.sample_rate >= 0 && m.sample_rate <= 1)) {
+        fail(model, 'monitoring.sample_rate', 'a number from 0 to 1');
+      }
+      out.sampleRate = m.sample_rate as number;
+    }
+    if (m.segments !== undefined) out.segments = strings(model, 'monitoring.segments', m.segments);
   }
   for (const p of out.preferredBatchSizes) {
     if (out.maxBatchSize > 0 && p > out.maxBatchSize) {

@@ -105,6 +105,8 @@ export interface InferOptions {
   cancel?: Cancellation;
   /** Per-request timeout in milliseconds (from the `timeout` parameter or a header). */
   timeoutMs?: number;
+  /** The transport's headers (lower-case names), for segment keys read from headers. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /**

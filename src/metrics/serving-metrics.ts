@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import {
   type CounterChild,
   CounterFamily,
@@ -106,6 +106,46 @@ export class ServingMetrics {
     });
     if (options.processMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'slipway_' });
+  }
+
+  /** Exposes the prediction log's queue and counters, read when Prometheus scrapes. */
+  attachPredictionLog(
+    read: () => { queued: number; written: number; dropped: number; failedFlushes: number },
+  ): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'slipway_prediction_log_queued',
+      help: 'Answered requests queued for the prediction log, not yet written.',
+      registers,
+      collect() {
+        this.set(read().queued);
+      },
+    });
+    const counter = (name: string, help: string, pick: (c: ReturnType<typeof read>) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(pick(read()));
+        },
+      });
+    counter(
+      'slipway_prediction_log_written_rows_total',
+      'Prediction rows written to the store.',
+      (c) => c.written,
+    );
+    counter(
+      'slipway_prediction_log_dropped_rows_total',
+      'Prediction rows dropped because the queue was full (the store too slow) or the server was closing.',
+      (c) => c.dropped,
+    );
+    counter(
+      'slipway_prediction_log_failed_flushes_total',
+      'Flushes that failed and were retried.',
+      (c) => c.failedFlushes,
+    );
   }
 
   /** Children of one request label set, cached so an observation does no lookup per family. */

@@ -218,7 +218,9 @@ export async function startHttpServer(
       protocol: 'rest',
       timeoutMs: timeoutOf(req, request),
       cancel: cancelOnClose(res),
+      headers: req.headers,
     });
+    if (response.id !== undefined) res.setHeader('x-request-id', response.id);
     const { json, binary } = encodeInferResponse(request, response);
     if (binary.length === 0) {
       send(res, 200, json);
@@ -249,8 +251,14 @@ export async function startHttpServer(
       version,
       body.instances,
       typeof body.id === 'string' ? body.id : undefined,
-      { protocol: 'records', timeoutMs: timeoutOf(req, undefined), cancel: cancelOnClose(res) },
+      {
+        protocol: 'records',
+        timeoutMs: timeoutOf(req, undefined),
+        cancel: cancelOnClose(res),
+        headers: req.headers,
+      },
     );
+    if (response.id !== undefined) res.setHeader('x-request-id', response.id);
     sendJson(res, 200, {
       model_name: response.modelName,
       model_version: response.modelVersion,

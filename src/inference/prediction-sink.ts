@@ -1,0 +1,33 @@
+import type { Tensor } from './types.js';
+
+/**
+ * One answered request, handed to the prediction log by reference: the log expands it into rows
+ * and serializes it later, off the request's path.
+ */
+export interface PredictionEntry {
+  timeMs: number;
+  model: string;
+  version: string;
+  protocol: string;
+  /** The request's id, or one generated for it (returned to the caller). */
+  requestId: string;
+  /** From the data plane receiving the request to its answer being ready. */
+  latencyUs: number;
+  /** Records API: the records as sent (quarantined ones excluded) and their predictions. */
+  records?: readonly Record<string, unknown>[];
+  predictions?: readonly unknown[];
+  /** V2: the input and output tensors (rows along the first dimension). */
+  inputs?: readonly Tensor[];
+  outputs?: readonly Tensor[];
+  /** Column names of one [N, F] input (`feature_names` in config.json). */
+  featureNames?: readonly string[];
+  /** Segment keys of the whole request (request parameters or headers). */
+  segments?: Readonly<Record<string, string>>;
+  /** Segment keys that records carry as fields, read per record. */
+  segmentFields?: readonly string[];
+}
+
+/** Where served predictions go; `record` must return at once (it queues). */
+export interface PredictionSink {
+  record(entry: PredictionEntry): void;
+}

@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { TableProfile } from '../data/index.js';
+import type { PredictionEntry, PredictionSink } from '../inference/index.js';
+import type { Database } from '../store/index.js';
+import type { MonitoringTables } from './monitoring-migrations.js';
+import { type PredictionRow, predictionRows, profileCells } from './prediction-rows.js';
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+
+/**
+ * Window profiles keep exact value counts up to this many distinct values per column, then
+ * sketches (KLL, HyperLogLog, Misra–Gries), so a window's stored size stays bounded.
+ */
+export const WINDOW_PROFILE_OPTIONS = { exactLimit: 1000 } as const;
+
+export interface PredictionLogOptions {
+  /** Queued entries are written this often (ms); a crash loses at most this much. */
+  flushMs: number;
+  /** Entries queued at most; beyond, new ones are dropped and counted. */
+  queueMax: number;
+  /** Raw rows and minute profiles are kept this many days; hour profiles ten times as long. */
+  retentionDays: number;
+  logger: Logger;
+  /** The clock (tests move it). */
+  now?: () => number;
+}
+
+/** Rows per INSERT: 11 parameters each stays far below every database's limit. */
+const CHUNK = 500;
+
+/** Counters of the log, for /metrics. */
+export interface PredictionLogCounters {
+  queued: number;
+  written: number;
+  dropped: number;
+  failedFlushes: number;
+}
+
+/**
+ * The prediction log: the data plane hands it every sampled answer by reference; it queues them
+ * (bounded; overflow is counted), writes them in batches every `flushMs` in one transaction per
+ * flush, and folds them into per-minute mergeable profiles per model version (inputs, and
+ * outputs as `prediction.<name>`), written when the minute closes; an hourly pass merges past
+ * hours' minute parts into one hour profile and removes what is past retention. `close()`
+ * writes everything queued and every open window.
+ *
+ * @example
+ *   const log = new PredictionLog(db, { flushMs: 1000, queueMax: 100_000, retentionDays: 7, logger });
+ *   new RepositoryDataPlane({ …, predictions: log });
+ *   await log.close();
+ */
+export class PredictionLog implements PredictionSink {
+  private readonly db: Kysely<MonitoringTables>;
+  private queue: PredictionEntry[] = [];
+  private readonly windows = new Map<
+    string,
+    { model: string; version: string; windowMs: number; profile: TableProfile }
+  >();
+  private readonly counters: PredictionLogCounters = { queued: 0, written: 0, dropped: 0, failedFlushes: 0 };
+  private timer?: NodeJS.Timeout;
+  private sweeper?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(
+    database: Database,
+    private readonly options: PredictionLogOptions,
+  ) {
+    this.db = database.as<MonitoringTables>();
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts the flush timer and the hourly compaction and retention pass. */
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.options.flushMs);
+    this.timer.unref();
+    this.sweeper = setInterval(
+      () =>
+        void this.sweep().catch((err) => this.options.logger.warn({ err }, 'prediction log sweep failed')),
+      10 * MINUTE_MS,
+    );
+    this.sweeper.unref();
+  }
+
+  record(entry: PredictionEntry): void {
+    if (this.closed || this.queue.length >= this.options.queueMax) {
+      this.counters.dropped += entry.records?.length ?? entry.inputs?.[0]?.shape[0] ?? 1;
+      return;
+    }
+    this.queue.push(entry);
+  }
+
+  get stats(): PredictionLogCounters {
+    return { ...this.counters, queued: this.queue.length };
+  }
+
+  /** Writes what is queued now (after any flush in progress); resolves when it is stored. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.writeQueued());
+    return this.flushing;
+  }
+
+  /** Stops the timers, writes everything queued and every open window. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    clearInterval(this.sweeper);
+    await this.flush();
+    this.flushing = this.flushing.then(() => this.writeWindows(true));
+    await this.flushing;
+  }
+
+  private async writeQueued(): Promise<void> {
+    const entries = this.queue;
+    if (entries.length > 0) {
+      this.queue = [];
+      const rows: PredictionRow[] = [];
+      for (const e of entries) for (const r of predictionRows(e)) rows.push(r);
+      try {
+        await this.insert(rows);
+        this.counters.written += rows.length;
+        this.profile(rows);
+      } catch (err) {
+        this.counters.failedFlushes++;
+        this.options.logger.warn(
+          { err: (err as Error).message, rows: rows.length },
+          'prediction log write failed; retrying',
+        );
+        // Back in front of newer entries, within the bound.
+        const room = Math.max(0, this.options.queueMax - this.queue.length);
+        const kept = entries.slice(0, room);
+        this.counters.dropped += entries.length - kept.length;
+        this.queue = [...kept, ...this.queue];
+      }
+    }
+    await this.writeWindows(false);
+  }
+
+  private async insert(rows: PredictionRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values = rows.map((r) => ({
+      id: randomUUID(),
+      time_ms: r.timeMs,
+      model: r.model,
+      version: r.version,
+      protocol: r.protocol,
+      request_id: r.requestId,
+      row_index: r.rowIndex,
+      latency_us: r.latencyUs,
+      inputs: JSON.stringify(r.inputs),
+      outputs: JSON.stringify(r.outputs),
+      segments: r.segments ? JSON.stringify(r.segments) : null,
+    }));
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < values.length; i += CHUNK) {
+        await trx
+          .insertInto('prediction_log')
+          .values(values.slice(i, i + CHUNK))
+          .execute();
+      }
+    });
+  }
+
+  /** Folds written rows into the open minute windows, consecutive rows of one shape as one batch. */
+  private profile(rows: PredictionRow[]): void {
+    let target: TableProfile | undefined;
+    let columns: string[] = [];
+    let batch: unknown[][] = [];
+    const emit = () => {
+      if (target && batch.length > 0) target.add({ columns, rows: batch as never[][], firstRow: 1 });
+      batch = [];
+    };
+    for (const r of rows) {
+      const windowMs = Math.floor(r.timeMs / MINUTE_MS) * MINUTE_MS;
+      const key = `${r.model}\u0000${r.version}\u0000${windowMs}`;
+      let w = this.windows.get(key);
+      if (!w) {
+        w = {
+          model: r.model,
+          version: r.version,
+          windowMs,
+          profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
+        };
+        this.windows.set(key, w);
+      }
+      const names: string[] = [];
+      const cells: unknown[] = [];
+      profileCells(r, names, cells);
+      if (w.profile !== target || !sameNames(names, columns)) {
+        emit();
+        target = w.profile;
+        columns = names;
+      }
+      batch.push(cells);
+    }
+    emit();
+  }
+
+  /** Writes closed minute windows (all of them when `all`) as profile parts. */
+  private async writeWindows(all: boolean): Promise<void> {
+    const current = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS;
+    const done = [...this.windows.entries()].filter(([, w]) => all || w.windowMs < current);
+    if (done.length === 0) return;
+    try {
+      await this.db
+        .insertInto('monitoring_windows')
+        .values(
+          done.map(([, w]) => ({
+            id: randomUUID(),
+            model: w.model,
+            version: w.version,
+            granularity: 'minute',
+            window_ms: w.windowMs,
+            rows: w.profile.rows,
+            parts: 1,
+            profile: JSON.stringify(w.profile),
+          })),
+        )
+        .execute();
+      for (const [key] of done) this.windows.delete(key);
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, 'window profiles write failed; retrying');
+    }
+  }
+
+  /**
+   * Merges each past hour's minute parts into one hour profile (again when late parts arrived),
+   * then removes raw rows and minute parts past retention, and hour profiles past ten times it.
+   */
+  async sweep(): Promise<void> {
+    const now = this.now();
+    const currentHour = Math.floor(now / HOUR_MS) * HOUR_MS;
+    const minutes = await this.db
+      .selectFrom('monitoring_windows')
+      .select(['model', 'version', 'window_ms'])
+      .where('granularity', '=', 'minute')
+      .where('window_ms', '<', currentHour)
+      .execute();
+    const hours = new Map<string, { model: string; version: string; hourMs: number; parts: number }>();
+    for (const m of minutes) {
+      const hourMs = Math.floor(Number(m.window_ms) / HOUR_MS) * HOUR_MS;
+      const key = `${m.model}\u0000${m.version}\u0000${hourMs}`;
+      const h = hours.get(key) ?? { model: m.model, version: m.version, hourMs, parts: 0 };
+      h.parts++;
+      hours.set(key, h);
+    }
+    for (const h of hours.values()) {
+      const existing = await this.db
+        .selectFrom('monitoring_windows')
+        .select(['id', 'parts'])
+        .where('granularity', '=', 'hour')
+        .where('model', '=', h.model)
+        .where('version', '=', h.version)
+        .where('window_ms', '=', h.hourMs)
+        .executeTakeFirst();
+      if (existing && existing.parts === h.parts) continue;
+      const parts = await this.db
+        .selectFrom('monitoring_windows')
+        .select(['profile'])
+        .where('granularity', '=', 'minute')
+        .where('model', '=', h.model)
+        .where('version', '=', h.version)
+        .where('window_ms', '>=', h.hourMs)
+        .where('window_ms', '<', h.hourMs + HOUR_MS)
+        .execute();
+      const merged = mergeProfiles(parts.map((p) => p.profile));
+      await this.db.transaction().execute(async (trx) => {
+        if (existing) await trx.deleteFrom('monitoring_windows').where('id', '=', existing.id).execute();
+        await trx
+          .insertInto('monitoring_windows')
+          .values({
+            id: randomUUID(),
+            model: h.model,
+            version: h.version,
+            granularity: 'hour',
+            window_ms: h.hourMs,
+            rows: merged.rows,
+            parts: parts.length,
+            profile: JSON.stringify(merged),
+          })
+          .execute();
+      });
+    }
+    const rawCutoff = now - this.options.retentionDays * 86_400_000;
+    await this.db.deleteFrom('prediction_log').where('time_ms', '<', rawCutoff).execute();
+    await this.db
+      .deleteFrom('monitoring_windows')
+      .where('granularity', '=', 'minute')
+      .where('window_ms', '<', rawCutoff)
+      .execute();
+    await this.db
+      .deleteFrom('monitoring_windows')
+      .where('granularity', '=', 'hour')
+      .where('window_ms', '<', now - 10 * this.options.retentionDays * 86_400_000)
+      .execute();
+  }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Profiles stored as JSON, merged into one (an empty profile when there are none). */
+export function mergeProfiles(texts: readonly string[]): TableProfile {
+  const merged = new TableProfile(WINDOW_PROFILE_OPTIONS);
+  for (const t of texts) merged.merge(TableProfile.fromJSON(JSON.parse(t)));
+  return merged;
+}
