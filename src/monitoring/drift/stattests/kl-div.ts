@@ -1,0 +1,46 @@
+import { binnedShares } from '../binning.js';
+import {
+  type ColumnSummary,
+  type DriftColumn,
+  type StatTestResult,
+  type SummaryStatTest,
+  summarize,
+} from '../stat-test.js';
+
+/**
+ * Kullback-Leibler divergence of reference from current, `scipy.stats.entropy(ref, cur)` (natural
+ * log, both share vectors renormalised after empty bins are filled). Drift when ≥ threshold.
+ */
+export const klDiv: SummaryStatTest = {
+  name: 'kl_div',
+  kinds: ['categorical', 'numerical'],
+  defaultThreshold: 0.1,
+  run(reference: DriftColumn, current: DriftColumn, threshold: number): StatTestResult {
+    return klDiv.runSummary(summarize(reference), summarize(current), threshold);
+  },
+  runSummary(reference: ColumnSummary, current: ColumnSummary, threshold: number): StatTestResult {
+    const [r, c] = binnedShares(reference, current, true);
+    const score = entropy(r, c);
+    return { score, drifted: score >= threshold };
+  },
+};
+
+/** `scipy.stats.entropy(p, q)`: Σ rel_entr(p/Σp, q/Σq). */
+export function entropy(p: Float64Array, q: Float64Array): number {
+  let sp = 0;
+  let sq = 0;
+  for (let i = 0; i < p.length; i++) {
+    sp += p[i];
+    sq += q[i];
+  }
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += relEntr(p[i] / sp, q[i] / sq);
+  return s;
+}
+
+/** `scipy.special.rel_entr`: x·ln(x/y), 0 at x = 0, ∞ when only y is 0. */
+export function relEntr(x: number, y: number): number {
+  if (x > 0 && y > 0) return x * Math.log(x / y);
+  if (x === 0 && y >= 0) return 0;
+  return Number.POSITIVE_INFINITY;
+}
