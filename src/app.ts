@@ -19,6 +19,7 @@ import { datasetMigrations, Quarantine, quarantineMigrations } from './data/inde
 import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
+import { Monitoring } from './monitoring/monitoring.js';
 import { monitoringMigrations } from './monitoring/monitoring-migrations.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
 import { Registry, registryMigrations } from './registry/index.js';
@@ -27,6 +28,7 @@ import { type ApiServer, buildApiServer } from './server/api/index.js';
 import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
 import { type RunningHttpServer, startHttpServer } from './server/index.js';
 import { mlflowPlugin, mlflowRegistryRoutes } from './server/mlflow/index.js';
+import { monitoringRoutes } from './server/monitoring/index.js';
 import { tokenRoutes } from './server/tokens/index.js';
 import { createInputPolicy, RegistryModelSource, RegistryWatcher } from './serving/index.js';
 import { Database, type NamedMigration } from './store/index.js';
@@ -49,6 +51,8 @@ export interface App {
   quarantine: Quarantine;
   /** The prediction log (absent when `predictionLog` is off). */
   predictions?: PredictionLog;
+  /** What the log holds, read back: predictions, feedback, performance, window profiles. */
+  monitoring: Monitoring;
   api: ApiServer;
   metrics: ServingMetrics;
   http: RunningHttpServer;
@@ -147,8 +151,10 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const auth = settings.auth === 'token';
   const registry = new Registry(db, artifacts, { servingAlias: settings.servingAlias });
   const tracking = new Tracking(db, artifacts);
+  const monitoring = new Monitoring(db);
   const plugins: FastifyPluginAsync[] = [
     tokenRoutes(tokens),
+    monitoringRoutes(monitoring),
     adminRoutes(registry),
     mlflowPlugin({
       tracking,
@@ -248,6 +254,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     tracking,
     quarantine,
     predictions,
+    monitoring,
     api,
     metrics,
     http,

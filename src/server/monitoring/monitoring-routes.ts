@@ -1,0 +1,223 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { SlipwayError } from '../../errors/index.js';
+import { parseDuration, parseTime } from '../../monitoring/durations.js';
+import type { FeedbackInput, Monitoring } from '../../monitoring/monitoring.js';
+
+const errorBody = {
+  type: 'object',
+  properties: { error: { type: 'string' }, code: { type: 'string' } },
+} as const;
+
+const feedbackItem = {
+  type: 'object',
+  required: ['request_id', 'ground_truth'],
+  additionalProperties: false,
+  properties: {
+    request_id: { type: 'string', minLength: 1, maxLength: 256 },
+    row: {
+      type: 'integer',
+      minimum: 0,
+      description: "The request's row (0-based); 0 when it had one record",
+    },
+    ground_truth: { type: ['string', 'number', 'boolean'] },
+    weight: { type: 'number', exclusiveMinimum: 0 },
+  },
+} as const;
+
+const range = {
+  model: { type: 'string', minLength: 1 },
+  version: { type: 'string' },
+  since: { type: 'string', description: 'ISO date-time, epoch ms, or a duration ago (1h); default 1d' },
+  until: { type: 'string', description: 'ISO date-time, epoch ms, or a duration ago; default now' },
+} as const;
+
+type RangeQuery = { model: string; version?: string; since?: string; until?: string };
+
+function timeRange(q: RangeQuery): { sinceMs: number; untilMs: number } {
+  const now = Date.now();
+  const sinceMs = q.since === undefined ? now - 86_400_000 : parseTime(q.since, 'since', now);
+  const untilMs = q.until === undefined ? now + 1 : parseTime(q.until, 'until', now);
+  if (sinceMs >= untilMs) throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'since must be before until');
+  return { sinceMs, untilMs };
+}
+
+/**
+ * `POST /v1/feedback` (ground truth, `predict` scope) and `/api/v1/monitoring/…` (`read`):
+ * logged predictions, performance per window and segment, and the merged profile of a range.
+ */
+export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
+  return async (app) => {
+    app.post<{ Body: FeedbackInput | FeedbackInput[] | { feedback: FeedbackInput[] } }>(
+      '/v1/feedback',
+      {
+        config: { scope: 'predict' },
+        schema: {
+          tags: ['monitoring'],
+          summary:
+            'Ground truth for served predictions (one item, an array, or {feedback: [...]}), by request id; sending it again replaces it',
+          body: {
+            oneOf: [
+              feedbackItem,
+              { type: 'array', minItems: 1, maxItems: 100_000, items: feedbackItem },
+              {
+                type: 'object',
+                required: ['feedback'],
+                additionalProperties: false,
+                properties: {
+                  feedback: { type: 'array', minItems: 1, maxItems: 100_000, items: feedbackItem },
+                },
+              },
+            ],
+          },
+          response: {
+            200: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'integer' } } },
+            400: errorBody,
+          },
+        },
+      },
+      async (req) => {
+        const b = req.body;
+        const items = Array.isArray(b) ? b : 'feedback' in b ? b.feedback : [b];
+        return monitoring.recordFeedback(items);
+      },
+    );
+
+    app.get<{ Querystring: RangeQuery & { request_id?: string; limit?: number } }>(
+      '/api/v1/monitoring/predictions',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary: 'Logged predictions, newest first, with their ground truth when it has arrived',
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              ...range,
+              model: { type: 'string' },
+              request_id: { type: 'string' },
+              limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
+            },
+          },
+          response: {
+            200: {
+              type: 'object',
+              required: ['predictions'],
+              properties: {
+                predictions: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              },
+            },
+            400: errorBody,
+          },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const now = Date.now();
+        const predictions = await monitoring.predictions({
+          ...(q.model !== undefined ? { model: q.model } : {}),
+          ...(q.version !== undefined ? { version: q.version } : {}),
+          ...(q.request_id !== undefined ? { requestId: q.request_id } : {}),
+          ...(q.since !== undefined ? { sinceMs: parseTime(q.since, 'since', now) } : {}),
+          ...(q.until !== undefined ? { untilMs: parseTime(q.until, 'until', now) } : {}),
+          limit: q.limit ?? 100,
+        });
+        return {
+          predictions: predictions.map((p) => ({
+            request_id: p.requestId,
+            row: p.row,
+            time: new Date(p.timeMs).toISOString(),
+            model: p.model,
+            version: p.version,
+            protocol: p.protocol,
+            latency_ms: p.latencyUs / 1000,
+            inputs: p.inputs,
+            outputs: p.outputs,
+            segments: p.segments,
+            ...(p.groundTruth !== undefined ? { ground_truth: p.groundTruth } : {}),
+          })),
+        };
+      },
+    );
+
+    app.get<{
+      Querystring: RangeQuery & { segment?: string; by?: string; window?: string; positive?: string };
+    }>(
+      '/api/v1/monitoring/performance',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary:
+            'Model performance on predictions with ground truth (scikit-learn definitions), overall, per segment value (by) and per window',
+          querystring: {
+            type: 'object',
+            required: ['model'],
+            additionalProperties: false,
+            properties: {
+              ...range,
+              segment: { type: 'string', pattern: '^[^:]+:.*$', description: 'key:value, e.g. region:EU' },
+              by: { type: 'string', minLength: 1, description: 'a segment key: one result per value' },
+              window: { type: 'string', description: 'a duration: one result per window (1h, 1d)' },
+              positive: { type: 'string', description: 'the positive class of binary precision/recall/F1' },
+            },
+          },
+          response: {
+            200: { type: 'object', additionalProperties: true },
+            400: errorBody,
+          },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const { sinceMs, untilMs } = timeRange(q);
+        const windowMs = q.window === undefined ? undefined : parseDuration(q.window, 'window');
+        if (windowMs !== undefined && (untilMs - sinceMs) / windowMs > 10_000) {
+          throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'window: at most 10 000 windows per request');
+        }
+        const colon = q.segment?.indexOf(':') ?? -1;
+        return monitoring.performance({
+          model: q.model,
+          ...(q.version !== undefined ? { version: q.version } : {}),
+          sinceMs,
+          untilMs,
+          ...(q.segment !== undefined
+            ? { segment: { key: q.segment.slice(0, colon), value: q.segment.slice(colon + 1) } }
+            : {}),
+          ...(q.by !== undefined ? { by: q.by } : {}),
+          ...(windowMs !== undefined ? { windowMs } : {}),
+          ...(q.positive !== undefined ? { positive: q.positive } : {}),
+        });
+      },
+    );
+
+    app.get<{ Querystring: RangeQuery }>(
+      '/api/v1/monitoring/profile',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary:
+            "The merged profile of a model's logged inputs and outputs (prediction.<name>) in a range, from stored window profiles",
+          querystring: {
+            type: 'object',
+            required: ['model'],
+            additionalProperties: false,
+            properties: range,
+          },
+          response: { 200: { type: 'object', additionalProperties: true }, 400: errorBody },
+        },
+      },
+      async (req) => {
+        const { sinceMs, untilMs } = timeRange(req.query);
+        const profile = await monitoring.profile({
+          model: req.query.model,
+          ...(req.query.version !== undefined ? { version: req.query.version } : {}),
+          sinceMs,
+          untilMs,
+        });
+        return profile.summary();
+      },
+    );
+  };
+}

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { App } from '../src/app.js';
+import { binaryAuc, classificationMetrics, regressionMetrics } from '../src/monitoring/performance.js';
+import { getJson, postJson, startTestApp, tempRepository } from './helpers.js';
+
+describe('feedback and performance', () => {
+  let app: App;
+  let url: string;
+  let remove: () => Promise<void>;
+
+  before(async () => {
+    const repo = await tempRepository(['tabular', 'identity_fp32']);
+    remove = repo.remove;
+    await writeFile(
+      join(repo.dir, 'tabular', 'config.json'),
+      JSON.stringify({ label_names: ['<=50K', '>50K'], monitoring: { segments: ['region'] } }),
+    );
+    app = await startTestApp({ models: repo.dir, predictionFlushMs: 50 });
+    url = app.http.url;
+  });
+  after(async () => {
+    await app?.close();
+    await remove?.();
+  });
+
+  test('feedback before or after its prediction, resent or replaced, joins by request id and row', async () => {
+    // Ground truth may arrive before the prediction it belongs to (the client chose the id).
+    const early = await postJson(`${url}/v1/feedback`, { request_id: 'early-1', ground_truth: '>50K' });
+    assert.deepEqual(early.body, { accepted: 1 });
+    const p = await postJson(`${url}/v1/models/tabular:predict`, {
+      id: 'early-1',
+      instances: [{ age: 70, hours_per_week: 60, workclass: 'Private', region: 'EU' }],
+    });
+    assert.equal(p.status, 200);
+    const two = await postJson(`${url}/v1/models/tabular:predict`, {
+      id: 'pair-1',
+      instances: [
+        { age: 20, hours_per_week: 10, workclass: 'Private', region: 'US' },
+        { age: 30, hours_per_week: 20, workclass: 'State-gov', region: 'US' },
+      ],
+    });
+    assert.equal(two.status, 200);
+    // A list; the second item of the pair is sent twice, the last value wins.
+    const fb = await postJson(`${url}/v1/feedback`, {
+      feedback: [
+        { request_id: 'pair-1', row: 0, ground_truth: '<=50K' },
+        { request_id: 'pair-1', row: 1, ground_truth: '>50K', weight: 2 },
+      ],
+    });
+    assert.deepEqual(fb.body, { accepted: 2 });
+    const again = await postJson(`${url}/v1/feedback`, [
+      { request_id: 'pair-1', row: 1, ground_truth: '<=50K', weight: 2 },
+    ]);
+    assert.deepEqual(again.body, { accepted: 1 });
+    await app.predictions!.flush();
+
+    const listed = await getJson(`${url}/api/v1/monitoring/predictions?model=tabular&request_id=pair-1`);
+    assert.equal(listed.status, 200);
+    assert.deepEqual(
+      listed.body.predictions.map((x: { row: number; ground_truth: unknown; segments: unknown }) => [
+        x.row,
+        x.ground_truth,
+        x.segments,
+      ]),
+      [
+        [0, '<=50K', { region: 'US' }],
+        [1, '<=50K', { region: 'US' }],
+      ],
+    );
+
+    const perf = await getJson(`${url}/api/v1/monitoring/performance?model=tabular&since=1h&by=region`);
+    assert.equal(perf.status, 200, JSON.stringify(perf.body));
+    assert.equal(perf.body.labelled, 3);
+    const labels = [
+      p.body.predictions[0].label,
+      two.body.predictions[0].label,
+      two.body.predictions[1].label,
+    ];
+    const truth = ['>50K', '<=50K', '<=50K'];
+    const weights = [1, 1, 2];
+    const correct = labels.reduce((n, l, i) => n + (l === truth[i] ? weights[i]! : 0), 0);
+    assert.equal(perf.body.metrics.accuracy, correct / 4);
+    assert.deepEqual(Object.keys(perf.body.segments), ['EU', 'US']);
+    assert.equal(perf.body.segments.EU.rows, 1);
+    assert.equal(perf.body.segments.US.rows, 2);
+    const eu = await getJson(`${url}/api/v1/monitoring/performance?model=tabular&since=1h&segment=region:EU`);
+    assert.equal(eu.body.labelled, 1);
+  });
+
+  test('bad feedback and bad ranges are 400s naming the field', async () => {
+    const missing = await postJson(`${url}/v1/feedback`, { request_id: 'x' });
+    assert.equal(missing.status, 400);
+    assert.match(missing.body.error, /ground_truth/);
+    const weight = await postJson(`${url}/v1/feedback`, { request_id: 'x', ground_truth: 1, weight: -1 });
+    assert.equal(weight.status, 400);
+    assert.match(weight.body.error, /weight/);
+    const since = await getJson(`${url}/api/v1/monitoring/performance?model=tabular&since=yesterday`);
+    assert.equal(since.status, 400);
+    assert.match(since.body.error, /since must be/);
+    const window = await getJson(`${url}/api/v1/monitoring/performance?model=tabular&window=5x`);
+    assert.equal(window.status, 400);
+    assert.match(window.body.error, /window must be a duration/);
+  });
+
+  test('regression: a model with one numeric output gets MAE, RMSE, MAPE, R² per window', async () => {
+    const xs = [1, 2, 3, 4];
+    const r = await postJson(`${url}/v2/models/identity_fp32/infer`, {
+      id: 'reg-1',
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [4, 1], data: xs }],
+    });
+    assert.equal(r.status, 200);
+    const ys = [1.5, 2, 2, 5];
+    await postJson(
+      `${url}/v1/feedback`,
+      ys.map((y, row) => ({ request_id: 'reg-1', row, ground_truth: y })),
+    );
+    await app.predictions!.flush();
+    const perf = await getJson(
+      `${url}/api/v1/monitoring/performance?model=identity_fp32&since=1h&window=30m`,
+    );
+    assert.equal(perf.status, 200, JSON.stringify(perf.body));
+    const m = perf.body.metrics;
+    assert.equal(m.task, 'regression');
+    assert.equal(m.mae, (0.5 + 0 + 1 + 1) / 4);
+    assert.equal(m.rmse, Math.sqrt((0.25 + 0 + 1 + 1) / 4));
+    assert.equal(m.mape, (0.5 / 1.5 + 0 + 1 / 2 + 1 / 5) / 4);
+    const mean = (1.5 + 2 + 2 + 5) / 4;
+    const ssTot = ys.reduce((s, y) => s + (y - mean) ** 2, 0);
+    assert.equal(m.r2, 1 - 2.25 / ssTot);
+    // 30-minute windows aligned on the clock, covering the last hour: two or three of them.
+    assert.ok(perf.body.windows.length >= 2 && perf.body.windows.length <= 3);
+    assert.ok(perf.body.windows.every((w: { start: string }) => Date.parse(w.start) % 1_800_000 === 0));
+    assert.equal(
+      perf.body.windows.reduce((n: number, w: { labelled: number }) => n + w.labelled, 0),
+      4,
+    );
+  });
+});
+
+describe('performance metrics', () => {
+  test('binary classification by hand: confusion matrix, precision, recall, F1, ROC AUC with ties, log loss', () => {
+    const rows = [
+      { actual: 'b', predicted: 'b', probabilities: { a: 0.2, b: 0.8 }, weight: 1 },
+      { actual: 'b', predicted: 'a', probabilities: { a: 0.6, b: 0.4 }, weight: 1 },
+      { actual: 'a', predicted: 'a', probabilities: { a: 0.6, b: 0.4 }, weight: 1 },
+      { actual: 'a', predicted: 'b', probabilities: { a: 0.3, b: 0.7 }, weight: 1 },
+      { actual: 'a', predicted: 'a', probabilities: { a: 0.9, b: 0.1 }, weight: 1 },
+    ];
+    const m = classificationMetrics(rows);
+    assert.deepEqual(m.classes, ['a', 'b']);
+    assert.equal(m.positive, 'b');
+    assert.deepEqual(m.confusion_matrix, [
+      [2, 1],
+      [1, 1],
+    ]);
+    assert.equal(m.accuracy, 3 / 5);
+    assert.equal(m.precision, 1 / 2);
+    assert.equal(m.recall, 1 / 2);
+    assert.equal(m.f1, 1 / 2);
+    // Pairs (pos, neg): 0.8 beats all 3; 0.4 ties 0.4 (½), beats 0.1, loses to 0.7 → (3 + 1.5) / 6.
+    assert.equal(m.roc_auc, 4.5 / 6);
+    const ll = -(Math.log(0.8) + Math.log(0.4) + Math.log(0.6) + Math.log(0.3) + Math.log(0.9)) / 5;
+    assert.ok(Math.abs(m.log_loss! - ll) < 1e-12);
+    assert.equal(binaryAuc([0.5, 0.5], [true, true], [1, 1]), null);
+  });
+
+  test('three classes: macro averages; numeric labels sort numerically', () => {
+    const rows = [
+      { actual: 10, predicted: 10, weight: 1 },
+      { actual: 2, predicted: 10, weight: 1 },
+      { actual: 2, predicted: 2, weight: 1 },
+      { actual: 3, predicted: 3, weight: 1 },
+    ];
+    const m = classificationMetrics(rows);
+    assert.deepEqual(m.classes, ['2', '3', '10']);
+    // precision: 2 → 1, 3 → 1, 10 → 1/2; recall: 2 → 1/2, 3 → 1, 10 → 1.
+    assert.equal(m.precision, (1 + 1 + 0.5) / 3);
+    assert.equal(m.recall, (0.5 + 1 + 1) / 3);
+    assert.equal(m.roc_auc, null);
+  });
+
+  test('regression: a constant truth gives R² 1 when exact, 0 otherwise', () => {
+    assert.equal(regressionMetrics([{ actual: 3, predicted: 3, weight: 1 }]).r2, 1);
+    assert.equal(
+      regressionMetrics([
+        { actual: 3, predicted: 4, weight: 1 },
+        { actual: 3, predicted: 3, weight: 1 },
+      ]).r2,
+      0,
+    );
+  });
+});
