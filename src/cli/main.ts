@@ -3,6 +3,7 @@ import { startApp, VERSION } from '../app.js';
 import { loadSettings } from '../config/index.js';
 import { registerDataCommands } from './data.js';
 import { runDemo } from './demo.js';
+import { registerDriftCommand } from './drift.js';
 import { registerModelCommands } from './models.js';
 import { closeOnSignals } from './signals.js';
 import { addStoreOptions, type StoreFlags, storeFlagSettings } from './store-flags.js';
@@ -115,6 +116,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTokenCommands(program);
   registerModelCommands(program);
   registerDataCommands(program);
+  registerDriftCommand(program);
 
   await program.parseAsync(argv);
 }

@@ -1,0 +1,359 @@
+import { type ColumnProfile, profileTable, readTable, TableProfile } from '../../data/index.js';
+import { Kind, type Parsed, parseCell } from '../../data/profile/parse-cell.js';
+import type { RowBatch } from '../../data/table.js';
+import { SlipwayError } from '../../errors/index.js';
+import {
+  type CategoryKey,
+  type ColumnKind,
+  type ColumnSummary,
+  type DriftColumn,
+  expand,
+  hasSummaryRun,
+  type StatTest,
+} from './stat-test.js';
+import { statTests } from './stattests/index.js';
+
+/** A test and/or threshold for one column (or all), by Evidently's test name. */
+export interface ColumnOverride {
+  test?: string;
+  threshold?: number;
+}
+
+export interface DriftOptions {
+  /** Dataset drift when the share of drifted columns is at least this (Evidently's default 0.5). */
+  driftShare?: number;
+  /** A test for every column (Evidently's `method`); a column's own override wins. */
+  test?: string;
+  /** A threshold for every column (Evidently's `threshold`); a column's own override wins. */
+  threshold?: number;
+  /** Per column (Evidently's `per_column_method` / `per_column_threshold`). */
+  columns?: Readonly<Record<string, ColumnOverride>>;
+  /** The catalogue to pick from (default: every registered test). */
+  tests?: ReadonlyMap<string, StatTest>;
+}
+
+export interface ColumnDrift {
+  type: ColumnKind;
+  test: string;
+  score: number;
+  threshold: number;
+  drifted: boolean;
+}
+
+/** The result `slipway drift --json` prints. */
+export interface DriftReport {
+  dataset_drift: boolean;
+  /** Share of tested columns that drifted. */
+  drift_share: number;
+  columns: Record<string, ColumnDrift>;
+}
+
+export interface ColumnComparison {
+  name: string;
+  reference: ColumnSummary;
+  current: ColumnSummary;
+  drift: ColumnDrift;
+}
+
+export interface DriftAnalysis {
+  report: DriftReport;
+  /** Each tested column's exact value counts on both sides (for charts), in table order. */
+  columns: ColumnComparison[];
+  /** Columns left out, with why (no values, or a type Evidently does not test). */
+  skipped: { name: string; reason: string }[];
+}
+
+/** A table: a file (CSV, JSON Lines, Parquet), a stream of batches, or a profile with exact counts. */
+export type TableSource = string | AsyncIterable<RowBatch> | TableProfile;
+
+export const DEFAULT_DRIFT_SHARE = 0.5;
+
+/** Evidently's `INTEGER_CARDINALITY_LIMIT`: an integer column with at most this many distinct values is categorical. */
+const INTEGER_CARDINALITY_LIMIT = 10;
+const SMALL_REFERENCE = 1000;
+
+/** Exact counts past any number of distinct values: the tests need every value, not a sketch. */
+const EXACT_PROFILE = { exactLimit: Number.MAX_SAFE_INTEGER, exactBytes: Number.MAX_SAFE_INTEGER };
+
+/**
+ * Compares a current table with a reference the way Evidently's DataDriftPreset does: each column
+ * typed as Evidently types the pandas frame read from the same CSV, tested with Evidently's
+ * default test for its type, size and number of values (or the one named), and the dataset
+ * drifting when at least `driftShare` of the columns do.
+ *
+ * Each table is read once into exact value counts per column, so memory grows with distinct
+ * values, not rows. A column whose test needs the values in row order (a test without
+ * `runSummary`, e.g. a permutation test) is read again from its file for that column alone.
+ *
+ * @example
+ *   const { report } = await analyzeDrift('train.csv', 'today.csv', { columns: { age: { test: 'psi' } } });
+ *   report.dataset_drift; // false
+ */
+export async function analyzeDrift(
+  reference: TableSource,
+  current: TableSource,
+  options: DriftOptions = {},
+): Promise<DriftAnalysis> {
+  const [ref, cur] = await Promise.all([toProfile(reference), toProfile(current)]);
+  return compareProfiles(ref, cur, options, async (side, column) => {
+    const source = side === 'reference' ? reference : current;
+    return typeof source === 'string' ? orderedColumn(source, column) : null;
+  });
+}
+
+async function toProfile(source: TableSource): Promise<TableProfile> {
+  if (source instanceof TableProfile) return source;
+  if (typeof source === 'string') return profileTable(source, { profile: EXACT_PROFILE });
+  const profile = new TableProfile(EXACT_PROFILE);
+  for await (const batch of source) profile.add(batch);
+  return profile;
+}
+
+/** pandas' dtype for a column read from CSV, from the kinds of its cells. */
+type Dtype = 'empty' | 'int' | 'float' | 'bool' | 'bool-with-missing' | 'object';
+
+export function pandasDtype(column: ColumnProfile): Dtype {
+  const t = column.types;
+  const n = column.count;
+  if (n === 0) return 'empty';
+  if (t.string > 0 || t.datetime > 0) return 'object';
+  if (t.boolean === n) return column.missing > 0 ? 'bool-with-missing' : 'bool';
+  if (t.boolean > 0) return 'object';
+  if (t.float > 0 || t.infinite > 0 || column.missing > 0) return 'float';
+  return 'int';
+}
+
+/**
+ * Evidently's `infer_column_type` on the current frame: floats numerical; integers numerical past
+ * 10 distinct values, else categorical; booleans and strings categorical (a string column Evidently
+ * would call text is categorical here). Null when Evidently leaves the column out.
+ */
+export function driftColumnKind(column: ColumnProfile): { kind: ColumnKind } | { skip: string } {
+  const dtype = pandasDtype(column);
+  switch (dtype) {
+    case 'empty':
+      return { skip: 'no values' };
+    case 'bool-with-missing':
+      return { skip: 'booleans with missing values (pandas object column; Evidently leaves it untyped)' };
+    case 'float':
+      return { kind: 'numerical' };
+    case 'int':
+      return { kind: distinctCount(column) <= INTEGER_CARDINALITY_LIMIT ? 'categorical' : 'numerical' };
+    default:
+      return { kind: 'categorical' };
+  }
+}
+
+function distinctCount(column: ColumnProfile): number {
+  if (!column.exact) throw new Error(`column '${column.name}': drift needs exact value counts`);
+  let d = 0;
+  for (const [key] of column.exact) if (!(typeof key === 'number' && !Number.isFinite(key))) d++;
+  return d;
+}
+
+/** A column's non-missing, finite values as counts, keyed as pandas would hold them. */
+export function columnSummary(column: ColumnProfile, kind: ColumnKind): ColumnSummary {
+  if (!column.exact) throw new Error(`column '${column.name}': drift needs exact value counts`);
+  const dtype = pandasDtype(column);
+  if (kind === 'numerical') {
+    if (dtype === 'object' || dtype === 'bool') {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `column '${column.name}' should contain numerical values only`,
+      );
+    }
+    const pairs: [number, number][] = [];
+    for (const [key, count] of column.exact) {
+      const v = Number(key);
+      if (Number.isFinite(v)) pairs.push([v, count]);
+    }
+    pairs.sort((a, b) => a[0] - b[0]);
+    const values = new Float64Array(pairs.length);
+    const counts = new Float64Array(pairs.length);
+    let n = 0;
+    for (let i = 0; i < pairs.length; i++) {
+      values[i] = pairs[i][0];
+      counts[i] = pairs[i][1];
+      n += pairs[i][1];
+    }
+    return { kind: 'numerical', values, counts, n, integer: dtype === 'int' };
+  }
+  const counts = new Map<CategoryKey, number>();
+  let n = 0;
+  for (const [key, count] of column.exact) {
+    const k = categoryKey(key, dtype);
+    if (k === null) continue;
+    counts.set(k, (counts.get(k) ?? 0) + count);
+    n += count;
+  }
+  return { kind: 'categorical', counts, n };
+}
+
+/** In an object column every value is text (as read_csv leaves a mixed column); elsewhere numbers and booleans stay. */
+function categoryKey(key: number | bigint | boolean | string, dtype: Dtype): CategoryKey | null {
+  if (typeof key === 'number' && !Number.isFinite(key)) return null;
+  if (dtype !== 'object') return typeof key === 'bigint' ? Number(key) : key;
+  if (typeof key === 'boolean') return key ? 'True' : 'False';
+  return String(key);
+}
+
+/** Evidently's `_get_default_stattest`, by the reference's non-missing length and the distinct values of both. */
+export function defaultTestName(kind: ColumnKind, referenceLength: number, distinctValues: number): string {
+  if (referenceLength <= SMALL_REFERENCE) {
+    if (kind === 'numerical' && distinctValues > 5) return 'ks';
+    return distinctValues > 2 ? 'chisquare' : 'z';
+  }
+  if (kind === 'numerical' && distinctValues > 5) return 'wasserstein';
+  return 'jensenshannon';
+}
+
+function distinctUnion(a: ColumnSummary, b: ColumnSummary): number {
+  if (a.kind === 'numerical' && b.kind === 'numerical') {
+    let i = 0;
+    let j = 0;
+    let d = 0;
+    while (i < a.values.length || j < b.values.length) {
+      const va = i < a.values.length ? a.values[i] : Number.POSITIVE_INFINITY;
+      const vb = j < b.values.length ? b.values[j] : Number.POSITIVE_INFINITY;
+      const v = Math.min(va, vb);
+      if (va === v) i++;
+      if (vb === v) j++;
+      d++;
+    }
+    return d;
+  }
+  const keys = new Set<CategoryKey>();
+  for (const s of [a, b]) {
+    if (s.kind === 'categorical') for (const k of s.counts.keys()) keys.add(k);
+    else for (const v of s.values) keys.add(v);
+  }
+  return keys.size;
+}
+
+type OrderedReader = (side: 'reference' | 'current', column: string) => Promise<Parsed[] | null>;
+
+/**
+ * The comparison on two profiles holding exact counts (`exactLimit` and `exactBytes` unbounded):
+ * what `analyzeDrift` does after reading. `ordered` supplies a column's cells in row order for
+ * tests that need them; without it they get the values grouped by value.
+ */
+export async function compareProfiles(
+  reference: TableProfile,
+  current: TableProfile,
+  options: DriftOptions = {},
+  ordered?: OrderedReader,
+): Promise<DriftAnalysis> {
+  const tests = options.tests ?? statTests;
+  const driftShare = options.driftShare ?? DEFAULT_DRIFT_SHARE;
+  const overrides = options.columns ?? {};
+  for (const name of Object.keys(overrides)) {
+    if (!current.get(name))
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `no column '${name}' in the current table`);
+  }
+  const columns: ColumnComparison[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const name of current.columnNames) {
+    const cur = current.get(name) as ColumnProfile;
+    const typed = driftColumnKind(cur);
+    if ('skip' in typed) {
+      skipped.push({ name, reason: typed.skip });
+      continue;
+    }
+    const ref = reference.get(name);
+    if (!ref) throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `no column '${name}' in the reference table`);
+    const kind = typed.kind;
+    const refSummary = columnSummary(ref, kind);
+    const curSummary = columnSummary(cur, kind);
+    if (refSummary.n === 0 || curSummary.n === 0) {
+      skipped.push({
+        name,
+        reason: `no values in the ${refSummary.n === 0 ? 'reference' : 'current'} table`,
+      });
+      continue;
+    }
+    const override = overrides[name] ?? {};
+    const testName =
+      override.test ??
+      options.test ??
+      defaultTestName(kind, refSummary.n, distinctUnion(refSummary, curSummary));
+    const test = tests.get(testName);
+    if (!test) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `column '${name}': no drift test '${testName}' (known: ${[...tests.keys()].join(', ')})`,
+      );
+    }
+    if ((override.test ?? options.test) && !test.kinds.includes(kind)) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `column '${name}' is ${kind}: test '${testName}' takes ${test.kinds.join(' or ')} columns`,
+      );
+    }
+    const threshold = override.threshold ?? options.threshold ?? test.defaultThreshold;
+    let result: { score: number; drifted: boolean };
+    if (hasSummaryRun(test)) result = test.runSummary(refSummary, curSummary, threshold);
+    else {
+      const [r, c] = await Promise.all([
+        orderedOrExpanded('reference', name, kind, ref, refSummary, ordered),
+        orderedOrExpanded('current', name, kind, cur, curSummary, ordered),
+      ]);
+      result = test.run(r, c, threshold);
+    }
+    columns.push({
+      name,
+      reference: refSummary,
+      current: curSummary,
+      drift: { type: kind, test: test.name, score: result.score, threshold, drifted: result.drifted },
+    });
+  }
+  const drifted = columns.filter((c) => c.drift.drifted).length;
+  const share = columns.length === 0 ? 0 : drifted / columns.length;
+  const report: DriftReport = {
+    dataset_drift: columns.length > 0 && share >= driftShare,
+    drift_share: share,
+    columns: Object.fromEntries(columns.map((c) => [c.name, c.drift])),
+  };
+  return { report, columns, skipped };
+}
+
+async function orderedOrExpanded(
+  side: 'reference' | 'current',
+  name: string,
+  kind: ColumnKind,
+  profile: ColumnProfile,
+  summary: ColumnSummary,
+  ordered: OrderedReader | undefined,
+): Promise<DriftColumn> {
+  const cells = ordered ? await ordered(side, name) : null;
+  if (!cells) return expand(summary);
+  const dtype = pandasDtype(profile);
+  if (kind === 'numerical') {
+    const values = new Float64Array(summary.n);
+    let at = 0;
+    for (const p of cells) {
+      const v = Number(p.value);
+      if (p.kind !== Kind.Missing && p.kind !== Kind.Infinite && Number.isFinite(v)) values[at++] = v;
+    }
+    return { kind, values: values.subarray(0, at) };
+  }
+  const values: CategoryKey[] = [];
+  for (const p of cells) {
+    if (p.kind === Kind.Missing || p.kind === Kind.Infinite) continue;
+    const k = categoryKey(p.value, dtype);
+    if (k !== null) values.push(k);
+  }
+  return { kind, values };
+}
+
+/** One column's parsed cells in row order (a second, single-column pass over the file). */
+async function orderedColumn(path: string, column: string): Promise<Parsed[]> {
+  const out: Parsed[] = [];
+  let index = -1;
+  for await (const batch of readTable(path)) {
+    if (index < 0) index = batch.columns.indexOf(column);
+    if (index < 0) return out;
+    for (const row of batch.rows)
+      out.push(parseCell(row[index] ?? null, { kind: Kind.Missing, value: 0, ms: 0 }));
+  }
+  return out;
+}
