@@ -46,7 +46,8 @@ function overrides(flags: DriftFlags): { all: ColumnOverride; columns: Record<st
     } else if (!statTests.has(raw)) {
       throw new Error(`${flag} ${item}: no drift test '${raw}' (known: ${[...statTests.keys()].join(', ')})`);
     }
-    const target = column === null ? all : (columns[column] ??= {});
+    if (column !== null && !columns[column]) columns[column] = {};
+    const target = column === null ? all : columns[column];
     (target as Record<string, unknown>)[field] = value;
   };
   for (const t of flags.test) put(t, 'test', '--test');

@@ -10,7 +10,7 @@ const PAD = { left: 44, right: 10, top: 10, bottom: 34 };
 const MAX_CATEGORIES = 20;
 const NUMERIC_BINS = 30;
 
-const escape = (s: string) =>
+const escapeHtml = (s: string) =>
   s.replace(
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
@@ -37,11 +37,11 @@ export function renderDriftHtml(
   const rows = analysis.columns
     .map(
       (c) =>
-        `<tr class="${c.drift.drifted ? 'drift' : 'ok'}"><td><a href="#col-${anchor(c.name)}">${escape(c.name)}</a></td><td>${c.drift.type}</td><td>${escape(c.drift.test)}</td><td class="num">${fmt(c.drift.score)}</td><td class="num">${fmt(c.drift.threshold)}</td><td>${c.drift.drifted ? 'drift' : 'no drift'}</td></tr>`,
+        `<tr class="${c.drift.drifted ? 'drift' : 'ok'}"><td><a href="#col-${anchor(c.name)}">${escapeHtml(c.name)}</a></td><td>${c.drift.type}</td><td>${escapeHtml(c.drift.test)}</td><td class="num">${fmt(c.drift.score)}</td><td class="num">${fmt(c.drift.threshold)}</td><td>${c.drift.drifted ? 'drift' : 'no drift'}</td></tr>`,
     )
     .join('\n');
   const skipped = analysis.skipped.length
-    ? `<p class="note">Not tested: ${analysis.skipped.map((s) => `${escape(s.name)} (${escape(s.reason)})`).join('; ')}</p>`
+    ? `<p class="note">Not tested: ${analysis.skipped.map((s) => `${escapeHtml(s.name)} (${escapeHtml(s.reason)})`).join('; ')}</p>`
     : '';
   const sections = analysis.columns.map(section).join('\n');
   return `<!DOCTYPE html>
@@ -57,7 +57,7 @@ tr.drift td{background:#fdecea}.verdict{font-size:16px;font-weight:600}
 svg text{font-size:10px;fill:#444}
 </style></head><body>
 <h1>Drift report</h1>
-<p>Reference: <code>${escape(meta.reference)}</code> · Current: <code>${escape(meta.current)}</code></p>
+<p>Reference: <code>${escapeHtml(meta.reference)}</code> · Current: <code>${escapeHtml(meta.current)}</code></p>
 <p class="verdict ${report.dataset_drift ? 'drift' : 'ok'}">${report.dataset_drift ? 'Dataset drift' : 'No dataset drift'}: ${drifted} of ${analysis.columns.length} columns drifted (share ${fmt(report.drift_share)}, dataset drift at ≥ ${fmt(meta.driftShare)})</p>
 ${skipped}
 <table><thead><tr><th>column</th><th>type</th><th>test</th><th>score</th><th>threshold</th><th>decision</th></tr></thead>
@@ -78,8 +78,8 @@ function section(c: ColumnComparison): string {
   const d = c.drift;
   const chart =
     c.reference.kind === 'numerical' && c.current.kind === 'numerical' ? numericChart(c) : categoryChart(c);
-  return `<h2 id="col-${anchor(c.name)}">${escape(c.name)}</h2>
-<p>${d.type} · ${escape(d.test)} · score ${fmt(d.score)} · threshold ${fmt(d.threshold)} · <strong>${d.drifted ? 'drift' : 'no drift'}</strong> · ${c.reference.n} reference / ${c.current.n} current values</p>
+  return `<h2 id="col-${anchor(c.name)}">${escapeHtml(c.name)}</h2>
+<p>${d.type} · ${escapeHtml(d.test)} · score ${fmt(d.score)} · threshold ${fmt(d.threshold)} · <strong>${d.drifted ? 'drift' : 'no drift'}</strong> · ${c.reference.n} reference / ${c.current.n} current values</p>
 ${chart}`;
 }
 
@@ -132,9 +132,9 @@ function bars(ref: number[], cur: number[], labels: string[], overlay: boolean, 
   const y = (v: number) => PAD.top + plotH - (v / max) * plotH;
   const parts: string[] = [];
   parts.push(
-    `<svg width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${escape(title)}">`,
+    `<svg width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${escapeHtml(title)}">`,
   );
-  parts.push(`<title>${escape(title)}</title>`);
+  parts.push(`<title>${escapeHtml(title)}</title>`);
   for (const t of [0, 0.5, 1]) {
     const yy = y(max * t);
     parts.push(
@@ -161,7 +161,7 @@ function bars(ref: number[], cur: number[], labels: string[], overlay: boolean, 
       );
       const label = labels[i].length > 12 ? `${labels[i].slice(0, 11)}…` : labels[i];
       parts.push(
-        `<text x="${(x0 + slot / 2).toFixed(1)}" y="${HEIGHT - PAD.bottom + 12}" text-anchor="middle">${escape(label)}</text>`,
+        `<text x="${(x0 + slot / 2).toFixed(1)}" y="${HEIGHT - PAD.bottom + 12}" text-anchor="middle">${escapeHtml(label)}</text>`,
       );
     }
   }
@@ -169,7 +169,7 @@ function bars(ref: number[], cur: number[], labels: string[], overlay: boolean, 
     labels.forEach((label, i) => {
       const x = PAD.left + (plotW * i) / (labels.length - 1);
       parts.push(
-        `<text x="${x.toFixed(1)}" y="${HEIGHT - PAD.bottom + 12}" text-anchor="middle">${escape(label)}</text>`,
+        `<text x="${x.toFixed(1)}" y="${HEIGHT - PAD.bottom + 12}" text-anchor="middle">${escapeHtml(label)}</text>`,
       );
     });
   }
