@@ -5,7 +5,8 @@
  * Cases, each a fresh process per repetition that times itself after its imports and reports its
  * own peak RSS:
  *   - slipway-profile: `profileTable(file)` then `summary()` (every statistic of `slipway data
- *     profile`),
+ *     profile`); the file is read and split on one thread and counted on a worker thread,
+ *   - slipway-profile-1t: the same on one thread (`profileCsv(file, { worker: false })`),
  *   - pandas-profile: `read_csv` + `describe(include='all')` + `value_counts()` of every column
  *     (bench/data/pandas_profile.py),
  *   - slipway-validate: `validateTable` against the schema `inferSchema` writes for Adult,
@@ -36,9 +37,10 @@ import {
 } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { profileTable, type TableProfile } from '../src/data/index.js';
+import { inferSchema, parseSchema, profileTable, validateTable } from '../src/data/index.js';
+import { profileCsv } from '../src/data/profile/csv-profile.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = join(ROOT, 'bench', '.out');
@@ -54,8 +56,19 @@ const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 const PEAK_RSS_HOOK = `import{writeFileSync}from'node:fs';process.on('exit',()=>{if(process.env.BENCH_RSS_FILE)writeFileSync(process.env.BENCH_RSS_FILE,String(process.resourceUsage().maxRSS))});`;
 export const peakRssImport = `data:text/javascript,${encodeURIComponent(PEAK_RSS_HOOK)}`;
 
-type CaseName = 'slipway-profile' | 'pandas-profile' | 'slipway-validate' | 'ge-validate';
-const CASES: CaseName[] = ['slipway-profile', 'pandas-profile', 'slipway-validate', 'ge-validate'];
+type CaseName =
+  | 'slipway-profile'
+  | 'slipway-profile-1t'
+  | 'pandas-profile'
+  | 'slipway-validate'
+  | 'ge-validate';
+const CASES: CaseName[] = [
+  'slipway-profile',
+  'slipway-profile-1t',
+  'pandas-profile',
+  'slipway-validate',
+  'ge-validate',
+];
 
 interface Measure {
   rows: number;
@@ -72,17 +85,15 @@ async function child(what: string, file: string, extra?: string): Promise<void> 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let result: Record<string, unknown>;
-  if (what === 'profile') {
-    const profile = await profileTable(file);
+  if (what === 'profile' || what === 'profile-1t') {
+    // profile-1t: everything on the calling thread (no worker for the counting).
+    const profile = what === 'profile' ? await profileTable(file) : await profileCsv(file, { worker: false });
     const summary = profile.summary();
     result = { rows: profile.rows, columns: summary.columns.length };
   } else if (what === 'validate') {
-    const schemaApi = await loadSchemaApi();
-    if (!schemaApi) throw new Error('src/data/schema is not built');
-    const schema = schemaApi.parseSchema(JSON.parse(readFileSync(extra!, 'utf8')));
-    const report = await schemaApi.validateTable(file, schema);
+    const report = await validateTable(file, parseSchema(JSON.parse(readFileSync(extra!, 'utf8'))));
     result = {
-      rows: report.rowsChecked ?? report.rows_checked,
+      rows: report.rows_checked,
       success: report.success,
       failures: report.failures?.length,
     };
@@ -99,13 +110,6 @@ async function child(what: string, file: string, extra?: string): Promise<void> 
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     })}\n`,
   );
-}
-
-async function loadSchemaApi(): Promise<any | null> {
-  const path = join(ROOT, 'dist', 'src', 'data', 'schema', 'index.js');
-  if (!existsSync(path)) return null;
-  const m = await import(pathToFileURL(path).href);
-  return typeof m.validateTable === 'function' && typeof m.inferSchema === 'function' ? m : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,23 +227,16 @@ async function main(): Promise<void> {
 
   // The rules both validators check: the schema Slipway infers from Adult (types, required,
   // ranges, category sets, the column set), written for Slipway and translated for GE.
-  const schemaApi = await loadSchemaApi();
   const schemaFile = join(DATA, 'adult.schema.json');
   const rulesFile = join(DATA, 'adult.rules.json');
-  const adultProfile = await profileTable(ADULT);
-  if (schemaApi) {
-    const schema = schemaApi.inferSchema(adultProfile);
-    writeFileSync(schemaFile, JSON.stringify(schema, null, 2));
-    writeFileSync(rulesFile, JSON.stringify(rulesFromSchema(schema), null, 2));
-  } else {
-    writeFileSync(rulesFile, JSON.stringify(rulesFromProfile(adultProfile), null, 2));
-  }
-  const cases = CASES.filter((c) => wanted.has(c) && (c !== 'slipway-validate' || schemaApi));
-  if (wanted.has('slipway-validate') && !schemaApi)
-    log('slipway-validate skipped: src/data/schema is not built');
+  const schema = inferSchema(await profileTable(ADULT));
+  writeFileSync(schemaFile, JSON.stringify(schema, null, 2));
+  writeFileSync(rulesFile, JSON.stringify(rulesFromSchema(schema), null, 2));
+  const cases = CASES.filter((c) => wanted.has(c));
 
   const command: Record<CaseName, () => Measure> = {
     'slipway-profile': () => runJson(process.execPath, [SELF, '--child', 'profile', file]),
+    'slipway-profile-1t': () => runJson(process.execPath, [SELF, '--child', 'profile-1t', file]),
     'pandas-profile': () => runJson(PYTHON, [join(ROOT, 'bench', 'data', 'pandas_profile.py'), file]),
     'slipway-validate': () => runJson(process.execPath, [SELF, '--child', 'validate', file, schemaFile]),
     'ge-validate': () => runJson(PYTHON, [join(ROOT, 'bench', 'data', 'ge_validate.py'), file, rulesFile]),
@@ -281,7 +278,9 @@ async function main(): Promise<void> {
   lines.push('');
   const ratio = (a: CaseName, b: CaseName) =>
     med[a] && med[b] ? `${(med[a]!.rate / med[b]!.rate).toFixed(2)}×` : '–';
-  lines.push(`Slipway / pandas, profiling rows/s: ${ratio('slipway-profile', 'pandas-profile')}`);
+  lines.push(
+    `Slipway / pandas, profiling rows/s: ${ratio('slipway-profile', 'pandas-profile')} (reading and counting on two threads), ${ratio('slipway-profile-1t', 'pandas-profile')} (one thread)`,
+  );
   lines.push(`Slipway / Great Expectations, validation rows/s: ${ratio('slipway-validate', 'ge-validate')}`);
   if (results['ge-validate']?.length) {
     const g = results['ge-validate'][0]!;
@@ -289,7 +288,7 @@ async function main(): Promise<void> {
   }
   if (results['slipway-validate']?.length) {
     const s = results['slipway-validate'][0]!;
-    lines.push(`Slipway: success ${s.success}, failures reported ${s.failures}`);
+    lines.push(`Slipway: ${s.rules} rules, success ${s.success}, failures reported ${s.failures}`);
   }
 
   const json: Record<string, unknown> = { rows, runs, results, medians: med };
@@ -397,29 +396,6 @@ function rulesFromSchema(schema: SchemaLike): unknown {
       if (c.pattern) rule.pattern = c.pattern;
       if (c.unique) rule.unique = true;
       if (c.mostly) rule.mostly = c.mostly;
-      return rule;
-    }),
-  };
-}
-
-/** Until Slipway's schema exists: types, not-null, ranges and every category from Adult's profile. */
-function rulesFromProfile(profile: TableProfile): unknown {
-  const summary = profile.summary();
-  return {
-    columns: summary.columns.map((c) => c.name),
-    rules: summary.columns.map((c) => {
-      const rule: Record<string, unknown> = {
-        column: c.name,
-        type: c.type === 'integer' ? 'integer' : c.type === 'float' ? 'float' : 'string',
-        nullable: c.missing > 0,
-      };
-      if (c.type === 'integer' || c.type === 'float') Object.assign(rule, { min: c.min, max: c.max });
-      else
-        rule.values = profile
-          .get(c.name)!
-          .frequencies()
-          .counts.map(([k]) => String(k))
-          .sort();
       return rule;
     }),
   };

@@ -19,6 +19,7 @@ const port = parentPort!;
 port.on('message', (m: CsvCellBatch | { end: true }) => {
   if ('end' in m) {
     port.postMessage({ profile: sink.finish().toStateInOrder() });
+    port.close(); // nothing more to do: the thread ends
     return;
   }
   addCells(sink, m);

@@ -22,6 +22,12 @@ interface Utf8Slicer {
 const decode = (buf: Uint8Array, start: number, end: number): string =>
   (buf as unknown as Utf8Slicer).utf8Slice(start, end);
 
+/** A table position from a key's two words: multiplicative (Fibonacci) hashing into the top bits. */
+function slotIndex(k0: number, k1: number, shift: number, mask: number): number {
+  return (Math.imul(k0 ^ Math.imul(k1, 0x85ebca6b), 0x9e3779b1) >>> shift) & mask;
+}
+
+/** FNV-1a of bytes; the CSV profiler keys values longer than 8 bytes on it. */
 function hashBytes(buf: Uint8Array, start: number, end: number): number {
   let h = FNV_OFFSET;
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
@@ -50,9 +56,10 @@ const META = 4;
  */
 class CsvColumn {
   slow = false;
-  /** Open addressing, linear probing: pairs of (hash, slot + 1); a zero slot is empty. */
-  private table = new Int32Array(2 * 1024);
+  /** Open addressing, linear probing: (key word, key word, slot + 1) per entry; a zero slot is empty. */
+  private table = new Int32Array(3 * 1024);
   private mask = 1023;
+  private shift = 22;
   private slots = 0;
   /** Per slot, `META` integers: arena offset, byte length, kind, key index. */
   private meta = new Int32Array(META * 512);
@@ -91,8 +98,8 @@ class CsvColumn {
     this.mean = this.m2 = this.dmean = this.dm2 = 0;
   }
 
-  /** One cell: bytes `[start, end)` of `buf` (empty is missing) whose FNV-1a hash is `h`. */
-  add(buf: Uint8Array, start: number, end: number, h: number): void {
+  /** One cell: bytes `[start, end)` of `buf` (empty is missing). */
+  add(buf: Uint8Array, start: number, end: number): void {
     if (this.slow) {
       this.profile.add(end === start ? null : decode(buf, start, end));
       return;
@@ -102,19 +109,33 @@ class CsvColumn {
       return;
     }
     const len = end - start;
+    // Up to 8 bytes are their own key, packed into two words (the length tells "a" from "a\0"):
+    // no hash, and a matching entry needs no byte comparison. Longer values key on their hash.
+    let k0 = 0;
+    let k1 = 0;
+    if (len <= 8) {
+      const m = len < 4 ? len : 4;
+      for (let i = 0; i < m; i++) k0 |= buf[start + i]! << (i << 3);
+      for (let i = 4; i < len; i++) k1 |= buf[start + i]! << ((i - 4) << 3);
+    } else {
+      k0 = hashBytes(buf, start, end);
+      k1 = len;
+    }
     const table = this.table;
     const mask = this.mask;
     const meta = this.meta;
-    let at = (h ^ (h >>> 15)) & mask;
+    let at = slotIndex(k0, k1, this.shift, mask);
     let s: number;
     for (;;) {
-      s = table[2 * at + 1]! - 1;
+      const e = 3 * at;
+      s = table[e + 2]! - 1;
       if (s < 0) {
-        s = this.create(buf, start, end, h, at);
+        s = this.create(buf, start, end, k0, k1, at);
         if (s < 0) return; // the column went slow with this cell
         break;
       }
-      if (table[2 * at] === h && meta[META * s + 1] === len) {
+      if (table[e] === k0 && table[e + 1] === k1 && meta[META * s + 1] === len) {
+        if (len <= 8) break;
         const arena = this.arena;
         let p = meta[META * s]!;
         let i = start;
@@ -155,7 +176,7 @@ class CsvColumn {
   }
 
   /** A new slot for this cell, counted by the caller; -1 when the column went slow on it. */
-  private create(buf: Uint8Array, start: number, end: number, h: number, at: number): number {
+  private create(buf: Uint8Array, start: number, end: number, k0: number, k1: number, at: number): number {
     const len = end - start;
     if (this.slots >= this.slotLimit || this.arenaUsed + len > 1 << 26) {
       this.goSlow(false);
@@ -212,8 +233,9 @@ class CsvColumn {
       } else key = known;
     }
     meta[META * s + 3] = key;
-    this.table[2 * at] = h;
-    this.table[2 * at + 1] = s + 1;
+    this.table[3 * at] = k0;
+    this.table[3 * at + 1] = k1;
+    this.table[3 * at + 2] = s + 1;
     if (this.slots * 2 > this.mask + 1) this.rehash();
     if (overLimit) {
       // As ColumnProfile.add: this value is counted, then the counts become sketches.
@@ -252,7 +274,7 @@ class CsvColumn {
     if (sketch) this.profile.sketch();
     this.slow = true;
     // Drop the slots: the profile holds everything now.
-    this.table = new Int32Array(2);
+    this.table = new Int32Array(3);
     this.mask = 0;
     this.slots = 0;
     this.meta = new Int32Array(0);
@@ -345,17 +367,19 @@ class CsvColumn {
 
   private rehash(): void {
     const size = (this.mask + 1) * 2;
-    const table = new Int32Array(2 * size);
+    const table = new Int32Array(3 * size);
     const mask = size - 1;
+    const shift = this.shift - 1;
     const old = this.table;
-    for (let e = 0; e < old.length; e += 2) {
-      if (old[e + 1] === 0) continue;
-      const h = old[e]!;
-      let at = (h ^ (h >>> 15)) & mask;
-      while (table[2 * at + 1] !== 0) at = (at + 1) & mask;
-      table[2 * at] = h;
-      table[2 * at + 1] = old[e + 1]!;
+    for (let e = 0; e < old.length; e += 3) {
+      if (old[e + 2] === 0) continue;
+      let at = slotIndex(old[e]!, old[e + 1]!, shift, mask);
+      while (table[3 * at + 2] !== 0) at = (at + 1) & mask;
+      table[3 * at] = old[e]!;
+      table[3 * at + 1] = old[e + 1]!;
+      table[3 * at + 2] = old[e + 2]!;
     }
+    this.shift = shift;
     this.table = table;
     this.mask = mask;
   }
@@ -414,7 +438,7 @@ export interface CsvCellBatch {
   bytes: Uint8Array;
   /** Unquoted values of quoted fields, which are not a slice of `bytes`. */
   extra: Uint8Array;
-  /** Per row: the field count, then per field start, end, hash; start < 0 means `extra` at ~start..~end. */
+  /** Per row: the field count, then per field its start and end; start < 0 means `extra` at ~start..~end. */
   cells: Int32Array;
   used: number;
 }
@@ -431,9 +455,9 @@ export function addCells(sink: CsvSink, batch: CsvCellBatch): void {
     const fields = cells[k++]!;
     for (let j = 0; j < fields; j++) {
       const start = cells[k]!;
-      if (start >= 0) cols[j]!.add(bytes, start, cells[k + 1]!, cells[k + 2]!);
-      else cols[j]!.add(extra, ~start, ~cells[k + 1]!, cells[k + 2]!);
-      k += 3;
+      if (start >= 0) cols[j]!.add(bytes, start, cells[k + 1]!);
+      else cols[j]!.add(extra, ~start, ~cells[k + 1]!);
+      k += 2;
     }
     sink.endRow(fields);
   }
@@ -442,7 +466,7 @@ export function addCells(sink: CsvSink, batch: CsvCellBatch): void {
 /** Files smaller than this are profiled on the calling thread: a worker's start costs more than it saves. */
 const WORKER_MIN_BYTES = 16 << 20;
 /** Whether large files go to a worker unless `worker` says otherwise. */
-const WORKER_BY_DEFAULT = false;
+const WORKER_BY_DEFAULT = true;
 /** Batches the reader may run ahead of the worker, bounding memory to a few chunks. */
 const IN_FLIGHT = 3;
 
@@ -463,7 +487,7 @@ export interface ProfileCsvOptions {
  * `batchRows` rows as `add` checks it per batch).
  *
  * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (`CsvCellBatch`: per
- * row its field count, per field its byte range and hash); a row is kept once it is complete (the
+ * row its field count, per field its byte range); a row is kept once it is complete (the
  * bytes of a row cut by the end of a read are carried to the next), quoted fields are unquoted
  * into a side buffer. Each read's rows then go to a `CsvSink` — on this thread, or, with
  * `worker`, in a worker thread while this one reads and splits the next bytes (two cores).
@@ -510,11 +534,10 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
       extra = next;
     }
     extra.set(value, extraUsed);
-    if (used + 3 > cells.length) grow();
+    if (used + 2 > cells.length) grow();
     cells[used] = ~extraUsed;
     cells[used + 1] = ~(extraUsed + len);
-    cells[used + 2] = hashBytes(value, 0, len);
-    used += 3;
+    used += 2;
     extraUsed += len;
     fields++;
   };
@@ -531,7 +554,7 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
     if (names === null) {
       if (header) {
         const values: (string | null)[] = [];
-        for (let k = rowAt + 1; k < used; k += 3) {
+        for (let k = rowAt + 1; k < used; k += 2) {
           const start = cells[k]!;
           const end = cells[k + 1]!;
           values.push(
@@ -615,9 +638,9 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
         }
         if (!closed) return cut();
         if (parts.length === 0) {
-          if (used + 3 > cells.length) grow();
-          cells[used] = cells[used + 1] = cells[used + 2] = 0;
-          used += 3;
+          if (used + 2 > cells.length) grow();
+          cells[used] = cells[used + 1] = 0;
+          used += 2;
           fields++;
         } else recordExtra(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
       } else if (c === d || c === LF || c === CR) {
@@ -628,10 +651,9 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
           continue;
         }
         // An empty field; a row ending in a delimiter ends with one.
-        if (used + 3 > cells.length) grow();
+        if (used + 2 > cells.length) grow();
         cells[used] = cells[used + 1] = i;
-        cells[used + 2] = 0;
-        used += 3;
+        used += 2;
         fields++;
         i++;
         if (c !== d) {
@@ -641,19 +663,16 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
         continue;
       } else {
         const start = i;
-        let h = FNV_OFFSET;
         while (i < n) {
           c = buf[i]!;
           if (c === d || c === LF || c === CR) break;
-          h = Math.imul(h ^ c, FNV_PRIME);
           i++;
         }
         if (i === n) return cut();
-        if (used + 3 > cells.length) grow();
+        if (used + 2 > cells.length) grow();
         cells[used] = start;
         cells[used + 1] = i;
-        cells[used + 2] = h;
-        used += 3;
+        used += 2;
         fields++;
       }
       // After a field: the delimiter, or the end of the row.
@@ -668,14 +687,21 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
   };
 
   /** The complete rows parsed from `bytes` go to the sink. */
-  const deliver = async (bytes: Buffer) => {
+  const deliver = async (buf: Buffer, end: number) => {
     if (rowAt === 0) return;
-    const batch: CsvCellBatch = { bytes, extra: extra.subarray(0, extraAt), cells, used: rowAt };
+    const batch: CsvCellBatch = {
+      bytes: buf.subarray(0, end),
+      extra: extra.subarray(0, extraAt),
+      cells,
+      used: rowAt,
+    };
     if (remote) {
-      // The cells move to the worker (the buffer is detached here); the next read gets new ones.
+      // The cells move to the worker (their buffer is detached here), and so do the bytes when
+      // `buf` is all of its buffer (what follows `end` is already copied into the carry).
       const size = cells.length;
       cells = new Int32Array(size);
-      await (remote as RemoteSink).send(batch);
+      const whole = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
+      await (remote as RemoteSink).send(batch, whole);
     } else addCells(sink as CsvSink, batch);
   };
 
@@ -687,7 +713,7 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
         const buf: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
         const rest = parse(buf);
         carry = rest < buf.length ? Buffer.from(buf.subarray(rest)) : null;
-        await deliver(buf.subarray(0, rest));
+        await deliver(buf, rest);
       }
       if (carry) {
         // The last row has no newline: it ends with the file.
@@ -698,7 +724,7 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
             `${path}: ${current()}: a quoted field is not closed before the end of the file`,
           );
         }
-        await deliver(buf);
+        await deliver(buf, buf.length);
       }
     } catch (err) {
       if (err instanceof InvalidUtf8Error) throw utf8Error(err, current());
@@ -718,6 +744,7 @@ class RemoteSink {
   private waiting: (() => void) | null = null;
   private failed: Error | null = null;
   private result: ((profile: TableProfile) => void) | null = null;
+  private done = false;
 
   constructor(options: ProfileOptions, names: string[], batchRows: number) {
     this.worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), {
@@ -728,22 +755,27 @@ class RemoteSink {
       if (m.ack) {
         this.inFlight--;
         this.wake();
-      } else if (m.profile) this.result?.(TableProfile.fromJSON(m.profile));
+      } else if (m.profile) {
+        this.done = true;
+        this.result?.(TableProfile.fromJSON(m.profile));
+      }
     });
     this.worker.on('error', (err) => {
       this.failed = err;
       this.wake();
     });
     this.worker.on('exit', (code) => {
-      this.failed ??= new Error(`the CSV profile worker stopped (exit code ${code})`);
+      if (!this.done) this.failed ??= new Error(`the CSV profile worker stopped (exit code ${code})`);
       this.wake();
     });
   }
 
-  /** Hands the batch's cells over (they move to the worker); the bytes are copied. */
-  async send(batch: CsvCellBatch): Promise<void> {
+  /** Hands the batch over: its cells move to the worker, its bytes too with `moveBytes`, else they are copied. */
+  async send(batch: CsvCellBatch, moveBytes: boolean): Promise<void> {
     this.inFlight++;
-    this.worker.postMessage(batch, [batch.cells.buffer as ArrayBuffer]);
+    const moved = [batch.cells.buffer as ArrayBuffer];
+    if (moveBytes) moved.push(batch.bytes.buffer as ArrayBuffer);
+    this.worker.postMessage(batch, moved);
     while (this.inFlight >= IN_FLIGHT && !this.failed) await new Promise<void>((ok) => (this.waiting = ok));
     if (this.failed) throw this.failed;
   }
@@ -758,9 +790,11 @@ class RemoteSink {
     throw this.failed;
   }
 
+  /** Stops the worker unless it finished (it ends by itself once it has sent the profile). */
   close(): void {
+    const finished = this.failed === null && this.done;
     this.failed ??= new Error('closed');
-    void this.worker.terminate();
+    if (!finished) void this.worker.terminate();
   }
 
   private wake(): void {

@@ -16,7 +16,7 @@ export async function profileTable(
   options: { read?: CsvOptions; profile?: Partial<ProfileOptions> } = {},
 ): Promise<TableProfile> {
   const format = options.read?.format ?? (await detectFormat(path));
-  if (format === 'csv') return profileCsv(path, options.read, options.profile);
+  if (format === 'csv') return profileCsv(path, options);
   const profile = new TableProfile(options.profile);
   for await (const batch of readTable(path, { ...options.read, format })) profile.add(batch);
   return profile;
