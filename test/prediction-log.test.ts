@@ -7,18 +7,36 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { type App, openStore } from '../src/app.js';
 import { loadSettings } from '../src/config/index.js';
+import { Monitoring } from '../src/monitoring/monitoring.js';
 import type { MonitoringTables } from '../src/monitoring/monitoring-migrations.js';
 import { HOUR_MS, MINUTE_MS, mergeProfiles, PredictionLog } from '../src/monitoring/prediction-log.js';
 import { postJson, REPO_ROOT, startTestApp, tempRepository } from './helpers.js';
 
 const good = { age: 41, hours_per_week: 40, workclass: 'Private' };
 
+/** The logged rows, oldest first, in the shape of one row per prediction. */
 async function logRows(dataDir: string, model?: string) {
   const store = await openStore(loadSettings({ flags: { dataDir, models: null } }));
   try {
-    let q = store.db.as<MonitoringTables>().selectFrom('prediction_log').selectAll();
-    if (model) q = q.where('model', '=', model);
-    return await q.orderBy('time_ms').orderBy('request_id').orderBy('row_index').execute();
+    const rows = await new Monitoring(store.db).predictions({
+      ...(model ? { model } : {}),
+      limit: 1_000_000,
+    });
+    return rows
+      .map((r) => ({
+        request_id: r.requestId,
+        row_index: r.row,
+        time_ms: r.timeMs,
+        protocol: r.protocol,
+        latency_us: r.latencyUs,
+        inputs: JSON.stringify(r.inputs),
+        outputs: JSON.stringify(r.outputs),
+        segments: r.segments === null ? null : JSON.stringify(r.segments),
+      }))
+      .sort(
+        (a, b) =>
+          a.time_ms - b.time_ms || (a.request_id < b.request_id ? -1 : 1) || a.row_index - b.row_index,
+      );
   } finally {
     await store.close();
   }

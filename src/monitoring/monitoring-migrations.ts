@@ -2,22 +2,20 @@ import type { NamedMigration } from '../store/index.js';
 
 /** The monitoring tables, as Kysely sees them. Times are integer ms; JSON is text. */
 export interface MonitoringTables {
-  prediction_log: {
+  /**
+   * The prediction log, a batch per model version and flush: columns of values (JSON), so a
+   * flush of thousands of predictions is one row, written in one statement.
+   */
+  prediction_batches: {
     id: string;
-    time_ms: number;
     model: string;
     version: string;
-    protocol: string;
-    request_id: string;
-    /** 0-based row of the request. */
-    row_index: number;
-    latency_us: number;
-    /** The row's inputs by name (JSON object). */
-    inputs: string;
-    /** The row's outputs by name (JSON object). */
-    outputs: string;
-    /** Segment keys (JSON object of strings), null when none. */
-    segments: string | null;
+    /** Earliest and latest prediction time in the batch. */
+    start_ms: number;
+    end_ms: number;
+    rows: number;
+    /** A BatchColumns JSON object (see prediction-batch.ts). */
+    data: string;
   };
   feedback: {
     request_id: string;
@@ -48,28 +46,24 @@ export const monitoringMigrations: NamedMigration[] = [
     name: '0400-monitoring',
     async up(db) {
       await db.schema
-        .createTable('prediction_log')
+        .createTable('prediction_batches')
         .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('time_ms', 'bigint', (c) => c.notNull())
         .addColumn('model', 'varchar(256)', (c) => c.notNull())
         .addColumn('version', 'varchar(64)', (c) => c.notNull())
-        .addColumn('protocol', 'varchar(32)', (c) => c.notNull())
-        .addColumn('request_id', 'varchar(256)', (c) => c.notNull())
-        .addColumn('row_index', 'integer', (c) => c.notNull())
-        .addColumn('latency_us', 'integer', (c) => c.notNull())
-        .addColumn('inputs', 'text', (c) => c.notNull())
-        .addColumn('outputs', 'text', (c) => c.notNull())
-        .addColumn('segments', 'text')
+        .addColumn('start_ms', 'bigint', (c) => c.notNull())
+        .addColumn('end_ms', 'bigint', (c) => c.notNull())
+        .addColumn('rows', 'integer', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
         .execute();
       await db.schema
-        .createIndex('prediction_log_model_time')
-        .on('prediction_log')
-        .columns(['model', 'time_ms'])
+        .createIndex('prediction_batches_model_time')
+        .on('prediction_batches')
+        .columns(['model', 'start_ms'])
         .execute();
       await db.schema
-        .createIndex('prediction_log_request')
-        .on('prediction_log')
-        .columns(['request_id', 'row_index'])
+        .createIndex('prediction_batches_end')
+        .on('prediction_batches')
+        .column('end_ms')
         .execute();
       await db.schema
         .createTable('feedback')

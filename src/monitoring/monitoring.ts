@@ -9,7 +9,9 @@ import {
   type PerformanceMetrics,
   regressionMetrics,
 } from './performance.js';
+import { type BatchColumns, batchRows } from './prediction-batch.js';
 import { HOUR_MS, mergeProfiles } from './prediction-log.js';
+import type { PredictionRow } from './prediction-rows.js';
 
 /** A logged prediction as the API and CLI show it. */
 export interface LoggedPrediction {
@@ -113,48 +115,74 @@ export class Monitoring {
     this.db = database.as<MonitoringTables>();
   }
 
+  /** The logged rows of batches overlapping a range (newest batches first), filtered. */
+  private async rows(q: PredictionQuery): Promise<PredictionRow[]> {
+    let query = this.db.selectFrom('prediction_batches').select(['model', 'version', 'data']);
+    if (q.model !== undefined) query = query.where('model', '=', q.model);
+    if (q.version !== undefined) query = query.where('version', '=', q.version);
+    if (q.sinceMs !== undefined) query = query.where('end_ms', '>=', q.sinceMs);
+    if (q.untilMs !== undefined) query = query.where('start_ms', '<', q.untilMs);
+    const batches = await query.orderBy('start_ms', 'desc').execute();
+    const out: PredictionRow[] = [];
+    for (const b of batches) {
+      for (const r of batchRows(b.model, b.version, JSON.parse(b.data) as BatchColumns)) {
+        if (q.sinceMs !== undefined && r.timeMs < q.sinceMs) continue;
+        if (q.untilMs !== undefined && r.timeMs >= q.untilMs) continue;
+        if (q.requestId !== undefined && r.requestId !== q.requestId) continue;
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  /** Ground truth of some (request, row) pairs, read in chunks. */
+  private async feedbackFor(
+    rows: readonly PredictionRow[],
+  ): Promise<Map<string, { groundTruth: unknown; weight: number }>> {
+    const ids = [...new Set(rows.map((r) => r.requestId))];
+    const found = new Map<string, { groundTruth: unknown; weight: number }>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const got = await this.db
+        .selectFrom('feedback')
+        .select(['request_id', 'row_index', 'ground_truth', 'weight'])
+        .where('request_id', 'in', ids.slice(i, i + 500))
+        .execute();
+      for (const f of got) {
+        found.set(`${f.request_id}\u0000${f.row_index}`, {
+          groundTruth: JSON.parse(f.ground_truth),
+          weight: f.weight,
+        });
+      }
+    }
+    return found;
+  }
+
   async predictions(q: PredictionQuery): Promise<LoggedPrediction[]> {
-    let query = this.db
-      .selectFrom('prediction_log as p')
-      .leftJoin('feedback as f', (j) =>
-        j.onRef('f.request_id', '=', 'p.request_id').onRef('f.row_index', '=', 'p.row_index'),
+    const rows = (await this.rows(q))
+      .sort(
+        (a, b) =>
+          b.timeMs - a.timeMs ||
+          (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0) ||
+          a.rowIndex - b.rowIndex,
       )
-      .select([
-        'p.request_id',
-        'p.row_index',
-        'p.time_ms',
-        'p.model',
-        'p.version',
-        'p.protocol',
-        'p.latency_us',
-        'p.inputs',
-        'p.outputs',
-        'p.segments',
-        'f.ground_truth',
-      ]);
-    if (q.model !== undefined) query = query.where('p.model', '=', q.model);
-    if (q.version !== undefined) query = query.where('p.version', '=', q.version);
-    if (q.requestId !== undefined) query = query.where('p.request_id', '=', q.requestId);
-    if (q.sinceMs !== undefined) query = query.where('p.time_ms', '>=', q.sinceMs);
-    if (q.untilMs !== undefined) query = query.where('p.time_ms', '<', q.untilMs);
-    const rows = await query
-      .orderBy('p.time_ms', 'desc')
-      .orderBy('p.row_index', 'asc')
-      .limit(q.limit ?? 100)
-      .execute();
-    return rows.map((r) => ({
-      requestId: r.request_id,
-      row: r.row_index,
-      timeMs: Number(r.time_ms),
-      model: r.model,
-      version: r.version,
-      protocol: r.protocol,
-      latencyUs: r.latency_us,
-      inputs: JSON.parse(r.inputs) as Record<string, unknown>,
-      outputs: JSON.parse(r.outputs) as Record<string, unknown>,
-      segments: r.segments === null ? null : (JSON.parse(r.segments) as Record<string, string>),
-      ...(r.ground_truth === null ? {} : { groundTruth: JSON.parse(r.ground_truth) }),
-    }));
+      .slice(0, q.limit ?? 100);
+    const truth = await this.feedbackFor(rows);
+    return rows.map((r) => {
+      const f = truth.get(`${r.requestId}\u0000${r.rowIndex}`);
+      return {
+        requestId: r.requestId,
+        row: r.rowIndex,
+        timeMs: r.timeMs,
+        model: r.model,
+        version: r.version,
+        protocol: r.protocol,
+        latencyUs: r.latencyUs,
+        inputs: r.inputs,
+        outputs: r.outputs,
+        segments: r.segments,
+        ...(f ? { groundTruth: f.groundTruth } : {}),
+      };
+    });
   }
 
   /**
@@ -210,34 +238,29 @@ export class Monitoring {
 
   /** Performance of the predictions in a range that have ground truth, overall, per segment value and per window. */
   async performance(q: PerformanceQuery): Promise<PerformanceResult> {
-    let query = this.db
-      .selectFrom('prediction_log as p')
-      .leftJoin('feedback as f', (j) =>
-        j.onRef('f.request_id', '=', 'p.request_id').onRef('f.row_index', '=', 'p.row_index'),
-      )
-      .select(['p.time_ms', 'p.outputs', 'p.segments', 'f.ground_truth', 'f.weight'])
-      .where('p.model', '=', q.model)
-      .where('p.time_ms', '>=', q.sinceMs)
-      .where('p.time_ms', '<', q.untilMs);
-    if (q.version !== undefined) query = query.where('p.version', '=', q.version);
-    const rows = await query.execute();
+    const all = await this.rows({
+      model: q.model,
+      ...(q.version !== undefined ? { version: q.version } : {}),
+      sinceMs: q.sinceMs,
+      untilMs: q.untilMs,
+    });
+    const inSegment = q.segment ? all.filter((r) => r.segments?.[q.segment!.key] === q.segment!.value) : all;
+    const truth = await this.feedbackFor(inSegment);
     const labelled: { timeMs: number; segments: Record<string, string> | null; row: LabelledRow }[] = [];
-    let predictions = 0;
-    for (const r of rows) {
-      const segments = r.segments === null ? null : (JSON.parse(r.segments) as Record<string, string>);
-      if (q.segment && segments?.[q.segment.key] !== q.segment.value) continue;
-      predictions++;
-      if (r.ground_truth === null) continue;
-      const predicted = predictedOf(JSON.parse(r.outputs) as Record<string, unknown>);
+    const predictions = inSegment.length;
+    for (const r of inSegment) {
+      const f = truth.get(`${r.requestId}\u0000${r.rowIndex}`);
+      if (!f) continue;
+      const predicted = predictedOf(r.outputs);
       if (!predicted) continue;
-      const actual = JSON.parse(r.ground_truth) as string | number | boolean;
+      const actual = f.groundTruth as string | number | boolean;
       labelled.push({
-        timeMs: Number(r.time_ms),
-        segments,
+        timeMs: r.timeMs,
+        segments: r.segments,
         row: {
           ...predicted,
           actual: typeof actual === 'boolean' ? String(actual) : actual,
-          weight: r.weight ?? 1,
+          weight: f.weight,
         },
       });
     }

@@ -5,7 +5,13 @@ import { TableProfile } from '../data/index.js';
 import type { PredictionEntry, PredictionSink } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
-import { type PredictionRow, predictionRows, profileCells } from './prediction-rows.js';
+import {
+  type BatchBuilder,
+  RecordBatchBuilder,
+  TensorBatchBuilder,
+  tensorSignature,
+} from './prediction-batch.js';
+import { predictionRows, profileCells } from './prediction-rows.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -15,6 +21,12 @@ export const HOUR_MS = 3_600_000;
  * sketches (KLL, HyperLogLog, Misra–Gries), so a window's stored size stays bounded.
  */
 export const WINDOW_PROFILE_OPTIONS = { exactLimit: 1000 } as const;
+
+/** Requests written per statement; the flush yields to requests between slices. */
+const FLUSH_SLICE = 2000;
+
+/** Rows per second (over all models) folded into window profiles; beyond it a uniform sample. */
+export const WINDOW_SAMPLE_PER_SECOND = 500;
 
 export interface PredictionLogOptions {
   /** Queued entries are written this often (ms); a crash loses at most this much. */
@@ -27,9 +39,6 @@ export interface PredictionLogOptions {
   /** The clock (tests move it). */
   now?: () => number;
 }
-
-/** Rows per INSERT: 11 parameters each stays far below every database's limit. */
-const CHUNK = 500;
 
 /** Counters of the log, for /metrics. */
 export interface PredictionLogCounters {
@@ -57,7 +66,8 @@ export class PredictionLog implements PredictionSink {
   private queue: PredictionEntry[] = [];
   private readonly windows = new Map<
     string,
-    { model: string; version: string; windowMs: number; profile: TableProfile }
+    /** `logged`: rows written in the window; the profile holds a sample of them when traffic is high. */
+    { model: string; version: string; windowMs: number; profile: TableProfile; logged: number }
   >();
   private readonly counters: PredictionLogCounters = { queued: 0, written: 0, dropped: 0, failedFlushes: 0 };
   private timer?: NodeJS.Timeout;
@@ -115,58 +125,75 @@ export class PredictionLog implements PredictionSink {
   }
 
   private async writeQueued(): Promise<void> {
-    const entries = this.queue;
-    if (entries.length > 0) {
-      this.queue = [];
-      const rows: PredictionRow[] = [];
-      for (const e of entries) for (const r of predictionRows(e)) rows.push(r);
+    const all = this.queue;
+    this.queue = [];
+    // In slices, yielding between them, so a busy second's flush never holds requests up for long.
+    for (let i = 0; i < all.length; i += FLUSH_SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      const entries = all.slice(i, i + FLUSH_SLICE);
       try {
-        await this.insert(rows);
-        this.counters.written += rows.length;
-        this.profile(rows);
+        const rows = await this.insert(entries);
+        this.counters.written += rows;
+        this.profile(entries, rows);
       } catch (err) {
         this.counters.failedFlushes++;
         this.options.logger.warn(
-          { err: (err as Error).message, rows: rows.length },
+          { err: (err as Error).message, entries: entries.length },
           'prediction log write failed; retrying',
         );
         // Back in front of newer entries, within the bound.
+        const rest = all.slice(i);
         const room = Math.max(0, this.options.queueMax - this.queue.length);
-        const kept = entries.slice(0, room);
-        this.counters.dropped += entries.length - kept.length;
+        const kept = rest.slice(0, room);
+        this.counters.dropped += rest.length - kept.length;
         this.queue = [...kept, ...this.queue];
+        break;
       }
     }
     await this.writeWindows(false);
   }
 
-  private async insert(rows: PredictionRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    const values = rows.map((r) => ({
-      id: randomUUID(),
-      time_ms: r.timeMs,
-      model: r.model,
-      version: r.version,
-      protocol: r.protocol,
-      request_id: r.requestId,
-      row_index: r.rowIndex,
-      latency_us: r.latencyUs,
-      inputs: JSON.stringify(r.inputs),
-      outputs: JSON.stringify(r.outputs),
-      segments: r.segments ? JSON.stringify(r.segments) : null,
-    }));
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < values.length; i += CHUNK) {
-        await trx
-          .insertInto('prediction_log')
-          .values(values.slice(i, i + CHUNK))
-          .execute();
+  /**
+   * One batch row per model version and request shape: records as columns of values, V2
+   * requests as their tensors concatenated (a copy and a base64 pass). Returns the rows written.
+   */
+  private async insert(entries: PredictionEntry[]): Promise<number> {
+    const builders = new Map<string, BatchBuilder>();
+    for (const e of entries) {
+      const shape = e.records ? 'records' : tensorSignature(e);
+      const key = `${e.model}\u0000${e.version}\u0000${shape}`;
+      let b = builders.get(key);
+      if (!b) {
+        b = e.records
+          ? new RecordBatchBuilder(e.model, e.version)
+          : new TensorBatchBuilder(e.model, e.version);
+        builders.set(key, b);
       }
-    });
+      b.add(e);
+    }
+    const values = [...builders.values()]
+      .filter((b) => b.rows > 0)
+      .map((b) => ({
+        id: randomUUID(),
+        model: b.model,
+        version: b.version,
+        start_ms: b.startMs,
+        end_ms: b.endMs,
+        rows: b.rows,
+        data: JSON.stringify(b.finish()),
+      }));
+    if (values.length > 0) await this.db.insertInto('prediction_batches').values(values).execute();
+    return values.reduce((n, v) => n + v.rows, 0);
   }
 
-  /** Folds written rows into the open minute windows, consecutive rows of one shape as one batch. */
-  private profile(rows: PredictionRow[]): void {
+  /**
+   * Folds a sample of the written rows into the open minute windows: about
+   * WINDOW_SAMPLE_PER_SECOND rows per second in all (every row when traffic is lower), chosen
+   * uniformly, so profiles cost little however busy the server is.
+   */
+  private profile(entries: PredictionEntry[], rows: number): void {
+    const budget = (WINDOW_SAMPLE_PER_SECOND * this.options.flushMs) / 1000;
+    const p = rows <= budget ? 1 : budget / rows;
     let target: TableProfile | undefined;
     let columns: string[] = [];
     let batch: unknown[][] = [];
@@ -174,30 +201,51 @@ export class PredictionLog implements PredictionSink {
       if (target && batch.length > 0) target.add({ columns, rows: batch as never[][], firstRow: 1 });
       batch = [];
     };
-    for (const r of rows) {
-      const windowMs = Math.floor(r.timeMs / MINUTE_MS) * MINUTE_MS;
-      const key = `${r.model}\u0000${r.version}\u0000${windowMs}`;
-      let w = this.windows.get(key);
-      if (!w) {
-        w = {
-          model: r.model,
-          version: r.version,
-          windowMs,
-          profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
-        };
-        this.windows.set(key, w);
+    for (const e of entries) {
+      const n = e.records?.length ?? e.inputs?.[0]?.shape[0] ?? 0;
+      if (p < 1 && Math.random() >= p * n) continue; // most requests hold one row
+      for (const r of predictionRows(e)) {
+        const windowMs = Math.floor(r.timeMs / MINUTE_MS) * MINUTE_MS;
+        const key = `${r.model}\u0000${r.version}\u0000${windowMs}`;
+        let w = this.windows.get(key);
+        if (!w) {
+          w = {
+            model: r.model,
+            version: r.version,
+            windowMs,
+            profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
+            logged: 0,
+          };
+          this.windows.set(key, w);
+        }
+        const names: string[] = [];
+        const cells: unknown[] = [];
+        profileCells(r, names, cells);
+        if (w.profile !== target || !sameNames(names, columns)) {
+          emit();
+          target = w.profile;
+          columns = names;
+        }
+        batch.push(cells);
       }
-      const names: string[] = [];
-      const cells: unknown[] = [];
-      profileCells(r, names, cells);
-      if (w.profile !== target || !sameNames(names, columns)) {
-        emit();
-        target = w.profile;
-        columns = names;
-      }
-      batch.push(cells);
     }
     emit();
+    // Every written row counts towards its window's total, sampled or not.
+    for (const e of entries) {
+      const n = e.records?.length ?? e.inputs?.[0]?.shape[0] ?? 0;
+      const windowMs = Math.floor(e.timeMs / MINUTE_MS) * MINUTE_MS;
+      const w = this.windows.get(`${e.model}\u0000${e.version}\u0000${windowMs}`);
+      if (w) w.logged += n;
+      else {
+        this.windows.set(`${e.model}\u0000${e.version}\u0000${windowMs}`, {
+          model: e.model,
+          version: e.version,
+          windowMs,
+          profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
+          logged: n,
+        });
+      }
+    }
   }
 
   /** Writes closed minute windows (all of them when `all`) as profile parts. */
@@ -215,7 +263,7 @@ export class PredictionLog implements PredictionSink {
             version: w.version,
             granularity: 'minute',
             window_ms: w.windowMs,
-            rows: w.profile.rows,
+            rows: w.logged,
             parts: 1,
             profile: JSON.stringify(w.profile),
           })),
@@ -260,7 +308,7 @@ export class PredictionLog implements PredictionSink {
       if (existing && existing.parts === h.parts) continue;
       const parts = await this.db
         .selectFrom('monitoring_windows')
-        .select(['profile'])
+        .select(['profile', 'rows'])
         .where('granularity', '=', 'minute')
         .where('model', '=', h.model)
         .where('version', '=', h.version)
@@ -278,7 +326,7 @@ export class PredictionLog implements PredictionSink {
             version: h.version,
             granularity: 'hour',
             window_ms: h.hourMs,
-            rows: merged.rows,
+            rows: parts.reduce((n, p) => n + p.rows, 0),
             parts: parts.length,
             profile: JSON.stringify(merged),
           })
@@ -286,7 +334,7 @@ export class PredictionLog implements PredictionSink {
       });
     }
     const rawCutoff = now - this.options.retentionDays * 86_400_000;
-    await this.db.deleteFrom('prediction_log').where('time_ms', '<', rawCutoff).execute();
+    await this.db.deleteFrom('prediction_batches').where('end_ms', '<', rawCutoff).execute();
     await this.db
       .deleteFrom('monitoring_windows')
       .where('granularity', '=', 'minute')
