@@ -6,8 +6,8 @@
  * (scipy warns there; the capped value is the score, as in Evidently).
  * Score = p-value; drift when p < threshold.
  */
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { numericValues, sorted, testError } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { numericValues, orderFree, sorted, testError } from './numpy-compat.js';
 
 /** Number of elements of an ascending array < v (side 'left') or ≤ v (side 'right'), from `from`. */
 function countBelow(a: Float64Array, v: number, right: boolean): number {
@@ -134,7 +134,7 @@ export function andersonKSample(samples: Float64Array[]): { statistic: number; p
   return { statistic, pvalue };
 }
 
-export const anderson: StatTest = {
+export const anderson: SummaryStatTest = orderFree({
   name: 'anderson',
   kinds: ['numerical'],
   defaultThreshold: 0.1,
@@ -145,4 +145,4 @@ export const anderson: StatTest = {
     ]);
     return { score: pvalue, drifted: pvalue < threshold };
   },
-};
+});

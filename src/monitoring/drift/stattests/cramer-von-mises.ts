@@ -7,8 +7,8 @@
  */
 
 import { besselK, logGamma } from '../special.js';
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { averageRanks, numericValues, numpySum, sorted, testError } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { averageRanks, numericValues, numpySum, orderFree, sorted, testError } from './numpy-compat.js';
 
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
@@ -231,7 +231,7 @@ export function cramerVonMises(x: Float64Array, y: Float64Array): { statistic: n
   return { statistic: t, pvalue };
 }
 
-export const cramerVonMisesTest: StatTest = {
+export const cramerVonMisesTest: SummaryStatTest = orderFree({
   name: 'cramer_von_mises',
   kinds: ['numerical'],
   defaultThreshold: 0.1,
@@ -242,4 +242,4 @@ export const cramerVonMisesTest: StatTest = {
     );
     return { score: pvalue, drifted: pvalue <= threshold };
   },
-};
+});

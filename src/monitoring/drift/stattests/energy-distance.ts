@@ -2,8 +2,8 @@
  * `ed`: the energy distance between the two samples (scipy `energy_distance`: √2 times the L2
  * distance between their empirical cdfs). Score = distance; drift when distance > threshold.
  */
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { numericValues, sorted } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { numericValues, orderFree, sorted } from './numpy-compat.js';
 
 export function energyDistance(u: ArrayLike<number>, v: ArrayLike<number>): number {
   const us = sorted(u);
@@ -26,7 +26,7 @@ export function energyDistance(u: ArrayLike<number>, v: ArrayLike<number>): numb
   return Math.SQRT2 * Math.sqrt(sum);
 }
 
-export const energyDistanceTest: StatTest = {
+export const energyDistanceTest: SummaryStatTest = orderFree({
   name: 'ed',
   kinds: ['numerical'],
   defaultThreshold: 0.1,
@@ -34,4 +34,4 @@ export const energyDistanceTest: StatTest = {
     const distance = energyDistance(numericValues(reference, 'ed'), numericValues(current, 'ed'));
     return { score: distance, drifted: distance > threshold };
   },
-};
+});

@@ -8,8 +8,8 @@
  */
 
 import { chi2Sf } from '../special.js';
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { numericValues, numpyMean, quantileLinear, sorted, testError } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { numericValues, numpyMean, orderFree, quantileLinear, sorted, testError } from './numpy-compat.js';
 
 const EPS = 2.220446049250313e-16;
 
@@ -118,7 +118,7 @@ export function eppsSingleton(x: Float64Array, y: Float64Array): { statistic: nu
   return { statistic: w, pvalue: chi2Sf(w, rank) };
 }
 
-export const eppsSingletonTest: StatTest = {
+export const eppsSingletonTest: SummaryStatTest = orderFree({
   name: 'es',
   kinds: ['numerical'],
   defaultThreshold: 0.05,
@@ -126,4 +126,4 @@ export const eppsSingletonTest: StatTest = {
     const { pvalue } = eppsSingleton(numericValues(reference, 'es'), numericValues(current, 'es'));
     return { score: pvalue, drifted: pvalue < threshold };
   },
-};
+});

@@ -6,8 +6,8 @@
  */
 
 import { logGamma } from '../special.js';
-import type { CategoryKey, DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { testError } from './numpy-compat.js';
+import type { CategoryKey, DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { orderFree, testError } from './numpy-compat.js';
 
 /** ln C(n, k). */
 function logChoose(n: number, k: number): number {
@@ -46,7 +46,7 @@ export function fisherExactPValue(a: number, b: number, c: number, d: number): n
   return Math.min(p, 1);
 }
 
-export const fisherExact: StatTest = {
+export const fisherExact: SummaryStatTest = orderFree({
   name: 'fisher_exact',
   kinds: ['categorical'],
   defaultThreshold: 0.1,
@@ -80,4 +80,4 @@ export const fisherExact: StatTest = {
     );
     return { score: p, drifted: p < threshold };
   },
-};
+});

@@ -7,8 +7,8 @@
  */
 
 import { chi2Sf } from '../special.js';
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { categoryCounts, numpySum, testError } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { categoryCounts, numpySum, orderFree, testError } from './numpy-compat.js';
 
 export function gTestPValue(observed: Float64Array, expected: Float64Array): number {
   const obsSum = numpySum(observed);
@@ -27,7 +27,7 @@ export function gTestPValue(observed: Float64Array, expected: Float64Array): num
   return chi2Sf(numpySum(terms), observed.length - 1);
 }
 
-export const gTest: StatTest = {
+export const gTest: SummaryStatTest = orderFree({
   name: 'g_test',
   kinds: ['categorical'],
   defaultThreshold: 0.1,
@@ -36,4 +36,4 @@ export const gTest: StatTest = {
     const p = gTestPValue(cur, ref);
     return { score: p, drifted: p < threshold };
   },
-};
+});

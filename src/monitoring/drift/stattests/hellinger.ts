@@ -5,8 +5,8 @@
  * `histogram_bin_edges(keys, bins="sturges")`), the Bhattacharyya sum weighted by the mean bin
  * width. Score = distance; drift when distance ≥ threshold.
  */
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { categoryCounts, sorted } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { categoryCounts, orderFree, sorted } from './numpy-compat.js';
 
 /**
  * numpy's `histogram_bin_edges(values, bins="sturges")` for an ascending array. For an integer
@@ -91,7 +91,7 @@ export function hellingerDistance(reference: DriftColumn, current: DriftColumn):
   return finish(overlap);
 }
 
-export const hellinger: StatTest = {
+export const hellinger: SummaryStatTest = orderFree({
   name: 'hellinger',
   kinds: ['categorical', 'numerical'],
   defaultThreshold: 0.1,
@@ -99,4 +99,4 @@ export const hellinger: StatTest = {
     const distance = hellingerDistance(reference, current);
     return { score: distance, drifted: distance >= threshold };
   },
-};
+});

@@ -7,8 +7,8 @@
  */
 
 import { normalSf } from '../special.js';
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { averageRanks, numericValues, numpySum } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { averageRanks, numericValues, numpySum, orderFree } from './numpy-compat.js';
 
 /** C(n, k) as a float (a product of ratios; scipy uses special.binom). */
 function choose(n: number, k: number): number {
@@ -79,7 +79,7 @@ export function mannWhitneyLessPValue(x: Float64Array, y: Float64Array): number 
   return Math.min(Math.max(p, 0), 1);
 }
 
-export const mannWhitney: StatTest = {
+export const mannWhitney: SummaryStatTest = orderFree({
   name: 'mannw',
   kinds: ['numerical'],
   defaultThreshold: 0.05,
@@ -87,4 +87,4 @@ export const mannWhitney: StatTest = {
     const p = mannWhitneyLessPValue(numericValues(reference, 'mannw'), numericValues(current, 'mannw'));
     return { score: p, drifted: p < threshold };
   },
-};
+});

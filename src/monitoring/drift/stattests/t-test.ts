@@ -4,8 +4,8 @@
  */
 
 import { studentTSf } from '../special.js';
-import type { DriftColumn, StatTest, StatTestResult } from '../stat-test.js';
-import { numericValues, numpyMean } from './numpy-compat.js';
+import type { DriftColumn, StatTestResult, SummaryStatTest } from '../stat-test.js';
+import { numericValues, numpyMean, orderFree } from './numpy-compat.js';
 
 /** Sample variance with ddof = 1 as scipy computes it: mean of squared deviations × n/(n − 1). */
 function variance(values: Float64Array, mean: number): number {
@@ -35,7 +35,7 @@ export function tTestPValue(a: Float64Array, b: Float64Array): number {
   return 2 * studentTSf(Math.abs(t), df);
 }
 
-export const tTest: StatTest = {
+export const tTest: SummaryStatTest = orderFree({
   name: 't_test',
   kinds: ['numerical'],
   defaultThreshold: 0.05,
@@ -43,4 +43,4 @@ export const tTest: StatTest = {
     const p = tTestPValue(numericValues(reference, 't_test'), numericValues(current, 't_test'));
     return { score: p, drifted: p < threshold };
   },
-};
+});
