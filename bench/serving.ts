@@ -48,6 +48,7 @@ export type CaseId =
   | 'bare'
   | 'fastify'
   | 'slipway-json'
+  | 'slipway-json-nolog'
   | 'slipway-binary'
   | 'slipway-grpc'
   | 'slipway-records'
@@ -57,7 +58,7 @@ export type CaseId =
 export interface BenchCase {
   id: CaseId;
   label: string;
-  server: 'bare' | 'fastify' | 'slipway' | 'mlserver';
+  server: 'bare' | 'fastify' | 'slipway' | 'slipway-nolog' | 'mlserver';
   tool: 'wrk' | 'ghz';
   format: HttpFormat | 'bare' | 'grpc';
 }
@@ -66,6 +67,13 @@ export const CASES: BenchCase[] = [
   { id: 'bare', label: 'bare node:http (ceiling)', server: 'bare', tool: 'wrk', format: 'bare' },
   { id: 'fastify', label: 'naive Fastify + ort', server: 'fastify', tool: 'wrk', format: 'json' },
   { id: 'slipway-json', label: 'Slipway REST JSON', server: 'slipway', tool: 'wrk', format: 'json' },
+  {
+    id: 'slipway-json-nolog',
+    label: 'Slipway REST JSON, prediction log off',
+    server: 'slipway-nolog',
+    tool: 'wrk',
+    format: 'json',
+  },
   { id: 'slipway-binary', label: 'Slipway REST binary', server: 'slipway', tool: 'wrk', format: 'binary' },
   { id: 'slipway-grpc', label: 'Slipway gRPC', server: 'slipway', tool: 'ghz', format: 'grpc' },
   { id: 'slipway-records', label: 'Slipway records API', server: 'slipway', tool: 'wrk', format: 'records' },
@@ -179,9 +187,16 @@ async function main(): Promise<void> {
         await startNodeServer('fastify', join(dist, 'naive-fastify.js'), ['--model', model]),
       );
     }
+    const slipwayModels =
+      wanted.has('slipway') || wanted.has('slipway-nolog') ? prepareSlipwayModels(ROOT, samples) : '';
     if (wanted.has('slipway')) {
-      const models = prepareSlipwayModels(ROOT, samples);
-      servers.set('slipway', await startSlipway(ROOT, models, opts.slipwayNodeArgs));
+      servers.set('slipway', await startSlipway(ROOT, slipwayModels, opts.slipwayNodeArgs));
+    }
+    if (wanted.has('slipway-nolog')) {
+      servers.set(
+        'slipway-nolog',
+        await startSlipway(ROOT, slipwayModels, opts.slipwayNodeArgs, { predictionLog: false }),
+      );
     }
     if (wanted.has('mlserver')) {
       servers.set('mlserver', await startMlserver(ROOT, tools.mlserver!, join(OUT, 'mlserver')));

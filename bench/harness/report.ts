@@ -98,6 +98,13 @@ export function targets(points: Point[]): Target[] {
       goal: 1,
     },
     {
+      name: 'prediction log on (100% sampled) / off, req/s at c=64',
+      value: ratio(at('slipway-json', 64), at('slipway-json-nolog', 64)),
+      unit: '',
+      op: '>=',
+      goal: 0.95,
+    },
+    {
       name: 'records API with / without a schema check, req/s at c=64',
       value: ratio(at('slipway-records-checked', 64), at('slipway-records', 64)),
       unit: '',

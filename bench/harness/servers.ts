@@ -169,8 +169,18 @@ export function prepareSlipwayModels(root: string, samples: Samples): string {
   return dir;
 }
 
-export async function startSlipway(root: string, models: string, nodeArgs: string[]): Promise<RunningServer> {
-  const dataDir = join(root, 'bench', '.out', 'slipway-data');
+export async function startSlipway(
+  root: string,
+  models: string,
+  nodeArgs: string[],
+  options: { predictionLog?: boolean } = {},
+): Promise<RunningServer> {
+  const dataDir = join(
+    root,
+    'bench',
+    '.out',
+    options.predictionLog === false ? 'slipway-data-nolog' : 'slipway-data',
+  );
   const args = [
     ...nodeArgs,
     join(root, 'bin', 'slipway.js'),
@@ -181,7 +191,8 @@ export async function startSlipway(root: string, models: string, nodeArgs: strin
     dataDir,
   ];
   args.push('--port', '0', '--grpc-port', '0', '--log-level', 'warn');
-  const started = launch('slipway', process.execPath, args, { cwd: root });
+  const env = { ...process.env, SLIPWAY_PREDICTION_LOG: options.predictionLog === false ? 'false' : 'true' };
+  const started = launch('slipway', process.execPath, args, { cwd: root, env });
   return guarded('slipway', started, async () => {
     const m = await waitForLine('slipway', started.child, /REST\s+(http:\/\/[^\s]+)\s+gRPC\s+(\S+)/, 60_000);
     const http = m[1]!.replace(/\/$/, '');
