@@ -90,6 +90,17 @@ describe('feedback and performance', () => {
     assert.equal(eu.body.labelled, 1);
   });
 
+  test('service stats: requests and errors from the closed minute windows, latency quantiles of the log', async () => {
+    await app.predictions!.checkpoint(); // writes the open windows, as a minute closing does
+    const s = await getJson(`${url}/api/v1/monitoring/service?model=tabular&since=1h`);
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    assert.equal(s.body.requests, 2);
+    assert.equal(s.body.errors, 0);
+    assert.equal(s.body.error_rate, 0);
+    assert.equal(s.body.logged, 3);
+    assert.ok(s.body.latency_ms.p50 > 0 && s.body.latency_ms.p99 >= s.body.latency_ms.p50);
+  });
+
   test('bad feedback and bad ranges are 400s naming the field', async () => {
     const missing = await postJson(`${url}/v1/feedback`, { request_id: 'x' });
     assert.equal(missing.status, 400);

@@ -252,6 +252,7 @@ export class RepositoryDataPlane implements DataPlane {
           ...segmentsOf(v.config.segments, request.parameters, options.headers),
         });
       }
+      this.options.predictions?.count(model, v.version, false);
       this.metrics?.request(
         model,
         v.version,
@@ -265,6 +266,8 @@ export class RepositoryDataPlane implements DataPlane {
     } catch (err) {
       const e = toSlipwayError(err);
       if (v) {
+        // A client's mistake (4xx) is not the model failing; server-side failures count as errors.
+        if (e.httpStatus >= 500) this.options.predictions?.count(model, v.version, true);
         // Failures before the queue (validation) count as failed inferences, as in Triton.
         if (e.code !== 'SLIPWAY_ERR_INFERENCE_FAILED')
           v.stats.request(false, (performance.now() - start) * 1e6, 0);

@@ -27,7 +27,9 @@ export interface PredictionEntry {
   segmentFields?: readonly string[];
 }
 
-/** Where served predictions go; `record` must return at once (it queues). */
+/** Where served predictions go; both calls must return at once (they queue or count). */
 export interface PredictionSink {
   record(entry: PredictionEntry): void;
+  /** Every request a model version answered or failed, sampled or not (for error rates and volumes). */
+  count(model: string, version: string, failed: boolean): void;
 }

@@ -33,7 +33,11 @@ export interface MonitoringTables {
     /** `minute` parts as written; `hour` rows merge an hour's minute parts. */
     granularity: string;
     window_ms: number;
+    /** Rows logged (sampled) in the window; the profile may hold a uniform sample of them. */
     rows: number;
+    /** Requests answered and failed (5xx) in the window, sampled or not. */
+    requests: number;
+    errors: number;
     /** Minute parts merged into an hour row (to redo it when late parts arrive). */
     parts: number;
     /** A TableProfileJson: inputs by name, outputs as `prediction.<name>`. */
@@ -82,6 +86,8 @@ export const monitoringMigrations: NamedMigration[] = [
         .addColumn('granularity', 'varchar(16)', (c) => c.notNull())
         .addColumn('window_ms', 'bigint', (c) => c.notNull())
         .addColumn('rows', 'integer', (c) => c.notNull())
+        .addColumn('requests', 'integer', (c) => c.notNull())
+        .addColumn('errors', 'integer', (c) => c.notNull())
         .addColumn('parts', 'integer', (c) => c.notNull())
         .addColumn('profile', 'text', (c) => c.notNull())
         .execute();

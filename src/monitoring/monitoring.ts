@@ -61,6 +61,16 @@ export interface PerformanceQuery {
   positive?: string;
 }
 
+export interface ServiceStats {
+  requests: number;
+  errors: number;
+  /** errors / (requests + errors). */
+  error_rate: number;
+  /** Logged predictions in range (the latency quantiles' sample). */
+  logged: number;
+  latency_ms: { p50: number | null; p95: number | null; p99: number | null };
+}
+
 export interface PerformanceResult {
   model: string;
   version?: string;
@@ -313,6 +323,53 @@ export class Monitoring {
       result.windows = windows;
     }
     return result;
+  }
+
+  /**
+   * Traffic of a model in a range: requests answered and failed (from the minute windows, so up
+   * to a minute behind), and latency quantiles of the logged predictions.
+   */
+  async service(q: {
+    model: string;
+    version?: string;
+    sinceMs: number;
+    untilMs: number;
+  }): Promise<ServiceStats> {
+    let windows = this.db
+      .selectFrom('monitoring_windows')
+      .select(['requests', 'errors'])
+      .where('model', '=', q.model)
+      .where('granularity', '=', 'minute')
+      .where('window_ms', '>=', Math.floor(q.sinceMs / 60_000) * 60_000)
+      .where('window_ms', '<', q.untilMs);
+    if (q.version !== undefined) windows = windows.where('version', '=', q.version);
+    const counts = await windows.execute();
+    const requests = counts.reduce((n, c) => n + c.requests, 0);
+    const errors = counts.reduce((n, c) => n + c.errors, 0);
+    const latencies = (
+      await this.rows({
+        model: q.model,
+        ...(q.version !== undefined ? { version: q.version } : {}),
+        sinceMs: q.sinceMs,
+        untilMs: q.untilMs,
+      })
+    )
+      .map((r) => r.latencyUs / 1000)
+      .sort((a, b) => a - b);
+    // Linear interpolation between order statistics, as numpy's default percentile.
+    const quantile = (p: number) => {
+      if (latencies.length === 0) return null;
+      const h = (latencies.length - 1) * p;
+      const lo = Math.floor(h);
+      return latencies[lo]! + (h - lo) * ((latencies[lo + 1] ?? latencies[lo]!) - latencies[lo]!);
+    };
+    return {
+      requests,
+      errors,
+      error_rate: requests + errors > 0 ? errors / (requests + errors) : 0,
+      logged: latencies.length,
+      latency_ms: { p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99) },
+    };
   }
 
   /**

@@ -28,6 +28,18 @@ const FLUSH_SLICE = 2000;
 /** Rows per second (over all models) folded into window profiles; beyond it a uniform sample. */
 export const WINDOW_SAMPLE_PER_SECOND = 500;
 
+/** An open minute window of one model version. */
+interface Window {
+  model: string;
+  version: string;
+  windowMs: number;
+  profile: TableProfile;
+  /** Rows written in the window; the profile holds a sample of them when traffic is high. */
+  logged: number;
+  requests: number;
+  errors: number;
+}
+
 export interface PredictionLogOptions {
   /** Queued entries are written this often (ms); a crash loses at most this much. */
   flushMs: number;
@@ -67,7 +79,7 @@ export class PredictionLog implements PredictionSink {
   private readonly windows = new Map<
     string,
     /** `logged`: rows written in the window; the profile holds a sample of them when traffic is high. */
-    { model: string; version: string; windowMs: number; profile: TableProfile; logged: number }
+    Window
   >();
   private readonly counters: PredictionLogCounters = { queued: 0, written: 0, dropped: 0, failedFlushes: 0 };
   private timer?: NodeJS.Timeout;
@@ -104,6 +116,31 @@ export class PredictionLog implements PredictionSink {
     this.queue.push(entry);
   }
 
+  count(model: string, version: string, failed: boolean): void {
+    const w = this.window(model, version, this.now());
+    if (failed) w.errors++;
+    else w.requests++;
+  }
+
+  private window(model: string, version: string, timeMs: number): Window {
+    const windowMs = Math.floor(timeMs / MINUTE_MS) * MINUTE_MS;
+    const key = `${model}\u0000${version}\u0000${windowMs}`;
+    let w = this.windows.get(key);
+    if (!w) {
+      w = {
+        model,
+        version,
+        windowMs,
+        profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
+        logged: 0,
+        requests: 0,
+        errors: 0,
+      };
+      this.windows.set(key, w);
+    }
+    return w;
+  }
+
   get stats(): PredictionLogCounters {
     return { ...this.counters, queued: this.queue.length };
   }
@@ -114,14 +151,19 @@ export class PredictionLog implements PredictionSink {
     return this.flushing;
   }
 
+  /** Writes everything queued and every open window now (a later row of the same minute adds a part). */
+  async checkpoint(): Promise<void> {
+    await this.flush();
+    this.flushing = this.flushing.then(() => this.writeWindows(true));
+    await this.flushing;
+  }
+
   /** Stops the timers, writes everything queued and every open window. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     clearInterval(this.sweeper);
-    await this.flush();
-    this.flushing = this.flushing.then(() => this.writeWindows(true));
-    await this.flushing;
+    await this.checkpoint();
   }
 
   private async writeQueued(): Promise<void> {
@@ -205,19 +247,7 @@ export class PredictionLog implements PredictionSink {
       const n = e.records?.length ?? e.inputs?.[0]?.shape[0] ?? 0;
       if (p < 1 && Math.random() >= p * n) continue; // most requests hold one row
       for (const r of predictionRows(e)) {
-        const windowMs = Math.floor(r.timeMs / MINUTE_MS) * MINUTE_MS;
-        const key = `${r.model}\u0000${r.version}\u0000${windowMs}`;
-        let w = this.windows.get(key);
-        if (!w) {
-          w = {
-            model: r.model,
-            version: r.version,
-            windowMs,
-            profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
-            logged: 0,
-          };
-          this.windows.set(key, w);
-        }
+        const w = this.window(r.model, r.version, r.timeMs);
         const names: string[] = [];
         const cells: unknown[] = [];
         profileCells(r, names, cells);
@@ -232,19 +262,7 @@ export class PredictionLog implements PredictionSink {
     emit();
     // Every written row counts towards its window's total, sampled or not.
     for (const e of entries) {
-      const n = e.records?.length ?? e.inputs?.[0]?.shape[0] ?? 0;
-      const windowMs = Math.floor(e.timeMs / MINUTE_MS) * MINUTE_MS;
-      const w = this.windows.get(`${e.model}\u0000${e.version}\u0000${windowMs}`);
-      if (w) w.logged += n;
-      else {
-        this.windows.set(`${e.model}\u0000${e.version}\u0000${windowMs}`, {
-          model: e.model,
-          version: e.version,
-          windowMs,
-          profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
-          logged: n,
-        });
-      }
+      this.window(e.model, e.version, e.timeMs).logged += e.records?.length ?? e.inputs?.[0]?.shape[0] ?? 0;
     }
   }
 
@@ -264,6 +282,8 @@ export class PredictionLog implements PredictionSink {
             granularity: 'minute',
             window_ms: w.windowMs,
             rows: w.logged,
+            requests: w.requests,
+            errors: w.errors,
             parts: 1,
             profile: JSON.stringify(w.profile),
           })),
@@ -308,7 +328,7 @@ export class PredictionLog implements PredictionSink {
       if (existing && existing.parts === h.parts) continue;
       const parts = await this.db
         .selectFrom('monitoring_windows')
-        .select(['profile', 'rows'])
+        .select(['profile', 'rows', 'requests', 'errors'])
         .where('granularity', '=', 'minute')
         .where('model', '=', h.model)
         .where('version', '=', h.version)
@@ -327,6 +347,8 @@ export class PredictionLog implements PredictionSink {
             granularity: 'hour',
             window_ms: h.hourMs,
             rows: parts.reduce((n, p) => n + p.rows, 0),
+            requests: parts.reduce((n, p) => n + p.requests, 0),
+            errors: parts.reduce((n, p) => n + p.errors, 0),
             parts: parts.length,
             profile: JSON.stringify(merged),
           })

@@ -192,6 +192,34 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
     );
 
     app.get<{ Querystring: RangeQuery }>(
+      '/api/v1/monitoring/service',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary:
+            'Requests, errors (5xx), error rate and latency quantiles of a model in a range (counts are up to a minute behind)',
+          querystring: {
+            type: 'object',
+            required: ['model'],
+            additionalProperties: false,
+            properties: range,
+          },
+          response: { 200: { type: 'object', additionalProperties: true }, 400: errorBody },
+        },
+      },
+      async (req) => {
+        const { sinceMs, untilMs } = timeRange(req.query);
+        return monitoring.service({
+          model: req.query.model,
+          ...(req.query.version !== undefined ? { version: req.query.version } : {}),
+          sinceMs,
+          untilMs,
+        });
+      },
+    );
+
+    app.get<{ Querystring: RangeQuery }>(
       '/api/v1/monitoring/profile',
       {
         config: { scope: 'read' },
