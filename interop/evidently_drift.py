@@ -73,6 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     reference = pd.read_csv(args.reference)
     current = pd.read_csv(args.current)
     read = time.perf_counter() - started
@@ -123,7 +124,9 @@ def main() -> None:
     if args.time:
         out["seconds"] = elapsed
         out["read_seconds"] = read
-        out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        out["cpu_seconds"] = time.process_time() - cpu_started
+        out["max_rss_mb"] = usage.ru_maxrss / 1024
     json.dump(out, sys.stdout)
 
 

@@ -1,4 +1,5 @@
-import { type ColumnProfile, profileTable, readTable, TableProfile } from '../../data/index.js';
+import { type ColumnProfile, detectFormat, profileTable, readTable, TableProfile } from '../../data/index.js';
+import { profileCsv } from '../../data/profile/csv-profile.js';
 import { Kind, type Parsed, parseCell } from '../../data/profile/parse-cell.js';
 import type { RowBatch } from '../../data/table.js';
 import { SlipwayError } from '../../errors/index.js';
@@ -94,7 +95,10 @@ export async function analyzeDrift(
   current: TableSource,
   options: DriftOptions = {},
 ): Promise<DriftAnalysis> {
-  const [ref, cur] = await Promise.all([toProfile(reference), toProfile(current)]);
+  // One file after the other, each on this thread: on a shared two-core machine that is faster
+  // and smaller than two files at once, or counting on a worker (Adult ×20: 2.2–2.8 s vs 3.4–4.7 s).
+  const ref = await toProfile(reference);
+  const cur = await toProfile(current);
   return compareProfiles(ref, cur, options, async (side, column) => {
     const source = side === 'reference' ? reference : current;
     return typeof source === 'string' ? orderedColumn(source, column) : null;
@@ -103,7 +107,11 @@ export async function analyzeDrift(
 
 async function toProfile(source: TableSource): Promise<TableProfile> {
   if (source instanceof TableProfile) return source;
-  if (typeof source === 'string') return profileTable(source, { profile: EXACT_PROFILE });
+  if (typeof source === 'string') {
+    if ((await detectFormat(source)) === 'csv')
+      return profileCsv(source, { profile: EXACT_PROFILE, worker: false });
+    return profileTable(source, { profile: EXACT_PROFILE });
+  }
   const profile = new TableProfile(EXACT_PROFILE);
   for await (const batch of source) profile.add(batch);
   return profile;
