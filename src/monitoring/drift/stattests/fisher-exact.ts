@@ -65,13 +65,14 @@ export const fisherExact: SummaryStatTest = orderFree({
         `needs reference and current of equal length (reference ${reference.values.length}, current ${current.values.length})`,
       );
     }
-    // Which category plays "1" only swaps rows and columns; the two-sided p-value does not change.
-    const union = [...new Set<CategoryKey>([...refKeys, ...curKeys])];
-    const one = union[1];
+    // The first category seen is "0", any other "1" (with three categories across both sides,
+    // each side binary, Evidently maps two by Python's set order and counts the unmapped third as
+    // "1"). Which is which only swaps rows and columns: the two-sided p-value does not change.
+    const zero = reference.values.length > 0 ? reference.values[0] : current.values[0];
     let oneRef = 0;
     let oneCur = 0;
-    for (const v of reference.values) if (v === one) oneRef++;
-    for (const v of current.values) if (v === one) oneCur++;
+    for (const v of reference.values) if (v !== zero) oneRef++;
+    for (const v of current.values) if (v !== zero) oneCur++;
     const p = fisherExactPValue(
       oneCur,
       current.values.length - oneCur,

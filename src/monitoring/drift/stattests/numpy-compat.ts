@@ -97,23 +97,34 @@ export function sorted(values: ArrayLike<number>): Float64Array {
   return Float64Array.from(values).sort();
 }
 
+/** Index of the first element of an ascending array ≥ v (`right`: > v). */
+export function bisect(ascending: ArrayLike<number>, v: number, right = false): number {
+  let lo = 0;
+  let hi = ascending.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (right ? ascending[mid] <= v : ascending[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * Average ranks (1-based, ties share the mean of their positions) of `values`, as
- * scipy.stats.rankdata(method='average'), plus the size of every tie group.
+ * scipy.stats.rankdata(method='average'), plus the size of every tie group. Sorting a copy
+ * natively and bisecting beats an index sort with a comparator several times over.
  */
 export function averageRanks(values: ArrayLike<number>): { ranks: Float64Array; ties: number[] } {
-  const n = values.length;
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => values[a] - values[b]);
-  const ranks = new Float64Array(n);
+  const asc = sorted(values);
+  const ranks = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    ranks[i] = (bisect(asc, v) + bisect(asc, v, true) + 1) / 2;
+  }
   const ties: number[] = [];
-  let i = 0;
-  while (i < n) {
+  for (let i = 0; i < asc.length; ) {
     let j = i + 1;
-    while (j < n && values[order[j]] === values[order[i]]) j++;
-    const rank = (i + 1 + j) / 2;
-    for (let k = i; k < j; k++) ranks[order[k]] = rank;
+    while (j < asc.length && asc[j] === asc[i]) j++;
     ties.push(j - i);
     i = j;
   }
