@@ -465,8 +465,8 @@ export function addCells(sink: CsvSink, batch: CsvCellBatch): void {
 
 /** Files smaller than this are profiled on the calling thread: a worker's start costs more than it saves. */
 const WORKER_MIN_BYTES = 16 << 20;
-/** Whether large files go to a worker unless `worker` says otherwise. */
-const WORKER_BY_DEFAULT = true;
+/** Whether large files (16 MiB+, two CPUs+) go to a worker unless `worker` says otherwise. */
+const WORKER_BY_DEFAULT = false;
 /** Batches the reader may run ahead of the worker, bounding memory to a few chunks. */
 const IN_FLIGHT = 3;
 
@@ -474,8 +474,10 @@ export interface ProfileCsvOptions {
   read?: CsvOptions;
   profile?: Partial<ProfileOptions>;
   /**
-   * Count in a worker thread while this thread reads and splits the file (default: for files of
-   * 16 MiB or more when the machine has two CPUs or more). The profile is the same either way.
+   * Count in a worker thread while this thread reads and splits the file. The profile is the
+   * same either way. Off by default: on the shared 2-core development machine counting is the
+   * larger half (~55% of the work), a worker's start and hand-offs cost ~0.3 s of CPU on Adult ×1M,
+   * and with the other core busy it came out slower (docs/BENCHMARKS.md, Data).
    */
   worker?: boolean;
 }
@@ -699,7 +701,8 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
       // The cells move to the worker (their buffer is detached here), and so do the bytes when
       // `buf` is all of its buffer (what follows `end` is already copied into the carry).
       const size = cells.length;
-      cells = new Int32Array(size);
+      const spare = (remote as RemoteSink).spare.pop();
+      cells = spare && spare.length >= size ? (spare as Int32Array<ArrayBuffer>) : new Int32Array(size);
       const whole = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
       await (remote as RemoteSink).send(batch, whole);
     } else addCells(sink as CsvSink, batch);
@@ -744,6 +747,8 @@ class RemoteSink {
   private waiting: (() => void) | null = null;
   private failed: Error | null = null;
   private result: ((profile: TableProfile) => void) | null = null;
+  /** Cell buffers the worker gave back, for the next reads (fresh memory costs page faults). */
+  readonly spare: Int32Array[] = [];
   private done = false;
 
   constructor(options: ProfileOptions, names: string[], batchRows: number) {
@@ -751,8 +756,9 @@ class RemoteSink {
       workerData: { options, names, batchRows },
       execArgv: [],
     });
-    this.worker.on('message', (m: { ack?: true; profile?: unknown }) => {
+    this.worker.on('message', (m: { ack?: Int32Array; profile?: unknown }) => {
       if (m.ack) {
+        this.spare.push(m.ack);
         this.inFlight--;
         this.wake();
       } else if (m.profile) {
