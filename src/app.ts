@@ -151,7 +151,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const auth = settings.auth === 'token';
   const registry = new Registry(db, artifacts, { servingAlias: settings.servingAlias });
   const tracking = new Tracking(db, artifacts);
-  const monitoring = new Monitoring(db);
+  const monitoring = new Monitoring(db, { cpuHour: settings.cpuHourPrice, gpuHour: settings.gpuHourPrice });
   const plugins: FastifyPluginAsync[] = [
     tokenRoutes(tokens),
     monitoringRoutes(monitoring),

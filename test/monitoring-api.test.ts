@@ -99,6 +99,18 @@ describe('feedback and performance', () => {
     assert.equal(s.body.error_rate, 0);
     assert.equal(s.body.logged, 3);
     assert.ok(s.body.latency_ms.p50 > 0 && s.body.latency_ms.p99 >= s.body.latency_ms.p50);
+    assert.ok(s.body.cpu_seconds > 0 && s.body.cpu_seconds < 1, String(s.body.cpu_seconds));
+
+    // Versions side by side: cost per 1000 from the CPU time at the default price (0.045 per CPU-hour).
+    const v = await getJson(`${url}/api/v1/monitoring/versions?model=tabular&since=1h`);
+    assert.equal(v.status, 200, JSON.stringify(v.body));
+    assert.equal(v.body.versions.length, 1);
+    const one = v.body.versions[0];
+    assert.equal(one.version, '1');
+    assert.equal(one.requests, 2);
+    assert.ok(Math.abs(one.cost_per_1000 - ((one.cpu_seconds / 3600) * 0.045 * 1000) / 2) < 1e-15);
+    assert.equal(one.labelled, 3);
+    assert.equal(typeof one.accuracy, 'number');
   });
 
   test('bad feedback and bad ranges are 400s naming the field', async () => {

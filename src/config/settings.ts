@@ -45,6 +45,10 @@ export interface Settings {
   predictionQueueMax: number;
   /** Days raw prediction records are kept; per-hour profiles are kept ten times as long. */
   predictionRetentionDays: number;
+  /** Price of one CPU-hour (any currency), for cost per 1000 predictions. */
+  cpuHourPrice: number;
+  /** Price of one GPU-hour; serving here runs on CPU, so GPU time is 0 until a GPU provider is used. */
+  gpuHourPrice: number;
   /** `token`: every route but health needs an API token with the right scope. */
   auth: 'none' | 'token';
   /** Allows listening on a non-loopback address without auth. */
@@ -78,6 +82,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   predictionFlushMs: 1000,
   predictionQueueMax: 100_000,
   predictionRetentionDays: 7,
+  cpuHourPrice: 0.045,
+  gpuHourPrice: 0,
   auth: 'none',
   insecure: false,
   host: '127.0.0.1',
@@ -108,6 +114,8 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   predictionFlushMs: 'SLIPWAY_PREDICTION_FLUSH_MS',
   predictionQueueMax: 'SLIPWAY_PREDICTION_QUEUE_MAX',
   predictionRetentionDays: 'SLIPWAY_PREDICTION_RETENTION_DAYS',
+  cpuHourPrice: 'SLIPWAY_CPU_HOUR_PRICE',
+  gpuHourPrice: 'SLIPWAY_GPU_HOUR_PRICE',
   auth: 'SLIPWAY_AUTH',
   insecure: 'SLIPWAY_INSECURE',
   host: 'SLIPWAY_HOST',
@@ -133,6 +141,12 @@ function integer(source: string, value: unknown, min: number, max: number): numb
     invalid(source, `an integer from ${min} to ${max}`, value);
   }
   return n;
+}
+
+function price(source: string, value: unknown): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) invalid(source, 'a price of 0 or more', value);
+  return n as number;
 }
 
 function optionalString(expected: string) {
@@ -175,6 +189,8 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
   predictionFlushMs: (v, s) => integer(s, v, 10, 60_000),
   predictionQueueMax: (v, s) => integer(s, v, 1, 10_000_000),
   predictionRetentionDays: (v, s) => integer(s, v, 1, 3650),
+  cpuHourPrice: (v, s) => price(s, v),
+  gpuHourPrice: (v, s) => price(s, v),
   auth: (v, s) => (v === 'none' || v === 'token' ? v : invalid(s, 'none or token', v)),
   insecure: boolean,
   host: (v, s) => (typeof v === 'string' && v !== '' ? v : invalid(s, 'a host name or address', v)),

@@ -252,7 +252,17 @@ export class RepositoryDataPlane implements DataPlane {
           ...segmentsOf(v.config.segments, request.parameters, options.headers),
         });
       }
-      this.options.predictions?.count(model, v.version, false);
+      // CPU time: the request's share of its batch's compute (stack, run, split), on every
+      // intra-op thread the session may use.
+      this.options.predictions?.count(
+        model,
+        v.version,
+        false,
+        result.computeMs *
+          1000 *
+          (job.batchSize / Math.max(1, result.executedBatch)) *
+          v.config.intraOpThreads,
+      );
       this.metrics?.request(
         model,
         v.version,
@@ -267,7 +277,7 @@ export class RepositoryDataPlane implements DataPlane {
       const e = toSlipwayError(err);
       if (v) {
         // A client's mistake (4xx) is not the model failing; server-side failures count as errors.
-        if (e.httpStatus >= 500) this.options.predictions?.count(model, v.version, true);
+        if (e.httpStatus >= 500) this.options.predictions?.count(model, v.version, true, 0);
         // Failures before the queue (validation) count as failed inferences, as in Triton.
         if (e.code !== 'SLIPWAY_ERR_INFERENCE_FAILED')
           v.stats.request(false, (performance.now() - start) * 1e6, 0);

@@ -30,6 +30,9 @@ export interface PredictionEntry {
 /** Where served predictions go; both calls must return at once (they queue or count). */
 export interface PredictionSink {
   record(entry: PredictionEntry): void;
-  /** Every request a model version answered or failed, sampled or not (for error rates and volumes). */
-  count(model: string, version: string, failed: boolean): void;
+  /**
+   * Every request a model version answered or failed, sampled or not (for error rates and
+   * volumes), with the CPU time its share of the batch took (µs; 0 for failures).
+   */
+  count(model: string, version: string, failed: boolean, cpuUs: number): void;
 }

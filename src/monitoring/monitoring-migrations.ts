@@ -38,6 +38,8 @@ export interface MonitoringTables {
     /** Requests answered and failed (5xx) in the window, sampled or not. */
     requests: number;
     errors: number;
+    /** CPU time spent on the requests (their shares of batch compute), µs. */
+    cpu_us: number;
     /** Minute parts merged into an hour row (to redo it when late parts arrive). */
     parts: number;
     /** A TableProfileJson: inputs by name, outputs as `prediction.<name>`. */
@@ -88,6 +90,7 @@ export const monitoringMigrations: NamedMigration[] = [
         .addColumn('rows', 'integer', (c) => c.notNull())
         .addColumn('requests', 'integer', (c) => c.notNull())
         .addColumn('errors', 'integer', (c) => c.notNull())
+        .addColumn('cpu_us', 'double precision', (c) => c.notNull())
         .addColumn('parts', 'integer', (c) => c.notNull())
         .addColumn('profile', 'text', (c) => c.notNull())
         .execute();

@@ -66,9 +66,26 @@ export interface ServiceStats {
   errors: number;
   /** errors / (requests + errors). */
   error_rate: number;
+  /** CPU time of the answered requests (their shares of batch compute on every intra-op thread). */
+  cpu_seconds: number;
   /** Logged predictions in range (the latency quantiles' sample). */
   logged: number;
   latency_ms: { p50: number | null; p95: number | null; p99: number | null };
+}
+
+export interface VersionComparison {
+  version: string;
+  requests: number;
+  errors: number;
+  error_rate: number;
+  latency_ms: ServiceStats['latency_ms'];
+  cpu_seconds: number;
+  gpu_seconds: number;
+  /** CPU (and GPU) time at the configured prices, per 1000 answered requests. */
+  cost_per_1000: number | null;
+  labelled: number;
+  accuracy?: number;
+  rmse?: number;
 }
 
 export interface PerformanceResult {
@@ -121,8 +138,47 @@ function predictedOf(
 export class Monitoring {
   private readonly db: Kysely<MonitoringTables>;
 
-  constructor(database: Database) {
+  constructor(
+    database: Database,
+    private readonly prices: { cpuHour: number; gpuHour: number } = { cpuHour: 0.045, gpuHour: 0 },
+  ) {
     this.db = database.as<MonitoringTables>();
+  }
+
+  /**
+   * The versions of a model side by side in a range: traffic, errors, latency, CPU time, cost
+   * per 1000 predictions and the headline quality figure (accuracy, or RMSE for regression).
+   */
+  async versions(q: { model: string; sinceMs: number; untilMs: number }): Promise<VersionComparison[]> {
+    const seen = await this.db
+      .selectFrom('monitoring_windows')
+      .select('version')
+      .distinct()
+      .where('model', '=', q.model)
+      .where('window_ms', '>=', Math.floor(q.sinceMs / 60_000) * 60_000)
+      .where('window_ms', '<', q.untilMs)
+      .execute();
+    const out: VersionComparison[] = [];
+    for (const { version } of seen.sort((a, b) => Number(a.version) - Number(b.version))) {
+      const range = { model: q.model, version, sinceMs: q.sinceMs, untilMs: q.untilMs };
+      const [service, perf] = await Promise.all([this.service(range), this.performance(range)]);
+      const m = perf.metrics;
+      const cost = (service.cpu_seconds / 3600) * this.prices.cpuHour;
+      out.push({
+        version,
+        requests: service.requests,
+        errors: service.errors,
+        error_rate: service.error_rate,
+        latency_ms: service.latency_ms,
+        cpu_seconds: service.cpu_seconds,
+        gpu_seconds: 0,
+        cost_per_1000: service.requests > 0 ? (cost / service.requests) * 1000 : null,
+        labelled: perf.labelled,
+        ...(m?.task === 'classification' ? { accuracy: m.accuracy } : {}),
+        ...(m?.task === 'regression' ? { rmse: m.rmse } : {}),
+      });
+    }
+    return out;
   }
 
   /** The logged rows of batches overlapping a range (newest batches first), filtered. */
@@ -337,7 +393,7 @@ export class Monitoring {
   }): Promise<ServiceStats> {
     let windows = this.db
       .selectFrom('monitoring_windows')
-      .select(['requests', 'errors'])
+      .select(['requests', 'errors', 'cpu_us'])
       .where('model', '=', q.model)
       .where('granularity', '=', 'minute')
       .where('window_ms', '>=', Math.floor(q.sinceMs / 60_000) * 60_000)
@@ -346,6 +402,7 @@ export class Monitoring {
     const counts = await windows.execute();
     const requests = counts.reduce((n, c) => n + c.requests, 0);
     const errors = counts.reduce((n, c) => n + c.errors, 0);
+    const cpuSeconds = counts.reduce((n, c) => n + c.cpu_us, 0) / 1e6;
     const latencies = (
       await this.rows({
         model: q.model,
@@ -367,6 +424,7 @@ export class Monitoring {
       requests,
       errors,
       error_rate: requests + errors > 0 ? errors / (requests + errors) : 0,
+      cpu_seconds: cpuSeconds,
       logged: latencies.length,
       latency_ms: { p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99) },
     };

@@ -38,6 +38,7 @@ interface Window {
   logged: number;
   requests: number;
   errors: number;
+  cpuUs: number;
 }
 
 export interface PredictionLogOptions {
@@ -116,10 +117,11 @@ export class PredictionLog implements PredictionSink {
     this.queue.push(entry);
   }
 
-  count(model: string, version: string, failed: boolean): void {
+  count(model: string, version: string, failed: boolean, cpuUs: number): void {
     const w = this.window(model, version, this.now());
     if (failed) w.errors++;
     else w.requests++;
+    w.cpuUs += cpuUs;
   }
 
   private window(model: string, version: string, timeMs: number): Window {
@@ -135,6 +137,7 @@ export class PredictionLog implements PredictionSink {
         logged: 0,
         requests: 0,
         errors: 0,
+        cpuUs: 0,
       };
       this.windows.set(key, w);
     }
@@ -284,6 +287,7 @@ export class PredictionLog implements PredictionSink {
             rows: w.logged,
             requests: w.requests,
             errors: w.errors,
+            cpu_us: w.cpuUs,
             parts: 1,
             profile: JSON.stringify(w.profile),
           })),
@@ -328,7 +332,7 @@ export class PredictionLog implements PredictionSink {
       if (existing && existing.parts === h.parts) continue;
       const parts = await this.db
         .selectFrom('monitoring_windows')
-        .select(['profile', 'rows', 'requests', 'errors'])
+        .select(['profile', 'rows', 'requests', 'errors', 'cpu_us'])
         .where('granularity', '=', 'minute')
         .where('model', '=', h.model)
         .where('version', '=', h.version)
@@ -349,6 +353,7 @@ export class PredictionLog implements PredictionSink {
             rows: parts.reduce((n, p) => n + p.rows, 0),
             requests: parts.reduce((n, p) => n + p.requests, 0),
             errors: parts.reduce((n, p) => n + p.errors, 0),
+            cpu_us: parts.reduce((n, p) => n + p.cpu_us, 0),
             parts: parts.length,
             profile: JSON.stringify(merged),
           })

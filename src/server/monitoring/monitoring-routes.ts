@@ -219,6 +219,38 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
       },
     );
 
+    app.get<{ Querystring: Omit<RangeQuery, 'version'> }>(
+      '/api/v1/monitoring/versions',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary:
+            "A model's versions side by side: requests, errors, latency, CPU seconds, cost per 1000 predictions, accuracy (or RMSE)",
+          querystring: {
+            type: 'object',
+            required: ['model'],
+            additionalProperties: false,
+            properties: { model: range.model, since: range.since, until: range.until },
+          },
+          response: {
+            200: {
+              type: 'object',
+              required: ['versions'],
+              properties: {
+                versions: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              },
+            },
+            400: errorBody,
+          },
+        },
+      },
+      async (req) => {
+        const { sinceMs, untilMs } = timeRange(req.query as RangeQuery);
+        return { versions: await monitoring.versions({ model: req.query.model, sinceMs, untilMs }) };
+      },
+    );
+
     app.get<{ Querystring: RangeQuery }>(
       '/api/v1/monitoring/profile',
       {
