@@ -49,6 +49,7 @@ interface Fixture {
   results: Record<string, Record<string, Expected>>;
   cvm_exact: { reference: number[]; current: number[]; scipy: number; evidently: Expected }[];
   generator: Record<string, [number[], number[]]>;
+  mmd_statistic: Record<string, number>;
 }
 
 const FIXTURE = join(
@@ -313,6 +314,23 @@ describe('preconditions and errors', () => {
       () => cramerVonMisesTest.run(num([1]), num([1, 2, 3]), 0.1),
       /cramer_von_mises: needs at least two values/,
     );
+  });
+
+  test('empirical_mmd: the statistic is Evidently’s on every fixture pair', () => {
+    const names = Object.keys(fixture.mmd_statistic);
+    assert.ok(names.length >= 10);
+    for (const name of names) {
+      const data = fixture.datasets[name];
+      const { mmd } = empiricalMmd(
+        Float64Array.from(data.reference as number[]),
+        Float64Array.from(data.current as number[]),
+      );
+      const expected = fixture.mmd_statistic[name];
+      assert.ok(
+        Math.abs(mmd - expected) <= 1e-9 * Math.abs(expected) + 1e-15,
+        `${name}: ${expected} vs ${mmd}`,
+      );
+    }
   });
 
   test('empirical_mmd: statistic and p-value on clear cases, a bound on the kernel matrix', () => {
