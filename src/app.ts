@@ -15,10 +15,12 @@ import {
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
-import { datasetMigrations, Quarantine, quarantineMigrations } from './data/index.js';
+import { Datasets, datasetMigrations, Quarantine, quarantineMigrations } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
+import { alertMigrations } from './monitoring/alert-migrations.js';
+import { AlertEngine, MonitoringMetrics } from './monitoring/alerts/index.js';
 import { Monitoring } from './monitoring/monitoring.js';
 import { monitoringMigrations } from './monitoring/monitoring-migrations.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
@@ -28,7 +30,7 @@ import { type ApiServer, buildApiServer } from './server/api/index.js';
 import { type GrpcServer, startGrpcServer } from './server/grpc/index.js';
 import { type RunningHttpServer, startHttpServer } from './server/index.js';
 import { mlflowPlugin, mlflowRegistryRoutes } from './server/mlflow/index.js';
-import { monitoringRoutes } from './server/monitoring/index.js';
+import { alertRoutes, monitoringRoutes } from './server/monitoring/index.js';
 import { tokenRoutes } from './server/tokens/index.js';
 import { createInputPolicy, RegistryModelSource, RegistryWatcher } from './serving/index.js';
 import { Database, type NamedMigration } from './store/index.js';
@@ -53,6 +55,8 @@ export interface App {
   predictions?: PredictionLog;
   /** What the log holds, read back: predictions, feedback, performance, window profiles. */
   monitoring: Monitoring;
+  /** Alert rules, evaluated on a schedule; webhooks and retraining commands. */
+  alerts: AlertEngine;
   api: ApiServer;
   metrics: ServingMetrics;
   http: RunningHttpServer;
@@ -77,6 +81,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   ...datasetMigrations,
   ...quarantineMigrations,
   ...monitoringMigrations,
+  ...alertMigrations,
 ];
 
 export interface Store {
@@ -151,10 +156,28 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const auth = settings.auth === 'token';
   const registry = new Registry(db, artifacts, { servingAlias: settings.servingAlias });
   const tracking = new Tracking(db, artifacts);
-  const monitoring = new Monitoring(db, { cpuHour: settings.cpuHourPrice, gpuHour: settings.gpuHourPrice });
+  const datasets = new Datasets(db, artifacts);
+  const monitoring = new Monitoring(
+    db,
+    { cpuHour: settings.cpuHourPrice, gpuHour: settings.gpuHourPrice },
+    {
+      trainingData: async (model, version) =>
+        (await registry.getVersion(model, Number(version)).catch(() => undefined))?.trainingData.find(
+          (d) => !d.uri,
+        )?.ref,
+      tables: (ref) => datasets.tables(ref),
+    },
+  );
+  const alerts = new AlertEngine(db, {
+    metrics: new MonitoringMetrics({ monitoring, registry, datasets }),
+    registry,
+    logger,
+    environment: { dataDir: settings.dataDir, databaseUrl: settings.databaseUrl },
+  });
   const plugins: FastifyPluginAsync[] = [
     tokenRoutes(tokens),
     monitoringRoutes(monitoring),
+    alertRoutes(alerts),
     adminRoutes(registry),
     mlflowPlugin({
       tracking,
@@ -194,6 +217,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
       })
     : undefined;
   if (predictions) metrics.attachPredictionLog(() => predictions.stats);
+  metrics.attachAlerts(() => alerts.states());
   plane = new RepositoryDataPlane({
     // A folder model shadows a registered model of the same name.
     sources: [...(settings.models === null ? [] : [new FolderModelSource(settings.models)]), registrySource],
@@ -243,6 +267,8 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     await db.close();
     throw err;
   }
+  alerts.setEnvironment({ url: http.url });
+  alerts.start();
   let closing: Promise<void> | undefined;
   return {
     settings,
@@ -255,6 +281,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     quarantine,
     predictions,
     monitoring,
+    alerts,
     api,
     metrics,
     http,
@@ -267,6 +294,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         // Past the grace period nobody waits for queued work any more; only running batches finish.
         p.rejectQueued();
         await watcher.stop();
+        await alerts.stop();
         await p.close();
         // Every answered request is queued by now: write them all before the store closes.
         await predictions?.close();

@@ -3,8 +3,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { App } from '../src/app.js';
+import { Datasets, readTable } from '../src/data/index.js';
+import { analyzeDrift } from '../src/monitoring/drift/index.js';
 import { binaryAuc, classificationMetrics, regressionMetrics } from '../src/monitoring/performance.js';
-import { getJson, postJson, startTestApp, tempRepository } from './helpers.js';
+import { getJson, postJson, REPO_ROOT, startTestApp, tempRepository } from './helpers.js';
 
 describe('feedback and performance', () => {
   let app: App;
@@ -214,5 +216,119 @@ describe('performance metrics', () => {
       ]).r2,
       0,
     );
+  });
+});
+
+describe('drift of logged traffic', () => {
+  let app: App;
+  let url: string;
+  let remove: () => Promise<void>;
+  const ADULT = join(REPO_ROOT, 'datasets', 'adult', 'adult.csv');
+
+  before(async () => {
+    const repo = await tempRepository(['tabular']);
+    remove = repo.remove;
+    app = await startTestApp({ models: repo.dir, predictionFlushMs: 50 });
+    url = app.http.url;
+    await new Datasets(app.db, app.artifacts).add(ADULT, { name: 'adult' }, 'test');
+  });
+  after(async () => {
+    await app?.close();
+    await remove?.();
+  });
+
+  /** Adult rows as an application sends them, `shift` years older. */
+  async function adultRecords(count: number, skip: number, shift: number) {
+    const out: Record<string, unknown>[] = [];
+    for await (const b of readTable(ADULT, { batchRows: 4096 })) {
+      const [a, h, w] = ['age', 'hours_per_week', 'workclass'].map((c) => b.columns.indexOf(c));
+      for (const r of b.rows.slice(skip, skip + count)) {
+        out.push({
+          age: Number(r[a!]) + shift,
+          hours_per_week: Number(r[h!]),
+          workclass: r[w!] ?? 'Private',
+        });
+      }
+      break;
+    }
+    return out;
+  }
+
+  test('against the dataset version: same population passes, an age shift is caught on age alone', async () => {
+    const start = Date.now();
+    const send = async (records: Record<string, unknown>[]) => {
+      // tabular takes batches of at most 64 rows
+      for (let i = 0; i < records.length; i += 50) {
+        const r = await postJson(`${url}/v1/models/tabular:predict`, { instances: records.slice(i, i + 50) });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      }
+    };
+    await send(await adultRecords(600, 0, 0));
+    await app.predictions!.flush();
+    const mid = Date.now() + 1;
+    await new Promise((r) => setTimeout(r, 5));
+    await send(await adultRecords(600, 600, 15));
+    await app.predictions!.flush();
+
+    const same = await getJson(
+      `${url}/api/v1/monitoring/drift?model=tabular&since=${start}&until=${mid}&reference=adult@1`,
+    );
+    assert.equal(same.status, 200, JSON.stringify(same.body));
+    assert.equal(same.body.reference, 'adult@1');
+    assert.deepEqual(Object.keys(same.body.columns).sort(), ['age', 'hours_per_week', 'workclass']);
+    // A reference of 48 842 rows: Evidently's large-reference defaults.
+    assert.equal(same.body.columns.age.test, 'wasserstein');
+    assert.equal(same.body.columns.workclass.test, 'jensenshannon');
+    assert.equal(same.body.columns.age.drifted, false);
+    assert.equal(same.body.dataset_drift, false);
+
+    const shifted = await getJson(
+      `${url}/api/v1/monitoring/drift?model=tabular&since=${mid}&reference=adult@1`,
+    );
+    assert.equal(shifted.status, 200, JSON.stringify(shifted.body));
+    assert.equal(shifted.body.columns.age.drifted, true);
+    assert.equal(shifted.body.columns.hours_per_week.drifted, false);
+    assert.equal(shifted.body.drift_share, 1 / 3);
+
+    // The same numbers as the offline engine on the same rows.
+    const offline = await analyzeDrift(
+      (async function* () {
+        const tables = await new Datasets(app.db, app.artifacts).tables('adult@1');
+        for await (const b of readTable(tables[0]!.local, { format: 'csv' })) {
+          const idx = ['age', 'hours_per_week', 'workclass'].map((c) => b.columns.indexOf(c));
+          yield {
+            columns: ['age', 'hours_per_week', 'workclass'],
+            rows: b.rows.map((r) => idx.map((i) => r[i]!)),
+            firstRow: b.firstRow,
+          };
+        }
+      })(),
+      (async function* () {
+        const all = await adultRecords(600, 600, 15);
+        yield {
+          columns: ['age', 'hours_per_week', 'workclass'],
+          rows: all.map((r) => [r.age, r.hours_per_week, r.workclass] as never[]),
+          firstRow: 1,
+        };
+      })(),
+    );
+    assert.equal(shifted.body.columns.age.score, offline.report.columns.age!.score);
+
+    // Against an earlier range of the log itself.
+    const window = await getJson(
+      `${url}/api/v1/monitoring/drift?model=tabular&since=${mid}&reference=window:${start}..${mid}`,
+    );
+    assert.equal(window.status, 200, JSON.stringify(window.body));
+    assert.equal(window.body.columns.age.test, 'ks');
+    assert.equal(window.body.columns.age.drifted, true);
+  });
+
+  test('no reference, no data, a bad test name: 400s saying what is missing', async () => {
+    const training = await getJson(`${url}/api/v1/monitoring/drift?model=tabular&since=1h`);
+    assert.equal(training.status, 400);
+    assert.match(training.body.error, /names no training dataset version/);
+    const none = await getJson(`${url}/api/v1/monitoring/drift?model=nope&since=1h&reference=adult@1`);
+    assert.equal(none.status, 400);
+    assert.match(none.body.error, /no logged predictions/);
   });
 });

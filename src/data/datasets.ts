@@ -435,6 +435,27 @@ export class Datasets {
     return diff;
   }
 
+  /**
+   * A version's table files as local paths ONNX-free readers can open (the artifact store's own
+   * file for a folder store, a verified cached copy for S3), with their formats.
+   *
+   * @example
+   *   for (const t of await datasets.tables('adult@1')) for await (const b of readTable(t.local, { format: t.format })) …
+   */
+  async tables(ref: string): Promise<{ path: string; format: TableFormat; local: string }[]> {
+    const v = await this.show(ref);
+    const out: { path: string; format: TableFormat; local: string }[] = [];
+    for (const f of v.manifest.files) {
+      if (f.format === null) continue;
+      out.push({
+        path: f.path,
+        format: f.format,
+        local: await this.artifacts.localPath(`${this.folder(v.name, v.number)}/${f.path}`),
+      });
+    }
+    return out;
+  }
+
   /** The artifact folder that holds a version's files. */
   folder(name: string, number: number): string {
     return `datasets/${name}/${number}`;

@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { TableProfile } from '../data/index.js';
+import { type Cell, type RowBatch, readTable, type TableFormat, type TableProfile } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
 import type { Database } from '../store/index.js';
+import { analyzeDrift, type DriftOptions, type DriftReport } from './drift/index.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import {
   classificationMetrics,
@@ -61,6 +62,14 @@ export interface PerformanceQuery {
   positive?: string;
 }
 
+/** Where drift references come from: the registry's lineage and the dataset store. */
+export interface ReferenceResolver {
+  /** The training dataset version (`name@n`) a model version names, if any. */
+  trainingData(model: string, version: string): Promise<string | undefined>;
+  /** A dataset version's table files as local paths. */
+  tables(ref: string): Promise<{ local: string; format: TableFormat }[]>;
+}
+
 export interface ServiceStats {
   requests: number;
   errors: number;
@@ -99,6 +108,11 @@ export interface PerformanceResult {
   metrics: PerformanceMetrics | null;
   segments?: Record<string, PerformanceMetrics | null>;
   windows?: { start: string; labelled: number; metrics: PerformanceMetrics | null }[];
+}
+
+async function firstBatch(t: { local: string; format: TableFormat }): Promise<RowBatch | undefined> {
+  for await (const b of readTable(t.local, { format: t.format, batchRows: 1 })) return b;
+  return undefined;
 }
 
 const bad = (message: string): never => {
@@ -141,8 +155,67 @@ export class Monitoring {
   constructor(
     database: Database,
     private readonly prices: { cpuHour: number; gpuHour: number } = { cpuHour: 0.045, gpuHour: 0 },
+    private readonly references?: ReferenceResolver,
   ) {
     this.db = database.as<MonitoringTables>();
+  }
+
+  /**
+   * Drift against a named reference: `training` (the dataset version the model version was
+   * trained on, per the registry), a dataset version `name@n`, or another range of the log.
+   */
+  async driftAgainst(
+    q: { model: string; version?: string; sinceMs: number; untilMs: number },
+    reference:
+      | { kind: 'training' }
+      | { kind: 'dataset'; ref: string }
+      | { kind: 'window'; sinceMs: number; untilMs: number },
+    options: DriftOptions = {},
+  ): Promise<DriftReport & { reference: string; version: string | null }> {
+    if (reference.kind === 'window') {
+      const report = await this.drift(q, reference, options);
+      return {
+        ...report,
+        reference: `${new Date(reference.sinceMs).toISOString()}..${new Date(reference.untilMs).toISOString()}`,
+        version: q.version ?? null,
+      };
+    }
+    if (!this.references) bad('dataset references are not available here');
+    let ref: string;
+    let version = q.version ?? null;
+    if (reference.kind === 'dataset') ref = reference.ref;
+    else {
+      version ??= await this.latestVersion(q);
+      if (version === null) bad(`no logged predictions of model '${q.model}' in that range`);
+      const training = await this.references!.trainingData(q.model, version!);
+      if (!training) {
+        bad(
+          `model '${q.model}' version ${version} names no training dataset version (models push --train-data); give reference=<dataset@version>`,
+        );
+      }
+      ref = training!;
+    }
+    const tables = await this.references!.tables(ref);
+    const report = await this.drift({ ...q, ...(version !== null ? { version } : {}) }, { tables }, options);
+    return { ...report, reference: ref, version };
+  }
+
+  /** The version of a model's most recent logged batch in a range. */
+  private async latestVersion(q: {
+    model: string;
+    sinceMs: number;
+    untilMs: number;
+  }): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('prediction_batches')
+      .select('version')
+      .where('model', '=', q.model)
+      .where('end_ms', '>=', q.sinceMs)
+      .where('start_ms', '<', q.untilMs)
+      .orderBy('end_ms', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.version ?? null;
   }
 
   /**
@@ -379,6 +452,84 @@ export class Monitoring {
       result.windows = windows;
     }
     return result;
+  }
+
+  /**
+   * Drift of a model's logged inputs in a range against a reference table (the training dataset
+   * version's files, or another range of the log), with Evidently's tests and defaults (see
+   * src/monitoring/drift). Only columns both sides have are compared.
+   */
+  async drift(
+    q: { model: string; version?: string; sinceMs: number; untilMs: number },
+    reference: { tables: { local: string; format: TableFormat }[] } | { sinceMs: number; untilMs: number },
+    options: DriftOptions = {},
+  ): Promise<DriftReport> {
+    const current = await this.inputTable(q);
+    if (current.rows.length === 0) {
+      bad(
+        `no logged predictions of model '${q.model}'${q.version ? ` version ${q.version}` : ''} in that range`,
+      );
+    }
+    let refColumns: readonly string[];
+    let refBatches: () => AsyncIterable<RowBatch>;
+    if ('tables' in reference) {
+      const tables = reference.tables;
+      if (tables.length === 0) bad('the reference dataset version holds no table files');
+      const first = await firstBatch(tables[0]!);
+      refColumns = first?.columns ?? [];
+      refBatches = async function* () {
+        for (const t of tables) yield* readTable(t.local, { format: t.format });
+      };
+    } else {
+      const ref = await this.inputTable({ ...q, sinceMs: reference.sinceMs, untilMs: reference.untilMs });
+      if (ref.rows.length === 0) bad('no logged predictions in the reference range');
+      refColumns = ref.columns;
+      refBatches = async function* () {
+        yield ref;
+      };
+    }
+    const shared = current.columns.filter((c) => refColumns.includes(c));
+    if (shared.length === 0) bad("the reference has none of the model's logged input columns");
+    const project = (batch: RowBatch): RowBatch => {
+      const idx = shared.map((c) => batch.columns.indexOf(c));
+      return {
+        columns: shared,
+        rows: batch.rows.map((r) => idx.map((i) => r[i] ?? null)),
+        firstRow: batch.firstRow,
+      };
+    };
+    const refSource = async function* () {
+      for await (const b of refBatches()) yield project(b);
+    };
+    const curSource = async function* () {
+      yield project(current);
+    };
+    const analysis = await analyzeDrift(refSource(), curSource(), options);
+    return analysis.report;
+  }
+
+  /** The logged inputs of a range as one table (scalar values only; arrays and objects left out). */
+  private async inputTable(q: {
+    model: string;
+    version?: string;
+    sinceMs: number;
+    untilMs: number;
+  }): Promise<RowBatch> {
+    const rows = await this.rows(q);
+    const columns: string[] = [];
+    const seen = new Set<string>();
+    for (const r of rows) {
+      for (const [k, v] of Object.entries(r.inputs)) {
+        if (seen.has(k) || (v !== null && typeof v === 'object')) continue;
+        seen.add(k);
+        columns.push(k);
+      }
+    }
+    return {
+      columns,
+      rows: rows.map((r) => columns.map((c) => (r.inputs[c] ?? null) as Cell)),
+      firstRow: 1,
+    };
   }
 
   /**

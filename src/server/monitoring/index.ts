@@ -1,1 +1,2 @@
+export { alertRoutes } from './alert-routes.js';
 export { monitoringRoutes } from './monitoring-routes.js';

@@ -251,6 +251,73 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
       },
     );
 
+    app.get<{
+      Querystring: RangeQuery & {
+        reference?: string;
+        test?: string;
+        threshold?: number;
+        drift_share?: number;
+      };
+    }>(
+      '/api/v1/monitoring/drift',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary:
+            "Drift of a model's logged inputs in a range against a reference, with Evidently's tests and defaults: {dataset_drift, drift_share, columns}",
+          querystring: {
+            type: 'object',
+            required: ['model'],
+            additionalProperties: false,
+            properties: {
+              ...range,
+              reference: {
+                type: 'string',
+                description:
+                  'training (default: the dataset version the model version was trained on), a dataset version name@n, or window:<since>..<until>',
+              },
+              test: {
+                type: 'string',
+                description: "one of Evidently's tests for every column (ks, psi, wasserstein…)",
+              },
+              threshold: { type: 'number' },
+              drift_share: { type: 'number', minimum: 0, maximum: 1 },
+            },
+          },
+          response: { 200: { type: 'object', additionalProperties: true }, 400: errorBody },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const { sinceMs, untilMs } = timeRange(q);
+        const ref = q.reference ?? 'training';
+        let reference: Parameters<Monitoring['driftAgainst']>[1];
+        if (ref === 'training') reference = { kind: 'training' };
+        else if (ref.startsWith('window:')) {
+          const [a, b] = ref.slice(7).split('..');
+          if (a === undefined || b === undefined) {
+            throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'reference must be window:<since>..<until>');
+          }
+          const now = Date.now();
+          reference = {
+            kind: 'window',
+            sinceMs: parseTime(a, 'reference since', now),
+            untilMs: parseTime(b, 'reference until', now),
+          };
+        } else reference = { kind: 'dataset', ref };
+        return monitoring.driftAgainst(
+          { model: q.model, ...(q.version !== undefined ? { version: q.version } : {}), sinceMs, untilMs },
+          reference,
+          {
+            ...(q.test !== undefined ? { test: q.test } : {}),
+            ...(q.threshold !== undefined ? { threshold: q.threshold } : {}),
+            ...(q.drift_share !== undefined ? { driftShare: q.drift_share } : {}),
+          },
+        );
+      },
+    );
+
     app.get<{ Querystring: RangeQuery }>(
       '/api/v1/monitoring/profile',
       {
