@@ -5,6 +5,7 @@ import { registerDataCommands } from './data.js';
 import { runDemo } from './demo.js';
 import { registerDriftCommand } from './drift.js';
 import { registerModelCommands } from './models.js';
+import { registerMonitorCommands } from './monitor.js';
 import { closeOnSignals } from './signals.js';
 import { addStoreOptions, type StoreFlags, storeFlagSettings } from './store-flags.js';
 import { registerTokenCommands } from './tokens.js';
@@ -117,6 +118,7 @@ export async function main(argv: string[]): Promise<void> {
   registerModelCommands(program);
   registerDataCommands(program);
   registerDriftCommand(program);
+  registerMonitorCommands(program);
 
   await program.parseAsync(argv);
 }

@@ -148,6 +148,40 @@ export class ServingMetrics {
     );
   }
 
+  /**
+   * Alert rules as gauges, read when Prometheus scrapes: `slipway_alert_state` is 1 for each
+   * rule's current state (one series per state, so Grafana can alert on `state="firing"`), and
+   * `slipway_alert_value` the value of its last evaluation.
+   */
+  attachAlerts(
+    read: () => readonly { name: string; model: string; state: string; value: number | null }[],
+  ): void {
+    const registers = [this.registry];
+    const states = ['ok', 'pending', 'firing', 'no_data'];
+    new Gauge({
+      name: 'slipway_alert_state',
+      help: 'Alert rule state: 1 for the current one (ok, pending, firing, no_data), 0 for the others.',
+      labelNames: ['rule', 'model', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of read()) {
+          for (const s of states) this.set({ rule: r.name, model: r.model, state: s }, r.state === s ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'slipway_alert_value',
+      help: "The metric value of each alert rule's last evaluation (absent when it had no data).",
+      labelNames: ['rule', 'model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of read()) if (r.value !== null) this.set({ rule: r.name, model: r.model }, r.value);
+      },
+    });
+  }
+
   /** Children of one request label set, cached so an observation does no lookup per family. */
   private readonly children = new Map<string, RequestChildren>();
 
