@@ -53,6 +53,17 @@ function close(actual: number, expected: number, what: string): void {
   assert.ok(rel <= 1e-6, `${what}: ${actual} vs ${expected} (relative ${rel.toExponential(2)})`);
 }
 
+test("the registry holds Evidently's 18 per-column tests with its column types and default thresholds", () => {
+  const catalogue = load('catalogue.json') as { name: string; kinds: string[]; defaultThreshold: number }[];
+  assert.equal(catalogue.length, 18);
+  assert.deepEqual([...statTests.keys()].sort(), catalogue.map((t) => t.name).sort());
+  for (const want of catalogue) {
+    const t = statTests.get(want.name) as StatTest;
+    assert.deepEqual([...t.kinds].sort(), want.kinds, `${want.name} kinds`);
+    assert.equal(t.defaultThreshold, want.defaultThreshold, `${want.name} threshold`);
+  }
+});
+
 describe('drift tests equal Evidently 0.7.23', () => {
   const { cases } = load('stattests.json') as {
     cases: {
