@@ -15,7 +15,7 @@ import {
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
-import { Datasets, datasetMigrations, Quarantine, quarantineMigrations } from './data/index.js';
+import { Datasets, datasetMigrations, Quarantine, quarantineMigrations, TableProfile } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
 import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
@@ -166,6 +166,13 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
           (d) => !d.uri,
         )?.ref,
       tables: (ref) => datasets.tables(ref),
+      profile: async (ref) => {
+        const stored = (await datasets.show(ref)).profile as Record<string, unknown> | null;
+        const parts = Object.values(stored ?? {}).map((p) => TableProfile.fromJSON(p));
+        const [first, ...rest] = parts;
+        for (const p of rest) first!.merge(p);
+        return first;
+      },
     },
   );
   const alerts = new AlertEngine(db, {

@@ -68,6 +68,8 @@ export interface ReferenceResolver {
   trainingData(model: string, version: string): Promise<string | undefined>;
   /** A dataset version's table files as local paths. */
   tables(ref: string): Promise<{ local: string; format: TableFormat }[]>;
+  /** A dataset version's stored profile (its tables merged), when it has one. */
+  profile?(ref: string): Promise<TableProfile | undefined>;
 }
 
 export interface ServiceStats {
@@ -195,9 +197,29 @@ export class Monitoring {
       }
       ref = training!;
     }
-    const tables = await this.references!.tables(ref);
-    const report = await this.drift({ ...q, ...(version !== null ? { version } : {}) }, { tables }, options);
-    return { ...report, reference: ref, version };
+    const range = { ...q, ...(version !== null ? { version } : {}) };
+    const profile = await this.referenceProfile(ref!);
+    const report = profile
+      ? await this.drift(range, { profile }, options)
+      : await this.drift(range, { tables: await this.references!.tables(ref!) }, options);
+    return { ...report, reference: ref!, version };
+  }
+
+  private readonly profiles = new Map<string, TableProfile | null>();
+
+  /**
+   * The dataset version's stored profile when every column kept exact counts (the tests need
+   * every value): read once and kept (a version never changes); otherwise the files are read.
+   */
+  private async referenceProfile(ref: string): Promise<TableProfile | undefined> {
+    if (!this.references?.profile || !/@\d+$/.test(ref)) return undefined;
+    if (!this.profiles.has(ref)) {
+      const p = await this.references.profile(ref);
+      const exact = p && p.columnNames.every((c) => p.get(c)!.exact !== null);
+      if (this.profiles.size >= 16) this.profiles.delete(this.profiles.keys().next().value!);
+      this.profiles.set(ref, exact ? p : null);
+    }
+    return this.profiles.get(ref) ?? undefined;
   }
 
   /** The version of a model's most recent logged batch in a range. */
@@ -461,7 +483,10 @@ export class Monitoring {
    */
   async drift(
     q: { model: string; version?: string; sinceMs: number; untilMs: number },
-    reference: { tables: { local: string; format: TableFormat }[] } | { sinceMs: number; untilMs: number },
+    reference:
+      | { tables: { local: string; format: TableFormat }[] }
+      | { profile: TableProfile }
+      | { sinceMs: number; untilMs: number },
     options: DriftOptions = {},
   ): Promise<DriftReport> {
     const current = await this.inputTable(q);
@@ -469,6 +494,20 @@ export class Monitoring {
       bad(
         `no logged predictions of model '${q.model}'${q.version ? ` version ${q.version}` : ''} in that range`,
       );
+    }
+    if ('profile' in reference) {
+      const shared = current.columns.filter((c) => reference.profile.get(c));
+      if (shared.length === 0) bad("the reference has none of the model's logged input columns");
+      const idx = shared.map((c) => current.columns.indexOf(c));
+      const cur = { columns: shared, rows: current.rows.map((r) => idx.map((i) => r[i] ?? null)), firstRow: 1 };
+      const analysis = await analyzeDrift(
+        reference.profile,
+        (async function* () {
+          yield cur;
+        })(),
+        options,
+      );
+      return analysis.report;
     }
     let refColumns: readonly string[];
     let refBatches: () => AsyncIterable<RowBatch>;
