@@ -167,6 +167,19 @@ describe('profileCsv equals TableProfile.add over readCsv', () => {
       await assertSame(write('long.csv', 'a,b\n1,2\n3,4,5\n')),
       await assertSame(write('utf8.csv', Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0x31, 0x2c, 0xff, 0x0a]))),
     ];
+    // Over several reads: a BOM, invalid UTF-8 late in the file, a character cut at its end.
+    const rows = Array.from({ length: 120_000 }, (_, i) => `${i},héllo${i % 7},${(i * 0.37) % 1}`);
+    const text = Buffer.from(`a,b,c\n${rows.join('\n')}`);
+    await assertSame(write('bom-big.csv', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text])));
+    const late = await assertSame(
+      write(
+        'late.csv',
+        Buffer.concat([text.subarray(0, 2_500_000), Buffer.from([0xff]), text.subarray(2_500_000)]),
+      ),
+    );
+    assert.match(late, /invalid UTF-8 at byte offset 2500000 \(data row \d+\)/);
+    const cut = await assertSame(write('cut.csv', Buffer.concat([text, Buffer.from('\n1,\xc3', 'latin1')])));
+    assert.match(cut, /invalid UTF-8 at byte offset \d+ \(data row 120001\)/);
     assert.match(errors[0]!, /data row 1: a quoted field is not closed/);
     assert.match(errors[1]!, /data row 2: 3 fields, but the header has 2/);
     assert.match(errors[2]!, /invalid UTF-8 at byte offset 6 \(data row 1\)/);

@@ -65,7 +65,7 @@ export async function* utf8Chunks(path: string, options: ChunkOptions = {}): Asy
 }
 
 /** Where the last complete character ends: a multi-byte character cut by the read waits for the next. */
-function completeEnd(b: Buffer): number {
+export function completeEnd(b: Buffer): number {
   const n = b.length;
   for (let i = n - 1; i >= 0 && i >= n - 4; i--) {
     const c = b[i]!;

@@ -1,9 +1,10 @@
-import { stat } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { open, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../../errors/index.js';
 import { type CsvOptions, columnNames, sniffCsv } from '../formats/csv-reader.js';
-import { InvalidUtf8Error, utf8Chunks, utf8Error } from '../formats/utf8-chunks.js';
+import { completeEnd, firstInvalid, InvalidUtf8Error, utf8Error } from '../formats/utf8-chunks.js';
 import type { ColumnProfile, ProfileOptions } from './column-profile.js';
 import { Kind, type Parsed, parseCell } from './parse-cell.js';
 import { TableProfile } from './table-profile.js';
@@ -27,10 +28,23 @@ function slotIndex(k0: number, k1: number, shift: number, mask: number): number 
   return (Math.imul(k0 ^ Math.imul(k1, 0x85ebca6b), 0x9e3779b1) >>> shift) & mask;
 }
 
-/** FNV-1a of bytes; the CSV profiler keys values longer than 8 bytes on it. */
+/** Masks keeping the first `len` bytes of a value's first and second 4-byte word. */
+const LOW = Int32Array.from({ length: 9 }, (_, len) => (len >= 4 ? -1 : (1 << (8 * len)) - 1));
+const HIGH = Int32Array.from({ length: 9 }, (_, len) =>
+  len <= 4 ? 0 : len === 8 ? -1 : (1 << (8 * (len - 4))) - 1,
+);
+
+/**
+ * The key hash of a value longer than 8 bytes: FNV-1a's step over 4-byte words (a quarter of the
+ * multiplications of byte-wise FNV-1a); the value is compared byte for byte on a match anyway.
+ */
 function hashBytes(buf: Uint8Array, start: number, end: number): number {
   let h = FNV_OFFSET;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    h = Math.imul(h ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)), FNV_PRIME);
+  }
+  for (; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
   return h;
 }
 
@@ -42,6 +56,14 @@ const DATETIME = Kind.Datetime;
 
 /** Slot record in `meta`: arena offset, byte length, kind, key index (-1 for none). */
 const META = 4;
+/**
+ * Hash-table entry: two key words, slot + 1 (0 when empty), and the byte length with the kind in
+ * its top bits — what a repeated cell needs sits in one 16-byte entry (one cache line to miss for
+ * a column of many values, instead of three arrays).
+ */
+const ENTRY = 4;
+const KIND_SHIFT = 27;
+const LEN_MASK = (1 << KIND_SHIFT) - 1;
 
 /**
  * One column of a CSV profiled straight from its bytes. Each distinct byte sequence (a *slot*) is
@@ -56,8 +78,8 @@ const META = 4;
  */
 class CsvColumn {
   slow = false;
-  /** Open addressing, linear probing: (key word, key word, slot + 1) per entry; a zero slot is empty. */
-  private table = new Int32Array(3 * 1024);
+  /** Open addressing, linear probing, `ENTRY` integers per entry. */
+  private table = new Int32Array(ENTRY * 1024);
   private mask = 1023;
   private shift = 22;
   private slots = 0;
@@ -111,33 +133,47 @@ class CsvColumn {
     const len = end - start;
     // Up to 8 bytes are their own key, packed into two words (the length tells "a" from "a\0"):
     // no hash, and a matching entry needs no byte comparison. Longer values key on their hash.
-    let k0 = 0;
-    let k1 = 0;
+    let k0: number;
+    let k1: number;
     if (len <= 8) {
-      const m = len < 4 ? len : 4;
-      for (let i = 0; i < m; i++) k0 |= buf[start + i]! << (i << 3);
-      for (let i = 4; i < len; i++) k1 |= buf[start + i]! << ((i - 4) << 3);
+      if (start + 8 <= buf.length) {
+        // Eight loads and two masks (the bytes past the value are cut off), no branch per byte.
+        k0 =
+          (buf[start]! | (buf[start + 1]! << 8) | (buf[start + 2]! << 16) | (buf[start + 3]! << 24)) &
+          LOW[len]!;
+        k1 =
+          (buf[start + 4]! | (buf[start + 5]! << 8) | (buf[start + 6]! << 16) | (buf[start + 7]! << 24)) &
+          HIGH[len]!;
+      } else {
+        k0 = k1 = 0;
+        for (let i = 0; i < len; i++)
+          if (i < 4) k0 |= buf[start + i]! << (i << 3);
+          else k1 |= buf[start + i]! << ((i - 4) << 3);
+      }
     } else {
       k0 = hashBytes(buf, start, end);
       k1 = len;
     }
     const table = this.table;
     const mask = this.mask;
-    const meta = this.meta;
     let at = slotIndex(k0, k1, this.shift, mask);
     let s: number;
+    let kind: number;
     for (;;) {
-      const e = 3 * at;
+      const e = ENTRY * at;
       s = table[e + 2]! - 1;
       if (s < 0) {
         s = this.create(buf, start, end, k0, k1, at);
         if (s < 0) return; // the column went slow with this cell
+        kind = this.meta[META * s + 2]!;
         break;
       }
-      if (table[e] === k0 && table[e + 1] === k1 && meta[META * s + 1] === len) {
+      const lenKind = table[e + 3]!;
+      if (table[e] === k0 && table[e + 1] === k1 && (lenKind & LEN_MASK) === len) {
+        kind = lenKind >>> KIND_SHIFT;
         if (len <= 8) break;
         const arena = this.arena;
-        let p = meta[META * s]!;
+        let p = this.meta[META * s]!;
         let i = start;
         while (i < end && arena[p] === buf[i]) {
           p++;
@@ -147,9 +183,8 @@ class CsvColumn {
       }
       at = (at + 1) & mask;
     }
-    const nums = this.nums;
+    const nums = this.nums; // create() may have grown the slots
     nums[2 * s + 1]!++;
-    const kind = this.meta[META * s + 2]!; // create() may have grown the slots
     if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
       const x = nums[2 * s]!;
       const n = ++this.n;
@@ -233,9 +268,11 @@ class CsvColumn {
       } else key = known;
     }
     meta[META * s + 3] = key;
-    this.table[3 * at] = k0;
-    this.table[3 * at + 1] = k1;
-    this.table[3 * at + 2] = s + 1;
+    const e = ENTRY * at;
+    this.table[e] = k0;
+    this.table[e + 1] = k1;
+    this.table[e + 2] = s + 1;
+    this.table[e + 3] = len | (p.kind << KIND_SHIFT);
     if (this.slots * 2 > this.mask + 1) this.rehash();
     if (overLimit) {
       // As ColumnProfile.add: this value is counted, then the counts become sketches.
@@ -274,7 +311,7 @@ class CsvColumn {
     if (sketch) this.profile.sketch();
     this.slow = true;
     // Drop the slots: the profile holds everything now.
-    this.table = new Int32Array(3);
+    this.table = new Int32Array(ENTRY);
     this.mask = 0;
     this.slots = 0;
     this.meta = new Int32Array(0);
@@ -367,17 +404,15 @@ class CsvColumn {
 
   private rehash(): void {
     const size = (this.mask + 1) * 2;
-    const table = new Int32Array(3 * size);
+    const table = new Int32Array(ENTRY * size);
     const mask = size - 1;
     const shift = this.shift - 1;
     const old = this.table;
-    for (let e = 0; e < old.length; e += 3) {
+    for (let e = 0; e < old.length; e += ENTRY) {
       if (old[e + 2] === 0) continue;
       let at = slotIndex(old[e]!, old[e + 1]!, shift, mask);
-      while (table[3 * at + 2] !== 0) at = (at + 1) & mask;
-      table[3 * at] = old[e]!;
-      table[3 * at + 1] = old[e + 1]!;
-      table[3 * at + 2] = old[e + 2]!;
+      while (table[ENTRY * at + 2] !== 0) at = (at + 1) & mask;
+      table.set(old.subarray(e, e + ENTRY), ENTRY * at);
     }
     this.shift = shift;
     this.table = table;
@@ -463,6 +498,8 @@ export function addCells(sink: CsvSink, batch: CsvCellBatch): void {
   }
 }
 
+/** Bytes per read (as utf8Chunks). */
+const READ_BYTES = 1 << 20;
 /** Files smaller than this are profiled on the calling thread: a worker's start costs more than it saves. */
 const WORKER_MIN_BYTES = 16 << 20;
 /** Whether large files (16 MiB+, two CPUs+) go to a worker unless `worker` says otherwise. */
@@ -698,36 +735,75 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
       used: rowAt,
     };
     if (remote) {
-      // The cells move to the worker (their buffer is detached here), and so do the bytes when
-      // `buf` is all of its buffer (what follows `end` is already copied into the carry).
+      // The cells move to the worker (their buffer is detached here); the bytes are copied, as
+      // the read buffer is reused.
       const size = cells.length;
       const spare = (remote as RemoteSink).spare.pop();
       cells = spare && spare.length >= size ? (spare as Int32Array<ArrayBuffer>) : new Int32Array(size);
-      const whole = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
-      await (remote as RemoteSink).send(batch, whole);
+      batch.bytes = new Uint8Array(buf.subarray(0, end));
+      await (remote as RemoteSink).send(batch);
     } else addCells(sink as CsvSink, batch);
   };
 
-  let carry: Buffer | null = null;
   const current = () => (names === null && header ? 'the header row' : `data row ${rows + 1}`);
+  const fh = await open(path, 'r');
   try {
     try {
-      for await (const chunk of utf8Chunks(path, { onProgress: read.onProgress })) {
-        const buf: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
-        const rest = parse(buf);
-        carry = rest < buf.length ? Buffer.from(buf.subarray(rest)) : null;
+      // One buffer for the whole file: each read lands after the bytes of the row the last read
+      // cut (moved to the front), so nothing is concatenated and no memory is fresh per read.
+      // As utf8Chunks: a leading BOM is skipped, a character cut by a read waits for the next,
+      // and at invalid UTF-8 the rows before it are counted before the error names its offset.
+      const total = (await fh.stat()).size;
+      let buf = Buffer.allocUnsafe(2 * READ_BYTES);
+      let have = 0; // bytes in buf
+      let valid = 0; // of which checked as UTF-8
+      let base = 0; // file offset of buf[0]
+      let position = 0; // bytes read from the file
+      for (;;) {
+        if (have + READ_BYTES > buf.length) {
+          const grown = Buffer.allocUnsafe(Math.max(2 * buf.length, have + READ_BYTES));
+          buf.copy(grown, 0, 0, have);
+          buf = grown;
+        }
+        const { bytesRead } = await fh.read(buf, have, READ_BYTES, position);
+        if (position === 0 && bytesRead >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
+          buf.copyWithin(0, 3, bytesRead);
+          have -= 3;
+          base = 3;
+        }
+        position += bytesRead;
+        have += bytesRead;
+        const eof = bytesRead === 0;
+        if (!eof) read.onProgress?.(position, total);
+        const end = eof ? have : valid + completeEnd(buf.subarray(valid, have));
+        if (!isUtf8(buf.subarray(valid, end))) {
+          const bad = valid + firstInvalid(buf.subarray(valid, end));
+          const rest = parse(buf.subarray(0, bad));
+          await deliver(buf, rest);
+          throw new InvalidUtf8Error(path, base + bad);
+        }
+        valid = end;
+        const rest = parse(buf.subarray(0, valid));
         await deliver(buf, rest);
+        buf.copyWithin(0, rest, have);
+        have -= rest;
+        valid -= rest;
+        base += rest;
+        if (eof) break;
       }
-      if (carry) {
+      read.onProgress?.(position, total);
+      if (have > 0) {
         // The last row has no newline: it ends with the file.
-        const buf = Buffer.concat([carry, Buffer.from([LF])]);
-        if (parse(buf) < buf.length) {
+        const last = Buffer.allocUnsafe(have + 1);
+        buf.copy(last, 0, 0, have);
+        last[have] = LF;
+        if (parse(last) < last.length) {
           throw new SlipwayError(
             'SLIPWAY_ERR_BAD_REQUEST',
             `${path}: ${current()}: a quoted field is not closed before the end of the file`,
           );
         }
-        await deliver(buf, buf.length);
+        await deliver(last, last.length);
       }
     } catch (err) {
       if (err instanceof InvalidUtf8Error) throw utf8Error(err, current());
@@ -736,6 +812,7 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
     if (remote) return await (remote as RemoteSink).finish();
   } finally {
     (remote as RemoteSink | null)?.close();
+    await fh.close();
   }
   return sink ? (sink as CsvSink).finish() : profile;
 }
@@ -776,12 +853,10 @@ class RemoteSink {
     });
   }
 
-  /** Hands the batch over: its cells move to the worker, its bytes too with `moveBytes`, else they are copied. */
-  async send(batch: CsvCellBatch, moveBytes: boolean): Promise<void> {
+  /** Hands the batch over: its cells and bytes (a copy of the read buffer) move to the worker. */
+  async send(batch: CsvCellBatch): Promise<void> {
     this.inFlight++;
-    const moved = [batch.cells.buffer as ArrayBuffer];
-    if (moveBytes) moved.push(batch.bytes.buffer as ArrayBuffer);
-    this.worker.postMessage(batch, moved);
+    this.worker.postMessage(batch, [batch.cells.buffer as ArrayBuffer, batch.bytes.buffer as ArrayBuffer]);
     while (this.inFlight >= IN_FLIGHT && !this.failed) await new Promise<void>((ok) => (this.waiting = ok));
     if (this.failed) throw this.failed;
   }
