@@ -21,6 +21,7 @@ import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
 import { alertMigrations } from './monitoring/alert-migrations.js';
 import { AlertEngine, MonitoringMetrics } from './monitoring/alerts/index.js';
+import { ModelGauges } from './monitoring/model-gauges.js';
 import { Monitoring } from './monitoring/monitoring.js';
 import { monitoringMigrations } from './monitoring/monitoring-migrations.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
@@ -55,6 +56,8 @@ export interface App {
   predictions?: PredictionLog;
   /** What the log holds, read back: predictions, feedback, performance, window profiles. */
   monitoring: Monitoring;
+  /** Each model's quality, drift and cost figures for /metrics, recomputed on a schedule. */
+  gauges: ModelGauges;
   /** Alert rules, evaluated on a schedule; webhooks and retraining commands. */
   alerts: AlertEngine;
   api: ApiServer;
@@ -238,6 +241,13 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const p = plane;
   await p.start();
   predictions?.start();
+  const gauges = new ModelGauges(monitoring, {
+    models: () => [...new Set(p.manager.allVersions().map((v) => v.model))],
+    refreshMs: settings.monitoringRefreshMs,
+    logger,
+  });
+  metrics.attachModelGauges(() => gauges.current);
+  gauges.start();
   const watcher = new RegistryWatcher(catalog, p.manager, registrySource, {
     pollMs: settings.registryPollMs,
     logger,
@@ -288,6 +298,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     quarantine,
     predictions,
     monitoring,
+    gauges,
     alerts,
     api,
     metrics,
@@ -303,6 +314,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         await watcher.stop();
         await alerts.stop();
         await p.close();
+        await gauges.stop();
         // Every answered request is queued by now: write them all before the store closes.
         await predictions?.close();
         await api.close();

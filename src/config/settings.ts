@@ -45,6 +45,8 @@ export interface Settings {
   predictionQueueMax: number;
   /** Days raw prediction records are kept; per-hour profiles are kept ten times as long. */
   predictionRetentionDays: number;
+  /** How often each model's quality, drift and cost gauges are recomputed, in ms. */
+  monitoringRefreshMs: number;
   /** Price of one CPU-hour (any currency), for cost per 1000 predictions. */
   cpuHourPrice: number;
   /** Price of one GPU-hour; serving here runs on CPU, so GPU time is 0 until a GPU provider is used. */
@@ -82,6 +84,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   predictionFlushMs: 1000,
   predictionQueueMax: 100_000,
   predictionRetentionDays: 7,
+  monitoringRefreshMs: 60_000,
   cpuHourPrice: 0.045,
   gpuHourPrice: 0,
   auth: 'none',
@@ -114,6 +117,7 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   predictionFlushMs: 'SLIPWAY_PREDICTION_FLUSH_MS',
   predictionQueueMax: 'SLIPWAY_PREDICTION_QUEUE_MAX',
   predictionRetentionDays: 'SLIPWAY_PREDICTION_RETENTION_DAYS',
+  monitoringRefreshMs: 'SLIPWAY_MONITORING_REFRESH_MS',
   cpuHourPrice: 'SLIPWAY_CPU_HOUR_PRICE',
   gpuHourPrice: 'SLIPWAY_GPU_HOUR_PRICE',
   auth: 'SLIPWAY_AUTH',
@@ -189,6 +193,7 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
   predictionFlushMs: (v, s) => integer(s, v, 10, 60_000),
   predictionQueueMax: (v, s) => integer(s, v, 1, 10_000_000),
   predictionRetentionDays: (v, s) => integer(s, v, 1, 3650),
+  monitoringRefreshMs: (v, s) => integer(s, v, 1000, 86_400_000),
   cpuHourPrice: (v, s) => price(s, v),
   gpuHourPrice: (v, s) => price(s, v),
   auth: (v, s) => (v === 'none' || v === 'token' ? v : invalid(s, 'none or token', v)),

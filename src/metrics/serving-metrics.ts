@@ -182,6 +182,108 @@ export class ServingMetrics {
     });
   }
 
+  /**
+   * Each model version's quality, traffic, cost and drift figures (recomputed on a schedule by
+   * the monitoring capability), read when Prometheus scrapes.
+   */
+  attachModelGauges(
+    read: () => readonly {
+      model: string;
+      version: string;
+      accuracy?: number;
+      rmse?: number;
+      errorRate: number;
+      latencyP99Ms: number | null;
+      costPer1000: number | null;
+      drift?: {
+        share: number;
+        detected: boolean;
+        columns: { column: string; test: string; score: number; drifted: boolean }[];
+      };
+    }[],
+  ): void {
+    const registers = [this.registry];
+    const gauge = (
+      name: string,
+      help: string,
+      pick: (v: ReturnType<typeof read>[number]) => number | null | undefined,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model', 'version'],
+        registers,
+        collect() {
+          this.reset();
+          for (const v of read()) {
+            const x = pick(v);
+            if (x !== null && x !== undefined) this.set({ model: v.model, version: v.version }, x);
+          }
+        },
+      });
+    gauge(
+      'slipway_model_accuracy',
+      'Accuracy over the last day, on predictions with ground truth.',
+      (v) => v.accuracy,
+    );
+    gauge(
+      'slipway_model_rmse',
+      'RMSE over the last day (regression), on predictions with ground truth.',
+      (v) => v.rmse,
+    );
+    gauge(
+      'slipway_model_error_rate',
+      'Failed (5xx) share of requests over the last hour.',
+      (v) => v.errorRate,
+    );
+    gauge(
+      'slipway_model_latency_p99_milliseconds',
+      'p99 latency of logged predictions over the last hour.',
+      (v) => v.latencyP99Ms,
+    );
+    gauge(
+      'slipway_model_cost_per_1000_predictions',
+      'CPU cost per 1000 predictions over the last day, at the configured price.',
+      (v) => v.costPer1000,
+    );
+    gauge(
+      'slipway_drift_share',
+      'Share of drifted input columns, last hour against the training dataset.',
+      (v) => v.drift?.share,
+    );
+    gauge(
+      'slipway_dataset_drift',
+      '1 when the share of drifted columns reaches the dataset drift threshold.',
+      (v) => (v.drift === undefined ? undefined : v.drift.detected ? 1 : 0),
+    );
+    new Gauge({
+      name: 'slipway_drift_score',
+      help: "Each input column's drift score (the test's statistic or p-value), last hour against the training dataset.",
+      labelNames: ['model', 'version', 'column', 'test'],
+      registers,
+      collect() {
+        this.reset();
+        for (const v of read()) {
+          for (const c of v.drift?.columns ?? [])
+            this.set({ model: v.model, version: v.version, column: c.column, test: c.test }, c.score);
+        }
+      },
+    });
+    new Gauge({
+      name: 'slipway_drift_detected',
+      help: '1 when the column drifted by its test and threshold.',
+      labelNames: ['model', 'version', 'column'],
+      registers,
+      collect() {
+        this.reset();
+        for (const v of read()) {
+          for (const c of v.drift?.columns ?? [])
+            this.set({ model: v.model, version: v.version, column: c.column }, c.drifted ? 1 : 0);
+        }
+      },
+    });
+  }
+
   /** Children of one request label set, cached so an observation does no lookup per family. */
   private readonly children = new Map<string, RequestChildren>();
 
