@@ -80,7 +80,7 @@ interface Token {
   at: number;
 }
 
-const TOKEN = /\s*(>=|<=|==|!=|[<>()]|[^\s<>=!()]+(?:=[^\s]*)?)/y;
+const TOKEN = /\s*(>=|<=|==|!=|[<>()=!]|[^\s<>=!()]+(?:=[^\s]*)?)/y;
 
 function tokenize(src: string): Token[] {
   const tokens: Token[] = [];
