@@ -82,5 +82,20 @@ describe('model gauges for Prometheus', () => {
     assert.ok(accuracy >= 0 && accuracy <= 1);
     assert.ok(value(/^slipway_model_latency_p99_milliseconds\{model="income",version="1"\} (\S+)$/m) > 0);
     assert.ok(value(/^slipway_model_cost_per_1000_predictions\{model="income",version="1"\} (\S+)$/m) > 0);
+
+    // Every metric the Grafana dashboard charts is one this server exposes (process metrics aside:
+    // tests start servers without them).
+    const dashboard = await readFile(join(REPO_ROOT, 'deploy', 'grafana', 'slipway-dashboard.json'), 'utf8');
+    const charted = new Set(
+      [...dashboard.matchAll(/slipway_[a-z0-9_]+/g)]
+        .map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))
+        .filter((n) => !n.startsWith('slipway_process_') && n !== 'slipway_overview'),
+    );
+    const exposed = new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
+    assert.deepEqual(
+      [...charted].filter((n) => !exposed.has(n)),
+      [],
+    );
+    assert.ok(charted.size >= 15, [...charted].join(', '));
   });
 });
