@@ -129,7 +129,7 @@ def model_repo(tmp_path_factory, adult) -> Path:
         mlp_pipe = Pipeline([("scale", StandardScaler()), ("clf", mlp)]).fit(X, y)
     _export(mlp_pipe, mlp, [("features", FloatTensorType([None, len(NUMERIC)]))], repo / MLP / "1" / "model.onnx")
 
-    labels = {"max_batch_size": 64, "label_names": ["<=50K", ">50K"]}
+    labels = {"max_batch_size": 64, "label_names": ["<=50K", ">50K"], "monitoring": {"segments": ["region"]}}
     for name in (PIPELINE, GBT, MLP):
         (repo / name / "config.json").write_text(json.dumps(labels))
     shutil.copytree(FIXTURES / ADD_SUB, repo / ADD_SUB)
