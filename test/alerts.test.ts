@@ -385,6 +385,52 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
       }
     });
 
+    test('drift rules against a past window of the log, per column and per segment', async (t) => {
+      if ('skip' in server) return t.skip(server.skip);
+      const s = await open();
+      try {
+        const now = Date.now();
+        const entry = (timeMs: number, i: number, age: number, region: string) => ({
+          timeMs,
+          model: 'm',
+          version: '1',
+          protocol: 'v1',
+          requestId: `r-${timeMs}-${i}`,
+          latencyUs: 1000,
+          records: [{ age, hours: 40 + (i % 7) }],
+          predictions: [{ label: 'a' }],
+          segments: { region },
+        });
+        // Two days ago: ages 20–59 everywhere. Now: the EU has grown old, the US has not.
+        for (let i = 0; i < 120; i++)
+          s.log.record(entry(now - 2 * 86_400_000 + i, i, 20 + (i % 40), i % 2 ? 'EU' : 'US'));
+        for (let i = 0; i < 120; i++) {
+          s.log.record(
+            entry(now - 60_000 + i, i, i % 2 ? 70 + (i % 20) : 20 + (i % 40), i % 2 ? 'EU' : 'US'),
+          );
+        }
+        await s.log.flush();
+        const rule = (name: string, expression: string) =>
+          s.engine.createRule({ name, model: 'm', expression, reference: 'window:3d/1d' });
+        await rule('age-ks', 'ks(age) < 0.05 over 1h');
+        await rule('eu-share', 'drift_share >= 0.5 over 1h segment=region:EU');
+        await rule('us-share', 'drift_share >= 0.5 over 1h segment=region:US');
+        await rule('no-col', 'psi(salary) > 0.1 over 1h');
+        const got = Object.fromEntries((await s.engine.evaluate()).map((e) => [e.rule, e]));
+        assert.equal(got['age-ks']!.state, 'firing');
+        assert.ok(got['age-ks']!.value! < 1e-6, `ks p-value ${got['age-ks']!.value}`);
+        // EU: age drifted, hours did not: one of two columns.
+        assert.deepEqual([got['eu-share']!.state, got['eu-share']!.value], ['firing', 0.5]);
+        assert.deepEqual([got['us-share']!.state, got['us-share']!.value], ['ok', 0]);
+        assert.deepEqual(
+          [got['no-col']!.state, got['no-col']!.reason],
+          ['no_data', "no logged values of column 'salary'"],
+        );
+      } finally {
+        await s.close();
+      }
+    });
+
     test('rules are checked, named uniquely, listed and deleted with their history', async (t) => {
       if ('skip' in server) return t.skip(server.skip);
       const s = await open();

@@ -127,7 +127,7 @@ export class MonitoringMetrics implements AlertMetricSource {
     const rows = await this.logged(target.model, target.version ?? undefined, window, expr.segment);
     if (rows.length === 0) return { value: null, reason: 'no logged predictions in the window' };
     const version = target.version ?? mostFrequent(rows.map((r) => r.version));
-    const ref = await this.reference(target, version, window);
+    const ref = await this.reference(target, version, window, expr.segment);
     if ('reason' in ref) return { value: null, reason: ref.reason, version };
     const current = currentProfile(rows, new Set(ref.profile.columnNames));
     const measured = { version, ...(ref.dataset ? { dataset: ref.dataset } : {}) };
@@ -178,13 +178,20 @@ export class MonitoringMetrics implements AlertMetricSource {
     target: MeasureTarget,
     version: string,
     window: { sinceMs: number; untilMs: number },
+    segment?: { key: string; value: string },
   ): Promise<{ profile: TableProfile; dataset?: string } | { reason: string }> {
     const spec = target.reference ?? 'training';
     if (spec.startsWith('window:')) {
       const [since, until] = spec.slice('window:'.length).split('/');
       const sinceMs = parseTime(since ?? '', 'reference', window.untilMs);
       const untilMs = parseTime(until ?? '', 'reference', window.untilMs);
-      const rows = await this.logged(target.model, target.version ?? undefined, { sinceMs, untilMs });
+      // The same segment then and now.
+      const rows = await this.logged(
+        target.model,
+        target.version ?? undefined,
+        { sinceMs, untilMs },
+        segment,
+      );
       if (rows.length === 0) return { reason: `no logged predictions in the reference window ${spec}` };
       return { profile: currentProfile(rows, null) };
     }
