@@ -1,3 +1,30 @@
-export * from './drift/index.js';
-export * from './alerts/index.js';
 export { type AlertTables, alertMigrations } from './alert-migrations.js';
+export * from './alerts/index.js';
+export * from './drift/index.js';
+export { parseDuration, parseTime } from './durations.js';
+export { ModelGauges, type ModelGaugeValues } from './model-gauges.js';
+export {
+  type FeedbackInput,
+  type LoggedPrediction,
+  Monitoring,
+  type PerformanceQuery,
+  type PerformanceResult,
+  type ReferenceResolver,
+  type ServiceStats,
+  type VersionComparison,
+} from './monitoring.js';
+export { type MonitoringTables, monitoringMigrations } from './monitoring-migrations.js';
+export {
+  type ClassificationMetrics,
+  classificationMetrics,
+  type PerformanceMetrics,
+  type RegressionMetrics,
+  regressionMetrics,
+} from './performance.js';
+export {
+  HOUR_MS,
+  MINUTE_MS,
+  mergeProfiles,
+  PredictionLog,
+  type PredictionLogOptions,
+} from './prediction-log.js';

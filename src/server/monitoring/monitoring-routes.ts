@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { SlipwayError } from '../../errors/index.js';
-import { parseDuration, parseTime } from '../../monitoring/durations.js';
-import type { FeedbackInput, Monitoring } from '../../monitoring/monitoring.js';
+import { type FeedbackInput, type Monitoring, parseDuration, parseTime } from '../../monitoring/index.js';
 
 const errorBody = {
   type: 'object',
