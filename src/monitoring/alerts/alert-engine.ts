@@ -710,7 +710,8 @@ export class AlertEngine {
   }
 
   private async servingVersion(model: string): Promise<ModelVersion | undefined> {
-    return this.options.registry?.getVersionByAlias(model, 'champion').catch(() => undefined);
+    const registry = this.options.registry;
+    return registry?.getVersionByAlias(model, registry.servingAlias).catch(() => undefined);
   }
 }
 
