@@ -274,7 +274,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
               reference: {
                 type: 'string',
                 description:
-                  'training (default: the dataset version the model version was trained on), a dataset version name@n, or window:<since>..<until>',
+                  'training (default: the dataset version the model version was trained on), a dataset version name@n, or window:<since>..<until> (or window:<since>/<until>)',
               },
               test: {
                 type: 'string',
@@ -294,8 +294,9 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
         let reference: Parameters<Monitoring['driftAgainst']>[1];
         if (ref === 'training') reference = { kind: 'training' };
         else if (ref.startsWith('window:')) {
-          const [a, b] = ref.slice(7).split('..');
-          if (a === undefined || b === undefined) {
+          // `window:2d..1d` (or `window:2d/1d`, as alert rules write it)
+          const [a, b] = ref.slice(7).split(ref.includes('..') ? '..' : '/');
+          if (a === undefined || b === undefined || a === '' || b === '') {
             throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'reference must be window:<since>..<until>');
           }
           const now = Date.now();
