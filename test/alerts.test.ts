@@ -20,8 +20,11 @@ import {
   AlertEngine,
   type AlertNotification,
   DEFAULT_WINDOW_MS,
+  type DeliveryAttempt,
+  deliver,
   MonitoringMetrics,
   parseRuleExpression,
+  verifySignature,
 } from '../src/monitoring/alerts/index.js';
 import { Monitoring } from '../src/monitoring/monitoring.js';
 import { monitoringMigrations } from '../src/monitoring/monitoring-migrations.js';
@@ -192,6 +195,76 @@ async function receiver(statuses: number[] = []) {
 
 const hmac = (secret: string, raw: string) =>
   `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+
+describe('webhook delivery', () => {
+  test('a timeout is retried; a 4xx other than 408/429 is not; verifySignature checks the raw body', async () => {
+    let n = 0;
+    const hung: import('node:http').ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      n++;
+      if (n === 1)
+        hung.push(res); // never answered: the attempt times out
+      else if (req.url === '/gone') {
+        res.statusCode = 410;
+        res.end();
+      } else res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const attempts: DeliveryAttempt[] = [];
+      const ok = await deliver(
+        { url: `${base}/hook`, secret: 'k' },
+        '{"a":1}',
+        (a) => void attempts.push(a),
+        {
+          timeoutMs: 200,
+          backoffMs: 20,
+        },
+      );
+      assert.equal(ok, true);
+      assert.deepEqual(
+        attempts.map((a) => [a.attempt, a.status, a.ok, a.error]),
+        [
+          [1, null, false, 'timed out after 200 ms'],
+          [2, 200, true, null],
+        ],
+      );
+      const gone: DeliveryAttempt[] = [];
+      assert.equal(
+        await deliver({ url: `${base}/gone` }, '{}', (a) => void gone.push(a), { backoffMs: 20 }),
+        false,
+      );
+      assert.deepEqual(
+        gone.map((a) => [a.attempt, a.status, a.error]),
+        [[1, 410, 'HTTP 410']],
+      );
+      // A port nobody listens on any more.
+      const closed = createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+      const freePort = (closed.address() as { port: number }).port;
+      await new Promise<void>((r) => closed.close(() => r()));
+      const refused: DeliveryAttempt[] = [];
+      assert.equal(
+        await deliver({ url: `http://127.0.0.1:${freePort}/x` }, '{}', (a) => void refused.push(a), {
+          backoffMs: 10,
+          maxAttempts: 3,
+        }),
+        false,
+      );
+      assert.equal(refused.length, 3);
+      assert.match(refused[0]!.error!, /ECONNREFUSED/);
+      assert.equal(verifySignature('k', '{"a":1}', hmac('k', '{"a":1}')), true);
+      assert.equal(verifySignature('k', '{"a":2}', hmac('k', '{"a":1}')), false);
+      assert.equal(verifySignature('k', '{"a":1}', undefined), false);
+    } finally {
+      for (const r of hung) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
 
 for (const make of [sqliteDatabase, postgresDatabase]) {
   describe(`alert engine on ${make === sqliteDatabase ? 'sqlite' : 'postgres'}`, () => {
