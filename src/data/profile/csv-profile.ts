@@ -35,16 +35,24 @@ const HIGH = Int32Array.from({ length: 9 }, (_, len) =>
 );
 
 /**
- * The key hash of a value longer than 8 bytes: FNV-1a's step over 4-byte words (a quarter of the
- * multiplications of byte-wise FNV-1a); the value is compared byte for byte on a match anyway.
+ * A value longer than 8 bytes as little-endian 4-byte words into `out` (the last one zero-padded)
+ * and their hash, FNV-1a's step per word; on a hash match the words are compared, not the bytes.
  */
-function hashBytes(buf: Uint8Array, start: number, end: number): number {
+function hashWords(buf: Uint8Array, start: number, end: number, out: Int32Array): number {
   let h = FNV_OFFSET;
   let i = start;
+  let w = 0;
   for (; i + 4 <= end; i += 4) {
-    h = Math.imul(h ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)), FNV_PRIME);
+    const word = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    out[w++] = word;
+    h = Math.imul(h ^ word, FNV_PRIME);
   }
-  for (; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+  if (i < end) {
+    let word = 0;
+    for (let shift = 0; i < end; i++, shift += 8) word |= buf[i]! << shift;
+    out[w] = word;
+    h = Math.imul(h ^ word, FNV_PRIME);
+  }
   return h;
 }
 
@@ -54,7 +62,7 @@ const BIG_INTEGER = Kind.BigInteger;
 const FLOAT = Kind.Float;
 const DATETIME = Kind.Datetime;
 
-/** Slot record in `meta`: arena offset, byte length, kind, key index (-1 for none). */
+/** Slot record in `meta`: offset of its words in `arena` (values over 8 bytes), byte length, kind, key index (-1 for none). */
 const META = 4;
 /**
  * Hash-table entry: two key words, slot + 1 (0 when empty), and the byte length with the kind in
@@ -89,8 +97,11 @@ class CsvColumn {
   private nums = new Float64Array(2 * 512);
   /** Slot values (strings, big integers, booleans, date text) that are not plain numbers. */
   private values: (Key | undefined)[] = [];
-  private arena = new Uint8Array(1 << 14);
+  /** The 4-byte words of values longer than 8 bytes (the last one zero-padded), compared on a hash match. */
+  private arena = new Int32Array(1 << 12);
   private arenaUsed = 0;
+  /** The words of the cell being added (when longer than 8 bytes). */
+  private words = new Int32Array(64);
   /** Distinct values (keys) in first-seen order, and the key index of each. */
   private readonly keys: Key[] = [];
   private readonly keyIndex = new Map<Key, number>();
@@ -151,7 +162,8 @@ class CsvColumn {
           else k1 |= buf[start + i]! << ((i - 4) << 3);
       }
     } else {
-      k0 = hashBytes(buf, start, end);
+      if (len > 4 * this.words.length) this.words = new Int32Array(2 * ((len + 3) >> 2));
+      k0 = hashWords(buf, start, end, this.words);
       k1 = len;
     }
     const table = this.table;
@@ -173,13 +185,12 @@ class CsvColumn {
         kind = lenKind >>> KIND_SHIFT;
         if (len <= 8) break;
         const arena = this.arena;
-        let p = this.meta[META * s]!;
-        let i = start;
-        while (i < end && arena[p] === buf[i]) {
-          p++;
-          i++;
-        }
-        if (i === end) break;
+        const words = this.words;
+        const p = this.meta[META * s]!;
+        const n = (len + 3) >> 2;
+        let w = 0;
+        while (w < n && arena[p + w] === words[w]) w++;
+        if (w === n) break;
       }
       at = (at + 1) & mask;
     }
@@ -213,7 +224,7 @@ class CsvColumn {
   /** A new slot for this cell, counted by the caller; -1 when the column went slow on it. */
   private create(buf: Uint8Array, start: number, end: number, k0: number, k1: number, at: number): number {
     const len = end - start;
-    if (this.slots >= this.slotLimit || this.arenaUsed + len > 1 << 26) {
+    if (this.slots >= this.slotLimit || this.arenaUsed + (len >> 2) > 1 << 24) {
       this.goSlow(false);
       this.profile.add(decode(buf, start, end));
       return -1;
@@ -221,17 +232,22 @@ class CsvColumn {
     const p = parseCell(decode(buf, start, end), this.parsed);
     const s = this.slots++;
     if (META * (s + 1) > this.meta.length) this.growSlots();
-    if (this.arenaUsed + len > this.arena.length) {
-      const arena = new Uint8Array(Math.max(this.arena.length * 2, this.arenaUsed + len));
-      arena.set(this.arena.subarray(0, this.arenaUsed));
-      this.arena = arena;
-    }
-    this.arena.set(buf.subarray(start, end), this.arenaUsed);
     const meta = this.meta;
-    meta[META * s] = this.arenaUsed;
+    meta[META * s] = -1;
+    if (len > 8) {
+      // add() left the value's words in `words`.
+      const n = (len + 3) >> 2;
+      if (this.arenaUsed + n > this.arena.length) {
+        const arena = new Int32Array(Math.max(this.arena.length * 2, this.arenaUsed + n));
+        arena.set(this.arena.subarray(0, this.arenaUsed));
+        this.arena = arena;
+      }
+      this.arena.set(this.words.subarray(0, n), this.arenaUsed);
+      meta[META * s] = this.arenaUsed;
+      this.arenaUsed += n;
+    }
     meta[META * s + 1] = len;
     meta[META * s + 2] = p.kind;
-    this.arenaUsed += len;
     this.nums[2 * s + 1] = 0;
     let keyed = true;
     switch (p.kind) {
@@ -317,7 +333,7 @@ class CsvColumn {
     this.meta = new Int32Array(0);
     this.nums = new Float64Array(0);
     this.values = [];
-    this.arena = new Uint8Array(0);
+    this.arena = new Int32Array(0);
     this.keys.length = 0;
     this.keyIndex.clear();
   }
