@@ -314,6 +314,19 @@ describe('drift of logged traffic', () => {
     );
     assert.equal(shifted.body.columns.age.score, offline.report.columns.age!.score);
 
+    // The multivariate check beside the per-column tests: the shifted range reconstructs worse.
+    const mvSame = await getJson(
+      `${url}/api/v1/monitoring/drift?model=tabular&since=${start}&until=${mid}&reference=adult@1&multivariate=true`,
+    );
+    const mvShifted = await getJson(
+      `${url}/api/v1/monitoring/drift?model=tabular&since=${mid}&reference=adult@1&multivariate=true`,
+    );
+    assert.equal(mvShifted.status, 200, JSON.stringify(mvShifted.body));
+    assert.equal(mvShifted.body.multivariate.method, 'pca_reconstruction');
+    assert.deepEqual(mvShifted.body.multivariate.columns, ['age', 'hours_per_week', 'workclass']);
+    assert.equal(mvSame.body.multivariate.drifted, false);
+    assert.ok(mvShifted.body.multivariate.score > mvSame.body.multivariate.score);
+
     // Against an earlier range of the log itself.
     const window = await getJson(
       `${url}/api/v1/monitoring/drift?model=tabular&since=${mid}&reference=window:${start}..${mid}`,

@@ -2,7 +2,17 @@ import type { Kysely } from 'kysely';
 import { type Cell, type RowBatch, readTable, type TableFormat, type TableProfile } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
 import type { Database } from '../store/index.js';
-import { analyzeDrift, type DriftOptions, type DriftReport } from './drift/index.js';
+import {
+  analyzeDrift,
+  type DriftOptions,
+  type DriftReport,
+  type MultivariateDrift,
+  pcaReconstructionDrift,
+} from './drift/index.js';
+
+/** Reference rows read for multivariate drift at most (the first ones of the dataset version). */
+const MULTIVARIATE_REFERENCE_ROWS = 200_000;
+
 import type { MonitoringTables } from './monitoring-migrations.js';
 import {
   classificationMetrics,
@@ -172,12 +182,20 @@ export class Monitoring {
       | { kind: 'training' }
       | { kind: 'dataset'; ref: string }
       | { kind: 'window'; sinceMs: number; untilMs: number },
-    options: DriftOptions = {},
-  ): Promise<DriftReport & { reference: string; version: string | null }> {
+    options: DriftOptions & { multivariate?: boolean } = {},
+  ): Promise<DriftReport & { reference: string; version: string | null; multivariate?: MultivariateDrift }> {
     if (reference.kind === 'window') {
       const report = await this.drift(q, reference, options);
+      const multivariate = options.multivariate
+        ? await this.multivariate(
+            q,
+            [await this.inputTable({ ...q, sinceMs: reference.sinceMs, untilMs: reference.untilMs })],
+            report,
+          )
+        : undefined;
       return {
         ...report,
+        ...(multivariate ? { multivariate } : {}),
         reference: `${new Date(reference.sinceMs).toISOString()}..${new Date(reference.untilMs).toISOString()}`,
         version: q.version ?? null,
       };
@@ -202,7 +220,30 @@ export class Monitoring {
     const report = profile
       ? await this.drift(range, { profile }, options)
       : await this.drift(range, { tables: await this.references!.tables(ref!) }, options);
-    return { ...report, reference: ref!, version };
+    let multivariate: MultivariateDrift | undefined;
+    if (options.multivariate) {
+      const batches: RowBatch[] = [];
+      let rows = 0;
+      for (const t of await this.references!.tables(ref!)) {
+        for await (const b of readTable(t.local, { format: t.format })) {
+          if (rows >= MULTIVARIATE_REFERENCE_ROWS) break;
+          batches.push(b);
+          rows += b.rows.length;
+        }
+      }
+      multivariate = await this.multivariate(range, batches, report);
+    }
+    return { ...report, reference: ref!, version, ...(multivariate ? { multivariate } : {}) };
+  }
+
+  /** PCA reconstruction drift over the columns the per-column report compared. */
+  private async multivariate(
+    q: { model: string; version?: string; sinceMs: number; untilMs: number },
+    reference: RowBatch[],
+    report: DriftReport,
+  ): Promise<MultivariateDrift> {
+    const current = await this.inputTable(q);
+    return pcaReconstructionDrift(reference, [current], Object.keys(report.columns));
   }
 
   private readonly profiles = new Map<string, TableProfile | null>();
@@ -499,7 +540,11 @@ export class Monitoring {
       const shared = current.columns.filter((c) => reference.profile.get(c));
       if (shared.length === 0) bad("the reference has none of the model's logged input columns");
       const idx = shared.map((c) => current.columns.indexOf(c));
-      const cur = { columns: shared, rows: current.rows.map((r) => idx.map((i) => r[i] ?? null)), firstRow: 1 };
+      const cur = {
+        columns: shared,
+        rows: current.rows.map((r) => idx.map((i) => r[i] ?? null)),
+        firstRow: 1,
+      };
       const analysis = await analyzeDrift(
         reference.profile,
         (async function* () {

@@ -15,6 +15,12 @@ export {
 } from './drift-engine.js';
 export { renderDriftHtml } from './html-report.js';
 export {
+  type MultivariateDrift,
+  type MultivariateOptions,
+  pcaReconstructionDrift,
+  symmetricEigen,
+} from './multivariate.js';
+export {
   type CategoryKey,
   type ColumnKind,
   type ColumnSummary,

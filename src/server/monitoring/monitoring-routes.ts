@@ -256,6 +256,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
         test?: string;
         threshold?: number;
         drift_share?: number;
+        multivariate?: boolean;
       };
     }>(
       '/api/v1/monitoring/drift',
@@ -282,6 +283,10 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
               },
               threshold: { type: 'number' },
               drift_share: { type: 'number', minimum: 0, maximum: 1 },
+              multivariate: {
+                type: 'boolean',
+                description: 'also PCA reconstruction error (joint shifts per-column tests miss)',
+              },
             },
           },
           response: { 200: { type: 'object', additionalProperties: true }, 400: errorBody },
@@ -313,6 +318,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
             ...(q.test !== undefined ? { test: q.test } : {}),
             ...(q.threshold !== undefined ? { threshold: q.threshold } : {}),
             ...(q.drift_share !== undefined ? { driftShare: q.drift_share } : {}),
+            ...(q.multivariate ? { multivariate: true } : {}),
           },
         );
       },
