@@ -339,7 +339,7 @@ export class Monitoring {
 
   /** Ground truth of some (request, row) pairs, read in chunks. */
   private async feedbackFor(
-    rows: readonly PredictionRow[],
+    rows: readonly Pick<PredictionRow, 'requestId' | 'rowIndex'>[],
   ): Promise<Map<string, { groundTruth: unknown; weight: number }>> {
     const ids = [...new Set(rows.map((r) => r.requestId))];
     const found = new Map<string, { groundTruth: unknown; weight: number }>();
@@ -359,19 +359,17 @@ export class Monitoring {
     return found;
   }
 
-  async predictions(q: PredictionQuery): Promise<LoggedPrediction[]> {
-    const rows = (await this.rows(q))
+  /** Logged predictions, newest first, without their ground truth (what drift needs, and cheaper). */
+  async logged(q: PredictionQuery): Promise<LoggedPrediction[]> {
+    return (await this.rows(q))
       .sort(
         (a, b) =>
           b.timeMs - a.timeMs ||
           (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0) ||
           a.rowIndex - b.rowIndex,
       )
-      .slice(0, q.limit ?? 100);
-    const truth = await this.feedbackFor(rows);
-    return rows.map((r) => {
-      const f = truth.get(`${r.requestId}\u0000${r.rowIndex}`);
-      return {
+      .slice(0, q.limit ?? 100)
+      .map((r) => ({
         requestId: r.requestId,
         row: r.rowIndex,
         timeMs: r.timeMs,
@@ -382,8 +380,16 @@ export class Monitoring {
         inputs: r.inputs,
         outputs: r.outputs,
         segments: r.segments,
-        ...(f ? { groundTruth: f.groundTruth } : {}),
-      };
+      }));
+  }
+
+  /** Logged predictions, newest first, with their ground truth when it has arrived. */
+  async predictions(q: PredictionQuery): Promise<LoggedPrediction[]> {
+    const rows = await this.logged(q);
+    const truth = await this.feedbackFor(rows.map((r) => ({ requestId: r.requestId, rowIndex: r.row })));
+    return rows.map((r) => {
+      const f = truth.get(`${r.requestId}\u0000${r.row}`);
+      return f ? { ...r, groundTruth: f.groundTruth } : r;
     });
   }
 

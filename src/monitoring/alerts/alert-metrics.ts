@@ -164,7 +164,7 @@ export class MonitoringMetrics implements AlertMetricSource {
     window: { sinceMs: number; untilMs: number },
     segment?: { key: string; value: string },
   ): Promise<LoggedPrediction[]> {
-    const rows = await this.options.monitoring.predictions({
+    const rows = await this.options.monitoring.logged({
       model,
       ...(version !== undefined ? { version } : {}),
       ...window,
