@@ -97,23 +97,41 @@ export function registerSchemaCommands(data: Command): void {
         collect,
         [],
       )
-      .option('--max-categories <n>', 'most categories a column may list', nonNegative, 100),
-  ).action((source: string, flags: StoreFlags & { output: string; label: string[]; maxCategories: number }) =>
-    runCommand(async () => {
-      const profile = await sourceProfile(source, flags);
-      const missing = flags.label.filter((l) => !profile.get(l));
-      if (missing.length > 0) {
-        throw new SlipwayError(
-          'SLIPWAY_ERR_BAD_REQUEST',
-          `--label: no column ${missing.map((m) => `'${m}'`).join(', ')} in ${source}`,
-        );
-      }
-      const inferred = inferSchema(profile, { labels: flags.label, maxCategories: flags.maxCategories });
-      const text = `${JSON.stringify(inferred, null, 2)}\n`;
-      if (flags.output === '-') return void out(text);
-      await writeFile(flags.output, text);
-      out(`wrote ${flags.output}: ${inferred.columns.length} columns from ${profile.rows} rows\n`);
-    }),
+      .option('--max-categories <n>', 'most categories a column may list', nonNegative, 100)
+      .option(
+        '--range-margin <share>',
+        'share of the observed span added to each side of numeric ranges',
+        (v: string) => {
+          const x = Number(v);
+          if (!(x >= 0 && x <= 10)) throw new InvalidArgumentError('must be a number from 0 to 10');
+          return x;
+        },
+        0.05,
+      ),
+  ).action(
+    (
+      source: string,
+      flags: StoreFlags & { output: string; label: string[]; maxCategories: number; rangeMargin: number },
+    ) =>
+      runCommand(async () => {
+        const profile = await sourceProfile(source, flags);
+        const missing = flags.label.filter((l) => !profile.get(l));
+        if (missing.length > 0) {
+          throw new SlipwayError(
+            'SLIPWAY_ERR_BAD_REQUEST',
+            `--label: no column ${missing.map((m) => `'${m}'`).join(', ')} in ${source}`,
+          );
+        }
+        const inferred = inferSchema(profile, {
+          labels: flags.label,
+          maxCategories: flags.maxCategories,
+          rangeMargin: flags.rangeMargin,
+        });
+        const text = `${JSON.stringify(inferred, null, 2)}\n`;
+        if (flags.output === '-') return void out(text);
+        await writeFile(flags.output, text);
+        out(`wrote ${flags.output}: ${inferred.columns.length} columns from ${profile.rows} rows\n`);
+      }),
   );
 
   data
