@@ -65,11 +65,12 @@ const DATETIME = Kind.Datetime;
 /** Slot record in `meta`: offset of its words in `arena` (values over 8 bytes), byte length, kind, key index (-1 for none). */
 const META = 4;
 /**
- * Hash-table entry: two key words, slot + 1 (0 when empty), and the byte length with the kind in
- * its top bits — what a repeated cell needs sits in one 16-byte entry (one cache line to miss for
- * a column of many values, instead of three arrays).
+ * Hash-table entry, 32 bytes: two key words, slot + 1 (0 when empty), the byte length with the
+ * kind in its top bits, then as doubles the number (or epoch ms) the value adds to the moments and
+ * its cells since the last flush — all a repeated cell touches is one entry (one cache line to
+ * miss for a column of many values).
  */
-const ENTRY = 4;
+const ENTRY = 8;
 const KIND_SHIFT = 27;
 const LEN_MASK = (1 << KIND_SHIFT) - 1;
 
@@ -88,13 +89,13 @@ class CsvColumn {
   slow = false;
   /** Open addressing, linear probing, `ENTRY` integers per entry. */
   private table = new Int32Array(ENTRY * 1024);
+  /** The same entries as doubles: `4 * at + 2` is the number, `4 * at + 3` the count. */
+  private tnum = new Float64Array(this.table.buffer);
   private mask = 1023;
   private shift = 22;
   private slots = 0;
   /** Per slot, `META` integers: arena offset, byte length, kind, key index. */
   private meta = new Int32Array(META * 512);
-  /** Per slot: the number (or epoch ms of a date) its cells add to the moments, and its cells since the last flush. */
-  private nums = new Float64Array(2 * 512);
   /** Slot values (strings, big integers, booleans, date text) that are not plain numbers. */
   private values: (Key | undefined)[] = [];
   /** The 4-byte words of values longer than 8 bytes (the last one zero-padded), compared on a hash match. */
@@ -169,15 +170,14 @@ class CsvColumn {
     const table = this.table;
     const mask = this.mask;
     let at = slotIndex(k0, k1, this.shift, mask);
-    let s: number;
     let kind: number;
     for (;;) {
       const e = ENTRY * at;
-      s = table[e + 2]! - 1;
+      const s = table[e + 2]! - 1;
       if (s < 0) {
-        s = this.create(buf, start, end, k0, k1, at);
-        if (s < 0) return; // the column went slow with this cell
-        kind = this.meta[META * s + 2]!;
+        at = this.create(buf, start, end, k0, k1, at);
+        if (at < 0) return; // the column went slow with this cell
+        kind = this.table[ENTRY * at + 3]! >>> KIND_SHIFT;
         break;
       }
       const lenKind = table[e + 3]!;
@@ -194,10 +194,11 @@ class CsvColumn {
       }
       at = (at + 1) & mask;
     }
-    const nums = this.nums; // create() may have grown the slots
-    nums[2 * s + 1]!++;
+    const tnum = this.tnum; // create() may have grown the table
+    const f = 4 * at;
+    tnum[f + 3]!++;
     if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
-      const x = nums[2 * s]!;
+      const x = tnum[f + 2]!;
       const n = ++this.n;
       const d = x - this.mean;
       this.mean += d / n;
@@ -205,7 +206,7 @@ class CsvColumn {
       if (x < this.min) this.min = x;
       if (x > this.max) this.max = x;
     } else if (kind === DATETIME) {
-      const x = nums[2 * s]!;
+      const x = tnum[f + 2]!;
       const n = ++this.dn;
       const d = x - this.dmean;
       this.dmean += d / n;
@@ -221,7 +222,7 @@ class CsvColumn {
     else this.padded++;
   }
 
-  /** A new slot for this cell, counted by the caller; -1 when the column went slow on it. */
+  /** A new slot for this cell, counted by the caller: its entry's position, or -1 when the column went slow on it. */
   private create(buf: Uint8Array, start: number, end: number, k0: number, k1: number, at: number): number {
     const len = end - start;
     if (this.slots >= this.slotLimit || this.arenaUsed + (len >> 2) > 1 << 24) {
@@ -248,19 +249,19 @@ class CsvColumn {
     }
     meta[META * s + 1] = len;
     meta[META * s + 2] = p.kind;
-    this.nums[2 * s + 1] = 0;
+    let num = 0;
     let keyed = true;
     switch (p.kind) {
       case Kind.Integer:
       case Kind.Float:
-        this.nums[2 * s] = p.value as number;
+        num = p.value as number;
         break;
       case Kind.BigInteger:
-        this.nums[2 * s] = Number(p.value as bigint);
+        num = Number(p.value as bigint);
         this.values[s] = p.value;
         break;
       case Kind.Datetime:
-        this.nums[2 * s] = p.ms;
+        num = p.ms;
         this.values[s] = p.value;
         break;
       case Kind.Missing:
@@ -289,15 +290,21 @@ class CsvColumn {
     this.table[e + 1] = k1;
     this.table[e + 2] = s + 1;
     this.table[e + 3] = len | (p.kind << KIND_SHIFT);
-    if (this.slots * 2 > this.mask + 1) this.rehash();
+    this.tnum[4 * at + 2] = num;
+    this.tnum[4 * at + 3] = 0;
+    if (this.slots * 2 > this.mask + 1) {
+      this.rehash();
+      at = slotIndex(k0, k1, this.shift, this.mask);
+      while (this.table[ENTRY * at + 2] !== s + 1) at = (at + 1) & this.mask;
+    }
     if (overLimit) {
       // As ColumnProfile.add: this value is counted, then the counts become sketches.
-      this.nums[2 * s + 1] = 1;
+      this.tnum[4 * at + 3] = 1;
       this.countMoments(p);
       this.goSlow(true);
       return -1;
     }
-    return s;
+    return at;
   }
 
   private countMoments(p: Parsed): void {
@@ -328,10 +335,10 @@ class CsvColumn {
     this.slow = true;
     // Drop the slots: the profile holds everything now.
     this.table = new Int32Array(ENTRY);
+    this.tnum = new Float64Array(this.table.buffer);
     this.mask = 0;
     this.slots = 0;
     this.meta = new Int32Array(0);
-    this.nums = new Float64Array(0);
     this.values = [];
     this.arena = new Int32Array(0);
     this.keys.length = 0;
@@ -347,11 +354,14 @@ class CsvColumn {
     this.padded = 0;
     const keyCounts = new Float64Array(this.keys.length);
     const meta = this.meta;
-    const nums = this.nums;
-    for (let s = 0; s < this.slots; s++) {
-      const count = nums[2 * s + 1]!;
+    const table = this.table;
+    const tnum = this.tnum;
+    for (let e = 0; e < table.length; e += ENTRY) {
+      const s = table[e + 2]! - 1;
+      if (s < 0) continue;
+      const count = tnum[(e >> 1) + 3]!;
       if (count === 0) continue;
-      nums[2 * s + 1] = 0;
+      tnum[(e >> 1) + 3] = 0;
       switch (meta[META * s + 2] as Kind) {
         case Kind.Missing:
           c.missing += count;
@@ -413,9 +423,6 @@ class CsvColumn {
     const meta = new Int32Array(this.meta.length * 2);
     meta.set(this.meta);
     this.meta = meta;
-    const nums = new Float64Array(this.nums.length * 2);
-    nums.set(this.nums);
-    this.nums = nums;
   }
 
   private rehash(): void {
@@ -432,6 +439,7 @@ class CsvColumn {
     }
     this.shift = shift;
     this.table = table;
+    this.tnum = new Float64Array(table.buffer);
     this.mask = mask;
   }
 }
