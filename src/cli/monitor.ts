@@ -6,11 +6,13 @@ import { SlipwayError } from '../errors/index.js';
 import {
   AlertEngine,
   type AlertRuleInput,
+  Monitoring,
   MonitoringMetrics,
+  parseDuration,
+  parseTime,
+  predictionJson,
   type Webhook,
-} from '../monitoring/alerts/index.js';
-import { parseDuration, parseTime } from '../monitoring/durations.js';
-import { Monitoring } from '../monitoring/monitoring.js';
+} from '../monitoring/index.js';
 import { Registry } from '../registry/index.js';
 import { evaluationJson, eventJson, ruleJson } from '../server/monitoring/alert-routes.js';
 import { addStoreOptions, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
@@ -200,19 +202,7 @@ export function registerMonitorCommands(program: Command): void {
           limit,
         });
         json({
-          predictions: predictions.map((p) => ({
-            request_id: p.requestId,
-            row: p.row,
-            time: new Date(p.timeMs).toISOString(),
-            model: p.model,
-            version: p.version,
-            protocol: p.protocol,
-            latency_ms: p.latencyUs / 1000,
-            inputs: p.inputs,
-            outputs: p.outputs,
-            segments: p.segments,
-            ...(p.groundTruth !== undefined ? { ground_truth: p.groundTruth } : {}),
-          })),
+          predictions: predictions.map(predictionJson),
         });
       }),
     ),

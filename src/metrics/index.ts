@@ -1,2 +1,2 @@
 export { CounterFamily, HistogramFamily } from './hot-metrics.js';
-export { type LoadGauge, ServingMetrics } from './serving-metrics.js';
+export { type LoadGauge, type ModelGaugeValues, ServingMetrics } from './serving-metrics.js';

@@ -7,6 +7,22 @@ import {
   type MetricFamily,
 } from './hot-metrics.js';
 
+/** One model version's quality, traffic, cost and drift figures (computed by src/monitoring). */
+export interface ModelGaugeValues {
+  model: string;
+  version: string;
+  accuracy?: number;
+  rmse?: number;
+  errorRate: number;
+  latencyP99Ms: number | null;
+  costPer1000: number | null;
+  drift?: {
+    share: number;
+    detected: boolean;
+    columns: { column: string; test: string; score: number; drifted: boolean }[];
+  };
+}
+
 /** Queue depth and in-flight count of one model version, read when Prometheus scrapes. */
 export interface LoadGauge {
   model: string;
@@ -186,22 +202,7 @@ export class ServingMetrics {
    * Each model version's quality, traffic, cost and drift figures (recomputed on a schedule by
    * the monitoring capability), read when Prometheus scrapes.
    */
-  attachModelGauges(
-    read: () => readonly {
-      model: string;
-      version: string;
-      accuracy?: number;
-      rmse?: number;
-      errorRate: number;
-      latencyP99Ms: number | null;
-      costPer1000: number | null;
-      drift?: {
-        share: number;
-        detected: boolean;
-        columns: { column: string; test: string; score: number; drifted: boolean }[];
-      };
-    }[],
-  ): void {
+  attachModelGauges(read: () => readonly ModelGaugeValues[]): void {
     const registers = [this.registry];
     const gauge = (
       name: string,

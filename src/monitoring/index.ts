@@ -9,6 +9,7 @@ export {
   Monitoring,
   type PerformanceQuery,
   type PerformanceResult,
+  predictionJson,
   type ReferenceResolver,
   type ServiceStats,
   type VersionComparison,

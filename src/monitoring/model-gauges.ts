@@ -1,21 +1,8 @@
 import type { Logger } from 'pino';
+import type { ModelGaugeValues } from '../metrics/index.js';
 import type { Monitoring } from './monitoring.js';
 
-/** One refresh's figures for one model version, as the Prometheus gauges show them. */
-export interface ModelGaugeValues {
-  model: string;
-  version: string;
-  accuracy?: number;
-  rmse?: number;
-  errorRate: number;
-  latencyP99Ms: number | null;
-  costPer1000: number | null;
-  drift?: {
-    share: number;
-    detected: boolean;
-    columns: { column: string; test: string; score: number; drifted: boolean }[];
-  };
-}
+export type { ModelGaugeValues };
 
 export interface ModelGaugeOptions {
   /** Model names served now. */

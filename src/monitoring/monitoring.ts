@@ -39,6 +39,23 @@ export interface LoggedPrediction {
   groundTruth?: unknown;
 }
 
+/** A logged prediction as the REST API and the CLI print it (snake_case, times as ISO, latency in ms). */
+export function predictionJson(p: LoggedPrediction): Record<string, unknown> {
+  return {
+    request_id: p.requestId,
+    row: p.row,
+    time: new Date(p.timeMs).toISOString(),
+    model: p.model,
+    version: p.version,
+    protocol: p.protocol,
+    latency_ms: p.latencyUs / 1000,
+    inputs: p.inputs,
+    outputs: p.outputs,
+    segments: p.segments,
+    ...(p.groundTruth !== undefined ? { ground_truth: p.groundTruth } : {}),
+  };
+}
+
 export interface PredictionQuery {
   model?: string;
   version?: string;

@@ -1,6 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { SlipwayError } from '../../errors/index.js';
-import { type FeedbackInput, type Monitoring, parseDuration, parseTime } from '../../monitoring/index.js';
+import {
+  type FeedbackInput,
+  type Monitoring,
+  parseDuration,
+  parseTime,
+  predictionJson,
+} from '../../monitoring/index.js';
 
 const errorBody = {
   type: 'object',
@@ -122,19 +128,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
           limit: q.limit ?? 100,
         });
         return {
-          predictions: predictions.map((p) => ({
-            request_id: p.requestId,
-            row: p.row,
-            time: new Date(p.timeMs).toISOString(),
-            model: p.model,
-            version: p.version,
-            protocol: p.protocol,
-            latency_ms: p.latencyUs / 1000,
-            inputs: p.inputs,
-            outputs: p.outputs,
-            segments: p.segments,
-            ...(p.groundTruth !== undefined ? { ground_truth: p.groundTruth } : {}),
-          })),
+          predictions: predictions.map(predictionJson),
         };
       },
     );
