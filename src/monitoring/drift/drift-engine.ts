@@ -154,9 +154,8 @@ export function driftColumnKind(column: ColumnProfile): { kind: ColumnKind } | {
 
 function distinctCount(column: ColumnProfile): number {
   if (!column.exact) throw new Error(`column '${column.name}': drift needs exact value counts`);
-  let d = 0;
-  for (const [key] of column.exact) if (!(typeof key === 'number' && !Number.isFinite(key))) d++;
-  return d;
+  // Missing and infinite cells never enter the counts.
+  return column.exact.size;
 }
 
 /** A column's non-missing, finite values as counts, keyed as pandas would hold them. */
@@ -170,19 +169,35 @@ export function columnSummary(column: ColumnProfile, kind: ColumnKind): ColumnSu
         `column '${column.name}' should contain numerical values only`,
       );
     }
-    const pairs: [number, number][] = [];
+    const size = column.exact.size;
+    let values = new Float64Array(size);
+    let counts = new Float64Array(size);
+    let d = 0;
+    let n = 0;
+    let sorted = true;
     for (const [key, count] of column.exact) {
       const v = Number(key);
-      if (Number.isFinite(v)) pairs.push([v, count]);
+      if (!Number.isFinite(v)) continue;
+      if (d > 0 && v < values[d - 1]) sorted = false;
+      values[d] = v;
+      counts[d++] = count;
+      n += count;
     }
-    pairs.sort((a, b) => a[0] - b[0]);
-    const values = new Float64Array(pairs.length);
-    const counts = new Float64Array(pairs.length);
-    let n = 0;
-    for (let i = 0; i < pairs.length; i++) {
-      values[i] = pairs[i][0];
-      counts[i] = pairs[i][1];
-      n += pairs[i][1];
+    if (!sorted) {
+      const order = new Uint32Array(d);
+      for (let i = 0; i < d; i++) order[i] = i;
+      order.sort((a, b) => values[a] - values[b]);
+      const v2 = new Float64Array(d);
+      const c2 = new Float64Array(d);
+      for (let i = 0; i < d; i++) {
+        v2[i] = values[order[i]];
+        c2[i] = counts[order[i]];
+      }
+      values = v2;
+      counts = c2;
+    } else if (d < size) {
+      values = values.slice(0, d);
+      counts = counts.slice(0, d);
     }
     return { kind: 'numerical', values, counts, n, integer: dtype === 'int' };
   }
