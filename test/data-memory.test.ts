@@ -3,8 +3,9 @@
  * `npm run bench:data` measures the 1 GB case). Two generated CSVs, 20 MB and 200 MB, each go
  * through `slipway data add` (row count, SHA-256 and copy into the store, profile) in a child
  * process whose peak RSS is read at exit. The big file's peak may exceed the small one's by at
- * most 5% of the extra 180 MB (memory that grew with the file would add about that much or
- * more), and must stay under 500 MB.
+ * most 15% of the extra 180 MB (27 MB; memory growing with the file at the issue's 0.5 byte per
+ * byte would add 90 MB, and garbage-collection timing moves peaks by several MB), and must stay
+ * under 500 MB.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -108,7 +109,7 @@ test('data add (rows, SHA-256, profile) of a 200 MB CSV: peak RSS does not grow 
   t.diagnostic(`peak RSS ${a.rssMb.toFixed(0)} MB for 20 MB, ${b.rssMb.toFixed(0)} MB for 200 MB`);
   assert.ok(b.rssMb < 500, `peak RSS ${b.rssMb.toFixed(0)} MB for 200 MB`);
   assert.ok(
-    grew < 0.05 * extraMb,
+    grew < 0.15 * extraMb,
     `peak RSS grew by ${grew.toFixed(0)} MB (${a.rssMb.toFixed(0)} → ${b.rssMb.toFixed(0)} MB) for ${extraMb.toFixed(0)} MB more CSV`,
   );
 });
