@@ -1,5 +1,8 @@
-import { type ColumnProfile, detectFormat, profileTable, readTable, TableProfile } from '../../data/index.js';
+// The table readers and profiles only: the offline engine needs no store (and `slipway drift`
+// starts faster without loading one).
+import { detectFormat, readTable } from '../../data/formats/index.js';
 import { profileCsv } from '../../data/profile/csv-profile.js';
+import { type ColumnProfile, profileTable, TableProfile } from '../../data/profile/index.js';
 import { Kind, type Parsed, parseCell } from '../../data/profile/parse-cell.js';
 import type { RowBatch } from '../../data/table.js';
 import { SlipwayError } from '../../errors/index.js';

@@ -12,8 +12,8 @@
  * mean ± `sigmas` standard deviations of the chunks' mean errors.
  */
 
-import type { Cell, RowBatch } from '../../data/index.js';
 import { Kind, type Parsed, parseCell } from '../../data/profile/parse-cell.js';
+import type { Cell, RowBatch } from '../../data/table.js';
 import { SlipwayError } from '../../errors/index.js';
 
 export interface MultivariateOptions {
