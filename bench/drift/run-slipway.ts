@@ -4,7 +4,7 @@
  *
  *   node dist/bench/drift/run-slipway.js ref.csv cur.csv
  */
-import { analyzeDrift } from '../../src/monitoring/index.js';
+import { analyzeDrift } from '../../src/monitoring/drift/index.js';
 
 const [reference, current] = process.argv.slice(2);
 const cpu0 = process.cpuUsage();
