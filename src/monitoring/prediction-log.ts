@@ -23,7 +23,7 @@ export const HOUR_MS = 3_600_000;
 export const WINDOW_PROFILE_OPTIONS = { exactLimit: 1000 } as const;
 
 /** Requests written per statement; the flush yields to requests between slices. */
-const FLUSH_SLICE = 2000;
+const FLUSH_SLICE = 500;
 
 /** Rows per second (over all models) folded into window profiles; beyond it a uniform sample. */
 export const WINDOW_SAMPLE_PER_SECOND = 500;
