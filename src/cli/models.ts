@@ -144,7 +144,8 @@ function versionDetails(v: ModelVersion, lineageRows: [string, string][] = []): 
   if (lineageRows.length > 0) rows.push(...lineageRows);
   else {
     if (v.trainingData.length) rows.push(['training data', v.trainingData.map((d) => d.ref).join(', ')]);
-    if (v.evaluationData.length) rows.push(['evaluation data', v.evaluationData.map((d) => d.ref).join(', ')]);
+    if (v.evaluationData.length)
+      rows.push(['evaluation data', v.evaluationData.map((d) => d.ref).join(', ')]);
   }
   return formatTable(rows.map(([k, val]) => [`  ${k}`, val]));
 }

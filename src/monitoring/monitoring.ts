@@ -273,7 +273,7 @@ export class Monitoring {
     if (!this.references?.profile || !/@\d+$/.test(ref)) return undefined;
     if (!this.profiles.has(ref)) {
       const p = await this.references.profile(ref);
-      const exact = p && p.columnNames.every((c) => p.get(c)!.exact !== null);
+      const exact = p?.columnNames.every((c) => p.get(c)!.exact !== null) === true;
       if (this.profiles.size >= 16) this.profiles.delete(this.profiles.keys().next().value!);
       this.profiles.set(ref, exact ? p : null);
     }

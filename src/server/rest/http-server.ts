@@ -14,8 +14,6 @@ import {
   type ModelConfig,
   type Parameters,
   recordsLayout,
-  recordsToRequest,
-  responseToPredictions,
 } from '../../inference/index.js';
 import type { ServingMetrics } from '../../metrics/index.js';
 import { decodeInferRequest, encodeError, encodeInferResponse } from './v2-codec.js';
