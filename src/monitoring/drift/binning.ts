@@ -1,4 +1,11 @@
-import type { CategoryKey, ColumnSummary } from './stat-test.js';
+import {
+  type CategoryKey,
+  type ColumnSummary,
+  type DriftColumn,
+  type StatTestResult,
+  type SummaryStatTest,
+  summarize,
+} from './stat-test.js';
 
 /**
  * Evidently's `get_binned_data` (stattests/utils.py), shared by psi, kl_div and jensenshannon.
@@ -108,4 +115,30 @@ export function histogram(s: Numeric, edges: Float64Array): Float64Array {
     out[b] += s.counts[i];
   }
   return out;
+}
+
+/**
+ * A test scored on Evidently's bins (`psi`, `kl_div`, `jensenshannon`): numbers or categories,
+ * threshold 0.1, drift when the score reaches it. `fillEmpty` replaces empty bins as Evidently
+ * does for the tests that take logarithms of both sides.
+ */
+export function binnedTest(
+  name: string,
+  fillEmpty: boolean,
+  score: (reference: Float64Array, current: Float64Array) => number,
+): SummaryStatTest {
+  const test: SummaryStatTest = {
+    name,
+    kinds: ['categorical', 'numerical'],
+    defaultThreshold: 0.1,
+    run(reference: DriftColumn, current: DriftColumn, threshold: number): StatTestResult {
+      return test.runSummary(summarize(reference), summarize(current), threshold);
+    },
+    runSummary(reference: ColumnSummary, current: ColumnSummary, threshold: number): StatTestResult {
+      const [r, c] = binnedShares(reference, current, fillEmpty);
+      const s = score(r, c);
+      return { score: s, drifted: s >= threshold };
+    },
+  };
+  return test;
 }

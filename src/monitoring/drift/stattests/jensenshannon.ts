@@ -1,11 +1,4 @@
-import { binnedShares } from '../binning.js';
-import {
-  type ColumnSummary,
-  type DriftColumn,
-  type StatTestResult,
-  type SummaryStatTest,
-  summarize,
-} from '../stat-test.js';
+import { binnedTest } from '../binning.js';
 import { relEntr } from './kl-div.js';
 
 /**
@@ -13,19 +6,7 @@ import { relEntr } from './kl-div.js';
  * square root of the divergence in nats (at most √ln 2 ≈ 0.833), over Evidently's bins with
  * empty bins left empty. Drift when ≥ threshold.
  */
-export const jensenshannon: SummaryStatTest = {
-  name: 'jensenshannon',
-  kinds: ['categorical', 'numerical'],
-  defaultThreshold: 0.1,
-  run(reference: DriftColumn, current: DriftColumn, threshold: number): StatTestResult {
-    return jensenshannon.runSummary(summarize(reference), summarize(current), threshold);
-  },
-  runSummary(reference: ColumnSummary, current: ColumnSummary, threshold: number): StatTestResult {
-    const [r, c] = binnedShares(reference, current, false);
-    const score = jensenShannonDistance(r, c);
-    return { score, drifted: score >= threshold };
-  },
-};
+export const jensenshannon = binnedTest('jensenshannon', false, (r, c) => jensenShannonDistance(r, c));
 
 export function jensenShannonDistance(p: Float64Array, q: Float64Array): number {
   let sp = 0;

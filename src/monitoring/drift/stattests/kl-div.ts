@@ -1,29 +1,10 @@
-import { binnedShares } from '../binning.js';
-import {
-  type ColumnSummary,
-  type DriftColumn,
-  type StatTestResult,
-  type SummaryStatTest,
-  summarize,
-} from '../stat-test.js';
+import { binnedTest } from '../binning.js';
 
 /**
  * Kullback-Leibler divergence of reference from current, `scipy.stats.entropy(ref, cur)` (natural
  * log, both share vectors renormalised after empty bins are filled). Drift when ≥ threshold.
  */
-export const klDiv: SummaryStatTest = {
-  name: 'kl_div',
-  kinds: ['categorical', 'numerical'],
-  defaultThreshold: 0.1,
-  run(reference: DriftColumn, current: DriftColumn, threshold: number): StatTestResult {
-    return klDiv.runSummary(summarize(reference), summarize(current), threshold);
-  },
-  runSummary(reference: ColumnSummary, current: ColumnSummary, threshold: number): StatTestResult {
-    const [r, c] = binnedShares(reference, current, true);
-    const score = entropy(r, c);
-    return { score, drifted: score >= threshold };
-  },
-};
+export const klDiv = binnedTest('kl_div', true, (r, c) => entropy(r, c));
 
 /** `scipy.stats.entropy(p, q)`: Σ rel_entr(p/Σp, q/Σq). */
 export function entropy(p: Float64Array, q: Float64Array): number {
