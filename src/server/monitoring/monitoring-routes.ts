@@ -46,6 +46,11 @@ function timeRange(q: RangeQuery): { sinceMs: number; untilMs: number } {
   return { sinceMs, untilMs };
 }
 
+/** A query's model, optional version and time range, as the monitoring service takes them. */
+function modelRange(q: RangeQuery): { model: string; version?: string; sinceMs: number; untilMs: number } {
+  return { model: q.model, ...(q.version !== undefined ? { version: q.version } : {}), ...timeRange(q) };
+}
+
 /**
  * `POST /v1/feedback` (ground truth, `predict` scope) and `/api/v1/monitoring/…` (`read`):
  * logged predictions, performance per window and segment, and the merged profile of a range.
@@ -202,13 +207,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
         },
       },
       async (req) => {
-        const { sinceMs, untilMs } = timeRange(req.query);
-        return monitoring.service({
-          model: req.query.model,
-          ...(req.query.version !== undefined ? { version: req.query.version } : {}),
-          sinceMs,
-          untilMs,
-        });
+        return monitoring.service(modelRange(req.query));
       },
     );
 
@@ -288,7 +287,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
       },
       async (req) => {
         const q = req.query;
-        const { sinceMs, untilMs } = timeRange(q);
+        const range = modelRange(q);
         const ref = q.reference ?? 'training';
         let reference: Parameters<Monitoring['driftAgainst']>[1];
         if (ref === 'training') reference = { kind: 'training' };
@@ -305,16 +304,12 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
             untilMs: parseTime(b, 'reference until', now),
           };
         } else reference = { kind: 'dataset', ref };
-        return monitoring.driftAgainst(
-          { model: q.model, ...(q.version !== undefined ? { version: q.version } : {}), sinceMs, untilMs },
-          reference,
-          {
-            ...(q.test !== undefined ? { test: q.test } : {}),
-            ...(q.threshold !== undefined ? { threshold: q.threshold } : {}),
-            ...(q.drift_share !== undefined ? { driftShare: q.drift_share } : {}),
-            ...(q.multivariate ? { multivariate: true } : {}),
-          },
-        );
+        return monitoring.driftAgainst(modelRange(q), reference, {
+          ...(q.test !== undefined ? { test: q.test } : {}),
+          ...(q.threshold !== undefined ? { threshold: q.threshold } : {}),
+          ...(q.drift_share !== undefined ? { driftShare: q.drift_share } : {}),
+          ...(q.multivariate ? { multivariate: true } : {}),
+        });
       },
     );
 
@@ -336,14 +331,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
         },
       },
       async (req) => {
-        const { sinceMs, untilMs } = timeRange(req.query);
-        const profile = await monitoring.profile({
-          model: req.query.model,
-          ...(req.query.version !== undefined ? { version: req.query.version } : {}),
-          sinceMs,
-          untilMs,
-        });
-        return profile.summary();
+        return (await monitoring.profile(modelRange(req.query))).summary();
       },
     );
   };
