@@ -5,9 +5,9 @@
  * Cases, each a fresh process per repetition that times itself after its imports and reports its
  * own peak RSS:
  *   - slipway-profile: `profileTable(file)` then `summary()` (every statistic of `slipway data
- *     profile`), on one thread (the default),
- *   - slipway-profile-2t: the same with the counting on a worker thread while the calling thread
- *     reads and splits (`profileCsv(file, { worker: true })`),
+ *     profile`) as it runs by default: the file cut in two byte ranges, one profiled on a worker
+ *     thread, the two merged,
+ *   - slipway-profile-1t: the same on one thread (`profileCsv(file, { threads: 1 })`),
  *   - pandas-profile: `read_csv` + `describe(include='all')` + `value_counts()` of every column
  *     (bench/data/pandas_profile.py),
  *   - slipway-validate: `validateTable` against the schema `inferSchema` writes for Adult,
@@ -59,13 +59,13 @@ export const peakRssImport = `data:text/javascript,${encodeURIComponent(PEAK_RSS
 
 type CaseName =
   | 'slipway-profile'
-  | 'slipway-profile-2t'
+  | 'slipway-profile-1t'
   | 'pandas-profile'
   | 'slipway-validate'
   | 'ge-validate';
 const CASES: CaseName[] = [
   'slipway-profile',
-  'slipway-profile-2t',
+  'slipway-profile-1t',
   'pandas-profile',
   'slipway-validate',
   'ge-validate',
@@ -86,8 +86,8 @@ async function child(what: string, file: string, extra?: string): Promise<void> 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let result: Record<string, unknown>;
-  if (what === 'profile' || what === 'profile-2t') {
-    const profile = what === 'profile' ? await profileTable(file) : await profileCsv(file, { worker: true });
+  if (what === 'profile' || what === 'profile-1t') {
+    const profile = what === 'profile' ? await profileTable(file) : await profileCsv(file, { threads: 1 });
     const summary = profile.summary();
     result = { rows: profile.rows, columns: summary.columns.length };
   } else if (what === 'validate') {
@@ -237,7 +237,7 @@ async function main(): Promise<void> {
 
   const command: Record<CaseName, () => Measure> = {
     'slipway-profile': () => runJson(process.execPath, [SELF, '--child', 'profile', file]),
-    'slipway-profile-2t': () => runJson(process.execPath, [SELF, '--child', 'profile-2t', file]),
+    'slipway-profile-1t': () => runJson(process.execPath, [SELF, '--child', 'profile-1t', file]),
     'pandas-profile': () => runJson(PYTHON, [join(ROOT, 'bench', 'data', 'pandas_profile.py'), file]),
     'slipway-validate': () => runJson(process.execPath, [SELF, '--child', 'validate', file, schemaFile]),
     'ge-validate': () => runJson(PYTHON, [join(ROOT, 'bench', 'data', 'ge_validate.py'), file, rulesFile]),
@@ -284,7 +284,7 @@ async function main(): Promise<void> {
   const ratio = (a: CaseName, b: CaseName, key: 'rate' | 'perCpu' = 'rate') =>
     med[a] && med[b] ? `${(med[a]![key] / med[b]![key]).toFixed(2)}×` : '–';
   lines.push(
-    `Slipway / pandas, profiling rows/s: ${ratio('slipway-profile', 'pandas-profile')} (one thread), ${ratio('slipway-profile-2t', 'pandas-profile')} (counting on a worker thread); rows per CPU-second: ${ratio('slipway-profile', 'pandas-profile', 'perCpu')}`,
+    `Slipway / pandas, profiling rows/s: ${ratio('slipway-profile', 'pandas-profile')} (default: two threads), ${ratio('slipway-profile-1t', 'pandas-profile')} (one thread); rows per CPU-second: ${ratio('slipway-profile', 'pandas-profile', 'perCpu')}`,
   );
   lines.push(
     `Slipway / Great Expectations, validation rows/s: ${ratio('slipway-validate', 'ge-validate')}; rows per CPU-second: ${ratio('slipway-validate', 'ge-validate', 'perCpu')}`,

@@ -1,5 +1,5 @@
 /**
- * `profileCsv` (a CSV profiled from its bytes, on this thread or with a worker) against the
+ * `profileCsv` (a CSV profiled from its bytes, on one thread or split across several) against the
  * reference path, `TableProfile.add` over `readCsv`'s batches: the stored JSON must be the same
  * string — every count, moment bit, sketch and budget decision — and errors the same message.
  */
@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type CsvOptions, type ProfileOptions, readCsv, TableProfile } from '../src/data/index.js';
-import { profileCsv } from '../src/data/profile/csv-profile.js';
+import {
+  MisalignedRange,
+  profileCsv,
+  profileSplit,
+  type RangePlan,
+} from '../src/data/profile/csv-profile.js';
 import { REPO_ROOT } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slipway-csv-profile-'));
@@ -29,11 +34,54 @@ async function outcome(run: () => Promise<unknown>): Promise<string> {
   }
 }
 
+/**
+ * Numbers equal to rounding (relative 1e-12: Chan's merge of ranges vs Welford over the file),
+ * everything else exactly; for a column whose counts became sketches (all columns with `sketched`,
+ * where budgets differ per range), only what a sketch keeps exact (missing and type counts) is
+ * compared, as sketches compact in a different order per range.
+ */
+function assertEquivalent(actual: unknown, expected: unknown, at: string, sketched: boolean): void {
+  if (typeof expected === 'number' && typeof actual === 'number') {
+    const scale = Math.max(Math.abs(expected), Math.abs(actual), 1e-300);
+    assert.ok(
+      actual === expected || Math.abs(actual - expected) / scale <= 1e-12,
+      `${at}: ${actual} vs ${expected}`,
+    );
+    return;
+  }
+  if (expected === null || typeof expected !== 'object' || actual === null || typeof actual !== 'object') {
+    assert.deepEqual(actual, expected, at);
+    return;
+  }
+  const a = actual as Record<string, unknown>;
+  const e = expected as Record<string, unknown>;
+  if ('summary' in e && 'state' in e) {
+    const as = a.state as Record<string, unknown>;
+    const es = e.state as Record<string, unknown>;
+    if (sketched || !es.exact) {
+      assert.deepEqual([as.missing, as.types], [es.missing, es.types], `${at}.state`);
+      return;
+    }
+  }
+  assert.deepEqual(Object.keys(a), Object.keys(e), at);
+  for (const key of Object.keys(e)) assertEquivalent(a[key], e[key], `${at}.${key}`, sketched);
+}
+
+/**
+ * One thread must give the reference's JSON to the byte; two and three threads (every file split,
+ * however small) the same profile to rounding, or the same error.
+ */
 async function assertSame(path: string, read: CsvOptions = {}, options: Partial<ProfileOptions> = {}) {
   const expected = await outcome(() => reference(path, read, options).then((s) => JSON.parse(s)));
-  for (const worker of [false, true]) {
-    const actual = await outcome(() => profileCsv(path, { read, profile: options, worker }));
-    assert.equal(actual, expected, `${path} (worker ${worker})`);
+  const actual = await outcome(() => profileCsv(path, { read, profile: options, threads: 1 }));
+  assert.equal(actual, expected, `${path} (one thread)`);
+  const sketched = Object.keys(options).length > 0;
+  for (const threads of [2, 3]) {
+    const split = await outcome(() =>
+      profileCsv(path, { read, profile: options, threads, splitMinBytes: 0 }),
+    );
+    if (expected.startsWith('error: ')) assert.equal(split, expected, `${path} (${threads} threads)`);
+    else assertEquivalent(JSON.parse(split), JSON.parse(expected), `${path} (${threads} threads)`, sketched);
   }
   return expected;
 }
@@ -145,7 +193,7 @@ describe('profileCsv equals TableProfile.add over readCsv', () => {
     await assertSame(a, {}, { exactLimit: 1000 });
     await assertSame(b, { batchRows: 777 }, { exactBytes: 300_000 });
     await assertSame(c, { batchRows: 100 }, { exactLimit: 50, exactBytes: 50_000 });
-    const profile = await profileCsv(a, { worker: true });
+    const profile = await profileCsv(a, { threads: 2, splitMinBytes: 0 });
     assert.equal(profile.rows, 30_000);
     assert.equal(profile.get('c3')!.summary().distinctExact, true);
   });
@@ -183,5 +231,45 @@ describe('profileCsv equals TableProfile.add over readCsv', () => {
     assert.match(errors[0]!, /data row 1: a quoted field is not closed/);
     assert.match(errors[1]!, /data row 2: 3 fields, but the header has 2/);
     assert.match(errors[2]!, /invalid UTF-8 at byte offset 6 \(data row 1\)/);
+  });
+});
+
+describe('profileCsv split across threads', () => {
+  const text = 'a,b\n1,"x\ny"\n2,z\n3,"w"\n';
+  const plan = (): RangePlan => ({
+    read: {},
+    profile: {},
+    delimiter: ',',
+    header: true,
+    start: 0,
+    end: Number.POSITIVE_INFINITY,
+  });
+
+  test('ranges cut at row ends are merged in file order', async () => {
+    const path = join(dir, 'split.csv');
+    writeFileSync(path, text);
+    const row2 = text.indexOf('2,z');
+    const profile = await profileSplit(path, plan(), [row2, text.indexOf('3,')]);
+    assert.equal(profile.rows, 3);
+    assert.deepEqual(profile.get('a')!.summary().mean, 2);
+    assert.deepEqual(profile.get('b')!.summary().distinct, 3);
+    assert.deepEqual(JSON.stringify(profile), JSON.stringify(await profileCsv(path, { threads: 1 })));
+  });
+
+  test('a cut inside a quoted field is caught, and profileCsv falls back to one pass', async () => {
+    const path = join(dir, 'split-quoted.csv');
+    writeFileSync(path, text);
+    const inside = text.indexOf('y"');
+    await assert.rejects(profileSplit(path, plan(), [inside]), MisalignedRange);
+    const whole = await profileCsv(path, { threads: 1 });
+    for (const threads of [2, 3, 4]) {
+      const split = await profileCsv(path, { threads, splitMinBytes: 0 });
+      assertEquivalent(
+        JSON.parse(JSON.stringify(split)),
+        JSON.parse(JSON.stringify(whole)),
+        `${threads}`,
+        false,
+      );
+    }
   });
 });

@@ -1,28 +1,29 @@
 /**
- * The counting side of `profileCsv` with a worker: receives a CSV's rows as cell batches, in file
- * order, adds them to a `CsvSink` and, at the end, returns the profile's state with its value
- * counts in insertion order, so the reading thread rebuilds the very profile built here.
+ * One range of a CSV split by `profileCsv` across threads: profiles bytes `[start, end)` with the
+ * column names it was given, reports its progress and sends the profile's state with its value
+ * counts in insertion order, so the calling thread rebuilds the very profile built here.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ProfileOptions } from './column-profile.js';
-import { addCells, type CsvCellBatch, CsvSink } from './csv-profile.js';
-import { TableProfile } from './table-profile.js';
+import { profileRange, type RangePlan } from './csv-profile.js';
 
-const { options, names, batchRows } = workerData as {
-  options: ProfileOptions;
-  names: string[];
-  batchRows: number;
-};
-const sink = new CsvSink(new TableProfile(options), names, batchRows);
+const { path, plan } = workerData as { path: string; plan: Omit<RangePlan, 'end'> & { end: number | null } };
 const port = parentPort!;
+let reported = 0;
 
-port.on('message', (m: CsvCellBatch | { end: true }) => {
-  if ('end' in m) {
-    port.postMessage({ profile: sink.finish().toStateInOrder() });
-    port.close(); // nothing more to do: the thread ends
-    return;
-  }
-  addCells(sink, m);
-  // The cells' buffer goes back for the next read (fresh memory costs page faults).
-  port.postMessage({ ack: m.cells }, [m.cells.buffer as ArrayBuffer]);
-});
+profileRange(path, {
+  ...plan,
+  end: plan.end ?? Number.POSITIVE_INFINITY,
+  read: {
+    ...plan.read,
+    onProgress: (bytes) => {
+      // Every 8 MiB and at the end: a message per read would cost more than the bar shows.
+      if (bytes - reported >= 8 << 20) {
+        reported = bytes;
+        port.postMessage({ read: bytes });
+      }
+    },
+  },
+}).then(
+  (profile) => port.postMessage({ profile: profile.toStateInOrder() }),
+  (err: Error) => port.postMessage({ error: err.message }),
+);

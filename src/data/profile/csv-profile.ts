@@ -491,23 +491,20 @@ export class CsvSink {
   }
 }
 
-/** What the reading thread sends the worker: a chunk's rows as cells (see `encodeRow`). */
-export interface CsvCellBatch {
-  /** The chunk's bytes. */
-  bytes: Uint8Array;
+/** A read's complete rows as cells, for `addCells`. */
+interface CsvCellBatch {
+  /** The read's bytes. */
+  bytes: Buffer;
   /** Unquoted values of quoted fields, which are not a slice of `bytes`. */
-  extra: Uint8Array;
+  extra: Buffer;
   /** Per row: the field count, then per field its start and end; start < 0 means `extra` at ~start..~end. */
   cells: Int32Array;
   used: number;
 }
 
-/** Adds a batch of encoded rows to the sink (in the worker). */
-export function addCells(sink: CsvSink, batch: CsvCellBatch): void {
-  const { cells, used } = batch;
-  // Buffers again (a message carries plain Uint8Arrays), without copying.
-  const bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
-  const extra = Buffer.from(batch.extra.buffer, batch.extra.byteOffset, batch.extra.byteLength);
+/** Adds a batch of encoded rows to the sink. */
+function addCells(sink: CsvSink, batch: CsvCellBatch): void {
+  const { bytes, extra, cells, used } = batch;
   const cols = sink.columns;
   let k = 0;
   while (k < used) {
@@ -524,53 +521,197 @@ export function addCells(sink: CsvSink, batch: CsvCellBatch): void {
 
 /** Bytes per read (as utf8Chunks). */
 const READ_BYTES = 1 << 20;
-/** Files smaller than this are profiled on the calling thread: a worker's start costs more than it saves. */
-const WORKER_MIN_BYTES = 16 << 20;
-/** Whether large files (16 MiB+, two CPUs+) go to a worker unless `worker` says otherwise. */
-const WORKER_BY_DEFAULT = false;
-/** Batches the reader may run ahead of the worker, bounding memory to a few chunks. */
-const IN_FLIGHT = 3;
+/** Files smaller than this are profiled on one thread: a worker's start costs more than it saves. */
+const SPLIT_MIN_BYTES = 32 << 20;
+/** How far past a cut point to look for the line end that starts the next range. */
+const LINE_SEARCH_BYTES = 1 << 20;
 
 export interface ProfileCsvOptions {
   read?: CsvOptions;
   profile?: Partial<ProfileOptions>;
   /**
-   * Count in a worker thread while this thread reads and splits the file. The profile is the
-   * same either way. Off by default: on the shared 2-core development machine counting is the
-   * larger half (~55% of the work), a worker's start and hand-offs cost ~0.3 s of CPU on Adult ×1M,
-   * and with the other core busy it came out slower (docs/BENCHMARKS.md, Data).
+   * Threads to count on (default: two when the machine has two CPUs or more). A file of at least
+   * `splitMinBytes` is cut at line ends into this many byte ranges: this thread profiles the first
+   * (with the header), a worker thread each other one, and the range profiles are merged in file
+   * order. Each range holds its own exact counts, so the memory bound is per thread.
    */
-  worker?: boolean;
+  threads?: number;
+  /** The smallest file that is split across threads (default 32 MiB). */
+  splitMinBytes?: number;
 }
 
 /**
- * Profiles a CSV file in one pass over its bytes, without building rows of strings: the profile
- * equals `new TableProfile(options).add(batch)` over `readCsv(path, read)`'s batches, bit for bit
- * (same dialect detection, same cells, same errors, the memory budget checked after every
- * `batchRows` rows as `add` checks it per batch).
+ * Profiles a CSV file over its bytes, without building rows of strings: the profile equals
+ * `new TableProfile(options).add(batch)` over `readCsv(path, read)`'s batches (same dialect
+ * detection, same cells, same errors, the memory budget checked after every `batchRows` rows as
+ * `add` checks it per batch). On one thread it is that profile bit for bit. Split across threads
+ * (`threads`), the counts, distinct values and their first-seen order are the same, and the
+ * moments agree to rounding (Chan's merge of two halves instead of Welford's updates over both).
  *
- * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (`CsvCellBatch`: per
- * row its field count, per field its byte range); a row is kept once it is complete (the
- * bytes of a row cut by the end of a read are carried to the next), quoted fields are unquoted
- * into a side buffer. Each read's rows then go to a `CsvSink` — on this thread, or, with
- * `worker`, in a worker thread while this one reads and splits the next bytes (two cores).
- * Rows reach the sink in file order either way, so the profile is the same.
+ * A cut is placed after a line feed, which is a row end unless it falls inside a quoted field.
+ * Each range but the last must end on a complete row; when one does not (the cut was inside a
+ * quoted field), or a worker fails (its rows cannot name their row numbers), the file is profiled
+ * again on this thread, which gives the one-pass result and the error with its row number.
  */
 export async function profileCsv(path: string, options: ProfileCsvOptions = {}): Promise<TableProfile> {
   const read = options.read ?? {};
-  const profile = new TableProfile(options.profile);
-  const batchRows = read.batchRows ?? 8192;
   const sniffed =
     read.delimiter !== undefined && read.header !== undefined ? undefined : await sniffCsv(path);
-  const d = (read.delimiter ?? sniffed!.delimiter).charCodeAt(0);
-  const header = read.header ?? sniffed!.header;
-  const useWorker =
-    options.worker ??
-    (WORKER_BY_DEFAULT && availableParallelism() > 1 && (await stat(path)).size >= WORKER_MIN_BYTES);
+  const plan: RangePlan = {
+    read,
+    profile: options.profile ?? {},
+    delimiter: read.delimiter ?? sniffed!.delimiter,
+    header: read.header ?? sniffed!.header,
+    start: 0,
+    end: Number.POSITIVE_INFINITY,
+  };
+  const threads = Math.max(1, Math.floor(options.threads ?? Math.min(availableParallelism(), 2)));
+  const cuts = threads > 1 ? await cutPoints(path, threads, options.splitMinBytes ?? SPLIT_MIN_BYTES) : [];
+  if (cuts.length > 0) {
+    try {
+      return await profileSplit(path, plan, cuts);
+    } catch (err) {
+      if (!(err instanceof SplitFailed)) throw err;
+    }
+  }
+  return profileRange(path, plan);
+}
+
+/** A split could not give the one-pass profile: profile the file on one thread instead. */
+export class SplitFailed extends Error {}
+
+/** Where the ranges after the first start: just past a line feed near each `k / threads` of the file. */
+async function cutPoints(path: string, threads: number, minBytes: number): Promise<number[]> {
+  const size = (await stat(path)).size;
+  if (size < Math.max(minBytes, 1)) return [];
+  const cuts: number[] = [];
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(LINE_SEARCH_BYTES);
+    for (let k = 1; k < threads; k++) {
+      const at = Math.floor((size * k) / threads);
+      const { bytesRead } = await fh.read(buf, 0, LINE_SEARCH_BYTES, at);
+      const lf = buf.subarray(0, bytesRead).indexOf(LF);
+      const cut = at + lf + 1;
+      if (lf >= 0 && cut < size && cut > (cuts.at(-1) ?? 0)) cuts.push(cut);
+    }
+  } finally {
+    await fh.close();
+  }
+  return cuts;
+}
+
+/** What a worker reports: bytes read so far, then its range's profile or why it failed. */
+type WorkerMessage = { read: number } | { profile: unknown } | { error: string };
+
+/**
+ * The first range on this thread, each other on a worker started once the header gave the
+ * column names; the profiles merged in file order.
+ */
+export async function profileSplit(path: string, plan: RangePlan, cuts: number[]): Promise<TableProfile> {
+  const total = (await stat(path)).size;
+  const onProgress = plan.read.onProgress;
+  const workers: Worker[] = [];
+  const results: Promise<TableProfile>[] = [];
+  const progress = new Array<number>(cuts.length + 1).fill(0);
+  const report = () => {
+    let done = 0;
+    for (const p of progress) done += p;
+    onProgress?.(Math.min(done, total), total);
+  };
+  const start = (names: string[]) => {
+    for (let k = 0; k < cuts.length; k++) {
+      const worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), {
+        workerData: {
+          path,
+          plan: {
+            read: { batchRows: plan.read.batchRows },
+            profile: plan.profile,
+            delimiter: plan.delimiter,
+            header: false,
+            start: cuts[k]!,
+            end: k + 1 < cuts.length ? cuts[k + 1]! : null,
+            names,
+          },
+        },
+        execArgv: [],
+      });
+      workers.push(worker);
+      const result = new Promise<TableProfile>((ok, fail) => {
+        worker.on('message', (m: WorkerMessage) => {
+          if ('read' in m) {
+            progress[k + 1] = m.read;
+            if (onProgress) report();
+          } else if ('profile' in m) ok(TableProfile.fromJSON(m.profile));
+          else fail(new SplitFailed(m.error));
+        });
+        worker.on('error', (err) => fail(new SplitFailed(err.message)));
+        worker.on('exit', (code) =>
+          fail(new SplitFailed(`the CSV profile worker stopped (exit code ${code})`)),
+        );
+      });
+      // Awaited once the first range is done; until then (or if it fails) a failure is only noted.
+      result.catch(() => {});
+      results.push(result);
+    }
+  };
+  try {
+    const first = await profileRange(path, {
+      ...plan,
+      read: {
+        ...plan.read,
+        onProgress: onProgress
+          ? (bytes) => {
+              progress[0] = bytes;
+              report();
+            }
+          : undefined,
+      },
+      end: cuts[0]!,
+      onNames: start,
+    });
+    if (workers.length === 0) throw new SplitFailed('no header before the first cut');
+    for (const rest of await Promise.all(results)) first.merge(rest);
+    return first;
+  } finally {
+    for (const w of workers) void w.terminate();
+  }
+}
+
+/** One range of a file, `[start, end)`; the first has the header, the others are given the names. */
+export interface RangePlan {
+  read: CsvOptions;
+  profile: Partial<ProfileOptions>;
+  delimiter: string;
+  header: boolean;
+  start: number;
+  /** Where the range ends (a cut just past a line feed), or infinity for the end of the file. */
+  end: number;
+  /** The columns of a range that does not start the file. */
+  names?: string[];
+  /** Called with the column names once the first row was read. */
+  onNames?: (names: string[]) => void;
+}
+
+/** A range that ends inside a row (its cut fell inside a quoted field). */
+export class MisalignedRange extends SplitFailed {}
+
+/**
+ * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (`CsvCellBatch`: per
+ * row its field count, per field its byte range); a row is kept once it is complete (the
+ * bytes of a row cut by the end of a read are carried to the next), quoted fields are unquoted
+ * into a side buffer. Each read's rows then go to a `CsvSink`.
+ */
+export async function profileRange(path: string, plan: RangePlan): Promise<TableProfile> {
+  const read = plan.read;
+  const profile = new TableProfile(plan.profile);
+  const batchRows = read.batchRows ?? 8192;
+  const d = plan.delimiter.charCodeAt(0);
+  const header = plan.header;
+  const last = plan.end === Number.POSITIVE_INFINITY;
 
   let names: string[] | null = null;
   let sink: CsvSink | null = null;
-  let remote: RemoteSink | null = null;
   let width = 0;
   let rows = 0; // data rows parsed
   let fields = 0; // fields of the row being parsed
@@ -608,9 +749,10 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
   const startColumns = (columnNames: string[]) => {
     names = columnNames;
     width = names.length;
-    if (useWorker) remote = new RemoteSink(profile.options, names, batchRows);
-    else sink = new CsvSink(profile, names, batchRows);
+    sink = new CsvSink(profile, names, batchRows);
+    plan.onNames?.(names);
   };
+  if (plan.names) startColumns(plan.names);
 
   /** Ends the row whose cells start at `rowAt`; the header row is read and dropped. */
   const endRow = (chunk: Buffer) => {
@@ -750,23 +892,14 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
   };
 
   /** The complete rows parsed from `bytes` go to the sink. */
-  const deliver = async (buf: Buffer, end: number) => {
+  const deliver = (buf: Buffer, end: number) => {
     if (rowAt === 0) return;
-    const batch: CsvCellBatch = {
+    addCells(sink as CsvSink, {
       bytes: buf.subarray(0, end),
       extra: extra.subarray(0, extraAt),
       cells,
       used: rowAt,
-    };
-    if (remote) {
-      // The cells move to the worker (their buffer is detached here); the bytes are copied, as
-      // the read buffer is reused.
-      const size = cells.length;
-      const spare = (remote as RemoteSink).spare.pop();
-      cells = spare && spare.length >= size ? (spare as Int32Array<ArrayBuffer>) : new Int32Array(size);
-      batch.bytes = new Uint8Array(buf.subarray(0, end));
-      await (remote as RemoteSink).send(batch);
-    } else addCells(sink as CsvSink, batch);
+    });
   };
 
   const current = () => (names === null && header ? 'the header row' : `data row ${rows + 1}`);
@@ -777,19 +910,20 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
       // cut (moved to the front), so nothing is concatenated and no memory is fresh per read.
       // As utf8Chunks: a leading BOM is skipped, a character cut by a read waits for the next,
       // and at invalid UTF-8 the rows before it are counted before the error names its offset.
-      const total = (await fh.stat()).size;
+      const total = Math.min((await fh.stat()).size, plan.end) - plan.start;
       let buf = Buffer.allocUnsafe(2 * READ_BYTES);
       let have = 0; // bytes in buf
       let valid = 0; // of which checked as UTF-8
-      let base = 0; // file offset of buf[0]
-      let position = 0; // bytes read from the file
+      let base = plan.start; // file offset of buf[0]
+      let position = plan.start; // file offset of the next read
       for (;;) {
         if (have + READ_BYTES > buf.length) {
           const grown = Buffer.allocUnsafe(Math.max(2 * buf.length, have + READ_BYTES));
           buf.copy(grown, 0, 0, have);
           buf = grown;
         }
-        const { bytesRead } = await fh.read(buf, have, READ_BYTES, position);
+        const want = Math.min(READ_BYTES, plan.end - position);
+        const { bytesRead } = want > 0 ? await fh.read(buf, have, want, position) : { bytesRead: 0 };
         if (position === 0 && bytesRead >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
           buf.copyWithin(0, 3, bytesRead);
           have -= 3;
@@ -798,113 +932,45 @@ export async function profileCsv(path: string, options: ProfileCsvOptions = {}):
         position += bytesRead;
         have += bytesRead;
         const eof = bytesRead === 0;
-        if (!eof) read.onProgress?.(position, total);
+        if (!eof) read.onProgress?.(position - plan.start, total);
         const end = eof ? have : valid + completeEnd(buf.subarray(valid, have));
         if (!isUtf8(buf.subarray(valid, end))) {
           const bad = valid + firstInvalid(buf.subarray(valid, end));
           const rest = parse(buf.subarray(0, bad));
-          await deliver(buf, rest);
+          deliver(buf, rest);
           throw new InvalidUtf8Error(path, base + bad);
         }
         valid = end;
         const rest = parse(buf.subarray(0, valid));
-        await deliver(buf, rest);
+        deliver(buf, rest);
         buf.copyWithin(0, rest, have);
         have -= rest;
         valid -= rest;
         base += rest;
         if (eof) break;
       }
-      read.onProgress?.(position, total);
+      read.onProgress?.(position - plan.start, total);
+      if (have > 0 && !last)
+        throw new MisalignedRange(`${path}: the range ending at byte ${plan.end} ends inside a row`);
       if (have > 0) {
         // The last row has no newline: it ends with the file.
-        const last = Buffer.allocUnsafe(have + 1);
-        buf.copy(last, 0, 0, have);
-        last[have] = LF;
-        if (parse(last) < last.length) {
+        const lastRow = Buffer.allocUnsafe(have + 1);
+        buf.copy(lastRow, 0, 0, have);
+        lastRow[have] = LF;
+        if (parse(lastRow) < lastRow.length) {
           throw new SlipwayError(
             'SLIPWAY_ERR_BAD_REQUEST',
             `${path}: ${current()}: a quoted field is not closed before the end of the file`,
           );
         }
-        await deliver(last, last.length);
+        deliver(lastRow, lastRow.length);
       }
     } catch (err) {
       if (err instanceof InvalidUtf8Error) throw utf8Error(err, current());
       throw err;
     }
-    if (remote) return await (remote as RemoteSink).finish();
   } finally {
-    (remote as RemoteSink | null)?.close();
     await fh.close();
   }
   return sink ? (sink as CsvSink).finish() : profile;
-}
-
-/** The reading side of the worker: sends cell batches in order and waits while it is behind. */
-class RemoteSink {
-  private readonly worker: Worker;
-  private inFlight = 0;
-  private waiting: (() => void) | null = null;
-  private failed: Error | null = null;
-  private result: ((profile: TableProfile) => void) | null = null;
-  /** Cell buffers the worker gave back, for the next reads (fresh memory costs page faults). */
-  readonly spare: Int32Array[] = [];
-  private done = false;
-
-  constructor(options: ProfileOptions, names: string[], batchRows: number) {
-    this.worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), {
-      workerData: { options, names, batchRows },
-      execArgv: [],
-    });
-    this.worker.on('message', (m: { ack?: Int32Array; profile?: unknown }) => {
-      if (m.ack) {
-        this.spare.push(m.ack);
-        this.inFlight--;
-        this.wake();
-      } else if (m.profile) {
-        this.done = true;
-        this.result?.(TableProfile.fromJSON(m.profile));
-      }
-    });
-    this.worker.on('error', (err) => {
-      this.failed = err;
-      this.wake();
-    });
-    this.worker.on('exit', (code) => {
-      if (!this.done) this.failed ??= new Error(`the CSV profile worker stopped (exit code ${code})`);
-      this.wake();
-    });
-  }
-
-  /** Hands the batch over: its cells and bytes (a copy of the read buffer) move to the worker. */
-  async send(batch: CsvCellBatch): Promise<void> {
-    this.inFlight++;
-    this.worker.postMessage(batch, [batch.cells.buffer as ArrayBuffer, batch.bytes.buffer as ArrayBuffer]);
-    while (this.inFlight >= IN_FLIGHT && !this.failed) await new Promise<void>((ok) => (this.waiting = ok));
-    if (this.failed) throw this.failed;
-  }
-
-  async finish(): Promise<TableProfile> {
-    const done = new Promise<TableProfile>((ok) => (this.result = ok));
-    this.worker.postMessage({ end: true });
-    while (!this.failed) {
-      const got = await Promise.race([done, new Promise<null>((ok) => (this.waiting = () => ok(null)))]);
-      if (got) return got;
-    }
-    throw this.failed;
-  }
-
-  /** Stops the worker unless it finished (it ends by itself once it has sent the profile). */
-  close(): void {
-    const finished = this.failed === null && this.done;
-    this.failed ??= new Error('closed');
-    if (!finished) void this.worker.terminate();
-  }
-
-  private wake(): void {
-    const w = this.waiting;
-    this.waiting = null;
-    w?.();
-  }
 }

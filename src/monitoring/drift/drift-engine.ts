@@ -111,8 +111,7 @@ export async function analyzeDrift(
 async function toProfile(source: TableSource): Promise<TableProfile> {
   if (source instanceof TableProfile) return source;
   if (typeof source === 'string') {
-    if ((await detectFormat(source)) === 'csv')
-      return profileCsv(source, { profile: EXACT_PROFILE, worker: false });
+    if ((await detectFormat(source)) === 'csv') return profileCsv(source, { profile: EXACT_PROFILE });
     return profileTable(source, { profile: EXACT_PROFILE });
   }
   const profile = new TableProfile(EXACT_PROFILE);
