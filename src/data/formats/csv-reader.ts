@@ -21,6 +21,8 @@ export interface CsvDialect {
 
 const SAMPLE_BYTES = 64 * 1024;
 const SAMPLE_ROWS = 200;
+/** Bytes fed to the sniffing parser at a time; it stops once it has SAMPLE_ROWS rows. */
+const SAMPLE_PIECE = 4096;
 const NUMBER = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
 
 /**
@@ -50,10 +52,13 @@ export async function sniffCsv(path: string): Promise<CsvDialect> {
     const lastNewline = sample.lastIndexOf(0x0a);
     if (lastNewline > 0) sample = sample.subarray(0, lastNewline + 1);
   }
+  // The first SAMPLE_ROWS rows, fed in small pieces so a wide sample is not parsed past them.
   const sampled = (delimiter: string) => {
     const p = new CsvParser(delimiter.charCodeAt(0));
-    p.push(sample);
-    if (whole || !p.inQuotes) {
+    for (let at = 0; at < sample.length && p.rows.length <= SAMPLE_ROWS; at += SAMPLE_PIECE) {
+      p.push(sample.subarray(at, at + SAMPLE_PIECE));
+    }
+    if (p.rows.length <= SAMPLE_ROWS && (whole || !p.inQuotes)) {
       try {
         p.end();
       } catch {
@@ -62,25 +67,29 @@ export async function sniffCsv(path: string): Promise<CsvDialect> {
     }
     return p.rows.slice(0, SAMPLE_ROWS);
   };
-  let best: { delimiter: CsvDelimiter; consistency: number; fields: number; rows: (string | null)[][] } = {
-    delimiter: ',',
-    consistency: -1,
-    fields: 0,
-    rows: [],
-  };
+  let best: {
+    delimiter: CsvDelimiter;
+    consistency: number;
+    fields: number;
+    rows: (string | null)[][] | null;
+  } = { delimiter: ',', consistency: -1, fields: 0, rows: null };
   for (const delimiter of CSV_DELIMITERS) {
-    const rows = sampled(delimiter);
-    const counts = new Map<number, number>();
-    for (const r of rows) counts.set(r.length, (counts.get(r.length) ?? 0) + 1);
+    // A delimiter the sample lacks splits every row into one field: consistency 0, nothing to parse.
+    const present = sample.indexOf(delimiter.charCodeAt(0)) >= 0;
+    const rows = present ? sampled(delimiter) : null;
     let fields = 1;
     let most = 0;
-    for (const [f, c] of counts) if (c > most || (c === most && f > fields)) [fields, most] = [f, c];
-    const consistency = fields > 1 && rows.length > 0 ? most / rows.length : 0;
+    if (rows) {
+      const counts = new Map<number, number>();
+      for (const r of rows) counts.set(r.length, (counts.get(r.length) ?? 0) + 1);
+      for (const [f, c] of counts) if (c > most || (c === most && f > fields)) [fields, most] = [f, c];
+    }
+    const consistency = rows && fields > 1 && rows.length > 0 ? most / rows.length : 0;
     if (consistency > best.consistency || (consistency === best.consistency && fields > best.fields)) {
       best = { delimiter, consistency, fields, rows };
     }
   }
-  return { delimiter: best.delimiter, header: looksLikeHeader(best.rows) };
+  return { delimiter: best.delimiter, header: looksLikeHeader(best.rows ?? sampled(best.delimiter)) };
 }
 
 function looksLikeHeader(rows: (string | null)[][]): boolean {

@@ -170,19 +170,15 @@ class CsvColumn {
     const table = this.table;
     const mask = this.mask;
     let at = slotIndex(k0, k1, this.shift, mask);
-    let kind: number;
     for (;;) {
       const e = ENTRY * at;
       const s = table[e + 2]! - 1;
       if (s < 0) {
         at = this.create(buf, start, end, k0, k1, at);
         if (at < 0) return; // the column went slow with this cell
-        kind = this.table[ENTRY * at + 3]! >>> KIND_SHIFT;
         break;
       }
-      const lenKind = table[e + 3]!;
-      if (table[e] === k0 && table[e + 1] === k1 && (lenKind & LEN_MASK) === len) {
-        kind = lenKind >>> KIND_SHIFT;
+      if (table[e] === k0 && table[e + 1] === k1 && (table[e + 3]! & LEN_MASK) === len) {
         if (len <= 8) break;
         const arena = this.arena;
         const words = this.words;
@@ -194,26 +190,8 @@ class CsvColumn {
       }
       at = (at + 1) & mask;
     }
-    const tnum = this.tnum; // create() may have grown the table
-    const f = 4 * at;
-    tnum[f + 3]!++;
-    if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
-      const x = tnum[f + 2]!;
-      const n = ++this.n;
-      const d = x - this.mean;
-      this.mean += d / n;
-      this.m2 += d * (x - this.mean);
-      if (x < this.min) this.min = x;
-      if (x > this.max) this.max = x;
-    } else if (kind === DATETIME) {
-      const x = tnum[f + 2]!;
-      const n = ++this.dn;
-      const d = x - this.dmean;
-      this.dmean += d / n;
-      this.dm2 += d * (x - this.dmean);
-      if (x < this.dmin) this.dmin = x;
-      if (x > this.dmax) this.dmax = x;
-    }
+    // create() may have grown the table; the moments are made from the counts on flush.
+    this.tnum[4 * at + 3]!++;
   }
 
   /** A row shorter than the header: its remaining cells are missing. */
@@ -300,31 +278,10 @@ class CsvColumn {
     if (overLimit) {
       // As ColumnProfile.add: this value is counted, then the counts become sketches.
       this.tnum[4 * at + 3] = 1;
-      this.countMoments(p);
       this.goSlow(true);
       return -1;
     }
     return at;
-  }
-
-  private countMoments(p: Parsed): void {
-    if (p.kind === Kind.Integer || p.kind === Kind.Float || p.kind === Kind.BigInteger) {
-      const x = p.kind === Kind.BigInteger ? Number(p.value as bigint) : (p.value as number);
-      const n = ++this.n;
-      const d = x - this.mean;
-      this.mean += d / n;
-      this.m2 += d * (x - this.mean);
-      if (x < this.min) this.min = x;
-      if (x > this.max) this.max = x;
-    } else if (p.kind === Kind.Datetime) {
-      const x = p.ms;
-      const n = ++this.dn;
-      const d = x - this.dmean;
-      this.dmean += d / n;
-      this.dm2 += d * (x - this.dmean);
-      if (x < this.dmin) this.dmin = x;
-      if (x > this.dmax) this.dmax = x;
-    }
   }
 
   /** Moves what the slots counted into the profile; afterwards the profile takes every cell. */
@@ -356,6 +313,7 @@ class CsvColumn {
     const meta = this.meta;
     const table = this.table;
     const tnum = this.tnum;
+    this.foldMoments();
     for (let e = 0; e < table.length; e += ENTRY) {
       const s = table[e + 2]! - 1;
       if (s < 0) continue;
@@ -417,6 +375,78 @@ class CsvColumn {
     dt.m2 = this.dm2;
     dt.min = this.dmin;
     dt.max = this.dmax;
+  }
+
+  /**
+   * Adds the numbers and dates counted since the last flush to the moments: each distinct value
+   * once with its count (two passes: the mean, then the squared deviations from it), merged with
+   * what earlier flushes held as Chan et al. merge two chunks. Equal to Welford's update per cell
+   * up to rounding, and cheaper: a repeated cell costs only its count.
+   */
+  private foldMoments(): void {
+    const table = this.table;
+    const tnum = this.tnum;
+    let n = 0;
+    let sum = 0;
+    let dn = 0;
+    let dsum = 0;
+    for (let e = 0; e < table.length; e += ENTRY) {
+      if (table[e + 2] === 0) continue;
+      const count = tnum[(e >> 1) + 3]!;
+      if (count === 0) continue;
+      const kind = table[e + 3]! >>> KIND_SHIFT;
+      const x = tnum[(e >> 1) + 2]!;
+      if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
+        n += count;
+        sum += count * x;
+      } else if (kind === DATETIME) {
+        dn += count;
+        dsum += count * x;
+      }
+    }
+    if (n === 0 && dn === 0) return;
+    const mean = n > 0 ? sum / n : 0;
+    const dmean = dn > 0 ? dsum / dn : 0;
+    let m2 = 0;
+    let dm2 = 0;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    let dmin = Number.POSITIVE_INFINITY;
+    let dmax = Number.NEGATIVE_INFINITY;
+    for (let e = 0; e < table.length; e += ENTRY) {
+      if (table[e + 2] === 0) continue;
+      const count = tnum[(e >> 1) + 3]!;
+      if (count === 0) continue;
+      const kind = table[e + 3]! >>> KIND_SHIFT;
+      const x = tnum[(e >> 1) + 2]!;
+      if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
+        m2 += count * (x - mean) * (x - mean);
+        if (x < min) min = x;
+        if (x > max) max = x;
+      } else if (kind === DATETIME) {
+        dm2 += count * (x - dmean) * (x - dmean);
+        if (x < dmin) dmin = x;
+        if (x > dmax) dmax = x;
+      }
+    }
+    if (n > 0) {
+      const total = this.n + n;
+      const d = mean - this.mean;
+      this.mean = this.n === 0 ? mean : this.mean + (d * n) / total;
+      this.m2 = this.n === 0 ? m2 : this.m2 + m2 + (d * d * this.n * n) / total;
+      this.n = total;
+      if (min < this.min) this.min = min;
+      if (max > this.max) this.max = max;
+    }
+    if (dn > 0) {
+      const total = this.dn + dn;
+      const d = dmean - this.dmean;
+      this.dmean = this.dn === 0 ? dmean : this.dmean + (d * dn) / total;
+      this.dm2 = this.dn === 0 ? dm2 : this.dm2 + dm2 + (d * d * this.dn * dn) / total;
+      this.dn = total;
+      if (dmin < this.dmin) this.dmin = dmin;
+      if (dmax > this.dmax) this.dmax = dmax;
+    }
   }
 
   private growSlots(): void {
@@ -621,35 +651,20 @@ export async function profileSplit(path: string, plan: RangePlan, cuts: number[]
   };
   const start = (names: string[]) => {
     for (let k = 0; k < cuts.length; k++) {
-      const worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), {
-        workerData: {
-          path,
-          plan: {
-            read: { batchRows: plan.read.batchRows },
-            profile: plan.profile,
-            delimiter: plan.delimiter,
-            header: false,
-            start: cuts[k]!,
-            end: k + 1 < cuts.length ? cuts[k + 1]! : null,
-            names,
-          },
-        },
-        execArgv: [],
+      const range: WorkerPlan = {
+        read: { batchRows: plan.read.batchRows },
+        profile: plan.profile,
+        delimiter: plan.delimiter,
+        header: false,
+        start: cuts[k]!,
+        end: k + 1 < cuts.length ? cuts[k + 1]! : null,
+        names,
+      };
+      const { worker, result } = onWorker(path, range, (bytes) => {
+        progress[k + 1] = bytes;
+        if (onProgress) report();
       });
       workers.push(worker);
-      const result = new Promise<TableProfile>((ok, fail) => {
-        worker.on('message', (m: WorkerMessage) => {
-          if ('read' in m) {
-            progress[k + 1] = m.read;
-            if (onProgress) report();
-          } else if ('profile' in m) ok(TableProfile.fromJSON(m.profile));
-          else fail(new SplitFailed(m.error));
-        });
-        worker.on('error', (err) => fail(new SplitFailed(err.message)));
-        worker.on('exit', (code) =>
-          fail(new SplitFailed(`the CSV profile worker stopped (exit code ${code})`)),
-        );
-      });
       // Awaited once the first range is done; until then (or if it fails) a failure is only noted.
       result.catch(() => {});
       results.push(result);
@@ -674,6 +689,95 @@ export async function profileSplit(path: string, plan: RangePlan, cuts: number[]
     for (const rest of await Promise.all(results)) first.merge(rest);
     return first;
   } finally {
+    for (const w of workers) void w.terminate();
+  }
+}
+
+/** A range plan as a worker receives it (`end` null for the end of the file). */
+type WorkerPlan = Omit<RangePlan, 'end' | 'onNames' | 'read'> & {
+  end: number | null;
+  read: { batchRows?: number };
+};
+
+/** Profiles a range on a new worker thread; a failure rejects with `SplitFailed`. */
+function onWorker(
+  path: string,
+  plan: WorkerPlan,
+  onRead: (bytes: number) => void,
+): { worker: Worker; result: Promise<TableProfile> } {
+  const worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), {
+    workerData: { path, plan },
+    execArgv: [],
+  });
+  const result = new Promise<TableProfile>((ok, fail) => {
+    worker.on('message', (m: WorkerMessage) => {
+      if ('read' in m) onRead(m.read);
+      else if ('profile' in m) ok(TableProfile.fromJSON(m.profile));
+      else fail(new SplitFailed(m.error));
+    });
+    worker.on('error', (err) => fail(new SplitFailed(err.message)));
+    worker.on('exit', (code) => fail(new SplitFailed(`the CSV profile worker stopped (exit code ${code})`)));
+  });
+  return { worker, result };
+}
+
+/**
+ * Profiles several CSV files, as `profileCsv` each. When every file is smaller than
+ * `splitMinBytes` (so none would be split), they are profiled at the same time: the first on
+ * this thread, each other on a worker thread (up to `threads` at once). A file whose worker
+ * fails is profiled again on this thread, which gives its error with the row it names.
+ *
+ * @example
+ *   const [reference, current] = await profileCsvFiles(['train.csv', 'today.csv']);
+ */
+export async function profileCsvFiles(
+  paths: readonly string[],
+  options: ProfileCsvOptions = {},
+): Promise<TableProfile[]> {
+  const threads = Math.max(1, Math.floor(options.threads ?? Math.min(availableParallelism(), 2)));
+  const min = options.splitMinBytes ?? SPLIT_MIN_BYTES;
+  const sizes = await Promise.all(paths.map(async (p) => (await stat(p)).size));
+  if (threads < 2 || paths.length < 2 || sizes.some((size) => size >= min)) {
+    const profiles: TableProfile[] = [];
+    for (const p of paths) profiles.push(await profileCsv(p, options));
+    return profiles;
+  }
+  const read = options.read ?? {};
+  const workers: Worker[] = [];
+  let stopped = false;
+  try {
+    const pending: Promise<TableProfile>[] = [];
+    for (const p of paths.slice(1, threads)) {
+      const sniffed =
+        read.delimiter !== undefined && read.header !== undefined ? undefined : await sniffCsv(p);
+      const { worker, result } = onWorker(
+        p,
+        {
+          read: { batchRows: read.batchRows },
+          profile: options.profile ?? {},
+          delimiter: read.delimiter ?? sniffed!.delimiter,
+          header: read.header ?? sniffed!.header,
+          start: 0,
+          end: null,
+        },
+        () => {},
+      );
+      workers.push(worker);
+      // A failed worker's file is read again here, for the error this thread names (unless
+      // the first file failed: then nothing waits for it).
+      const profile = result.catch((err) => {
+        if (stopped) throw err;
+        return profileCsv(p, { ...options, threads: 1 });
+      });
+      profile.catch(() => {});
+      pending.push(profile);
+    }
+    const first = await profileCsv(paths[0]!, { ...options, threads: 1 });
+    const rest = await Promise.all(pending);
+    for (const p of paths.slice(threads)) rest.push(await profileCsv(p, { ...options, threads: 1 }));
+    return [first, ...rest];
+  } finally {
+    stopped = true;
     for (const w of workers) void w.terminate();
   }
 }
@@ -794,19 +898,18 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
    */
   const parse = (buf: Buffer): number => {
     const n = buf.length;
+    const dl = d;
     let i = 0;
     let rowStart = 0;
-    fields = 0;
-    used = 1;
-    rowAt = 0;
+    // The per-cell state lives in locals (closure variables are heap slots); it is written back
+    // around the helpers that use it, and on return for `deliver`.
+    let cs = cells;
+    let u = 1;
+    let f = 0;
+    let ra = 0;
+    let cut = false;
     extraUsed = 0;
     extraAt = 0;
-    const cut = () => {
-      used = rowAt + 1;
-      extraUsed = extraAt;
-      fields = 0;
-      return rowStart;
-    };
     while (i < n) {
       let c = buf[i]!;
       if (c === QUOTE) {
@@ -828,11 +931,11 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
             start = i++; // the second quote starts the next part
             continue;
           }
-          if (c !== d && c !== LF && c !== CR) {
+          if (c !== dl && c !== LF && c !== CR) {
             start = i;
             while (i < n) {
               c = buf[i]!;
-              if (c === d || c === LF || c === CR) break;
+              if (c === dl || c === LF || c === CR) break;
               i++;
             }
             if (i === n) break;
@@ -841,54 +944,106 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           closed = true;
           break;
         }
-        if (!closed) return cut();
+        if (!closed) {
+          cut = true; // the row is cut by the end of the bytes
+          break;
+        }
         if (parts.length === 0) {
-          if (used + 2 > cells.length) grow();
-          cells[used] = cells[used + 1] = 0;
-          used += 2;
-          fields++;
-        } else recordExtra(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-      } else if (c === d || c === LF || c === CR) {
-        if (c !== d && fields === 0) {
+          if (u + 2 > cs.length) {
+            used = u;
+            cells = cs;
+            grow();
+            cs = cells;
+          }
+          cs[u] = cs[u + 1] = 0;
+          u += 2;
+          f++;
+        } else {
+          used = u;
+          fields = f;
+          cells = cs;
+          recordExtra(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+          u = used;
+          f = fields;
+          cs = cells;
+        }
+        // After the field: the delimiter, or the end of the row.
+        c = buf[i]!;
+        i++;
+        if (c === dl) continue;
+      } else if (c === dl || c === LF || c === CR) {
+        if (c !== dl && f === 0) {
           // A blank line.
           i++;
           rowStart = i;
           continue;
         }
         // An empty field; a row ending in a delimiter ends with one.
-        if (used + 2 > cells.length) grow();
-        cells[used] = cells[used + 1] = i;
-        used += 2;
-        fields++;
-        i++;
-        if (c !== d) {
-          endRow(buf);
-          rowStart = i;
+        if (u + 2 > cs.length) {
+          used = u;
+          cells = cs;
+          grow();
+          cs = cells;
         }
-        continue;
+        cs[u] = cs[u + 1] = i;
+        u += 2;
+        f++;
+        i++;
+        if (c === dl) continue;
       } else {
         const start = i;
         while (i < n) {
           c = buf[i]!;
-          if (c === d || c === LF || c === CR) break;
+          if (c === dl || c === LF || c === CR) break;
           i++;
         }
-        if (i === n) return cut();
-        if (used + 2 > cells.length) grow();
-        cells[used] = start;
-        cells[used + 1] = i;
-        used += 2;
-        fields++;
+        if (i === n) {
+          cut = true; // the row is cut by the end of the bytes
+          break;
+        }
+        if (u + 2 > cs.length) {
+          used = u;
+          cells = cs;
+          grow();
+          cs = cells;
+        }
+        cs[u] = start;
+        cs[u + 1] = i;
+        u += 2;
+        f++;
+        // After a field: the delimiter, or the end of the row.
+        i++;
+        if (c === dl) continue;
       }
-      // After a field: the delimiter, or the end of the row.
-      c = buf[i]!;
-      i++;
-      if (c !== d) {
+      // The end of a row.
+      if (names !== null && f <= width) {
+        rows++;
+        cs[ra] = f;
+        ra = u;
+        u++;
+        f = 0;
+        extraAt = extraUsed;
+      } else {
+        // The header, the first row of a headerless file, or a row too long (an error).
+        used = u;
+        fields = f;
+        rowAt = ra;
+        cells = cs;
         endRow(buf);
-        rowStart = i;
+        u = used;
+        f = fields;
+        ra = rowAt;
+        cs = cells;
       }
+      rowStart = i;
     }
-    return fields > 0 ? cut() : n;
+    // Cells of complete rows end at `ra`; a row cut by the end of the bytes is dropped.
+    cells = cs;
+    rowAt = ra;
+    used = ra + 1;
+    fields = 0;
+    extraUsed = extraAt;
+    return cut || f > 0 ? rowStart : n;
   };
 
   /** The complete rows parsed from `bytes` go to the sink. */
