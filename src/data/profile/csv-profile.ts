@@ -465,7 +465,9 @@ class CsvColumn {
       if (old[e + 2] === 0) continue;
       let at = slotIndex(old[e]!, old[e + 1]!, shift, mask);
       while (table[ENTRY * at + 2] !== 0) at = (at + 1) & mask;
-      table.set(old.subarray(e, e + ENTRY), ENTRY * at);
+      // Word by word: a subarray per entry would allocate.
+      const to = ENTRY * at;
+      for (let w = 0; w < ENTRY; w++) table[to + w] = old[e + w]!;
     }
     this.shift = shift;
     this.table = table;
@@ -521,32 +523,18 @@ export class CsvSink {
   }
 }
 
-/** A read's complete rows as cells, for `addCells`. */
-interface CsvCellBatch {
-  /** The read's bytes. */
-  bytes: Buffer;
-  /** Unquoted values of quoted fields, which are not a slice of `bytes`. */
-  extra: Buffer;
-  /** Per row: the field count, then per field its start and end; start < 0 means `extra` at ~start..~end. */
-  cells: Int32Array;
-  used: number;
-}
-
-/** Adds a batch of encoded rows to the sink. */
-function addCells(sink: CsvSink, batch: CsvCellBatch): void {
-  const { bytes, extra, cells, used } = batch;
+/**
+ * A complete row to its columns: `cells` holds each field's start and end in `bytes`, or, for a
+ * quoted field (start < 0), in `extra` at ~start..~end.
+ */
+function addRow(sink: CsvSink, bytes: Buffer, extra: Buffer, cells: Int32Array, fields: number): void {
   const cols = sink.columns;
-  let k = 0;
-  while (k < used) {
-    const fields = cells[k++]!;
-    for (let j = 0; j < fields; j++) {
-      const start = cells[k]!;
-      if (start >= 0) cols[j]!.add(bytes, start, cells[k + 1]!);
-      else cols[j]!.add(extra, ~start, ~cells[k + 1]!);
-      k += 2;
-    }
-    sink.endRow(fields);
+  for (let j = 0; j < fields; j++) {
+    const start = cells[2 * j]!;
+    if (start >= 0) cols[j]!.add(bytes, start, cells[2 * j + 1]!);
+    else cols[j]!.add(extra, ~start, ~cells[2 * j + 1]!);
   }
+  sink.endRow(fields);
 }
 
 /** Bytes per read (as utf8Chunks). */
@@ -801,10 +789,9 @@ export interface RangePlan {
 export class MisalignedRange extends SplitFailed {}
 
 /**
- * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (`CsvCellBatch`: per
- * row its field count, per field its byte range); a row is kept once it is complete (the
- * bytes of a row cut by the end of a read are carried to the next), quoted fields are unquoted
- * into a side buffer. Each read's rows then go to a `CsvSink`.
+ * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (per field its byte
+ * range; quoted fields are unquoted into a side buffer). A row goes to the `CsvSink` once it is
+ * complete; the bytes of a row cut by the end of a read are carried to the next and parsed again.
  */
 export async function profileRange(path: string, plan: RangePlan): Promise<TableProfile> {
   const read = plan.read;
@@ -819,13 +806,11 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
   let width = 0;
   let rows = 0; // data rows parsed
   let fields = 0; // fields of the row being parsed
-  // The cells of the read being parsed; `rowAt` holds the current row's field count.
-  let cells = new Int32Array(1 << 16);
-  let used = 1;
-  let rowAt = 0;
+  // The cells of the row being parsed: per field its start and end.
+  let cells = new Int32Array(256);
+  let used = 0;
   let extra = Buffer.allocUnsafe(1 << 12);
   let extraUsed = 0;
-  let extraAt = 0;
 
   const grow = () => {
     const next = new Int32Array(cells.length * 2);
@@ -858,12 +843,15 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
   };
   if (plan.names) startColumns(plan.names);
 
-  /** Ends the row whose cells start at `rowAt`; the header row is read and dropped. */
-  const endRow = (chunk: Buffer) => {
+  /**
+   * The end of a row off the common path: the header (read and dropped), the first row of a file
+   * without one, or a row longer than the header (an error). True for a data row to add.
+   */
+  const endRow = (chunk: Buffer): boolean => {
     if (names === null) {
       if (header) {
         const values: (string | null)[] = [];
-        for (let k = rowAt + 1; k < used; k += 2) {
+        for (let k = 0; k < used; k += 2) {
           const start = cells[k]!;
           const end = cells[k + 1]!;
           values.push(
@@ -871,10 +859,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           );
         }
         startColumns(columnNames(values));
-        used = rowAt + 1;
-        extraUsed = extraAt;
-        fields = 0;
-        return;
+        return false;
       }
       startColumns(Array.from({ length: fields }, (_, j) => `column_${j + 1}`));
     }
@@ -885,11 +870,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         `${path}: data row ${rows}: ${fields} fields, but the header has ${width}`,
       );
     }
-    cells[rowAt] = fields;
-    rowAt = used;
-    extraAt = extraUsed;
-    used++;
-    fields = 0;
+    return true;
   };
 
   /**
@@ -902,14 +883,12 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
     let i = 0;
     let rowStart = 0;
     // The per-cell state lives in locals (closure variables are heap slots); it is written back
-    // around the helpers that use it, and on return for `deliver`.
+    // around the helpers that use it.
     let cs = cells;
-    let u = 1;
+    let u = 0;
     let f = 0;
-    let ra = 0;
     let cut = false;
     extraUsed = 0;
-    extraAt = 0;
     while (i < n) {
       let c = buf[i]!;
       if (c === QUOTE) {
@@ -1015,46 +994,27 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         i++;
         if (c === dl) continue;
       }
-      // The end of a row.
+      // The end of a row: to the columns.
       if (names !== null && f <= width) {
         rows++;
-        cs[ra] = f;
-        ra = u;
-        u++;
-        f = 0;
-        extraAt = extraUsed;
+        addRow(sink as CsvSink, buf, extra, cs, f);
       } else {
-        // The header, the first row of a headerless file, or a row too long (an error).
         used = u;
         fields = f;
-        rowAt = ra;
         cells = cs;
-        endRow(buf);
-        u = used;
-        f = fields;
-        ra = rowAt;
-        cs = cells;
+        if (endRow(buf)) addRow(sink as CsvSink, buf, extra, cs, f);
       }
+      u = 0;
+      f = 0;
+      extraUsed = 0;
       rowStart = i;
     }
-    // Cells of complete rows end at `ra`; a row cut by the end of the bytes is dropped.
+    // A row cut by the end of the bytes is dropped, to be parsed again with the next read.
     cells = cs;
-    rowAt = ra;
-    used = ra + 1;
+    used = 0;
     fields = 0;
-    extraUsed = extraAt;
+    extraUsed = 0;
     return cut || f > 0 ? rowStart : n;
-  };
-
-  /** The complete rows parsed from `bytes` go to the sink. */
-  const deliver = (buf: Buffer, end: number) => {
-    if (rowAt === 0) return;
-    addCells(sink as CsvSink, {
-      bytes: buf.subarray(0, end),
-      extra: extra.subarray(0, extraAt),
-      cells,
-      used: rowAt,
-    });
   };
 
   const current = () => (names === null && header ? 'the header row' : `data row ${rows + 1}`);
@@ -1091,13 +1051,11 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         const end = eof ? have : valid + completeEnd(buf.subarray(valid, have));
         if (!isUtf8(buf.subarray(valid, end))) {
           const bad = valid + firstInvalid(buf.subarray(valid, end));
-          const rest = parse(buf.subarray(0, bad));
-          deliver(buf, rest);
+          parse(buf.subarray(0, bad));
           throw new InvalidUtf8Error(path, base + bad);
         }
         valid = end;
         const rest = parse(buf.subarray(0, valid));
-        deliver(buf, rest);
         buf.copyWithin(0, rest, have);
         have -= rest;
         valid -= rest;
@@ -1118,7 +1076,6 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
             `${path}: ${current()}: a quoted field is not closed before the end of the file`,
           );
         }
-        deliver(lastRow, lastRow.length);
       }
     } catch (err) {
       if (err instanceof InvalidUtf8Error) throw utf8Error(err, current());
