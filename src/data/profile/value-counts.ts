@@ -31,6 +31,11 @@ export class ValueCounts implements Iterable<[Key, number]> {
     this.bytes += typeof key === 'string' ? 120 + key.length : 120;
   }
 
+  /** Each value and its count, in insertion order, without an entry array per value. */
+  forEach(fn: (key: Key, count: number) => void): void {
+    this.map.forEach((box, key) => fn(key, box.n));
+  }
+
   *[Symbol.iterator](): Iterator<[Key, number]> {
     for (const [key, box] of this.map) yield [key, box.n];
   }

@@ -182,26 +182,34 @@ export function columnSummary(column: ColumnProfile, kind: ColumnKind): ColumnSu
     let d = 0;
     let n = 0;
     let sorted = true;
-    for (const [key, count] of column.exact) {
+    column.exact.forEach((key, count) => {
       const v = Number(key);
-      if (!Number.isFinite(v)) continue;
-      if (d > 0 && v < values[d - 1]) sorted = false;
+      if (!Number.isFinite(v)) return;
+      if (d > 0 && v < values[d - 1]!) sorted = false;
       values[d] = v;
       counts[d++] = count;
       n += count;
-    }
+    });
     if (!sorted) {
-      const order = new Uint32Array(d);
-      for (let i = 0; i < d; i++) order[i] = i;
-      order.sort((a, b) => values[a] - values[b]);
-      const v2 = new Float64Array(d);
-      const c2 = new Float64Array(d);
+      // The values sorted natively (no comparator), each count placed by a binary search; a big
+      // integer and a number of the same value (or -0 and 0) become one value.
+      const order = values.slice(0, d).sort();
+      let w = 0;
+      for (let i = 0; i < d; i++) if (w === 0 || order[i] !== order[w - 1]) order[w++] = order[i]!;
+      const placed = new Float64Array(w);
       for (let i = 0; i < d; i++) {
-        v2[i] = values[order[i]];
-        c2[i] = counts[order[i]];
+        const v = values[i]!;
+        let lo = 0;
+        let hi = w - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (order[mid]! < v) lo = mid + 1;
+          else hi = mid;
+        }
+        placed[lo]! += counts[i]!;
       }
-      values = v2;
-      counts = c2;
+      values = order.slice(0, w);
+      counts = placed;
     } else if (d < size) {
       values = values.slice(0, d);
       counts = counts.slice(0, d);
@@ -210,12 +218,12 @@ export function columnSummary(column: ColumnProfile, kind: ColumnKind): ColumnSu
   }
   const counts = new Map<CategoryKey, number>();
   let n = 0;
-  for (const [key, count] of column.exact) {
+  column.exact.forEach((key, count) => {
     const k = categoryKey(key, dtype);
-    if (k === null) continue;
+    if (k === null) return;
     counts.set(k, (counts.get(k) ?? 0) + count);
     n += count;
-  }
+  });
   return { kind: 'categorical', counts, n };
 }
 
