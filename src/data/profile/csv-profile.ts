@@ -77,9 +77,10 @@ const LEN_MASK = (1 << KIND_SHIFT) - 1;
 /**
  * One column of a CSV profiled straight from its bytes. Each distinct byte sequence (a *slot*) is
  * decoded and classified by `parseCell` once; a repeated cell costs a hash-table probe on its
- * bytes, a count and, for numbers and dates, the Welford update `Moments.add` would make. The
- * counts go into the column's `ColumnProfile` in the order their values first appeared
- * (`flush`), so the profile is the one `ColumnProfile.add` gives cell by cell, to the bit.
+ * bytes and a count. The counts go into the column's `ColumnProfile` in the order their values
+ * first appeared (`flush`), so its value counts are the ones `ColumnProfile.add` builds cell by
+ * cell; the moments are made from the counts (`foldMoments`), equal to its Welford updates to
+ * rounding.
  *
  * A column leaves this path for `ColumnProfile.add` on decoded strings (`slow`) when its exact
  * counts turn into sketches (more than `exactLimit` values, or the table's memory budget), or
@@ -562,9 +563,9 @@ export interface ProfileCsvOptions {
  * Profiles a CSV file over its bytes, without building rows of strings: the profile equals
  * `new TableProfile(options).add(batch)` over `readCsv(path, read)`'s batches (same dialect
  * detection, same cells, same errors, the memory budget checked after every `batchRows` rows as
- * `add` checks it per batch). On one thread it is that profile bit for bit. Split across threads
- * (`threads`), the counts, distinct values and their first-seen order are the same, and the
- * moments agree to rounding (Chan's merge of two halves instead of Welford's updates over both).
+ * `add` checks it per batch), with moments equal to rounding (made from the value counts). Split
+ * across threads (`threads`), the counts, distinct values and their first-seen order are the same
+ * (budgets and sketches are per range, then merged).
  *
  * A cut is placed after a line feed, which is a row end unless it falls inside a quoted field.
  * Each range but the last must end on a complete row; when one does not (the cut was inside a
