@@ -6,6 +6,7 @@ import { SlipwayError } from '../../errors/index.js';
 import { type CsvOptions, columnNames, sniffCsv } from '../formats/csv-reader.js';
 import { completeEnd, firstInvalid, InvalidUtf8Error, utf8Error } from '../formats/utf8-chunks.js';
 import type { ColumnProfile, ProfileOptions } from './column-profile.js';
+import { Moments } from './moments.js';
 import { Kind, type Parsed, parseCell } from './parse-cell.js';
 import { TableProfile } from './table-profile.js';
 import type { Key } from './value-counts.js';
@@ -26,6 +27,45 @@ const decode = (buf: Uint8Array, start: number, end: number): string =>
 /** A table position from a key's two words: multiplicative (Fibonacci) hashing into the top bits. */
 function slotIndex(k0: number, k1: number, shift: number, mask: number): number {
   return (Math.imul(k0 ^ Math.imul(k1, 0x85ebca6b), 0x9e3779b1) >>> shift) & mask;
+}
+
+/**
+ * The moments of the numbers (or, with `numbers` false, the dates) a column's table counted since
+ * its last flush: each distinct value once with its count, the mean first and the squared
+ * deviations from it second. Merged into the profile's (Chan et al.), this equals Welford's update
+ * per cell to rounding, and a repeated cell costs only its count.
+ */
+function momentsOfCounts(table: Int32Array, tnum: Float64Array, numbers: boolean): Moments {
+  const m = new Moments();
+  let n = 0;
+  let sum = 0;
+  for (let e = 0; e < table.length; e += ENTRY) {
+    const count = table[e + 2] === 0 ? 0 : tnum[(e >> 1) + 3]!;
+    if (count === 0 || isNumber(table[e + 3]! >>> KIND_SHIFT) !== numbers) continue;
+    n += count;
+    sum += count * tnum[(e >> 1) + 2]!;
+  }
+  if (n === 0) return m;
+  const mean = sum / n;
+  let m2 = 0;
+  for (let e = 0; e < table.length; e += ENTRY) {
+    const count = table[e + 2] === 0 ? 0 : tnum[(e >> 1) + 3]!;
+    if (count === 0 || isNumber(table[e + 3]! >>> KIND_SHIFT) !== numbers) continue;
+    const x = tnum[(e >> 1) + 2]!;
+    m2 += count * (x - mean) * (x - mean);
+    if (x < m.min) m.min = x;
+    if (x > m.max) m.max = x;
+  }
+  m.n = n;
+  m.mean = mean;
+  m.m2 = m2;
+  return m;
+}
+
+/** Whether a slot of this kind adds to the numeric moments (else to the dates', or neither). */
+function isNumber(kind: number): boolean | null {
+  if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) return true;
+  return kind === DATETIME ? false : null;
 }
 
 /** Masks keeping the first `len` bytes of a value's first and second 4-byte word. */
@@ -79,7 +119,7 @@ const LEN_MASK = (1 << KIND_SHIFT) - 1;
  * decoded and classified by `parseCell` once; a repeated cell costs a hash-table probe on its
  * bytes and a count. The counts go into the column's `ColumnProfile` in the order their values
  * first appeared (`flush`), so its value counts are the ones `ColumnProfile.add` builds cell by
- * cell; the moments are made from the counts (`foldMoments`), equal to its Welford updates to
+ * cell; the moments are made from the counts (`momentsOfCounts`), equal to its Welford updates to
  * rounding.
  *
  * A column leaves this path for `ColumnProfile.add` on decoded strings (`slow`) when its exact
@@ -110,17 +150,6 @@ class CsvColumn {
   /** What `ValueCounts.bytes` holds once the keys are flushed. */
   bytes = 0;
   private padded = 0;
-  // The moments, updated as `Moments.add` does and copied to the profile on flush.
-  private n = 0;
-  private mean = 0.5;
-  private m2 = 0.5;
-  private min = Number.POSITIVE_INFINITY;
-  private max = Number.NEGATIVE_INFINITY;
-  private dn = 0;
-  private dmean = 0.5;
-  private dm2 = 0.5;
-  private dmin = Number.POSITIVE_INFINITY;
-  private dmax = Number.NEGATIVE_INFINITY;
   private readonly parsed: Parsed = { kind: Kind.Missing, value: 0, ms: 0 };
   private readonly slotLimit: number;
 
@@ -129,8 +158,6 @@ class CsvColumn {
     private readonly exactLimit: number,
   ) {
     this.slotLimit = 2 * exactLimit + 1024;
-    // Doubles from the start (0.5 above), so the fields never change representation.
-    this.mean = this.m2 = this.dmean = this.dm2 = 0;
   }
 
   /** One cell: bytes `[start, end)` of `buf` (empty is missing). */
@@ -314,7 +341,9 @@ class CsvColumn {
     const meta = this.meta;
     const table = this.table;
     const tnum = this.tnum;
-    this.foldMoments();
+    // The numbers and dates counted since the last flush, each distinct value once with its count.
+    c.numeric.merge(momentsOfCounts(table, tnum, true));
+    c.datetime.merge(momentsOfCounts(table, tnum, false));
     for (let e = 0; e < table.length; e += ENTRY) {
       const s = table[e + 2]! - 1;
       if (s < 0) continue;
@@ -363,90 +392,6 @@ class CsvColumn {
       // Key order is first-seen order, as ColumnProfile.add inserts them.
       for (let k = 0; k < keyCounts.length; k++)
         if (keyCounts[k]! > 0) exact.add(this.keys[k]!, keyCounts[k]!);
-    }
-    const m = c.numeric;
-    m.n = this.n;
-    m.mean = this.mean;
-    m.m2 = this.m2;
-    m.min = this.min;
-    m.max = this.max;
-    const dt = c.datetime;
-    dt.n = this.dn;
-    dt.mean = this.dmean;
-    dt.m2 = this.dm2;
-    dt.min = this.dmin;
-    dt.max = this.dmax;
-  }
-
-  /**
-   * Adds the numbers and dates counted since the last flush to the moments: each distinct value
-   * once with its count (two passes: the mean, then the squared deviations from it), merged with
-   * what earlier flushes held as Chan et al. merge two chunks. Equal to Welford's update per cell
-   * up to rounding, and cheaper: a repeated cell costs only its count.
-   */
-  private foldMoments(): void {
-    const table = this.table;
-    const tnum = this.tnum;
-    let n = 0;
-    let sum = 0;
-    let dn = 0;
-    let dsum = 0;
-    for (let e = 0; e < table.length; e += ENTRY) {
-      if (table[e + 2] === 0) continue;
-      const count = tnum[(e >> 1) + 3]!;
-      if (count === 0) continue;
-      const kind = table[e + 3]! >>> KIND_SHIFT;
-      const x = tnum[(e >> 1) + 2]!;
-      if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
-        n += count;
-        sum += count * x;
-      } else if (kind === DATETIME) {
-        dn += count;
-        dsum += count * x;
-      }
-    }
-    if (n === 0 && dn === 0) return;
-    const mean = n > 0 ? sum / n : 0;
-    const dmean = dn > 0 ? dsum / dn : 0;
-    let m2 = 0;
-    let dm2 = 0;
-    let min = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    let dmin = Number.POSITIVE_INFINITY;
-    let dmax = Number.NEGATIVE_INFINITY;
-    for (let e = 0; e < table.length; e += ENTRY) {
-      if (table[e + 2] === 0) continue;
-      const count = tnum[(e >> 1) + 3]!;
-      if (count === 0) continue;
-      const kind = table[e + 3]! >>> KIND_SHIFT;
-      const x = tnum[(e >> 1) + 2]!;
-      if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) {
-        m2 += count * (x - mean) * (x - mean);
-        if (x < min) min = x;
-        if (x > max) max = x;
-      } else if (kind === DATETIME) {
-        dm2 += count * (x - dmean) * (x - dmean);
-        if (x < dmin) dmin = x;
-        if (x > dmax) dmax = x;
-      }
-    }
-    if (n > 0) {
-      const total = this.n + n;
-      const d = mean - this.mean;
-      this.mean = this.n === 0 ? mean : this.mean + (d * n) / total;
-      this.m2 = this.n === 0 ? m2 : this.m2 + m2 + (d * d * this.n * n) / total;
-      this.n = total;
-      if (min < this.min) this.min = min;
-      if (max > this.max) this.max = max;
-    }
-    if (dn > 0) {
-      const total = this.dn + dn;
-      const d = dmean - this.dmean;
-      this.dmean = this.dn === 0 ? dmean : this.dmean + (d * dn) / total;
-      this.dm2 = this.dn === 0 ? dm2 : this.dm2 + dm2 + (d * d * this.dn * dn) / total;
-      this.dn = total;
-      if (dmin < this.dmin) this.dmin = dmin;
-      if (dmax > this.dmax) this.dmax = dmax;
     }
   }
 
