@@ -469,6 +469,14 @@ export class CsvSink {
   }
 }
 
+/** `cells` with room for one more field after `used` integers (a copy twice the size when full). */
+function withRoom(cells: Int32Array<ArrayBuffer>, used: number): Int32Array<ArrayBuffer> {
+  if (used + 2 <= cells.length) return cells;
+  const next = new Int32Array(cells.length * 2);
+  next.set(cells.subarray(0, used));
+  return next;
+}
+
 /**
  * A complete row to its columns: `cells` holds each field's start and end in `bytes`, or, for a
  * quoted field (start < 0), in `extra` at ~start..~end.
@@ -758,12 +766,6 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
   let extra = Buffer.allocUnsafe(1 << 12);
   let extraUsed = 0;
 
-  const grow = () => {
-    const next = new Int32Array(cells.length * 2);
-    next.set(cells.subarray(0, used));
-    cells = next;
-  };
-
   /** A quoted field's value, kept in `extra`. */
   const recordExtra = (value: Uint8Array) => {
     const len = value.length;
@@ -773,7 +775,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
       extra = next;
     }
     extra.set(value, extraUsed);
-    if (used + 2 > cells.length) grow();
+    cells = withRoom(cells, used);
     cells[used] = ~extraUsed;
     cells[used + 1] = ~(extraUsed + len);
     used += 2;
@@ -874,12 +876,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           break;
         }
         if (parts.length === 0) {
-          if (u + 2 > cs.length) {
-            used = u;
-            cells = cs;
-            grow();
-            cs = cells;
-          }
+          cs = withRoom(cs, u);
           cs[u] = cs[u + 1] = 0;
           u += 2;
           f++;
@@ -904,12 +901,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           continue;
         }
         // An empty field; a row ending in a delimiter ends with one.
-        if (u + 2 > cs.length) {
-          used = u;
-          cells = cs;
-          grow();
-          cs = cells;
-        }
+        cs = withRoom(cs, u);
         cs[u] = cs[u + 1] = i;
         u += 2;
         f++;
@@ -926,12 +918,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           cut = true; // the row is cut by the end of the bytes
           break;
         }
-        if (u + 2 > cs.length) {
-          used = u;
-          cells = cs;
-          grow();
-          cs = cells;
-        }
+        cs = withRoom(cs, u);
         cs[u] = start;
         cs[u + 1] = i;
         u += 2;
