@@ -629,6 +629,7 @@ export async function profileSplit(path: string, plan: RangePlan, cuts: number[]
     });
     if (workers.length === 0) throw new SplitFailed('no header before the first cut');
     for (const rest of await Promise.all(results)) first.merge(rest);
+    onProgress?.(total, total);
     return first;
   } finally {
     for (const w of workers) void w.terminate();
