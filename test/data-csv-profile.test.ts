@@ -254,8 +254,14 @@ describe('profileCsv split across threads', () => {
     const path = join(dir, 'split.csv');
     writeFileSync(path, text);
     const row2 = text.indexOf('2,z');
-    const profile = await profileSplit(path, plan(), [row2, text.indexOf('3,')]);
+    const progress: number[] = [];
+    const profile = await profileSplit(
+      path,
+      { ...plan(), read: { onProgress: (done, total) => progress.push(done / total) } },
+      [row2, text.indexOf('3,')],
+    );
     assert.equal(profile.rows, 3);
+    assert.equal(progress.at(-1), 1, 'progress ends at the whole file');
     assert.deepEqual(profile.get('a')!.summary().mean, 2);
     assert.deepEqual(profile.get('b')!.summary().distinct, 3);
     assert.deepEqual(JSON.stringify(profile), JSON.stringify(await profileCsv(path, { threads: 1 })));
