@@ -68,6 +68,23 @@ function isNumber(kind: number): boolean | null {
   return kind === DATETIME ? false : null;
 }
 
+/** The value of bytes that are all ASCII digits (at most 15, so exact), else -1. */
+function unsignedInteger(buf: Uint8Array, start: number, end: number): number {
+  let x = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 48;
+    if (d < 0 || d > 9) return -1;
+    x = x * 10 + d;
+  }
+  return x;
+}
+
+function integerCell(out: Parsed, value: number): Parsed {
+  out.kind = Kind.Integer;
+  out.value = value;
+  return out;
+}
+
 /** Masks keeping the first `len` bytes of a value's first and second 4-byte word. */
 const LOW = Int32Array.from({ length: 9 }, (_, len) => (len >= 4 ? -1 : (1 << (8 * len)) - 1));
 const HIGH = Int32Array.from({ length: 9 }, (_, len) =>
@@ -236,7 +253,10 @@ class CsvColumn {
       this.profile.add(decode(buf, start, end));
       return -1;
     }
-    const p = parseCell(decode(buf, start, end), this.parsed);
+    // Plain digits (most numeric columns) are read from the bytes, as parseCell reads them.
+    const digits = len <= 15 ? unsignedInteger(buf, start, end) : -1;
+    const p =
+      digits >= 0 ? integerCell(this.parsed, digits) : parseCell(decode(buf, start, end), this.parsed);
     const s = this.slots++;
     if (META * (s + 1) > this.meta.length) this.growSlots();
     const meta = this.meta;
