@@ -368,16 +368,28 @@ export class ColumnProfile {
   distribution(type = this.inferType()): Distribution | null {
     if (type === 'integer' || type === 'float') {
       if (!this.exact) return sketchDistribution((this.sketches as Sketches).kll);
-      const pairs: [number, number][] = [];
-      for (const [k, c] of this.exact)
-        if (typeof k === 'number' || typeof k === 'bigint') pairs.push([Number(k), c]);
-      return new ExactDistribution(pairs);
+      const values = new Float64Array(this.exact.size);
+      const counts = new Float64Array(this.exact.size);
+      let d = 0;
+      this.exact.forEach((k, c) => {
+        if (typeof k !== 'number' && typeof k !== 'bigint') return;
+        values[d] = Number(k);
+        counts[d++] = c;
+      });
+      return new ExactDistribution(values.subarray(0, d), counts.subarray(0, d));
     }
     if (type === 'datetime') {
       if (!this.exact) return sketchDistribution((this.sketches as Sketches).datetimeKll);
-      const pairs: [number, number][] = [];
-      for (const [k, c] of this.exact) pairs.push([parseDatetime(k as string), c]);
-      return new ExactDistribution(pairs);
+      const values = new Float64Array(this.exact.size);
+      const counts = new Float64Array(this.exact.size);
+      let d = 0;
+      this.exact.forEach((k, c) => {
+        const ms = typeof k === 'string' ? parseDatetime(k) : Number.NaN;
+        if (Number.isNaN(ms)) return;
+        values[d] = ms;
+        counts[d++] = c;
+      });
+      return new ExactDistribution(values.subarray(0, d), counts.subarray(0, d));
     }
     return null;
   }

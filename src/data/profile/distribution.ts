@@ -20,7 +20,35 @@ export interface Distribution {
   rank(x: number, inclusive?: boolean): number;
 }
 
-/** The exact distribution of (value, count) pairs. */
+/**
+ * (value, count) pairs sorted by value, with equal values (a big integer and a number of the
+ * same value, or -0 and 0) made one: the values are sorted natively (no comparator call per
+ * comparison) and each count placed by a binary search. `values` must hold no NaN.
+ */
+export function sortedCounts(
+  values: Float64Array,
+  counts: Float64Array,
+  length = values.length,
+): { values: Float64Array<ArrayBuffer>; counts: Float64Array<ArrayBuffer> } {
+  const order = values.slice(0, length).sort();
+  let w = 0;
+  for (let i = 0; i < length; i++) if (w === 0 || order[i] !== order[w - 1]) order[w++] = order[i]!;
+  const placed = new Float64Array(w);
+  for (let i = 0; i < length; i++) {
+    const v = values[i]!;
+    let lo = 0;
+    let hi = w - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (order[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    placed[lo]! += counts[i]!;
+  }
+  return { values: order.slice(0, w), counts: placed };
+}
+
+/** The exact distribution of values with their counts (in any order). */
 export class ExactDistribution implements Distribution {
   readonly n: number;
   readonly exact = true;
@@ -28,15 +56,15 @@ export class ExactDistribution implements Distribution {
   /** cumulative[i]: values at indices ≤ i. */
   private readonly cumulative: Float64Array;
 
-  constructor(pairs: Iterable<readonly [number, number]>) {
-    const sorted = [...pairs].sort((a, b) => a[0] - b[0]);
-    this.values = Float64Array.from(sorted, (p) => p[0]);
-    this.cumulative = new Float64Array(sorted.length);
+  constructor(values: Float64Array, counts: Float64Array) {
+    const sorted = sortedCounts(values, counts);
+    this.values = sorted.values;
+    this.cumulative = sorted.counts;
     let total = 0;
-    sorted.forEach(([, c], i) => {
-      total += c;
+    for (let i = 0; i < this.cumulative.length; i++) {
+      total += this.cumulative[i]!;
       this.cumulative[i] = total;
-    });
+    }
     this.n = total;
   }
 

@@ -2,6 +2,7 @@
 // starts faster without loading one).
 import { detectFormat, readTable } from '../../data/formats/index.js';
 import { profileCsv, profileCsvFiles } from '../../data/profile/csv-profile.js';
+import { sortedCounts } from '../../data/profile/distribution.js';
 import { type ColumnProfile, profileTable, TableProfile } from '../../data/profile/index.js';
 import { Kind, type Parsed, parseCell } from '../../data/profile/parse-cell.js';
 import type { RowBatch } from '../../data/table.js';
@@ -190,27 +191,8 @@ export function columnSummary(column: ColumnProfile, kind: ColumnKind): ColumnSu
       counts[d++] = count;
       n += count;
     });
-    if (!sorted) {
-      // The values sorted natively (no comparator), each count placed by a binary search; a big
-      // integer and a number of the same value (or -0 and 0) become one value.
-      const order = values.slice(0, d).sort();
-      let w = 0;
-      for (let i = 0; i < d; i++) if (w === 0 || order[i] !== order[w - 1]) order[w++] = order[i]!;
-      const placed = new Float64Array(w);
-      for (let i = 0; i < d; i++) {
-        const v = values[i]!;
-        let lo = 0;
-        let hi = w - 1;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (order[mid]! < v) lo = mid + 1;
-          else hi = mid;
-        }
-        placed[lo]! += counts[i]!;
-      }
-      values = order.slice(0, w);
-      counts = placed;
-    } else if (d < size) {
+    if (!sorted) ({ values, counts } = sortedCounts(values, counts, d));
+    else if (d < size) {
       values = values.slice(0, d);
       counts = counts.slice(0, d);
     }
