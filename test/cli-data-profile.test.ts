@@ -52,3 +52,17 @@ test('data profile --json: counts, missing and moments of datasets/adult/adult.c
   assert.equal(workclass.missing, missing);
   assert.ok(missing > 0);
 });
+
+test('data profile --threads: one thread gives the default output; a bad count is refused by name', async () => {
+  const file = join(REPO_ROOT, 'datasets/german_credit/german.csv');
+  const cli = (...args: string[]) =>
+    run(process.execPath, [join(REPO_ROOT, 'bin/slipway.js'), 'data', 'profile', file, '--json', ...args], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  assert.equal((await cli('--threads', '1')).stdout, (await cli()).stdout);
+  await assert.rejects(cli('--threads', '0'), (err: { code: number; stderr: string }) => {
+    assert.equal(err.code, 1);
+    assert.match(err.stderr, /--threads must be a positive integer/);
+    return true;
+  });
+});

@@ -158,9 +158,17 @@ export function registerDataCommands(program: Command): void {
     )
     .argument('<file>', 'the table file')
     .option('--json', 'print the whole profile summary as JSON')
-    .action((file: string, flags: { json?: boolean }) =>
+    .option(
+      '--threads <n>',
+      'threads to profile a CSV of 32 MiB or more on (default: two when there are two CPUs or more)',
+    )
+    .action((file: string, flags: { json?: boolean; threads?: string }) =>
       runCommand(async () => {
-        const summary = (await profileTable(file)).summary();
+        const threads = flags.threads === undefined ? undefined : Number(flags.threads);
+        if (threads !== undefined && (!Number.isSafeInteger(threads) || threads < 1)) {
+          throw new InvalidArgumentError('--threads must be a positive integer');
+        }
+        const summary = (await profileTable(file, threads === undefined ? {} : { threads })).summary();
         if (flags.json) return void out(`${JSON.stringify(summary, null, 2)}\n`);
         const rows = [['COLUMN', 'TYPE', 'COUNT', 'MISSING', 'DISTINCT', 'MIN', 'MAX', 'MEAN', 'STD']];
         const num = (v: number | string | undefined) =>

@@ -6,14 +6,15 @@ import { TableProfile } from './table-profile.js';
 
 /**
  * Profiles a table file (CSV, JSON Lines, Parquet) in one streamed pass. A CSV is profiled from
- * its bytes (`profileCsv`), to the same profile as adding `readTable`'s batches.
+ * its bytes (`profileCsv`, split across `threads` when large), to the same profile as adding
+ * `readTable`'s batches.
  *
  * @example
  *   const summary = (await profileTable('datasets/adult/adult.csv')).summary();
  */
 export async function profileTable(
   path: string,
-  options: { read?: CsvOptions; profile?: Partial<ProfileOptions> } = {},
+  options: { read?: CsvOptions; profile?: Partial<ProfileOptions>; threads?: number } = {},
 ): Promise<TableProfile> {
   const format = options.read?.format ?? (await detectFormat(path));
   if (format === 'csv') return profileCsv(path, options);
