@@ -221,6 +221,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         queueMax: settings.predictionQueueMax,
         retentionDays: settings.predictionRetentionDays,
         logger,
+        databaseUrl: settings.databaseUrl ?? join(settings.dataDir, 'slipway.db'),
       })
     : undefined;
   if (predictions) metrics.attachPredictionLog(() => predictions.stats);

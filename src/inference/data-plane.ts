@@ -220,7 +220,7 @@ export class RepositoryDataPlane implements DataPlane {
       // Inputs move to a worker thread (their buffers are transferred): the log keeps a copy.
       const logged =
         logTensors && this.options.predictions && sampled(v.config.sampleRate)
-          ? request.inputs.map((t) => ({ ...t, data: t.data.slice() as typeof t.data }))
+          ? this.options.predictions.keep(request.inputs)
           : undefined;
       v.inFlight++;
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;

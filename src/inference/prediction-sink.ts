@@ -27,8 +27,14 @@ export interface PredictionEntry {
   segmentFields?: readonly string[];
 }
 
-/** Where served predictions go; both calls must return at once (they queue or count). */
+/** Where served predictions go; every call returns at once (it copies, gathers or counts). */
 export interface PredictionSink {
+  /**
+   * A copy of a request's input tensors for a later `record()`, taken before the originals may
+   * move to a worker thread (their buffers are transferred). The log makes it cheaply: views into
+   * a shared buffer rather than a new buffer per tensor.
+   */
+  keep(inputs: readonly Tensor[]): Tensor[];
   record(entry: PredictionEntry): void;
   /**
    * Every request a model version answered or failed, sampled or not (for error rates and

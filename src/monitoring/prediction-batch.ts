@@ -3,7 +3,7 @@ import type { PredictionRow } from './prediction-rows.js';
 import { predictionRows } from './prediction-rows.js';
 
 /** Per-row fields every batch has, one element per row. */
-interface RowFields {
+export interface RowFields {
   request_id: string[];
   row: number[];
   time_ms: number[];
@@ -122,69 +122,285 @@ export class RecordBatchBuilder extends Builder implements BatchBuilder {
   }
 }
 
-/** A request's tensors' names, datatypes and row widths: entries alike share a tensor batch. */
-export function tensorSignature(e: PredictionEntry): string {
-  let s = '';
-  for (const group of [e.inputs ?? [], e.outputs ?? []]) {
-    for (const t of group) {
-      const n = t.shape[0] ?? 0;
-      s += `${t.name}:${t.datatype}:${n === 0 ? 0 : t.data.length / n};`;
-    }
-    s += '|';
-  }
-  return s;
+type NumericData = Exclude<Tensor['data'], string[]>;
+type NumericArrayConstructor = new (length: number) => NumericData;
+
+/** One tensor position of a batch: every row's elements, in an array of the tensor's type (strings for BYTES). */
+export interface GatheredTensor {
+  name: string;
+  datatype: Datatype;
+  /** Elements per row. */
+  width: number;
+  /** The elements gathered so far are `data.subarray(0, length)`. */
+  data?: NumericData;
+  length: number;
+  strings?: string[];
 }
 
-export class TensorBatchBuilder extends Builder implements BatchBuilder {
-  private readonly inputs: Tensor[][] = [];
-  private readonly outputs: Tensor[][] = [];
-  private featureNames?: readonly string[];
+/** Numbers kept per row of a tensor batch: time (ms), latency (µs), row index in its request. */
+const PER_ROW = 3;
+
+/**
+ * V2 predictions of one model version and one signature, gathered where they are served: each
+ * tensor's elements copied into a growing array of its type, and each row's numbers into one
+ * Float64Array, so no request object outlives its request. Its buffers can be transferred to
+ * another thread as they are.
+ */
+export interface TensorBatch {
+  kind: 'tensors';
+  model: string;
+  version: string;
+  rows: number;
+  startMs: number;
+  endMs: number;
+  requestIds: string[];
+  protocols: string[];
+  /** PER_ROW numbers a row: time_ms, latency_us, row. */
+  numbers: Float64Array;
+  segments: Record<string, (string | null)[]>;
+  inputs: GatheredTensor[];
+  outputs: GatheredTensor[];
+  featureNames?: string[];
+}
+
+/** A gathered row's time (ms). */
+export function rowTime(b: TensorBatch, i: number): number {
+  return b.numbers[i * PER_ROW]!;
+}
+
+function widthOf(t: Tensor): number {
+  const n = t.shape[0] ?? 0;
+  return n === 0 ? 0 : t.data.length / n;
+}
+
+function sameTensors(gathered: readonly GatheredTensor[], tensors: readonly Tensor[] | undefined): boolean {
+  const ts = tensors ?? [];
+  if (ts.length !== gathered.length) return false;
+  for (let k = 0; k < ts.length; k++) {
+    const g = gathered[k]!;
+    const t = ts[k]!;
+    if (g.name !== t.name || g.datatype !== t.datatype || g.width !== widthOf(t)) return false;
+  }
+  return true;
+}
+
+/** A new gathered tensor, sized for `elements` (the last batch's: one allocation a flush, not a doubling series). */
+function gather(t: Tensor, elements: number): GatheredTensor {
+  const g: GatheredTensor = { name: t.name, datatype: t.datatype, width: widthOf(t), length: 0 };
+  if (t.datatype === 'BYTES') g.strings = [];
+  else {
+    const Ctor = (t.data as NumericData).constructor as NumericArrayConstructor;
+    g.data = new Ctor(Math.max(256, Math.ceil(elements * 1.25)));
+  }
+  return g;
+}
+
+function append(g: GatheredTensor, t: Tensor): void {
+  if (g.strings) {
+    for (const s of t.data as string[]) g.strings.push(s);
+    return;
+  }
+  const d = t.data as NumericData;
+  const end = g.length + d.length;
+  let into = g.data!;
+  if (end > into.length) {
+    const Ctor = into.constructor as NumericArrayConstructor;
+    const grown = new Ctor(Math.max(end, into.length * 2));
+    grown.set(into.subarray(0, g.length) as never);
+    g.data = into = grown;
+  }
+  if (d.length === 1) (into as unknown as unknown[])[g.length] = d[0];
+  else into.set(d as never, g.length);
+  g.length = end;
+}
+
+/**
+ * Gathers V2 entries of one model version and signature into a TensorBatch as they arrive; the
+ * log hands the batch to its writer and starts a new one.
+ */
+export class TensorAccumulator {
+  private batch: TensorBatch;
+
+  constructor(
+    readonly model: string,
+    readonly version: string,
+    private readonly like: PredictionEntry,
+  ) {
+    this.batch = this.empty();
+  }
+
+  private empty(last?: TensorBatch): TensorBatch {
+    const e = this.like;
+    const b: TensorBatch = {
+      kind: 'tensors',
+      model: this.model,
+      version: this.version,
+      rows: 0,
+      startMs: Number.POSITIVE_INFINITY,
+      endMs: Number.NEGATIVE_INFINITY,
+      requestIds: [],
+      protocols: [],
+      numbers: new Float64Array(Math.max(256, Math.ceil((last?.rows ?? 0) * 1.25)) * PER_ROW),
+      segments: {},
+      inputs: (e.inputs ?? []).map((t, k) => gather(t, last?.inputs[k]?.length ?? 0)),
+      outputs: (e.outputs ?? []).map((t, k) => gather(t, last?.outputs[k]?.length ?? 0)),
+    };
+    if (e.featureNames) b.featureNames = [...e.featureNames];
+    return b;
+  }
+
+  get rows(): number {
+    return this.batch.rows;
+  }
+
+  /** Whether an entry has this batch's tensors (names, datatypes and row widths). */
+  matches(e: PredictionEntry): boolean {
+    return sameTensors(this.batch.inputs, e.inputs) && sameTensors(this.batch.outputs, e.outputs);
+  }
 
   add(e: PredictionEntry): void {
+    const b = this.batch;
     const n = e.inputs?.[0]?.shape[0] ?? 0;
-    for (let i = 0; i < n; i++) this.addRow(e, i, e.segments ?? null);
-    this.inputs.push([...(e.inputs ?? [])]);
-    this.outputs.push([...(e.outputs ?? [])]);
-    if (e.featureNames) this.featureNames = e.featureNames;
-  }
-
-  finish(): TensorColumns {
-    pad([this.fields.segments], this.rows);
-    const out: TensorColumns = {
-      kind: 'tensors',
-      ...this.fields,
-      inputs: concat(this.inputs),
-      outputs: concat(this.outputs),
-    };
-    if (this.featureNames) out.feature_names = [...this.featureNames];
-    return out;
-  }
-}
-
-/** Each tensor position's data across requests, joined. */
-function concat(perRequest: Tensor[][]): StoredTensor[] {
-  const first = perRequest[0] ?? [];
-  return first.map((t, k) => {
-    const n = t.shape[0] ?? 0;
-    const width = n === 0 ? 0 : t.data.length / n;
-    if (t.datatype === 'BYTES') {
-      const strings: string[] = [];
-      for (const req of perRequest) for (const s of req[k]!.data as string[]) strings.push(s);
-      return { name: t.name, datatype: t.datatype, width, strings };
+    if ((b.rows + n) * PER_ROW > b.numbers.length) {
+      const grown = new Float64Array(Math.max((b.rows + n) * PER_ROW, b.numbers.length * 2));
+      grown.set(b.numbers.subarray(0, b.rows * PER_ROW));
+      b.numbers = grown;
     }
-    const parts = perRequest.map((req) => {
-      const d = req[k]!.data as Exclude<Tensor['data'], string[]>;
-      return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-    });
-    return { name: t.name, datatype: t.datatype, width, b64: Buffer.concat(parts).toString('base64') };
-  });
+    for (let i = 0; i < n; i++) {
+      if (e.segments) put(b.segments, e.segments, b.rows);
+      b.requestIds.push(e.requestId);
+      b.protocols.push(e.protocol);
+      const at = b.rows * PER_ROW;
+      b.numbers[at] = e.timeMs;
+      b.numbers[at + 1] = e.latencyUs;
+      b.numbers[at + 2] = i;
+      b.rows++;
+    }
+    if (e.timeMs < b.startMs) b.startMs = e.timeMs;
+    if (e.timeMs > b.endMs) b.endMs = e.timeMs;
+    const inputs = e.inputs ?? [];
+    for (let k = 0; k < inputs.length; k++) append(b.inputs[k]!, inputs[k]!);
+    const outputs = e.outputs ?? [];
+    for (let k = 0; k < outputs.length; k++) append(b.outputs[k]!, outputs[k]!);
+  }
+
+  /** The batch gathered so far (its segments padded); the accumulator starts an empty one. */
+  take(): TensorBatch {
+    const b = this.batch;
+    pad([b.segments], b.rows);
+    this.batch = this.empty(b);
+    return b;
+  }
 }
 
-/** A stored tensor back as a tensor of `rows` rows. */
-function decode(t: StoredTensor, rows: number): Tensor {
+/** Bytes of one slab; a new one is taken when it is full (the old one is freed with its last view). */
+const SLAB_BYTES = 256 * 1024;
+
+/**
+ * Copies of tensors as views into shared slabs: a copy costs a view and a memcpy rather than a
+ * buffer of its own (which V8 allocates outside its heap and frees only in a full collection).
+ */
+export class TensorSlab {
+  private slab = new ArrayBuffer(SLAB_BYTES);
+  private offset = 0;
+
+  copy(t: Tensor): Tensor {
+    if (t.datatype === 'BYTES') return { ...t, data: (t.data as string[]).slice() };
+    const d = t.data as NumericData;
+    if (d.byteLength > SLAB_BYTES / 8) return { ...t, data: d.slice() };
+    let at = (this.offset + 7) & ~7;
+    if (at + d.byteLength > SLAB_BYTES) {
+      this.slab = new ArrayBuffer(SLAB_BYTES);
+      at = 0;
+    }
+    const Ctor = d.constructor as new (buffer: ArrayBuffer, offset: number, length: number) => NumericData;
+    const view = new Ctor(this.slab, at, d.length);
+    view.set(d as never);
+    this.offset = at + d.byteLength;
+    return { ...t, data: view };
+  }
+}
+
+/** The buffers of tensor batches, to transfer rather than copy. */
+export function transferables(batches: readonly TensorBatch[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const b of batches) {
+    out.push(b.numbers.buffer as ArrayBuffer);
+    for (const g of [...b.inputs, ...b.outputs]) if (g.data) out.push(g.data.buffer as ArrayBuffer);
+  }
+  return out;
+}
+
+function bytesOf(g: GatheredTensor): Uint8Array {
+  const d = g.data!;
+  return new Uint8Array(d.buffer, d.byteOffset, g.length * d.BYTES_PER_ELEMENT);
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** A gathered batch as stored: row fields as columns, the tensors' bytes in base64 (BYTES as strings). */
+export function tensorColumns(b: TensorBatch): TensorColumns {
+  const stored = (g: GatheredTensor): StoredTensor =>
+    g.strings
+      ? { name: g.name, datatype: g.datatype, width: g.width, strings: g.strings }
+      : {
+          name: g.name,
+          datatype: g.datatype,
+          width: g.width,
+          b64: base64(bytesOf(g)),
+        };
+  const column = (k: number) => {
+    const out = new Array<number>(b.rows);
+    for (let i = 0; i < b.rows; i++) out[i] = b.numbers[i * PER_ROW + k]!;
+    return out;
+  };
+  const out: TensorColumns = {
+    kind: 'tensors',
+    request_id: b.requestIds,
+    row: column(2),
+    time_ms: column(0),
+    latency_us: column(1),
+    protocol: b.protocols,
+    segments: b.segments,
+    inputs: b.inputs.map(stored),
+    outputs: b.outputs.map(stored),
+  };
+  if (b.featureNames) out.feature_names = b.featureNames;
+  return out;
+}
+
+/** A gathered batch's tensors decoded, as one entry over all its rows (for window profiles). */
+export function batchEntry(b: TensorBatch): PredictionEntry {
+  const decoded = (g: GatheredTensor): Tensor =>
+    decode(
+      g.strings
+        ? { name: g.name, datatype: g.datatype, width: g.width, strings: g.strings }
+        : { name: g.name, datatype: g.datatype, width: g.width },
+      b.rows,
+      g.data ? bytesOf(g) : undefined,
+    );
+  return {
+    timeMs: 0,
+    model: b.model,
+    version: b.version,
+    protocol: '',
+    requestId: '',
+    latencyUs: 0,
+    inputs: b.inputs.map(decoded),
+    outputs: b.outputs.map(decoded),
+    ...(b.featureNames ? { featureNames: b.featureNames } : {}),
+  };
+}
+
+/** A stored tensor back as a tensor of `rows` rows (from `raw` when its bytes are at hand). */
+function decode(t: StoredTensor, rows: number, raw?: Uint8Array): Tensor {
   const shape = t.width === 1 ? [rows] : [rows, t.width];
   if (t.strings) return { name: t.name, datatype: t.datatype, shape, data: t.strings };
-  const bytes = Buffer.from(t.b64 ?? '', 'base64');
+  const bytes = raw
+    ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
+    : Buffer.from(t.b64 ?? '', 'base64');
   return { name: t.name, datatype: t.datatype, shape, data: fromBytes(t.datatype, bytes, t.name) };
 }
 

@@ -1,54 +1,45 @@
 import { randomUUID } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { TableProfile } from '../data/index.js';
-import type { PredictionEntry, PredictionSink } from '../inference/index.js';
+import type { PredictionEntry, PredictionSink, Tensor } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
+import { TensorAccumulator, TensorSlab, transferables } from './prediction-batch.js';
+import type { LogWorkerInit, LogWorkerReply, LogWorkerRequest } from './prediction-log-worker.js';
 import {
-  type BatchBuilder,
-  RecordBatchBuilder,
-  TensorBatchBuilder,
-  tensorSignature,
-} from './prediction-batch.js';
-import { predictionRows, profileCells } from './prediction-rows.js';
+  HOUR_MS,
+  MINUTE_MS,
+  mergeProfiles,
+  PredictionWriter,
+  type WindowCounts,
+  type WriteMessage,
+  type WriteReply,
+} from './prediction-writer.js';
 
-export const MINUTE_MS = 60_000;
-export const HOUR_MS = 3_600_000;
+export {
+  HOUR_MS,
+  MINUTE_MS,
+  mergeProfiles,
+  WINDOW_PROFILE_OPTIONS,
+  WINDOW_SAMPLE_PER_SECOND,
+} from './prediction-writer.js';
 
-/**
- * Window profiles keep exact value counts up to this many distinct values per column, then
- * sketches (KLL, HyperLogLog, Misra–Gries), so a window's stored size stays bounded.
- */
-export const WINDOW_PROFILE_OPTIONS = { exactLimit: 1000 } as const;
-
-/** Requests written per statement; the flush yields to requests between slices. */
-const FLUSH_SLICE = 500;
-
-/** Rows per second (over all models) folded into window profiles; beyond it a uniform sample. */
-export const WINDOW_SAMPLE_PER_SECOND = 500;
-
-/** An open minute window of one model version. */
-interface Window {
-  model: string;
-  version: string;
-  windowMs: number;
-  profile: TableProfile;
-  /** Rows written in the window; the profile holds a sample of them when traffic is high. */
-  logged: number;
-  requests: number;
-  errors: number;
-  cpuUs: number;
-}
+const WORKER_URL = new URL('./prediction-log-worker.js', import.meta.url);
 
 export interface PredictionLogOptions {
-  /** Queued entries are written this often (ms); a crash loses at most this much. */
+  /** Gathered entries are handed to the writer this often (ms); a crash loses at most this much. */
   flushMs: number;
-  /** Entries queued at most; beyond, new ones are dropped and counted. */
+  /** Entries not yet stored at most; beyond, new ones are dropped and counted. */
   queueMax: number;
   /** Raw rows and minute profiles are kept this many days; hour profiles ten times as long. */
   retentionDays: number;
   logger: Logger;
+  /**
+   * The database's URL or SQLite path. When given (and not `:memory:`), a worker thread with its
+   * own connection serializes, writes and profiles; otherwise that work runs on this thread.
+   */
+  databaseUrl?: string;
   /** The clock (tests move it). */
   now?: () => number;
 }
@@ -61,31 +52,56 @@ export interface PredictionLogCounters {
   failedFlushes: number;
 }
 
+/** Where gathered entries go: the writer on a worker thread, or on this one. */
+interface WriterChannel {
+  write(message: WriteMessage): Promise<WriteReply>;
+  /** Writes every open window. */
+  windows(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the serving thread keeps per model version: its open tensor batches and minute counts. */
+interface VersionState {
+  accumulators: TensorAccumulator[];
+  last?: TensorAccumulator;
+  counts: WindowCounts;
+}
+
 /**
- * The prediction log: the data plane hands it every sampled answer by reference; it queues them
- * (bounded; overflow is counted), writes them in batches every `flushMs` in one transaction per
- * flush, and folds them into per-minute mergeable profiles per model version (inputs, and
- * outputs as `prediction.<name>`), written when the minute closes; an hourly pass merges past
- * hours' minute parts into one hour profile and removes what is past retention. `close()`
- * writes everything queued and every open window.
+ * The prediction log. On the serving path it only gathers: a V2 answer's tensors are copied
+ * into growing per-signature buffers and its fields appended to columns, a request is counted in
+ * its version's minute, and nothing a request allocated outlives it. Every `flushMs` the
+ * gathered batches (their buffers transferred, not copied) go to a writer on a worker thread
+ * with its own database connection, which stores one batch row per model version and shape in
+ * one statement, folds a sample of rows into per-minute mergeable profiles per model version
+ * (inputs, and outputs as `prediction.<name>`), and writes each minute once it closes; an hourly
+ * pass merges past hours' minute parts into one hour profile and removes what is past retention.
+ * Entries not yet stored are bounded by `queueMax` (overflow is counted). `close()` writes
+ * everything gathered and every open window.
  *
  * @example
- *   const log = new PredictionLog(db, { flushMs: 1000, queueMax: 100_000, retentionDays: 7, logger });
+ *   const log = new PredictionLog(db, { flushMs: 1000, queueMax: 100_000, retentionDays: 7, logger, databaseUrl });
  *   new RepositoryDataPlane({ …, predictions: log });
  *   await log.close();
  */
 export class PredictionLog implements PredictionSink {
   private readonly db: Kysely<MonitoringTables>;
-  private queue: PredictionEntry[] = [];
-  private readonly windows = new Map<
-    string,
-    /** `logged`: rows written in the window; the profile holds a sample of them when traffic is high. */
-    Window
-  >();
+  private readonly versions = new Map<string, Map<string, VersionState>>();
+  private readonly slab = new TensorSlab();
+  private lastModel?: string;
+  private lastVersion?: string;
+  private lastState?: VersionState;
+  private records: PredictionEntry[] = [];
+  private closedCounts: WindowCounts[] = [];
+  /** Entries gathered and not yet handed over; handed over and not yet stored. */
+  private pending = 0;
+  private inFlight = 0;
+  private retrying = false;
   private readonly counters: PredictionLogCounters = { queued: 0, written: 0, dropped: 0, failedFlushes: 0 };
+  private readonly channel: WriterChannel;
   private timer?: NodeJS.Timeout;
   private sweeper?: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
+  private closing?: Promise<void>;
   private closed = false;
   private readonly now: () => number;
 
@@ -95,11 +111,25 @@ export class PredictionLog implements PredictionSink {
   ) {
     this.db = database.as<MonitoringTables>();
     this.now = options.now ?? Date.now;
+    const url = options.databaseUrl;
+    this.channel =
+      url && url !== ':memory:'
+        ? new WorkerChannel({ databaseUrl: url, flushMs: options.flushMs }, options.logger)
+        : new LocalChannel(
+            new PredictionWriter(this.db, {
+              flushMs: options.flushMs,
+              now: this.now,
+              warn: (fields, message) => options.logger.warn(fields, message),
+            }),
+          );
   }
 
   /** Starts the flush timer and the hourly compaction and retention pass. */
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.options.flushMs);
+    this.timer = setInterval(() => {
+      if (this.pending > 0 || this.retrying || this.closedCounts.length > 0 || this.counting())
+        void this.flush();
+    }, this.options.flushMs);
     this.timer.unref();
     this.sweeper = setInterval(
       () =>
@@ -109,194 +139,124 @@ export class PredictionLog implements PredictionSink {
     this.sweeper.unref();
   }
 
+  keep(inputs: readonly Tensor[]): Tensor[] {
+    const out: Tensor[] = [];
+    for (const t of inputs) out.push(this.slab.copy(t));
+    return out;
+  }
+
   record(entry: PredictionEntry): void {
-    if (this.closed || this.queue.length >= this.options.queueMax) {
+    if (this.closed || this.pending + this.inFlight >= this.options.queueMax) {
       this.counters.dropped += entry.records?.length ?? entry.inputs?.[0]?.shape[0] ?? 1;
       return;
     }
-    this.queue.push(entry);
+    this.pending++;
+    if (entry.records) {
+      this.records.push(entry);
+      return;
+    }
+    const s = this.state(entry.model, entry.version);
+    let acc = s.last;
+    if (!acc?.matches(entry)) {
+      acc = s.accumulators.find((a) => a.matches(entry));
+      if (!acc) {
+        acc = new TensorAccumulator(entry.model, entry.version, entry);
+        s.accumulators.push(acc);
+      }
+      s.last = acc;
+    }
+    acc.add(entry);
   }
 
   count(model: string, version: string, failed: boolean, cpuUs: number): void {
-    const w = this.window(model, version, this.now());
-    if (failed) w.errors++;
-    else w.requests++;
-    w.cpuUs += cpuUs;
+    const s = this.state(model, version);
+    const now = this.now();
+    const windowMs = now - (now % MINUTE_MS);
+    let c = s.counts;
+    if (c.windowMs !== windowMs) {
+      if (c.requests > 0 || c.errors > 0) this.closedCounts.push(c);
+      c = { model, version, windowMs, requests: 0, errors: 0, cpuUs: 0 };
+      s.counts = c;
+    }
+    if (failed) c.errors++;
+    else c.requests++;
+    c.cpuUs += cpuUs;
   }
 
-  private window(model: string, version: string, timeMs: number): Window {
-    const windowMs = Math.floor(timeMs / MINUTE_MS) * MINUTE_MS;
-    const key = `${model}\u0000${version}\u0000${windowMs}`;
-    let w = this.windows.get(key);
-    if (!w) {
-      w = {
-        model,
-        version,
-        windowMs,
-        profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
-        logged: 0,
-        requests: 0,
-        errors: 0,
-        cpuUs: 0,
-      };
-      this.windows.set(key, w);
+  private state(model: string, version: string): VersionState {
+    // Requests come in runs of one version: compare two strings before two map lookups.
+    if (model === this.lastModel && version === this.lastVersion) return this.lastState!;
+    let byVersion = this.versions.get(model);
+    if (!byVersion) {
+      byVersion = new Map();
+      this.versions.set(model, byVersion);
     }
-    return w;
+    let s = byVersion.get(version);
+    if (!s) {
+      s = { accumulators: [], counts: { model, version, windowMs: 0, requests: 0, errors: 0, cpuUs: 0 } };
+      byVersion.set(version, s);
+    }
+    this.lastModel = model;
+    this.lastVersion = version;
+    this.lastState = s;
+    return s;
+  }
+
+  private counting(): boolean {
+    for (const byVersion of this.versions.values())
+      for (const s of byVersion.values()) if (s.counts.requests > 0 || s.counts.errors > 0) return true;
+    return false;
   }
 
   get stats(): PredictionLogCounters {
-    return { ...this.counters, queued: this.queue.length };
+    return { ...this.counters, queued: this.pending + this.inFlight };
   }
 
-  /** Writes what is queued now (after any flush in progress); resolves when it is stored. */
+  /** Hands everything gathered to the writer; resolves when it (and all before it) is stored. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.writeQueued());
-    return this.flushing;
+    const tensors = [];
+    const counts = this.closedCounts;
+    this.closedCounts = [];
+    for (const byVersion of this.versions.values()) {
+      for (const s of byVersion.values()) {
+        for (const a of s.accumulators) if (a.rows > 0) tensors.push(a.take());
+        const c = s.counts;
+        if (c.requests > 0 || c.errors > 0) {
+          counts.push({ ...c });
+          c.requests = 0;
+          c.errors = 0;
+          c.cpuUs = 0;
+        }
+      }
+    }
+    const message: WriteMessage = { tensors, records: this.records, counts, entries: this.pending };
+    this.records = [];
+    this.inFlight += this.pending;
+    this.pending = 0;
+    return this.channel.write(message).then((reply) => {
+      this.inFlight -= reply.entries;
+      this.counters.written += reply.rows;
+      this.retrying = reply.failed;
+      if (reply.failed) this.counters.failedFlushes++;
+    });
   }
 
-  /** Writes everything queued and every open window now (a later row of the same minute adds a part). */
+  /** Writes everything gathered and every open window now (a later row of the same minute adds a part). */
   async checkpoint(): Promise<void> {
     await this.flush();
-    this.flushing = this.flushing.then(() => this.writeWindows(true));
-    await this.flushing;
+    await this.channel.windows();
   }
 
-  /** Stops the timers, writes everything queued and every open window. */
-  async close(): Promise<void> {
-    this.closed = true;
-    clearInterval(this.timer);
-    clearInterval(this.sweeper);
-    await this.checkpoint();
-  }
-
-  private async writeQueued(): Promise<void> {
-    const all = this.queue;
-    this.queue = [];
-    // In slices, yielding between them, so a busy second's flush never holds requests up for long.
-    for (let i = 0; i < all.length; i += FLUSH_SLICE) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      const entries = all.slice(i, i + FLUSH_SLICE);
-      try {
-        const rows = await this.insert(entries);
-        this.counters.written += rows;
-        this.profile(entries, rows);
-      } catch (err) {
-        this.counters.failedFlushes++;
-        this.options.logger.warn(
-          { err: (err as Error).message, entries: entries.length },
-          'prediction log write failed; retrying',
-        );
-        // Back in front of newer entries, within the bound.
-        const rest = all.slice(i);
-        const room = Math.max(0, this.options.queueMax - this.queue.length);
-        const kept = rest.slice(0, room);
-        this.counters.dropped += rest.length - kept.length;
-        this.queue = [...kept, ...this.queue];
-        break;
-      }
-    }
-    await this.writeWindows(false);
-  }
-
-  /**
-   * One batch row per model version and request shape: records as columns of values, V2
-   * requests as their tensors concatenated (a copy and a base64 pass). Returns the rows written.
-   */
-  private async insert(entries: PredictionEntry[]): Promise<number> {
-    const builders = new Map<string, BatchBuilder>();
-    for (const e of entries) {
-      const shape = e.records ? 'records' : tensorSignature(e);
-      const key = `${e.model}\u0000${e.version}\u0000${shape}`;
-      let b = builders.get(key);
-      if (!b) {
-        b = e.records
-          ? new RecordBatchBuilder(e.model, e.version)
-          : new TensorBatchBuilder(e.model, e.version);
-        builders.set(key, b);
-      }
-      b.add(e);
-    }
-    const values = [...builders.values()]
-      .filter((b) => b.rows > 0)
-      .map((b) => ({
-        id: randomUUID(),
-        model: b.model,
-        version: b.version,
-        start_ms: b.startMs,
-        end_ms: b.endMs,
-        rows: b.rows,
-        data: JSON.stringify(b.finish()),
-      }));
-    if (values.length > 0) await this.db.insertInto('prediction_batches').values(values).execute();
-    return values.reduce((n, v) => n + v.rows, 0);
-  }
-
-  /**
-   * Folds a sample of the written rows into the open minute windows: about
-   * WINDOW_SAMPLE_PER_SECOND rows per second in all (every row when traffic is lower), chosen
-   * uniformly, so profiles cost little however busy the server is.
-   */
-  private profile(entries: PredictionEntry[], rows: number): void {
-    const budget = (WINDOW_SAMPLE_PER_SECOND * this.options.flushMs) / 1000;
-    const p = rows <= budget ? 1 : budget / rows;
-    let target: TableProfile | undefined;
-    let columns: string[] = [];
-    let batch: unknown[][] = [];
-    const emit = () => {
-      if (target && batch.length > 0) target.add({ columns, rows: batch as never[][], firstRow: 1 });
-      batch = [];
-    };
-    for (const e of entries) {
-      const n = e.records?.length ?? e.inputs?.[0]?.shape[0] ?? 0;
-      if (p < 1 && Math.random() >= p * n) continue; // most requests hold one row
-      for (const r of predictionRows(e)) {
-        const w = this.window(r.model, r.version, r.timeMs);
-        const names: string[] = [];
-        const cells: unknown[] = [];
-        profileCells(r, names, cells);
-        if (w.profile !== target || !sameNames(names, columns)) {
-          emit();
-          target = w.profile;
-          columns = names;
-        }
-        batch.push(cells);
-      }
-    }
-    emit();
-    // Every written row counts towards its window's total, sampled or not.
-    for (const e of entries) {
-      this.window(e.model, e.version, e.timeMs).logged += e.records?.length ?? e.inputs?.[0]?.shape[0] ?? 0;
-    }
-  }
-
-  /** Writes closed minute windows (all of them when `all`) as profile parts. */
-  private async writeWindows(all: boolean): Promise<void> {
-    const current = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS;
-    const done = [...this.windows.entries()].filter(([, w]) => all || w.windowMs < current);
-    if (done.length === 0) return;
-    try {
-      await this.db
-        .insertInto('monitoring_windows')
-        .values(
-          done.map(([, w]) => ({
-            id: randomUUID(),
-            model: w.model,
-            version: w.version,
-            granularity: 'minute',
-            window_ms: w.windowMs,
-            rows: w.logged,
-            requests: w.requests,
-            errors: w.errors,
-            cpu_us: w.cpuUs,
-            parts: 1,
-            profile: JSON.stringify(w.profile),
-          })),
-        )
-        .execute();
-      for (const [key] of done) this.windows.delete(key);
-    } catch (err) {
-      this.options.logger.warn({ err: (err as Error).message }, 'window profiles write failed; retrying');
-    }
+  /** Stops the timers, writes everything gathered and every open window, and ends the writer. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      clearInterval(this.timer);
+      clearInterval(this.sweeper);
+      await this.flush();
+      await this.channel.close();
+    })();
+    return this.closing;
   }
 
   /**
@@ -375,15 +335,83 @@ export class PredictionLog implements PredictionSink {
   }
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** The writer on this thread, one write at a time. */
+class LocalChannel implements WriterChannel {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly writer: PredictionWriter) {}
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  write(message: WriteMessage): Promise<WriteReply> {
+    return this.serial(() => this.writer.write(message));
+  }
+
+  windows(): Promise<void> {
+    return this.serial(() => this.writer.writeWindows(true));
+  }
+
+  close(): Promise<void> {
+    return this.windows();
+  }
 }
 
-/** Profiles stored as JSON, merged into one (an empty profile when there are none). */
-export function mergeProfiles(texts: readonly string[]): TableProfile {
-  const merged = new TableProfile(WINDOW_PROFILE_OPTIONS);
-  for (const t of texts) merged.merge(TableProfile.fromJSON(JSON.parse(t)));
-  return merged;
+/** The writer on a worker thread; a message's tensor buffers are transferred, not copied. */
+class WorkerChannel implements WriterChannel {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, (reply: LogWorkerReply) => void>();
+  private exited = false;
+
+  constructor(init: LogWorkerInit, logger: Logger) {
+    // No execArgv: flags given to the parent (profiling, loaders) are not the writer's.
+    this.worker = new Worker(WORKER_URL, { workerData: init, execArgv: [] });
+    this.worker.unref();
+    this.worker.on('message', (reply: LogWorkerReply) => {
+      if (reply.kind === 'warn') {
+        logger.warn(reply.fields, reply.message);
+        return;
+      }
+      const resolve = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      resolve?.(reply);
+    });
+    this.worker.on('error', (err) => logger.error({ err }, 'prediction log writer thread failed'));
+    this.worker.on('exit', () => {
+      this.exited = true;
+      for (const [id, resolve] of this.pending)
+        resolve({ kind: 'written', id, entries: 0, rows: 0, failed: true });
+      this.pending.clear();
+    });
+  }
+
+  private request(req: LogWorkerRequest, transfer: ArrayBuffer[] = []): Promise<LogWorkerReply> {
+    if (this.exited)
+      return Promise.resolve({ kind: 'written', id: req.id, entries: 0, rows: 0, failed: true });
+    return new Promise((resolve) => {
+      this.pending.set(req.id, resolve);
+      this.worker.postMessage(req, transfer);
+    });
+  }
+
+  async write(message: WriteMessage): Promise<WriteReply> {
+    const reply = await this.request(
+      { kind: 'write', id: this.nextId++, message },
+      transferables(message.tensors),
+    );
+    return reply.kind === 'written' ? reply : { entries: 0, rows: 0, failed: true };
+  }
+
+  async windows(): Promise<void> {
+    await this.request({ kind: 'windows', id: this.nextId++ });
+  }
+
+  async close(): Promise<void> {
+    await this.request({ kind: 'close', id: this.nextId++ });
+    await this.worker.terminate();
+  }
 }

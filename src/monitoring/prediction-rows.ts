@@ -84,15 +84,29 @@ export function predictionRows(e: PredictionEntry): PredictionRow[] {
     return rows;
   }
   const n = e.inputs?.[0]?.shape[0] ?? 0;
-  for (let i = 0; i < n; i++) {
-    const inputs: Record<string, unknown> = {};
-    for (const t of e.inputs ?? [])
-      tensorRow(t, t.shape[0] ?? 0, i, inputs, e.inputs!.length === 1 ? e.featureNames : undefined);
-    const outputs: Record<string, unknown> = {};
-    for (const t of e.outputs ?? []) tensorRow(t, t.shape[0] ?? 0, i, outputs);
-    rows.push({ ...base, rowIndex: i, inputs, outputs, segments: e.segments ? { ...e.segments } : null });
-  }
+  for (let i = 0; i < n; i++) rows.push(tensorPredictionRow(e, i));
   return rows;
+}
+
+/** Row `i` of a V2 entry (one of predictionRows' rows, built alone). */
+export function tensorPredictionRow(e: PredictionEntry, i: number): PredictionRow {
+  const inputs: Record<string, unknown> = {};
+  for (const t of e.inputs ?? [])
+    tensorRow(t, t.shape[0] ?? 0, i, inputs, e.inputs!.length === 1 ? e.featureNames : undefined);
+  const outputs: Record<string, unknown> = {};
+  for (const t of e.outputs ?? []) tensorRow(t, t.shape[0] ?? 0, i, outputs);
+  return {
+    timeMs: e.timeMs,
+    model: e.model,
+    version: e.version,
+    protocol: e.protocol,
+    requestId: e.requestId,
+    latencyUs: e.latencyUs,
+    rowIndex: i,
+    inputs,
+    outputs,
+    segments: e.segments ? { ...e.segments } : null,
+  };
 }
 
 /**

@@ -1,0 +1,287 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { TableProfile } from '../data/index.js';
+import type { PredictionEntry } from '../inference/index.js';
+import type { MonitoringTables } from './monitoring-migrations.js';
+import {
+  batchEntry,
+  RecordBatchBuilder,
+  rowTime,
+  type TensorBatch,
+  tensorColumns,
+} from './prediction-batch.js';
+import { type PredictionRow, predictionRows, profileCells, tensorPredictionRow } from './prediction-rows.js';
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+
+/**
+ * Window profiles keep exact value counts up to this many distinct values per column, then
+ * sketches (KLL, HyperLogLog, Misra–Gries), so a window's stored size stays bounded.
+ */
+export const WINDOW_PROFILE_OPTIONS = { exactLimit: 1000 } as const;
+
+/** Rows per second (over all models) folded into window profiles; beyond it a uniform sample. */
+export const WINDOW_SAMPLE_PER_SECOND = 500;
+
+/** Requests a model version answered and failed in one minute, and their CPU time (µs). */
+export interface WindowCounts {
+  model: string;
+  version: string;
+  windowMs: number;
+  requests: number;
+  errors: number;
+  cpuUs: number;
+}
+
+/** What the log hands its writer each flush interval. */
+export interface WriteMessage {
+  tensors: TensorBatch[];
+  /** Records-API entries, as served. */
+  records: PredictionEntry[];
+  counts: WindowCounts[];
+  /** Entries (requests) the message holds. */
+  entries: number;
+}
+
+export interface WriteReply {
+  /** Entries stored by this write, including earlier messages it retried. */
+  entries: number;
+  rows: number;
+  failed: boolean;
+}
+
+export interface PredictionWriterOptions {
+  flushMs: number;
+  warn: (fields: Record<string, unknown>, message: string) => void;
+  now: () => number;
+}
+
+/** An open minute window of one model version. */
+interface Window {
+  model: string;
+  version: string;
+  windowMs: number;
+  profile: TableProfile;
+  /** Rows written in the window; the profile holds a sample of them when traffic is high. */
+  logged: number;
+  requests: number;
+  errors: number;
+  cpuUs: number;
+}
+
+/**
+ * Stores what the prediction log gathered: one batch row per model version and request shape
+ * (all of a message's rows in one statement), window profiles folded from a sample of them,
+ * and minute windows written once closed. A message whose write fails is kept and written
+ * before the next one. It runs on the log's worker thread, or beside the log when there is none.
+ */
+export class PredictionWriter {
+  private readonly windows = new Map<string, Window>();
+  private retry: WriteMessage[] = [];
+
+  constructor(
+    private readonly db: Kysely<MonitoringTables>,
+    private readonly options: PredictionWriterOptions,
+  ) {}
+
+  async write(message: WriteMessage): Promise<WriteReply> {
+    for (const c of message.counts) {
+      const w = this.window(c.model, c.version, c.windowMs);
+      w.requests += c.requests;
+      w.errors += c.errors;
+      w.cpuUs += c.cpuUs;
+    }
+    message.counts = [];
+    const pending = this.retry.length > 0 ? [...this.retry, message] : [message];
+    this.retry = [];
+    const reply: WriteReply = { entries: 0, rows: 0, failed: false };
+    for (const m of pending) {
+      if (reply.failed) {
+        this.retry.push(m);
+        continue;
+      }
+      try {
+        const rows = await this.insert(m);
+        reply.rows += rows;
+        reply.entries += m.entries;
+        this.profile(m, rows);
+      } catch (err) {
+        reply.failed = true;
+        this.retry.push(m);
+        this.options.warn(
+          { err: (err as Error).message, entries: m.entries },
+          'prediction log write failed; retrying',
+        );
+      }
+    }
+    await this.writeWindows(false);
+    return reply;
+  }
+
+  private async insert(m: WriteMessage): Promise<number> {
+    const values: MonitoringTables['prediction_batches'][] = [];
+    for (const b of m.tensors) {
+      if (b.rows === 0) continue;
+      values.push({
+        id: randomUUID(),
+        model: b.model,
+        version: b.version,
+        start_ms: b.startMs,
+        end_ms: b.endMs,
+        rows: b.rows,
+        data: JSON.stringify(tensorColumns(b)),
+      });
+    }
+    const builders = new Map<string, RecordBatchBuilder>();
+    for (const e of m.records) {
+      const key = `${e.model}\u0000${e.version}`;
+      let b = builders.get(key);
+      if (!b) {
+        b = new RecordBatchBuilder(e.model, e.version);
+        builders.set(key, b);
+      }
+      b.add(e);
+    }
+    for (const b of builders.values()) {
+      if (b.rows === 0) continue;
+      values.push({
+        id: randomUUID(),
+        model: b.model,
+        version: b.version,
+        start_ms: b.startMs,
+        end_ms: b.endMs,
+        rows: b.rows,
+        data: JSON.stringify(b.finish()),
+      });
+    }
+    if (values.length > 0) await this.db.insertInto('prediction_batches').values(values).execute();
+    return values.reduce((n, v) => n + v.rows, 0);
+  }
+
+  private window(model: string, version: string, windowMs: number): Window {
+    const key = `${model}\u0000${version}\u0000${windowMs}`;
+    let w = this.windows.get(key);
+    if (!w) {
+      w = {
+        model,
+        version,
+        windowMs,
+        profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
+        logged: 0,
+        requests: 0,
+        errors: 0,
+        cpuUs: 0,
+      };
+      this.windows.set(key, w);
+    }
+    return w;
+  }
+
+  /**
+   * Folds a sample of a message's rows into the minute windows: about WINDOW_SAMPLE_PER_SECOND
+   * rows per second in all (every row when traffic is lower), chosen uniformly; every written
+   * row counts towards its window's total.
+   */
+  private profile(m: WriteMessage, rows: number): void {
+    const budget = (WINDOW_SAMPLE_PER_SECOND * this.options.flushMs) / 1000;
+    const p = rows <= budget ? 1 : budget / rows;
+    const folder = new Folder((r) => this.window(r.model, r.version, minuteOf(r.timeMs)).profile);
+    for (const b of m.tensors) {
+      let decoded: PredictionEntry | undefined;
+      let last: Window | undefined;
+      for (let i = 0; i < b.rows; i++) {
+        const t = rowTime(b, i);
+        if (last?.windowMs !== minuteOf(t)) last = this.window(b.model, b.version, minuteOf(t));
+        last.logged++;
+        if (p < 1 && Math.random() >= p) continue;
+        decoded ??= batchEntry(b);
+        const r = tensorPredictionRow(decoded, i);
+        r.timeMs = t;
+        folder.add(r);
+      }
+    }
+    for (const e of m.records) {
+      const n = e.records?.length ?? 0;
+      this.window(e.model, e.version, minuteOf(e.timeMs)).logged += n;
+      if (p < 1 && Math.random() >= p * n) continue; // most requests hold one record
+      for (const r of predictionRows(e)) folder.add(r);
+    }
+    folder.emit();
+  }
+
+  /** Writes closed minute windows (all of them when `all`) as profile parts. */
+  async writeWindows(all: boolean): Promise<void> {
+    const current = minuteOf(this.options.now());
+    const done = [...this.windows.entries()].filter(([, w]) => all || w.windowMs < current);
+    if (done.length === 0) return;
+    try {
+      await this.db
+        .insertInto('monitoring_windows')
+        .values(
+          done.map(([, w]) => ({
+            id: randomUUID(),
+            model: w.model,
+            version: w.version,
+            granularity: 'minute',
+            window_ms: w.windowMs,
+            rows: w.logged,
+            requests: w.requests,
+            errors: w.errors,
+            cpu_us: w.cpuUs,
+            parts: 1,
+            profile: JSON.stringify(w.profile),
+          })),
+        )
+        .execute();
+      for (const [key] of done) this.windows.delete(key);
+    } catch (err) {
+      this.options.warn({ err: (err as Error).message }, 'window profiles write failed; retrying');
+    }
+  }
+}
+
+function minuteOf(timeMs: number): number {
+  return Math.floor(timeMs / MINUTE_MS) * MINUTE_MS;
+}
+
+/** Adds rows to window profiles in runs of one profile and one set of columns. */
+class Folder {
+  private target: TableProfile | undefined;
+  private columns: string[] = [];
+  private batch: unknown[][] = [];
+
+  constructor(private readonly profileOf: (r: PredictionRow) => TableProfile) {}
+
+  add(r: PredictionRow): void {
+    const names: string[] = [];
+    const cells: unknown[] = [];
+    profileCells(r, names, cells);
+    const profile = this.profileOf(r);
+    if (profile !== this.target || !sameNames(names, this.columns)) {
+      this.emit();
+      this.target = profile;
+      this.columns = names;
+    }
+    this.batch.push(cells);
+  }
+
+  emit(): void {
+    if (this.target && this.batch.length > 0)
+      this.target.add({ columns: this.columns, rows: this.batch as never[][], firstRow: 1 });
+    this.batch = [];
+  }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Profiles stored as JSON, merged into one (an empty profile when there are none). */
+export function mergeProfiles(texts: readonly string[]): TableProfile {
+  const merged = new TableProfile(WINDOW_PROFILE_OPTIONS);
+  for (const t of texts) merged.merge(TableProfile.fromJSON(JSON.parse(t)));
+  return merged;
+}

@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import type { PredictionEntry, Tensor } from '../src/inference/index.js';
+import { Monitoring } from '../src/monitoring/monitoring.js';
+import { type MonitoringTables, monitoringMigrations } from '../src/monitoring/monitoring-migrations.js';
+import {
+  batchRows,
+  TensorAccumulator,
+  TensorSlab,
+  tensorColumns,
+} from '../src/monitoring/prediction-batch.js';
+import { MINUTE_MS, PredictionLog } from '../src/monitoring/prediction-log.js';
+import { predictionRows } from '../src/monitoring/prediction-rows.js';
+import { Database } from '../src/store/index.js';
+
+const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
+
+/** A V2 answer of a 3-feature model: one or more rows, a label and two probabilities per row. */
+function entry(requestId: string, rows: number[][], timeMs = T0, extra: Partial<PredictionEntry> = {}) {
+  const n = rows.length;
+  return {
+    timeMs,
+    model: 'iris',
+    version: '2',
+    protocol: 'rest',
+    requestId,
+    latencyUs: 250 + n,
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [n, 3], data: new Float32Array(rows.flat()) }],
+    outputs: [
+      {
+        name: 'label',
+        datatype: 'INT64',
+        shape: [n],
+        data: BigInt64Array.from(rows, (r) => BigInt(r[0]! > 1)),
+      },
+      {
+        name: 'probabilities',
+        datatype: 'FP32',
+        shape: [n, 2],
+        data: new Float32Array(rows.flatMap((r) => [0.25, 0.75 + r[2]! * 0])),
+      },
+    ],
+    featureNames: ['a', 'b', 'c'],
+    ...extra,
+  } satisfies PredictionEntry;
+}
+
+describe('gathering V2 answers into a tensor batch', () => {
+  test('a batch stores, row for row, what each request expands to', () => {
+    const entries = [
+      entry('r1', [[1, 2, 3]]),
+      entry('r2', [
+        [4, 5, 6],
+        [7.5, 8, 9],
+      ]),
+      entry('r3', [[0.5, -1, 2]], T0 + 5, { segments: { region: 'EU' }, protocol: 'grpc' }),
+    ];
+    const acc = new TensorAccumulator('iris', '2', entries[0]!);
+    for (const e of entries) {
+      assert.ok(acc.matches(e));
+      acc.add(e);
+    }
+    // Another width is another signature.
+    assert.equal(acc.matches(entry('r4', [[1, 2, 3]], T0, { featureNames: ['a', 'b', 'c'] })), true);
+    const wide = entry('r5', [[1, 2, 3]]);
+    const wider: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 4], data: new Float32Array(4) };
+    assert.equal(acc.matches({ ...wide, inputs: [wider] }), false);
+
+    const batch = acc.take();
+    assert.equal(batch.rows, 4);
+    assert.equal(acc.rows, 0);
+    const stored = JSON.parse(JSON.stringify(tensorColumns(batch)));
+    assert.deepEqual(stored.row, [0, 0, 1, 0]);
+    assert.deepEqual(stored.time_ms, [T0, T0, T0, T0 + 5]);
+    assert.deepEqual(stored.segments, { region: [null, null, null, 'EU'] });
+    const read = batchRows('iris', '2', stored);
+    const expected = entries.flatMap((e) => predictionRows(e));
+    assert.deepEqual(read, expected);
+    assert.deepEqual(read[2]!.inputs, { a: 7.5, b: 8, c: 9 });
+    assert.deepEqual(read[2]!.outputs, { label: 1, probabilities: [0.25, 0.75] });
+  });
+
+  test('the next batch starts empty and grows past the first one', () => {
+    const acc = new TensorAccumulator('iris', '2', entry('a', [[1, 1, 1]]));
+    for (let i = 0; i < 1000; i++) acc.add(entry(`a${i}`, [[i, i + 1, i + 2]]));
+    const first = acc.take();
+    for (let i = 0; i < 3000; i++) acc.add(entry(`b${i}`, [[i, 0, 0]]));
+    const second = acc.take();
+    assert.equal(first.rows, 1000);
+    assert.equal(second.rows, 3000);
+    const rows = batchRows('iris', '2', JSON.parse(JSON.stringify(tensorColumns(second))));
+    assert.equal(rows[2999]!.requestId, 'b2999');
+    assert.deepEqual(rows[2999]!.inputs, { a: 2999, b: 0, c: 0 });
+  });
+
+  test("a slab copy keeps its values after the original's buffer is transferred away", () => {
+    const slab = new TensorSlab();
+    const original = new Float32Array([1, 2, 3, 4]);
+    const copies = [];
+    for (let i = 0; i < 20_000; i++) {
+      copies.push(slab.copy({ name: 'x', datatype: 'FP32', shape: [1, 4], data: original }));
+    }
+    structuredClone(original, { transfer: [original.buffer] });
+    assert.equal(original.length, 0);
+    assert.deepEqual([...(copies[19_999]!.data as Float32Array)], [1, 2, 3, 4]);
+    assert.deepEqual([...(copies[0]!.data as Float32Array)], [1, 2, 3, 4]);
+    const bytes = slab.copy({ name: 's', datatype: 'BYTES', shape: [1], data: ['hé'] });
+    assert.deepEqual(bytes.data, ['hé']);
+  });
+});
+
+for (const writer of ['worker thread', 'serving thread'] as const) {
+  describe(`the prediction log, written on the ${writer}`, () => {
+    let dir: string;
+    let db: Database;
+    let databaseUrl: string | undefined;
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'slipway-log-writer-'));
+      const file = join(dir, 'slipway.db');
+      db = await Database.open({ url: file });
+      await db.migrate(monitoringMigrations);
+      databaseUrl = writer === 'worker thread' ? file : undefined;
+    });
+    after(async () => {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    function open(queueMax = 1000) {
+      return new PredictionLog(db, {
+        flushMs: 1000,
+        queueMax,
+        retentionDays: 7,
+        logger: pino({ level: 'silent' }),
+        ...(databaseUrl ? { databaseUrl } : {}),
+      });
+    }
+
+    test('flush stores what was gathered; close writes the minute windows with their counts', async () => {
+      const log = open();
+      const now = Date.now();
+      const sent = [
+        entry(`${writer}-1`, [[1, 2, 3]], now),
+        entry(`${writer}-2`, [
+          [4, 5, 6],
+          [7, 8, 9],
+        ]),
+      ];
+      for (const e of sent) {
+        log.record({ ...e, inputs: log.keep(e.inputs), timeMs: now });
+        log.count('iris', '2', false, 40);
+      }
+      log.count('iris', '2', true, 0);
+      log.record({
+        timeMs: now,
+        model: 'adult',
+        version: '1',
+        protocol: 'records',
+        requestId: `${writer}-3`,
+        latencyUs: 90,
+        records: [{ age: 41 }, { age: 60 }],
+        predictions: [{ label: '>50K' }, { label: '<=50K' }],
+      });
+      assert.deepEqual(log.stats, { queued: 3, written: 0, dropped: 0, failedFlushes: 0 });
+      await log.flush();
+      assert.deepEqual(log.stats, { queued: 0, written: 5, dropped: 0, failedFlushes: 0 });
+      const stored = await new Monitoring(db).logged({ model: 'iris', limit: 100 });
+      const mine = stored.filter((r) => r.requestId.startsWith(writer)).sort((a, b) => a.row - b.row);
+      assert.deepEqual(
+        mine.map((r) => [r.requestId, r.row, r.inputs, r.outputs.label]),
+        [
+          [`${writer}-1`, 0, { a: 1, b: 2, c: 3 }, 0],
+          [`${writer}-2`, 0, { a: 4, b: 5, c: 6 }, 1],
+          [`${writer}-2`, 1, { a: 7, b: 8, c: 9 }, 1],
+        ],
+      );
+      const adult = await new Monitoring(db).logged({ model: 'adult', limit: 100 });
+      assert.deepEqual(adult.map((r) => r.inputs.age).sort(), [41, 60]);
+
+      await log.close();
+      const windows = await db
+        .as<MonitoringTables>()
+        .selectFrom('monitoring_windows')
+        .selectAll()
+        .where('model', '=', 'iris')
+        .where('window_ms', '=', now - (now % MINUTE_MS))
+        .execute();
+      assert.equal(windows.length, 1);
+      assert.deepEqual(
+        [windows[0]!.rows, windows[0]!.requests, windows[0]!.errors, windows[0]!.cpu_us],
+        [3, 2, 1, 80],
+      );
+      // Nothing is taken after close; what arrives is dropped and counted.
+      log.record(entry('late', [[1, 1, 1]]));
+      assert.equal(log.stats.dropped, 1);
+      await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
+    });
+
+    test('beyond queueMax entries not yet stored, new ones are dropped and counted by rows', async () => {
+      const log = open(2);
+      log.record(entry('q1', [[1, 1, 1]]));
+      log.record(entry('q2', [[2, 2, 2]]));
+      log.record(
+        entry('q3', [
+          [3, 3, 3],
+          [4, 4, 4],
+        ]),
+      );
+      assert.deepEqual(log.stats, { queued: 2, written: 0, dropped: 2, failedFlushes: 0 });
+      await log.close();
+      assert.deepEqual(log.stats, { queued: 0, written: 2, dropped: 2, failedFlushes: 0 });
+    });
+  });
+}
