@@ -9,7 +9,7 @@ import { describeConfig } from './model-config.js';
 import { ModelManager, type RuntimeFactory, type ServedVersion } from './model-manager.js';
 import type { ModelSource } from './model-repository.js';
 import { OnnxRuntimePool } from './onnx-runtime-pool.js';
-import type { PredictionSink } from './prediction-sink.js';
+import type { PredictionEntry, PredictionSink } from './prediction-sink.js';
 import { type Prediction, recordsLayout, recordsToRequest, responseToPredictions } from './records.js';
 import type { ModelStats } from './stats.js';
 import type {
@@ -239,7 +239,8 @@ export class RepositoryDataPlane implements DataPlane {
       if (echoed) response.parameters = echoed;
       if (logged) {
         response.id ??= randomUUID();
-        this.options.predictions!.record({
+        // A plain literal (no spreads): this runs for every sampled request.
+        const entry: PredictionEntry = {
           timeMs: Date.now(),
           model,
           version: v.version,
@@ -248,9 +249,13 @@ export class RepositoryDataPlane implements DataPlane {
           latencyUs: Math.round((performance.now() - start) * 1000),
           inputs: logged,
           outputs: response.outputs,
-          ...(v.config.featureNames ? { featureNames: v.config.featureNames } : {}),
-          ...segmentsOf(v.config.segments, request.parameters, options.headers),
-        });
+        };
+        if (v.config.featureNames) entry.featureNames = v.config.featureNames;
+        if (v.config.segments.length > 0) {
+          const { segments } = segmentsOf(v.config.segments, request.parameters, options.headers);
+          if (segments) entry.segments = segments;
+        }
+        this.options.predictions!.record(entry);
       }
       // CPU time: the request's share of its batch's compute (stack, run, split), on every
       // intra-op thread the session may use.
