@@ -12,7 +12,6 @@ import { type CsvOptions, type ProfileOptions, readCsv, TableProfile } from '../
 import {
   MisalignedRange,
   profileCsv,
-  profileCsvFiles,
   profileSplit,
   type RangePlan,
 } from '../src/data/profile/csv-profile.js';
@@ -282,26 +281,5 @@ describe('profileCsv split across threads', () => {
         false,
       );
     }
-  });
-});
-
-describe('profileCsvFiles', () => {
-  test('small files at once (one on a worker) give each file its own profile, and errors name their rows', async () => {
-    const adult = join(REPO_ROOT, 'datasets/adult/adult.csv');
-    const german = join(REPO_ROOT, 'datasets/german_credit/german.csv');
-    const [a, g] = await profileCsvFiles([adult, german], { threads: 2 });
-    const one = async (path: string) => JSON.parse(JSON.stringify(await profileCsv(path, { threads: 1 })));
-    assertEquivalent(JSON.parse(JSON.stringify(a)), await one(adult), 'adult', false);
-    assertEquivalent(JSON.parse(JSON.stringify(g)), await one(german), 'german', false);
-    const bad = join(dir, 'files-bad.csv');
-    writeFileSync(bad, 'a,b\n1,2\n3,4,5\n');
-    await assert.rejects(
-      profileCsvFiles([adult, bad], { threads: 2 }),
-      /data row 2: 3 fields, but the header has 2/,
-    );
-    await assert.rejects(
-      profileCsvFiles([bad, adult], { threads: 2 }),
-      /data row 2: 3 fields, but the header has 2/,
-    );
   });
 });

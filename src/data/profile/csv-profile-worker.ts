@@ -1,8 +1,7 @@
 /**
- * One range of a CSV split by `profileCsv` across threads (or a whole file of `profileCsvFiles`):
- * profiles bytes `[start, end)` with the column names it was given (or its header), reports its
- * progress and sends the profile's state with its value counts in insertion order, so the
- * calling thread rebuilds the very profile built here.
+ * One range of a CSV split by `profileCsv` across threads: profiles bytes `[start, end)` with the
+ * column names it was given, reports its progress and sends the profile's state with its value
+ * counts in insertion order, so the calling thread rebuilds the very profile built here.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { profileRange, type RangePlan } from './csv-profile.js';

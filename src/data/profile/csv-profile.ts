@@ -684,67 +684,6 @@ function onWorker(
   return { worker, result };
 }
 
-/**
- * Profiles several CSV files, as `profileCsv` each. When every file is smaller than
- * `splitMinBytes` (so none would be split), they are profiled at the same time: the first on
- * this thread, each other on a worker thread (up to `threads` at once). A file whose worker
- * fails is profiled again on this thread, which gives its error with the row it names.
- *
- * @example
- *   const [reference, current] = await profileCsvFiles(['train.csv', 'today.csv']);
- */
-export async function profileCsvFiles(
-  paths: readonly string[],
-  options: ProfileCsvOptions = {},
-): Promise<TableProfile[]> {
-  const threads = Math.max(1, Math.floor(options.threads ?? Math.min(availableParallelism(), 2)));
-  const min = options.splitMinBytes ?? SPLIT_MIN_BYTES;
-  const sizes = await Promise.all(paths.map(async (p) => (await stat(p)).size));
-  if (threads < 2 || paths.length < 2 || sizes.some((size) => size >= min)) {
-    const profiles: TableProfile[] = [];
-    for (const p of paths) profiles.push(await profileCsv(p, options));
-    return profiles;
-  }
-  const read = options.read ?? {};
-  const workers: Worker[] = [];
-  let stopped = false;
-  try {
-    const pending: Promise<TableProfile>[] = [];
-    for (const p of paths.slice(1, threads)) {
-      const sniffed =
-        read.delimiter !== undefined && read.header !== undefined ? undefined : await sniffCsv(p);
-      const { worker, result } = onWorker(
-        p,
-        {
-          read: { batchRows: read.batchRows },
-          profile: options.profile ?? {},
-          delimiter: read.delimiter ?? sniffed!.delimiter,
-          header: read.header ?? sniffed!.header,
-          start: 0,
-          end: null,
-        },
-        () => {},
-      );
-      workers.push(worker);
-      // A failed worker's file is read again here, for the error this thread names (unless
-      // the first file failed: then nothing waits for it).
-      const profile = result.catch((err) => {
-        if (stopped) throw err;
-        return profileCsv(p, { ...options, threads: 1 });
-      });
-      profile.catch(() => {});
-      pending.push(profile);
-    }
-    const first = await profileCsv(paths[0]!, { ...options, threads: 1 });
-    const rest = await Promise.all(pending);
-    for (const p of paths.slice(threads)) rest.push(await profileCsv(p, { ...options, threads: 1 }));
-    return [first, ...rest];
-  } finally {
-    stopped = true;
-    for (const w of workers) void w.terminate();
-  }
-}
-
 /** One range of a file, `[start, end)`; the first has the header, the others are given the names. */
 export interface RangePlan {
   read: CsvOptions;
