@@ -293,7 +293,7 @@ export class ColumnProfile {
     return this.state(entriesInOrder);
   }
 
-  private state(entries: (map: Iterable<[Key, number]>) => [KeyJson, number][]): ColumnStateJson {
+  private state(entries: (map: Counts) => [KeyJson, number][]): ColumnStateJson {
     const state: ColumnStateJson = {
       missing: this.missing,
       types: { ...this.types },
@@ -477,25 +477,42 @@ function compareKeys(a: Key, b: Key): number {
 
 const byCountThenKey = (a: [Key, number], b: [Key, number]) => b[1] - a[1] || compareKeys(a[0], b[0]);
 
+/** Exact counts, or a sketch's heavy hitters. */
+type Counts = ValueCounts | Map<Key, number>;
+
+/** Each value and its count, without an entry array per value. */
+function eachCount(counts: Counts, fn: (key: Key, count: number) => void): void {
+  if (counts instanceof ValueCounts) counts.forEach(fn);
+  else counts.forEach((count, key) => fn(key, count));
+}
+
 /** The `limit` heaviest entries, ties by key; one pass keeping a small sorted list. */
-function topEntries(counts: Iterable<[Key, number]>, limit: number): [Key, number][] {
+function topEntries(counts: Counts, limit: number): [Key, number][] {
   const top: [Key, number][] = [];
   if (limit <= 0) return top;
-  for (const entry of counts) {
-    if (top.length === limit && byCountThenKey(entry, top[limit - 1]) >= 0) continue;
+  eachCount(counts, (key, count) => {
+    if (top.length === limit) {
+      const last = top[limit - 1]!;
+      if (count < last[1] || (count === last[1] && compareKeys(key, last[0]) >= 0)) return;
+    }
+    const entry: [Key, number] = [key, count];
     let i = top.length;
-    while (i > 0 && byCountThenKey(entry, top[i - 1]) < 0) i--;
+    while (i > 0 && byCountThenKey(entry, top[i - 1]!) < 0) i--;
     top.splice(i, 0, entry);
     if (top.length > limit) top.pop();
-  }
+  });
   return top;
 }
 
-function entriesInOrder(map: Iterable<[Key, number]>): [KeyJson, number][] {
-  return Array.from(map, ([k, c]) => [encodeKey(k), c]);
+function entriesInOrder(counts: Counts): [KeyJson, number][] {
+  const out: [KeyJson, number][] = [];
+  eachCount(counts, (k, c) => out.push([encodeKey(k), c]));
+  return out;
 }
 
 /** Entries in a stable order (booleans, numbers, strings), so equal content gives equal JSON. */
-function sortedEntries(map: Iterable<[Key, number]>): [KeyJson, number][] {
-  return [...map].sort((a, b) => compareKeys(a[0], b[0])).map(([k, c]) => [encodeKey(k), c]);
+function sortedEntries(counts: Counts): [KeyJson, number][] {
+  const all: [Key, number][] = [];
+  eachCount(counts, (k, c) => all.push([k, c]));
+  return all.sort((a, b) => compareKeys(a[0], b[0])).map(([k, c]) => [encodeKey(k), c]);
 }
