@@ -483,7 +483,10 @@ type Counts = ValueCounts | Map<Key, number>;
 /** Each value and its count, without an entry array per value. */
 function eachCount(counts: Counts, fn: (key: Key, count: number) => void): void {
   if (counts instanceof ValueCounts) counts.forEach(fn);
-  else counts.forEach((count, key) => fn(key, count));
+  else
+    counts.forEach((count, key) => {
+      fn(key, count);
+    });
 }
 
 /** The `limit` heaviest entries, ties by key; one pass keeping a small sorted list. */

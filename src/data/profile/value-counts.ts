@@ -33,7 +33,9 @@ export class ValueCounts implements Iterable<[Key, number]> {
 
   /** Each value and its count, in insertion order, without an entry array per value. */
   forEach(fn: (key: Key, count: number) => void): void {
-    this.map.forEach((box, key) => fn(key, box.n));
+    this.map.forEach((box, key) => {
+      fn(key, box.n);
+    });
   }
 
   *[Symbol.iterator](): Iterator<[Key, number]> {

@@ -304,7 +304,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
             untilMs: parseTime(b, 'reference until', now),
           };
         } else reference = { kind: 'dataset', ref };
-        return monitoring.driftAgainst(modelRange(q), reference, {
+        return monitoring.driftAgainst(range, reference, {
           ...(q.test !== undefined ? { test: q.test } : {}),
           ...(q.threshold !== undefined ? { threshold: q.threshold } : {}),
           ...(q.drift_share !== undefined ? { driftShare: q.drift_share } : {}),
