@@ -49,10 +49,9 @@ function tensorRow(
   out[t.name] = row;
 }
 
-/** Expands an answered request into one row per record (or tensor row). */
-export function predictionRows(e: PredictionEntry): PredictionRow[] {
-  const rows: PredictionRow[] = [];
-  const base = {
+/** What every row of a request shares. */
+function rowBase(e: PredictionEntry) {
+  return {
     timeMs: e.timeMs,
     model: e.model,
     version: e.version,
@@ -60,6 +59,12 @@ export function predictionRows(e: PredictionEntry): PredictionRow[] {
     requestId: e.requestId,
     latencyUs: e.latencyUs,
   };
+}
+
+/** Expands an answered request into one row per record (or tensor row). */
+export function predictionRows(e: PredictionEntry): PredictionRow[] {
+  const rows: PredictionRow[] = [];
+  const base = rowBase(e);
   if (e.records) {
     e.records.forEach((record, i) => {
       let segments: Record<string, string> | null = e.segments ? { ...e.segments } : null;
@@ -96,12 +101,7 @@ export function tensorPredictionRow(e: PredictionEntry, i: number): PredictionRo
   const outputs: Record<string, unknown> = {};
   for (const t of e.outputs ?? []) tensorRow(t, t.shape[0] ?? 0, i, outputs);
   return {
-    timeMs: e.timeMs,
-    model: e.model,
-    version: e.version,
-    protocol: e.protocol,
-    requestId: e.requestId,
-    latencyUs: e.latencyUs,
+    ...rowBase(e),
     rowIndex: i,
     inputs,
     outputs,

@@ -123,15 +123,7 @@ export class PredictionWriter {
     const values: MonitoringTables['prediction_batches'][] = [];
     for (const b of m.tensors) {
       if (b.rows === 0) continue;
-      values.push({
-        id: randomUUID(),
-        model: b.model,
-        version: b.version,
-        start_ms: b.startMs,
-        end_ms: b.endMs,
-        rows: b.rows,
-        data: JSON.stringify(tensorColumns(b)),
-      });
+      values.push(batchRow(b, tensorColumns(b)));
     }
     const builders = new Map<string, RecordBatchBuilder>();
     for (const e of m.records) {
@@ -145,15 +137,7 @@ export class PredictionWriter {
     }
     for (const b of builders.values()) {
       if (b.rows === 0) continue;
-      values.push({
-        id: randomUUID(),
-        model: b.model,
-        version: b.version,
-        start_ms: b.startMs,
-        end_ms: b.endMs,
-        rows: b.rows,
-        data: JSON.stringify(b.finish()),
-      });
+      values.push(batchRow(b, b.finish()));
     }
     if (values.length > 0) await this.db.insertInto('prediction_batches').values(values).execute();
     return values.reduce((n, v) => n + v.rows, 0);
@@ -284,4 +268,20 @@ export function mergeProfiles(texts: readonly string[]): TableProfile {
   const merged = new TableProfile(WINDOW_PROFILE_OPTIONS);
   for (const t of texts) merged.merge(TableProfile.fromJSON(JSON.parse(t)));
   return merged;
+}
+
+/** A `prediction_batches` row: a batch's model, version, time span and row count, and its data as JSON. */
+function batchRow(
+  b: { model: string; version: string; startMs: number; endMs: number; rows: number },
+  data: unknown,
+): MonitoringTables['prediction_batches'] {
+  return {
+    id: randomUUID(),
+    model: b.model,
+    version: b.version,
+    start_ms: b.startMs,
+    end_ms: b.endMs,
+    rows: b.rows,
+    data: JSON.stringify(data),
+  };
 }
