@@ -4,9 +4,10 @@
  * through `slipway data add` (row count, SHA-256 and copy into the store, profile) in a child
  * process whose peak RSS is read at exit. Both are large enough to be profiled on two threads
  * (where the machine has two CPUs), so each holds the same per-thread state. The big file's peak
- * may exceed the small one's by at most 15% of the extra 160 MB (24 MB; memory growing with the
- * file at the issue's 0.5 byte per byte would add 80 MB, and garbage-collection timing moves
- * peaks by several MB), and must stay under 500 MB.
+ * may exceed the small one's by at most 25% of the extra 160 MB (40 MB; memory growing with the
+ * file at the issue's 0.5 byte per byte would add 80 MB, and the garbage-collection timing of two
+ * threads' heaps moves the peak by ±15 MB from run to run: 345 → 331 and 319 → 347 MB measured),
+ * and must stay under 500 MB.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -110,7 +111,7 @@ test('data add (rows, SHA-256, profile) of a 200 MB CSV: peak RSS does not grow 
   t.diagnostic(`peak RSS ${a.rssMb.toFixed(0)} MB for 40 MB, ${b.rssMb.toFixed(0)} MB for 200 MB`);
   assert.ok(b.rssMb < 500, `peak RSS ${b.rssMb.toFixed(0)} MB for 200 MB`);
   assert.ok(
-    grew < 0.15 * extraMb,
+    grew < 0.25 * extraMb,
     `peak RSS grew by ${grew.toFixed(0)} MB (${a.rssMb.toFixed(0)} → ${b.rssMb.toFixed(0)} MB) for ${extraMb.toFixed(0)} MB more CSV`,
   );
 });
