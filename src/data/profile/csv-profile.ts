@@ -547,26 +547,32 @@ export interface ProfileCsvOptions {
  */
 export async function profileCsv(path: string, options: ProfileCsvOptions = {}): Promise<TableProfile> {
   const read = options.read ?? {};
-  const sniffed =
-    read.delimiter !== undefined && read.header !== undefined ? undefined : await sniffCsv(path);
-  const plan: RangePlan = {
-    read,
-    profile: options.profile ?? {},
-    delimiter: read.delimiter ?? sniffed!.delimiter,
-    header: read.header ?? sniffed!.header,
-    start: 0,
-    end: Number.POSITIVE_INFINITY,
-  };
   const threads = Math.max(1, Math.floor(options.threads ?? Math.min(availableParallelism(), 2)));
   const cuts = threads > 1 ? await cutPoints(path, threads, options.splitMinBytes ?? SPLIT_MIN_BYTES) : [];
-  if (cuts.length > 0) {
-    try {
-      return await profileSplit(path, plan, cuts);
-    } catch (err) {
-      if (!(err instanceof SplitFailed)) throw err;
+  // The workers load their code while this thread detects the dialect and reads the header.
+  const workers = cuts.map(() => new RangeWorker());
+  try {
+    const sniffed =
+      read.delimiter !== undefined && read.header !== undefined ? undefined : await sniffCsv(path);
+    const plan: RangePlan = {
+      read,
+      profile: options.profile ?? {},
+      delimiter: read.delimiter ?? sniffed!.delimiter,
+      header: read.header ?? sniffed!.header,
+      start: 0,
+      end: Number.POSITIVE_INFINITY,
+    };
+    if (cuts.length > 0) {
+      try {
+        return await profileSplit(path, plan, cuts, workers);
+      } catch (err) {
+        if (!(err instanceof SplitFailed)) throw err;
+      }
     }
+    return await profileRange(path, plan);
+  } finally {
+    for (const w of workers) w.stop();
   }
-  return profileRange(path, plan);
 }
 
 /** A split could not give the one-pass profile: profile the file on one thread instead. */
@@ -600,37 +606,38 @@ type WorkerMessage = { read: number } | { profile: unknown } | { error: string }
  * The first range on this thread, each other on a worker started once the header gave the
  * column names; the profiles merged in file order.
  */
-export async function profileSplit(path: string, plan: RangePlan, cuts: number[]): Promise<TableProfile> {
+export async function profileSplit(
+  path: string,
+  plan: RangePlan,
+  cuts: number[],
+  workers: RangeWorker[] = cuts.map(() => new RangeWorker()),
+): Promise<TableProfile> {
   const total = (await stat(path)).size;
   const onProgress = plan.read.onProgress;
-  const workers: Worker[] = [];
-  const results: Promise<TableProfile>[] = [];
   const progress = new Array<number>(cuts.length + 1).fill(0);
   const report = () => {
     let done = 0;
     for (const p of progress) done += p;
     onProgress?.(Math.min(done, total), total);
   };
+  let begun = false;
   const start = (names: string[]) => {
-    for (let k = 0; k < cuts.length; k++) {
-      const range: WorkerPlan = {
+    begun = true;
+    cuts.forEach((cut, k) => {
+      workers[k]!.onRead = (bytes) => {
+        progress[k + 1] = bytes;
+        if (onProgress) report();
+      };
+      workers[k]!.begin(path, {
         read: { batchRows: plan.read.batchRows },
         profile: plan.profile,
         delimiter: plan.delimiter,
         header: false,
-        start: cuts[k]!,
+        start: cut,
         end: k + 1 < cuts.length ? cuts[k + 1]! : null,
         names,
-      };
-      const { worker, result } = onWorker(path, range, (bytes) => {
-        progress[k + 1] = bytes;
-        if (onProgress) report();
       });
-      workers.push(worker);
-      // Awaited once the first range is done; until then (or if it fails) a failure is only noted.
-      result.catch(() => {});
-      results.push(result);
-    }
+    });
   };
   try {
     const first = await profileRange(path, {
@@ -647,12 +654,12 @@ export async function profileSplit(path: string, plan: RangePlan, cuts: number[]
       end: cuts[0]!,
       onNames: start,
     });
-    if (workers.length === 0) throw new SplitFailed('no header before the first cut');
-    for (const rest of await Promise.all(results)) first.merge(rest);
+    if (!begun) throw new SplitFailed('no header before the first cut');
+    for (const rest of await Promise.all(workers.map((w) => w.result))) first.merge(rest);
     onProgress?.(total, total);
     return first;
   } finally {
-    for (const w of workers) void w.terminate();
+    for (const w of workers) w.stop();
   }
 }
 
@@ -662,26 +669,40 @@ type WorkerPlan = Omit<RangePlan, 'end' | 'onNames' | 'read'> & {
   read: { batchRows?: number };
 };
 
-/** Profiles a range on a new worker thread; a failure rejects with `SplitFailed`. */
-function onWorker(
-  path: string,
-  plan: WorkerPlan,
-  onRead: (bytes: number) => void,
-): { worker: Worker; result: Promise<TableProfile> } {
-  const worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), {
-    workerData: { path, plan },
-    execArgv: [],
-  });
-  const result = new Promise<TableProfile>((ok, fail) => {
-    worker.on('message', (m: WorkerMessage) => {
-      if ('read' in m) onRead(m.read);
-      else if ('profile' in m) ok(TableProfile.fromJSON(m.profile));
-      else fail(new SplitFailed(m.error));
+/**
+ * A worker thread that profiles one range once it is sent its plan (`begin`); it starts at once,
+ * so it loads its code while the calling thread is still reading the header. A failure rejects
+ * `result` with `SplitFailed`.
+ */
+export class RangeWorker {
+  private readonly worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), { execArgv: [] });
+  readonly result: Promise<TableProfile>;
+  onRead: (bytes: number) => void = () => {};
+
+  constructor() {
+    this.result = new Promise<TableProfile>((ok, fail) => {
+      this.worker.on('message', (m: WorkerMessage) => {
+        if ('read' in m) this.onRead(m.read);
+        else if ('profile' in m) ok(TableProfile.fromJSON(m.profile));
+        else fail(new SplitFailed(m.error));
+      });
+      this.worker.on('error', (err) => fail(new SplitFailed(err.message)));
+      this.worker.on('exit', (code) =>
+        fail(new SplitFailed(`the CSV profile worker stopped (exit code ${code})`)),
+      );
     });
-    worker.on('error', (err) => fail(new SplitFailed(err.message)));
-    worker.on('exit', (code) => fail(new SplitFailed(`the CSV profile worker stopped (exit code ${code})`)));
-  });
-  return { worker, result };
+    // Awaited once the first range is done; until then (or if it never is) a failure is only noted.
+    this.result.catch(() => {});
+  }
+
+  begin(path: string, plan: WorkerPlan): void {
+    this.worker.postMessage({ path, plan });
+  }
+
+  /** Ends the thread (after its profile arrived, or when it is not needed). */
+  stop(): void {
+    void this.worker.terminate();
+  }
 }
 
 /** One range of a file, `[start, end)`; the first has the header, the others are given the names. */
