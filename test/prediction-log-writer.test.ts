@@ -13,8 +13,9 @@ import {
   TensorSlab,
   tensorColumns,
 } from '../src/monitoring/prediction-batch.js';
-import { MINUTE_MS, PredictionLog } from '../src/monitoring/prediction-log.js';
+import { PredictionLog } from '../src/monitoring/prediction-log.js';
 import { predictionRows } from '../src/monitoring/prediction-rows.js';
+import { MINUTE_MS } from '../src/monitoring/prediction-writer.js';
 import { Database } from '../src/store/index.js';
 
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);

@@ -9,7 +9,8 @@ import { type App, openStore } from '../src/app.js';
 import { loadSettings } from '../src/config/index.js';
 import { Monitoring } from '../src/monitoring/monitoring.js';
 import type { MonitoringTables } from '../src/monitoring/monitoring-migrations.js';
-import { HOUR_MS, MINUTE_MS, mergeProfiles, PredictionLog } from '../src/monitoring/prediction-log.js';
+import { PredictionLog } from '../src/monitoring/prediction-log.js';
+import { HOUR_MS, MINUTE_MS, mergeProfiles } from '../src/monitoring/prediction-writer.js';
 import { postJson, REPO_ROOT, startTestApp, tempRepository } from './helpers.js';
 
 const good = { age: 41, hours_per_week: 40, workclass: 'Private' };

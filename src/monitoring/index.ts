@@ -22,10 +22,5 @@ export {
   type RegressionMetrics,
   regressionMetrics,
 } from './performance.js';
-export {
-  HOUR_MS,
-  MINUTE_MS,
-  mergeProfiles,
-  PredictionLog,
-  type PredictionLogOptions,
-} from './prediction-log.js';
+export { PredictionLog, type PredictionLogOptions } from './prediction-log.js';
+export { HOUR_MS, MINUTE_MS, mergeProfiles } from './prediction-writer.js';

@@ -21,8 +21,8 @@ import {
   regressionMetrics,
 } from './performance.js';
 import { type BatchColumns, batchRows } from './prediction-batch.js';
-import { HOUR_MS, mergeProfiles } from './prediction-log.js';
 import type { PredictionRow } from './prediction-rows.js';
+import { HOUR_MS, mergeProfiles } from './prediction-writer.js';
 
 /** A logged prediction as the API and CLI show it. */
 export interface LoggedPrediction {

@@ -63,21 +63,13 @@ function pad(groups: Record<string, unknown[]>[], n: number): void {
     for (const column of Object.values(group)) while (column.length < n) column.push(null);
 }
 
-/** The batch a flush writes for one model version and one shape of request. */
-export interface BatchBuilder {
-  readonly model: string;
-  readonly version: string;
-  startMs: number;
-  endMs: number;
-  readonly rows: number;
-  add(entry: PredictionEntry): void;
-  finish(): BatchColumns;
-}
-
-abstract class Builder {
+/** The batch a flush writes for one model version's records-API requests: records as columns. */
+export class RecordBatchBuilder {
   startMs = Number.POSITIVE_INFINITY;
   endMs = Number.NEGATIVE_INFINITY;
-  protected readonly fields: RowFields = emptyFields();
+  private readonly fields: RowFields = emptyFields();
+  private readonly inputs: Record<string, unknown[]> = {};
+  private readonly outputs: Record<string, unknown[]> = {};
 
   constructor(
     readonly model: string,
@@ -88,30 +80,20 @@ abstract class Builder {
     return this.fields.row.length;
   }
 
-  protected addRow(e: PredictionEntry, row: number, segments: Readonly<Record<string, string>> | null): void {
-    const f = this.fields;
-    const n = f.row.length;
-    f.request_id.push(e.requestId);
-    f.row.push(row);
-    f.time_ms.push(e.timeMs);
-    f.latency_us.push(e.latencyUs);
-    f.protocol.push(e.protocol);
-    if (segments) put(f.segments, segments, n);
-    if (e.timeMs < this.startMs) this.startMs = e.timeMs;
-    if (e.timeMs > this.endMs) this.endMs = e.timeMs;
-  }
-}
-
-export class RecordBatchBuilder extends Builder implements BatchBuilder {
-  private readonly inputs: Record<string, unknown[]> = {};
-  private readonly outputs: Record<string, unknown[]> = {};
-
   add(e: PredictionEntry): void {
+    const f = this.fields;
     for (const r of predictionRows(e)) {
-      const n = this.rows;
-      this.addRow(e, r.rowIndex, r.segments);
+      const n = f.row.length;
+      f.request_id.push(e.requestId);
+      f.row.push(r.rowIndex);
+      f.time_ms.push(e.timeMs);
+      f.latency_us.push(e.latencyUs);
+      f.protocol.push(e.protocol);
+      if (r.segments) put(f.segments, r.segments, n);
       put(this.inputs, r.inputs, n);
       put(this.outputs, r.outputs, n);
+      if (e.timeMs < this.startMs) this.startMs = e.timeMs;
+      if (e.timeMs > this.endMs) this.endMs = e.timeMs;
     }
   }
 

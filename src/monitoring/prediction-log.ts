@@ -17,14 +17,6 @@ import {
   type WriteReply,
 } from './prediction-writer.js';
 
-export {
-  HOUR_MS,
-  MINUTE_MS,
-  mergeProfiles,
-  WINDOW_PROFILE_OPTIONS,
-  WINDOW_SAMPLE_PER_SECOND,
-} from './prediction-writer.js';
-
 const WORKER_URL = new URL('./prediction-log-worker.js', import.meta.url);
 
 export interface PredictionLogOptions {

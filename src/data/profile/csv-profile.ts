@@ -445,9 +445,9 @@ class CsvColumn {
 /**
  * Where parsed rows go: each cell to its column (`CsvColumn.add`), then `endRow` pads a short row
  * and, every `batchRows` rows, holds the table to its memory budget as `TableProfile.add` does
- * after each batch. Runs on the reading thread, or in a worker fed by it (csv-profile-worker).
+ * after each batch. Each thread profiling a range of the file has its own.
  */
-export class CsvSink {
+class CsvSink {
   readonly columns: CsvColumn[];
   rows = 0;
   private inBatch = 0;
@@ -674,7 +674,7 @@ type WorkerPlan = Omit<RangePlan, 'end' | 'onNames' | 'read'> & {
  * so it loads its code while the calling thread is still reading the header. A failure rejects
  * `result` with `SplitFailed`.
  */
-export class RangeWorker {
+class RangeWorker {
   private readonly worker = new Worker(new URL('./csv-profile-worker.js', import.meta.url), { execArgv: [] });
   readonly result: Promise<TableProfile>;
   onRead: (bytes: number) => void = () => {};
