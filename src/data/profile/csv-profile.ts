@@ -511,6 +511,8 @@ function addRow(sink: CsvSink, bytes: Buffer, extra: Buffer, cells: Int32Array, 
   sink.endRow(fields);
 }
 
+/** Bytes kept past a parsed chunk's end: a cell of up to 8 bytes is keyed by loading 8. */
+const KEY_SLACK = 8;
 /** Bytes per read (as utf8Chunks). */
 const READ_BYTES = 1 << 20;
 /** Files smaller than this are profiled on one thread: a worker's start costs more than it saves. */
@@ -750,8 +752,8 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
   /** A quoted field's value, kept in `extra`. */
   const recordExtra = (value: Uint8Array) => {
     const len = value.length;
-    if (extraUsed + len > extra.length) {
-      const next = Buffer.allocUnsafe(Math.max(extra.length * 2, extraUsed + len));
+    if (extraUsed + len + KEY_SLACK > extra.length) {
+      const next = Buffer.allocUnsafe(Math.max(extra.length * 2, extraUsed + len + KEY_SLACK));
       extra.copy(next, 0, 0, extraUsed);
       extra = next;
     }
@@ -803,11 +805,11 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
   };
 
   /**
-   * Parses the complete rows of `buf` into cells and returns where the first incomplete row
-   * starts (`buf.length` when none is); that row's cells are dropped.
+   * Parses the complete rows of `buf`'s first `n` bytes into cells and returns where the first
+   * incomplete row starts (`n` when none is); that row's cells are dropped. `buf` holds at least
+   * `KEY_SLACK` bytes past `n` (their values do not matter), so a cell's key loads never run off it.
    */
-  const parse = (buf: Buffer): number => {
-    const n = buf.length;
+  const parse = (buf: Buffer, n: number): number => {
     const dl = d;
     let i = 0;
     let rowStart = 0;
@@ -940,14 +942,14 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
       // As utf8Chunks: a leading BOM is skipped, a character cut by a read waits for the next,
       // and at invalid UTF-8 the rows before it are counted before the error names its offset.
       const total = Math.min((await fh.stat()).size, plan.end) - plan.start;
-      let buf = Buffer.allocUnsafe(2 * READ_BYTES);
+      let buf = Buffer.allocUnsafe(2 * READ_BYTES + KEY_SLACK);
       let have = 0; // bytes in buf
       let valid = 0; // of which checked as UTF-8
       let base = plan.start; // file offset of buf[0]
       let position = plan.start; // file offset of the next read
       for (;;) {
-        if (have + READ_BYTES > buf.length) {
-          const grown = Buffer.allocUnsafe(Math.max(2 * buf.length, have + READ_BYTES));
+        if (have + READ_BYTES + KEY_SLACK > buf.length) {
+          const grown = Buffer.allocUnsafe(Math.max(2 * buf.length, have + READ_BYTES + KEY_SLACK));
           buf.copy(grown, 0, 0, have);
           buf = grown;
         }
@@ -965,11 +967,11 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         const end = eof ? have : valid + completeEnd(buf.subarray(valid, have));
         if (!isUtf8(buf.subarray(valid, end))) {
           const bad = valid + firstInvalid(buf.subarray(valid, end));
-          parse(buf.subarray(0, bad));
+          parse(buf, bad);
           throw new InvalidUtf8Error(path, base + bad);
         }
         valid = end;
-        const rest = parse(buf.subarray(0, valid));
+        const rest = parse(buf, valid);
         buf.copyWithin(0, rest, have);
         have -= rest;
         valid -= rest;
@@ -981,10 +983,10 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         throw new MisalignedRange(`${path}: the range ending at byte ${plan.end} ends inside a row`);
       if (have > 0) {
         // The last row has no newline: it ends with the file.
-        const lastRow = Buffer.allocUnsafe(have + 1);
+        const lastRow = Buffer.allocUnsafe(have + 1 + KEY_SLACK);
         buf.copy(lastRow, 0, 0, have);
         lastRow[have] = LF;
-        if (parse(lastRow) < lastRow.length) {
+        if (parse(lastRow, have + 1) < have + 1) {
           throw new SlipwayError(
             'SLIPWAY_ERR_BAD_REQUEST',
             `${path}: ${current()}: a quoted field is not closed before the end of the file`,
