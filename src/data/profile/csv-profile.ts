@@ -9,7 +9,7 @@ import type { ColumnProfile, ProfileOptions } from './column-profile.js';
 import { Moments } from './moments.js';
 import { Kind, type Parsed, parseCell } from './parse-cell.js';
 import { TableProfile } from './table-profile.js';
-import type { Key } from './value-counts.js';
+import { type Key, ValueCounts } from './value-counts.js';
 
 const QUOTE = 0x22;
 const CR = 0x0d;
@@ -27,45 +27,6 @@ const decode = (buf: Uint8Array, start: number, end: number): string =>
 /** A table position from a key's two words: multiplicative (Fibonacci) hashing into the top bits. */
 function slotIndex(k0: number, k1: number, shift: number, mask: number): number {
   return (Math.imul(k0 ^ Math.imul(k1, 0x85ebca6b), 0x9e3779b1) >>> shift) & mask;
-}
-
-/**
- * The moments of the numbers (or, with `numbers` false, the dates) a column's table counted since
- * its last flush: each distinct value once with its count, the mean first and the squared
- * deviations from it second. Merged into the profile's (Chan et al.), this equals Welford's update
- * per cell to rounding, and a repeated cell costs only its count.
- */
-function momentsOfCounts(table: Int32Array, tnum: Float64Array, numbers: boolean): Moments {
-  const m = new Moments();
-  let n = 0;
-  let sum = 0;
-  for (let e = 0; e < table.length; e += ENTRY) {
-    const count = table[e + 2] === 0 ? 0 : tnum[(e >> 1) + 3]!;
-    if (count === 0 || isNumber(table[e + 3]! >>> KIND_SHIFT) !== numbers) continue;
-    n += count;
-    sum += count * tnum[(e >> 1) + 2]!;
-  }
-  if (n === 0) return m;
-  const mean = sum / n;
-  let m2 = 0;
-  for (let e = 0; e < table.length; e += ENTRY) {
-    const count = table[e + 2] === 0 ? 0 : tnum[(e >> 1) + 3]!;
-    if (count === 0 || isNumber(table[e + 3]! >>> KIND_SHIFT) !== numbers) continue;
-    const x = tnum[(e >> 1) + 2]!;
-    m2 += count * (x - mean) * (x - mean);
-    if (x < m.min) m.min = x;
-    if (x > m.max) m.max = x;
-  }
-  m.n = n;
-  m.mean = mean;
-  m.m2 = m2;
-  return m;
-}
-
-/** Whether a slot of this kind adds to the numeric moments (else to the dates', or neither). */
-function isNumber(kind: number): boolean | null {
-  if (kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER) return true;
-  return kind === DATETIME ? false : null;
 }
 
 /** The value of bytes that are all ASCII digits (at most 15, so exact), else -1. */
@@ -119,8 +80,11 @@ const BIG_INTEGER = Kind.BigInteger;
 const FLOAT = Kind.Float;
 const DATETIME = Kind.Datetime;
 
-/** Slot record in `meta`: offset of its words in `arena` (values over 8 bytes), byte length, kind, key index (-1 for none). */
-const META = 4;
+/**
+ * Slot record in `meta`: offset of its words in `arena` (values over 8 bytes), byte length, kind,
+ * key index (-1 for none), and its entry's position in the table (so a flush walks the slots).
+ */
+const META = 5;
 /**
  * Hash-table entry, 32 bytes: two key words, slot + 1 (0 when empty), the byte length with the
  * kind in its top bits, then as doubles the number (or epoch ms) the value adds to the moments and
@@ -136,8 +100,7 @@ const LEN_MASK = (1 << KIND_SHIFT) - 1;
  * decoded and classified by `parseCell` once; a repeated cell costs a hash-table probe on its
  * bytes and a count. The counts go into the column's `ColumnProfile` in the order their values
  * first appeared (`flush`), so its value counts are the ones `ColumnProfile.add` builds cell by
- * cell; the moments are made from the counts (`momentsOfCounts`), equal to its Welford updates to
- * rounding.
+ * cell; the moments are made from the counts (`flush`), equal to its Welford updates to rounding.
  *
  * A column leaves this path for `ColumnProfile.add` on decoded strings (`slow`) when its exact
  * counts turn into sketches (more than `exactLimit` values, or the table's memory budget), or
@@ -152,7 +115,7 @@ class CsvColumn {
   private mask = 1023;
   private shift = 22;
   private slots = 0;
-  /** Per slot, `META` integers: arena offset, byte length, kind, key index. */
+  /** Per slot, `META` integers: arena offset, byte length, kind, key index, table position. */
   private meta = new Int32Array(META * 512);
   /** Slot values (strings, big integers, booleans, date text) that are not plain numbers. */
   private values: (Key | undefined)[] = [];
@@ -162,8 +125,8 @@ class CsvColumn {
   /** The words of the cell being added (when longer than 8 bytes). */
   private words = new Int32Array(64);
   /** Distinct values (keys) in first-seen order, and the key index of each. */
-  private readonly keys: Key[] = [];
-  private readonly keyIndex = new Map<Key, number>();
+  private keys: Key[] = [];
+  private keyIndex = new Map<Key, number>();
   /** What `ValueCounts.bytes` holds once the keys are flushed. */
   bytes = 0;
   private padded = 0;
@@ -318,10 +281,10 @@ class CsvColumn {
     this.table[e + 3] = len | (p.kind << KIND_SHIFT);
     this.tnum[4 * at + 2] = num;
     this.tnum[4 * at + 3] = 0;
+    meta[META * s + 4] = at;
     if (this.slots * 2 > this.mask + 1) {
       this.rehash();
-      at = slotIndex(k0, k1, this.shift, this.mask);
-      while (this.table[ENTRY * at + 2] !== s + 1) at = (at + 1) & this.mask;
+      at = this.meta[META * s + 4]!;
     }
     if (overLimit) {
       // As ColumnProfile.add: this value is counted, then the counts become sketches.
@@ -335,10 +298,14 @@ class CsvColumn {
   /** Moves what the slots counted into the profile; afterwards the profile takes every cell. */
   goSlow(sketch: boolean): void {
     if (this.slow) return;
-    this.flush();
+    this.flush(false);
     if (sketch) this.profile.sketch();
+    this.drop();
+  }
+
+  /** Drops the slots (the profile holds everything counted): later cells go to the profile. */
+  private drop(): void {
     this.slow = true;
-    // Drop the slots: the profile holds everything now.
     this.table = new Int32Array(ENTRY);
     this.tnum = new Float64Array(this.table.buffer);
     this.mask = 0;
@@ -346,12 +313,15 @@ class CsvColumn {
     this.meta = new Int32Array(0);
     this.values = [];
     this.arena = new Int32Array(0);
-    this.keys.length = 0;
-    this.keyIndex.clear();
+    this.keys = [];
+    this.keyIndex = new Map();
   }
 
-  /** Adds the cells counted since the last flush to the profile. */
-  flush(): void {
+  /**
+   * Adds the cells counted since the last flush to the profile. The `last` flush (the range is
+   * read) hands the column's keys to a profile that has none yet without a copy, and drops the slots.
+   */
+  flush(last: boolean): void {
     if (this.slow) return;
     const c = this.profile;
     const t = c.types;
@@ -359,26 +329,34 @@ class CsvColumn {
     this.padded = 0;
     const keyCounts = new Float64Array(this.keys.length);
     const meta = this.meta;
-    const table = this.table;
     const tnum = this.tnum;
-    // The numbers and dates counted since the last flush, each distinct value once with its count.
-    c.numeric.merge(momentsOfCounts(table, tnum, true));
-    c.datetime.merge(momentsOfCounts(table, tnum, false));
-    for (let e = 0; e < table.length; e += ENTRY) {
-      const s = table[e + 2]! - 1;
-      if (s < 0) continue;
-      const count = tnum[(e >> 1) + 3]!;
+    // The moments of the numbers and dates counted since the last flush come from each distinct
+    // value once with its count, in first-seen (slot) order: the mean first, then the squared
+    // deviations from it. Merged into the profile's (Chan et al.), they equal Welford's update per
+    // cell to rounding. Two walks over the slots, not the table: each value once, no empty entries.
+    const slots = this.slots;
+    let numN = 0;
+    let numSum = 0;
+    let dateN = 0;
+    let dateSum = 0;
+    let counted = 0; // keys with a count
+    for (let s = 0; s < slots; s++) {
+      const at = meta[META * s + 4]!;
+      const count = tnum[4 * at + 3]!;
       if (count === 0) continue;
-      tnum[(e >> 1) + 3] = 0;
       switch (meta[META * s + 2] as Kind) {
         case Kind.Missing:
           c.missing += count;
           continue;
         case Kind.Integer:
           t.integer += count;
+          numN += count;
+          numSum += count * tnum[4 * at + 2]!;
           break;
         case Kind.BigInteger: {
           t.integer += count;
+          numN += count;
+          numSum += count * tnum[4 * at + 2]!;
           const big = this.values[s] as bigint;
           if (c.bigMin === null || big < c.bigMin) c.bigMin = big;
           if (c.bigMax === null || big > c.bigMax) c.bigMax = big;
@@ -386,6 +364,8 @@ class CsvColumn {
         }
         case Kind.Float:
           t.float += count;
+          numN += count;
+          numSum += count * tnum[4 * at + 2]!;
           break;
         case Kind.Infinite:
           t.infinite += count;
@@ -395,6 +375,8 @@ class CsvColumn {
           break;
         case Kind.Datetime:
           t.datetime += count;
+          dateN += count;
+          dateSum += count * tnum[4 * at + 2]!;
           break;
         case Kind.String: {
           t.string += count;
@@ -405,14 +387,43 @@ class CsvColumn {
           break;
         }
       }
-      keyCounts[meta[META * s + 3]!]! += count;
+      const key = meta[META * s + 3]!;
+      if (keyCounts[key] === 0) counted++;
+      keyCounts[key]! += count;
     }
+    const num = new Moments();
+    const date = new Moments();
+    num.n = numN;
+    num.mean = numN > 0 ? numSum / numN : 0;
+    date.n = dateN;
+    date.mean = dateN > 0 ? dateSum / dateN : 0;
+    for (let s = 0; s < slots; s++) {
+      const at = meta[META * s + 4]!;
+      const count = tnum[4 * at + 3]!;
+      if (count === 0) continue;
+      tnum[4 * at + 3] = 0;
+      const kind = meta[META * s + 2]!;
+      const m = kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER ? num : kind === DATETIME ? date : null;
+      if (m === null) continue;
+      const x = tnum[4 * at + 2]!;
+      m.m2 += count * (x - m.mean) * (x - m.mean);
+      if (x < m.min) m.min = x;
+      if (x > m.max) m.max = x;
+    }
+    c.numeric.merge(num);
+    c.datetime.merge(date);
     const exact = c.exact;
     if (exact) {
-      // Key order is first-seen order, as ColumnProfile.add inserts them.
-      for (let k = 0; k < keyCounts.length; k++)
-        if (keyCounts[k]! > 0) exact.add(this.keys[k]!, keyCounts[k]!);
+      // Key order is first-seen order, as ColumnProfile.add inserts them. Every key counted since
+      // the first flush: the key map is already the profile's, positions and all.
+      if (last && exact.size === 0 && counted > 0 && counted === keyCounts.length) {
+        c.exact = ValueCounts.adopt(this.keyIndex, keyCounts, this.bytes);
+      } else {
+        for (let k = 0; k < keyCounts.length; k++)
+          if (keyCounts[k]! > 0) exact.add(this.keys[k]!, keyCounts[k]!);
+      }
     }
+    if (last) this.drop();
   }
 
   private growSlots(): void {
@@ -427,10 +438,12 @@ class CsvColumn {
     const mask = size - 1;
     const shift = this.shift - 1;
     const old = this.table;
+    const meta = this.meta;
     for (let e = 0; e < old.length; e += ENTRY) {
       if (old[e + 2] === 0) continue;
       let at = slotIndex(old[e]!, old[e + 1]!, shift, mask);
       while (table[ENTRY * at + 2] !== 0) at = (at + 1) & mask;
+      meta[META * (old[e + 2]! - 1) + 4] = at;
       // Word by word: a subarray per entry would allocate.
       const to = ENTRY * at;
       for (let w = 0; w < ENTRY; w++) table[to + w] = old[e + w]!;
@@ -473,7 +486,7 @@ class CsvSink {
 
   /** The last batch's budget check; the profile is complete afterwards. */
   finish(): TableProfile {
-    for (const c of this.columns) c.flush();
+    for (const c of this.columns) c.flush(true);
     this.profile.rows = this.rows;
     if (this.inBatch > 0 || this.rows === 0) this.profile.keepWithinBudget();
     return this.profile;
@@ -483,7 +496,7 @@ class CsvSink {
     let total = 0;
     for (const c of this.columns) total += c.slow ? c.profile.exactBytes : c.bytes;
     if (total <= this.profile.options.exactBytes) return;
-    for (const c of this.columns) c.flush();
+    for (const c of this.columns) c.flush(false);
     this.profile.keepWithinBudget();
     for (const c of this.columns) if (!c.profile.exact) c.goSlow(false);
   }

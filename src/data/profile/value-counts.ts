@@ -2,43 +2,72 @@
 export type Key = number | bigint | boolean | string;
 
 /**
- * Exact counts per distinct value. Counters are boxed so that a value seen before costs one map
- * lookup (get, then increment) instead of two (get, then set).
+ * Exact counts per distinct value, in the order values were first added: a map from each value
+ * to its position, and the counts by position in one array (a value seen before costs one map
+ * lookup and no object of its own).
  */
 export class ValueCounts implements Iterable<[Key, number]> {
-  private readonly map = new Map<Key, { n: number }>();
-  /** Estimated heap bytes: ~120 per entry (map slot, box, key header; measured) plus string characters. */
+  /** Each value's position in `counts`: 0, 1, 2, … in insertion order (nothing is ever removed). */
+  private index: Map<Key, number>;
+  private counts: Float64Array;
+  /** Estimated heap bytes: ~120 per entry (map slot, count, key header; measured with a boxed count, so an upper bound) plus string characters. */
   bytes = 0;
 
+  constructor() {
+    this.index = new Map();
+    this.counts = new Float64Array(16);
+  }
+
+  /**
+   * Counts built elsewhere, taken over without a copy: `index` maps each value to 0, 1, 2, … in
+   * its insertion order and `counts` holds at least `index.size` counts by those positions. The
+   * caller must not touch either afterwards.
+   */
+  static adopt(index: Map<Key, number>, counts: Float64Array, bytes: number): ValueCounts {
+    const v = new ValueCounts();
+    v.index = index;
+    v.counts = counts;
+    v.bytes = bytes;
+    return v;
+  }
+
   get size(): number {
-    return this.map.size;
+    return this.index.size;
   }
 
   increment(key: Key): void {
-    const box = this.map.get(key);
-    if (box) box.n++;
-    else this.insert(key, 1);
+    const i = this.index.get(key);
+    if (i === undefined) this.insert(key, 1);
+    else this.counts[i]!++;
   }
 
   add(key: Key, count: number): void {
-    const box = this.map.get(key);
-    if (box) box.n += count;
-    else this.insert(key, count);
+    const i = this.index.get(key);
+    if (i === undefined) this.insert(key, count);
+    else this.counts[i]! += count;
   }
 
   private insert(key: Key, count: number): void {
-    this.map.set(key, { n: count });
+    const i = this.index.size;
+    if (i === this.counts.length) {
+      const grown = new Float64Array(Math.max(16, 2 * i));
+      grown.set(this.counts);
+      this.counts = grown;
+    }
+    this.index.set(key, i);
+    this.counts[i] = count;
     this.bytes += typeof key === 'string' ? 120 + key.length : 120;
   }
 
   /** Each value and its count, in insertion order, without an entry array per value. */
   forEach(fn: (key: Key, count: number) => void): void {
-    this.map.forEach((box, key) => {
-      fn(key, box.n);
+    const counts = this.counts;
+    this.index.forEach((i, key) => {
+      fn(key, counts[i]!);
     });
   }
 
   *[Symbol.iterator](): Iterator<[Key, number]> {
-    for (const [key, box] of this.map) yield [key, box.n];
+    for (const [key, i] of this.index) yield [key, this.counts[i]!];
   }
 }
