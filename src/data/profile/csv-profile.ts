@@ -403,7 +403,8 @@ class CsvColumn {
       if (count === 0) continue;
       tnum[4 * at + 3] = 0;
       const kind = meta[META * s + 2]!;
-      const m = kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER ? num : kind === DATETIME ? date : null;
+      const m =
+        kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER ? num : kind === DATETIME ? date : null;
       if (m === null) continue;
       const x = tnum[4 * at + 2]!;
       m.m2 += count * (x - m.mean) * (x - m.mean);
