@@ -29,6 +29,7 @@ import {
 import { formatReport, NOISY_CORES, summarize } from './harness/report.js';
 import {
   cpuBusySeconds,
+  predictionLogCounters,
   prepareSlipwayModels,
   type RunningServer,
   startMlserver,
@@ -272,6 +273,18 @@ async function main(): Promise<void> {
       }
     }
 
+    // The log-on figures mean something only if the log stored what was served.
+    const slipway = servers.get('slipway');
+    const predictionLog = slipway ? await predictionLogCounters(slipway.http) : undefined;
+    if (predictionLog) {
+      const ok = predictionLog.written > 0 && predictionLog.failedFlushes === 0;
+      log(
+        `prediction log (log-on server): ${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ` +
+          `${predictionLog.failedFlushes} failed flushes, ${predictionLog.queued} queued` +
+          (ok ? '' : ' — THE LOG DID NOT STORE WHAT WAS SERVED: its figures are not valid'),
+      );
+    }
+
     const machine = {
       slipway: slipwayRevision(),
       cpus: cpus().length,
@@ -291,11 +304,17 @@ async function main(): Promise<void> {
       features: N_FEATURES,
     });
     process.stdout.write(report.text);
+    if (predictionLog) {
+      process.stdout.write(
+        `\nprediction log of the log-on server: ${predictionLog.written} rows written, ` +
+          `${predictionLog.dropped} dropped, ${predictionLog.failedFlushes} failed flushes\n`,
+      );
+    }
     mkdirSync(OUT, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     writeFileSync(
       join(OUT, `serving-${stamp}.json`),
-      JSON.stringify({ machine, opts, results, summary }, null, 2),
+      JSON.stringify({ machine, opts, results, summary, predictionLog }, null, 2),
     );
     writeFileSync(join(OUT, `serving-${stamp}.md`), report.markdown);
     log(`wrote bench/.out/serving-${stamp}.{json,md}`);

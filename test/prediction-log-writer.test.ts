@@ -12,6 +12,7 @@ import {
   TensorAccumulator,
   TensorSlab,
   tensorColumns,
+  transferables,
 } from '../src/monitoring/prediction-batch.js';
 import { PredictionLog } from '../src/monitoring/prediction-log.js';
 import { predictionRows } from '../src/monitoring/prediction-rows.js';
@@ -54,7 +55,7 @@ describe('gathering V2 answers into a tensor batch', () => {
   test('a batch stores, row for row, what each request expands to', () => {
     const entries = [
       entry('r1', [[1, 2, 3]]),
-      entry('r2', [
+      entry('r2-é✓😀', [
         [4, 5, 6],
         [7.5, 8, 9],
       ]),
@@ -93,7 +94,11 @@ describe('gathering V2 answers into a tensor batch', () => {
     const second = acc.take();
     assert.equal(first.rows, 1000);
     assert.equal(second.rows, 3000);
-    const rows = batchRows('iris', '2', JSON.parse(JSON.stringify(tensorColumns(second))));
+    // As the writer thread gets it: the buffers transferred (the ids arrive as a Uint8Array).
+    const moved = structuredClone(second, { transfer: transferables([second]) });
+    assert.equal(second.numbers.length, 0, 'transferred, not copied');
+    const rows = batchRows('iris', '2', JSON.parse(JSON.stringify(tensorColumns(moved))));
+    assert.equal(rows[0]!.requestId, 'b0');
     assert.equal(rows[2999]!.requestId, 'b2999');
     assert.deepEqual(rows[2999]!.inputs, { a: 2999, b: 0, c: 0 });
   });

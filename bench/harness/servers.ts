@@ -175,12 +175,14 @@ export async function startSlipway(
   nodeArgs: string[],
   options: { predictionLog?: boolean } = {},
 ): Promise<RunningServer> {
+  // A fresh store each run: what an earlier run logged (or an older schema) must not weigh on this one.
   const dataDir = join(
     root,
     'bench',
     '.out',
     options.predictionLog === false ? 'slipway-data-nolog' : 'slipway-data',
   );
+  rmSync(dataDir, { recursive: true, force: true });
   const args = [
     ...nodeArgs,
     join(root, 'bin', 'slipway.js'),
@@ -226,6 +228,26 @@ export async function startMlserver(root: string, mlserver: string, workDir: str
     await waitReady('mlserver', `${url}/v2/models/${MODEL}/ready`, started.child, 180_000);
     return { http: url };
   });
+}
+
+/**
+ * The prediction log's counters from a Slipway server's /metrics (rows written and dropped,
+ * failed flushes), so a run with the log on can show that it really stored what it served.
+ */
+export async function predictionLogCounters(
+  http: string,
+): Promise<{ written: number; dropped: number; failedFlushes: number; queued: number }> {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  const value = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : Number.NaN;
+  };
+  return {
+    written: value('slipway_prediction_log_written_rows_total'),
+    dropped: value('slipway_prediction_log_dropped_rows_total'),
+    failedFlushes: value('slipway_prediction_log_failed_flushes_total'),
+    queued: value('slipway_prediction_log_queued'),
+  };
 }
 
 export async function stopServer(server: RunningServer, graceMs = 15_000): Promise<void> {

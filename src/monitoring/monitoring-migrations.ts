@@ -44,6 +44,11 @@ export interface MonitoringTables {
     parts: number;
     /** A TableProfileJson: inputs by name, outputs as `prediction.<name>`. */
     profile: string;
+    /**
+     * Every written row's latency in µs as `[values, counts]` (values ascending), so latency
+     * quantiles over a range merge windows instead of reading raw rows; null before 0420.
+     */
+    latency: string | null;
   };
 }
 
@@ -99,6 +104,12 @@ export const monitoringMigrations: NamedMigration[] = [
         .on('monitoring_windows')
         .columns(['model', 'granularity', 'window_ms'])
         .execute();
+    },
+  },
+  {
+    name: '0420-window-latency',
+    async up(db) {
+      await db.schema.alterTable('monitoring_windows').addColumn('latency', 'text').execute();
     },
   },
 ];

@@ -13,6 +13,7 @@ import {
 /** Reference rows read for multivariate drift at most (the first ones of the dataset version). */
 const MULTIVARIATE_REFERENCE_ROWS = 200_000;
 
+import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import {
   classificationMetrics,
@@ -89,6 +90,13 @@ export interface PerformanceQuery {
   positive?: string;
 }
 
+/** A logged prediction with its ground truth. */
+interface LabelledPrediction {
+  timeMs: number;
+  segments: Record<string, string> | null;
+  row: LabelledRow;
+}
+
 /** Where drift references come from: the registry's lineage and the dataset store. */
 export interface ReferenceResolver {
   /** The training dataset version (`name@n`) a model version names, if any. */
@@ -106,7 +114,7 @@ export interface ServiceStats {
   error_rate: number;
   /** CPU time of the answered requests (their shares of batch compute on every intra-op thread). */
   cpu_seconds: number;
-  /** Logged predictions in range (the latency quantiles' sample). */
+  /** Logged predictions in the range's minute windows (whose latencies the quantiles are of). */
   logged: number;
   latency_ms: { p50: number | null; p95: number | null; p99: number | null };
 }
@@ -314,7 +322,10 @@ export class Monitoring {
     const out: VersionComparison[] = [];
     for (const { version } of seen.sort((a, b) => Number(a.version) - Number(b.version))) {
       const range = { model: q.model, version, sinceMs: q.sinceMs, untilMs: q.untilMs };
-      const [service, perf] = await Promise.all([this.service(range), this.performance(range)]);
+      const [service, perf] = await Promise.all([
+        this.service(range),
+        this.performance(range, { labelledOnly: true }),
+      ]);
       const m = perf.metrics;
       const cost = (service.cpu_seconds / 3600) * this.prices.cpuHour;
       out.push({
@@ -461,34 +472,75 @@ export class Monitoring {
     return { accepted: rows.length };
   }
 
-  /** Performance of the predictions in a range that have ground truth, overall, per segment value and per window. */
-  async performance(q: PerformanceQuery): Promise<PerformanceResult> {
-    const all = await this.rows({
-      model: q.model,
-      ...(q.version !== undefined ? { version: q.version } : {}),
-      sinceMs: q.sinceMs,
-      untilMs: q.untilMs,
-    });
-    const inSegment = q.segment ? all.filter((r) => r.segments?.[q.segment!.key] === q.segment!.value) : all;
-    const truth = await this.feedbackFor(inSegment);
-    const labelled: { timeMs: number; segments: Record<string, string> | null; row: LabelledRow }[] = [];
-    const predictions = inSegment.length;
-    for (const r of inSegment) {
-      const f = truth.get(`${r.requestId}\u0000${r.rowIndex}`);
-      if (!f) continue;
-      const predicted = predictedOf(r.outputs);
-      if (!predicted) continue;
-      const actual = f.groundTruth as string | number | boolean;
-      labelled.push({
-        timeMs: r.timeMs,
-        segments: r.segments,
-        row: {
-          ...predicted,
-          actual: typeof actual === 'boolean' ? String(actual) : actual,
-          weight: f.weight,
-        },
-      });
+  /**
+   * The predictions of a range (and segment) joined with their ground truth, read one stored
+   * batch at a time (each parsed, filtered and joined before the next is read, with a turn of
+   * the event loop between them), so memory holds one batch and serving is never held up for
+   * longer than a batch takes.
+   */
+  private async labelled(
+    q: PerformanceQuery,
+    labelledOnly: boolean,
+  ): Promise<{ predictions: number; labelled: LabelledPrediction[] }> {
+    const labelled: LabelledPrediction[] = [];
+    let predictions = 0;
+    const anyTruth =
+      (await this.db.selectFrom('feedback').select('request_id').limit(1).executeTakeFirst()) !== undefined;
+    if (!anyTruth && labelledOnly) return { predictions, labelled };
+    let ids = this.db.selectFrom('prediction_batches').select('id').where('model', '=', q.model);
+    if (q.version !== undefined) ids = ids.where('version', '=', q.version);
+    const batches = await ids
+      .where('end_ms', '>=', q.sinceMs)
+      .where('start_ms', '<', q.untilMs)
+      .orderBy('start_ms', 'desc')
+      .execute();
+    for (const { id } of batches) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const b = await this.db
+        .selectFrom('prediction_batches')
+        .select(['model', 'version', 'data'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!b) continue; // removed by retention since
+      const inRange: PredictionRow[] = [];
+      for (const r of batchRows(b.model, b.version, JSON.parse(b.data) as BatchColumns)) {
+        if (r.timeMs < q.sinceMs || r.timeMs >= q.untilMs) continue;
+        if (q.segment && r.segments?.[q.segment.key] !== q.segment.value) continue;
+        inRange.push(r);
+      }
+      predictions += inRange.length;
+      if (!anyTruth) continue;
+      const truth = await this.feedbackFor(inRange);
+      for (const r of inRange) {
+        const f = truth.get(`${r.requestId}\u0000${r.rowIndex}`);
+        if (!f) continue;
+        const predicted = predictedOf(r.outputs);
+        if (!predicted) continue;
+        const actual = f.groundTruth as string | number | boolean;
+        labelled.push({
+          timeMs: r.timeMs,
+          segments: r.segments,
+          row: {
+            ...predicted,
+            actual: typeof actual === 'boolean' ? String(actual) : actual,
+            weight: f.weight,
+          },
+        });
+      }
     }
+    return { predictions, labelled };
+  }
+
+  /**
+   * Performance of the predictions in a range that have ground truth, overall, per segment value
+   * and per window. With `labelledOnly`, `predictions` is not counted, and when no ground truth
+   * has been received at all the raw log is not read (what the scheduled gauges ask for).
+   */
+  async performance(
+    q: PerformanceQuery,
+    options: { labelledOnly?: boolean } = {},
+  ): Promise<PerformanceResult> {
+    const { predictions, labelled } = await this.labelled(q, options.labelledOnly === true);
     const metricsOf = (subset: readonly LabelledRow[]): PerformanceMetrics | null => {
       if (subset.length === 0) return null;
       const classification = subset.some(
@@ -649,9 +701,11 @@ export class Monitoring {
     sinceMs: number;
     untilMs: number;
   }): Promise<ServiceStats> {
+    // Minute windows only: counts, CPU time and every written row's latency, merged (an hour of
+    // traffic is 60 rows here, not an hour of raw predictions).
     let windows = this.db
       .selectFrom('monitoring_windows')
-      .select(['requests', 'errors', 'cpu_us'])
+      .select(['requests', 'errors', 'cpu_us', 'rows', 'latency'])
       .where('model', '=', q.model)
       .where('granularity', '=', 'minute')
       .where('window_ms', '>=', Math.floor(q.sinceMs / 60_000) * 60_000)
@@ -661,30 +715,16 @@ export class Monitoring {
     const requests = counts.reduce((n, c) => n + c.requests, 0);
     const errors = counts.reduce((n, c) => n + c.errors, 0);
     const cpuSeconds = counts.reduce((n, c) => n + c.cpu_us, 0) / 1e6;
-    const latencies = (
-      await this.rows({
-        model: q.model,
-        ...(q.version !== undefined ? { version: q.version } : {}),
-        sinceMs: q.sinceMs,
-        untilMs: q.untilMs,
-      })
-    )
-      .map((r) => r.latencyUs / 1000)
-      .sort((a, b) => a - b);
-    // Linear interpolation between order statistics, as numpy's default percentile.
-    const quantile = (p: number) => {
-      if (latencies.length === 0) return null;
-      const h = (latencies.length - 1) * p;
-      const lo = Math.floor(h);
-      return latencies[lo]! + (h - lo) * ((latencies[lo + 1] ?? latencies[lo]!) - latencies[lo]!);
-    };
+    const latency = new LatencyCounts();
+    for (const c of counts) latency.merge(c.latency);
+    const [p50, p95, p99] = latency.quantilesMs([0.5, 0.95, 0.99]);
     return {
       requests,
       errors,
       error_rate: requests + errors > 0 ? errors / (requests + errors) : 0,
       cpu_seconds: cpuSeconds,
-      logged: latencies.length,
-      latency_ms: { p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99) },
+      logged: counts.reduce((n, c) => n + c.rows, 0),
+      latency_ms: { p50: p50 ?? null, p95: p95 ?? null, p99: p99 ?? null },
     };
   }
 

@@ -119,14 +119,27 @@ export interface GatheredTensor {
   strings?: string[];
 }
 
-/** Numbers kept per row of a tensor batch: time (ms), latency (µs), row index in its request. */
-const PER_ROW = 3;
+/**
+ * Numbers kept per row of a tensor batch: time (ms), latency (µs), row index in its request, the
+ * protocol (an index into the batch's `protocols`), and where its request id starts and ends in
+ * the batch's `ids` bytes.
+ */
+const PER_ROW = 6;
+const TIME = 0;
+const LATENCY = 1;
+const ROW = 2;
+const PROTOCOL = 3;
+const ID_START = 4;
+const ID_END = 5;
+
+/** A request id's UTF-8 bytes take at most three per UTF-16 unit. */
+const MAX_UTF8_PER_UNIT = 3;
 
 /**
  * V2 predictions of one model version and one signature, gathered where they are served: each
- * tensor's elements copied into a growing array of its type, and each row's numbers into one
- * Float64Array, so no request object outlives its request. Its buffers can be transferred to
- * another thread as they are.
+ * tensor's elements copied into a growing array of its type, each row's numbers into one
+ * Float64Array and each request id's bytes into one buffer, so no request object (not even its
+ * id string) outlives its request. Its buffers can be transferred to another thread as they are.
  */
 export interface TensorBatch {
   kind: 'tensors';
@@ -135,9 +148,15 @@ export interface TensorBatch {
   rows: number;
   startMs: number;
   endMs: number;
-  requestIds: string[];
+  /**
+   * Request ids as UTF-8, one after the other (a request of several rows has its id once): a
+   * Buffer where it is gathered, a Uint8Array on the thread it is transferred to.
+   */
+  ids: Uint8Array;
+  idBytes: number;
+  /** The protocols of the batch's rows (each row keeps an index). */
   protocols: string[];
-  /** PER_ROW numbers a row: time_ms, latency_us, row. */
+  /** PER_ROW numbers a row: time_ms, latency_us, row, protocol, id start and end. */
   numbers: Float64Array;
   segments: Record<string, (string | null)[]>;
   inputs: GatheredTensor[];
@@ -145,9 +164,14 @@ export interface TensorBatch {
   featureNames?: string[];
 }
 
+/** A gathered row's latency (µs). */
+export function rowLatency(b: TensorBatch, i: number): number {
+  return b.numbers[i * PER_ROW + LATENCY]!;
+}
+
 /** A gathered row's time (ms). */
 export function rowTime(b: TensorBatch, i: number): number {
-  return b.numbers[i * PER_ROW]!;
+  return b.numbers[i * PER_ROW + TIME]!;
 }
 
 function widthOf(t: Tensor): number {
@@ -220,7 +244,9 @@ export class TensorAccumulator {
       rows: 0,
       startMs: Number.POSITIVE_INFINITY,
       endMs: Number.NEGATIVE_INFINITY,
-      requestIds: [],
+      // Never from Buffer's shared pool: the buffer is transferred to the writer.
+      ids: Buffer.allocUnsafeSlow(Math.max(4096, Math.ceil((last?.idBytes ?? 0) * 1.25))),
+      idBytes: 0,
       protocols: [],
       numbers: new Float64Array(Math.max(256, Math.ceil((last?.rows ?? 0) * 1.25)) * PER_ROW),
       segments: {},
@@ -248,14 +274,27 @@ export class TensorAccumulator {
       grown.set(b.numbers.subarray(0, b.rows * PER_ROW));
       b.numbers = grown;
     }
+    const id = e.requestId;
+    if (b.idBytes + MAX_UTF8_PER_UNIT * id.length > b.ids.length) {
+      const grown = Buffer.allocUnsafeSlow(
+        Math.max(2 * b.ids.length, b.idBytes + MAX_UTF8_PER_UNIT * id.length),
+      );
+      grown.set(b.ids.subarray(0, b.idBytes));
+      b.ids = grown;
+    }
+    const idStart = b.idBytes;
+    b.idBytes += (b.ids as Buffer).write(id, idStart);
+    let protocol = b.protocols.indexOf(e.protocol);
+    if (protocol < 0) protocol = b.protocols.push(e.protocol) - 1;
     for (let i = 0; i < n; i++) {
       if (e.segments) put(b.segments, e.segments, b.rows);
-      b.requestIds.push(e.requestId);
-      b.protocols.push(e.protocol);
       const at = b.rows * PER_ROW;
-      b.numbers[at] = e.timeMs;
-      b.numbers[at + 1] = e.latencyUs;
-      b.numbers[at + 2] = i;
+      b.numbers[at + TIME] = e.timeMs;
+      b.numbers[at + LATENCY] = e.latencyUs;
+      b.numbers[at + ROW] = i;
+      b.numbers[at + PROTOCOL] = protocol;
+      b.numbers[at + ID_START] = idStart;
+      b.numbers[at + ID_END] = b.idBytes;
       b.rows++;
     }
     if (e.timeMs < b.startMs) b.startMs = e.timeMs;
@@ -307,7 +346,7 @@ export class TensorSlab {
 export function transferables(batches: readonly TensorBatch[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const b of batches) {
-    out.push(b.numbers.buffer as ArrayBuffer);
+    out.push(b.numbers.buffer as ArrayBuffer, b.ids.buffer as ArrayBuffer);
     for (const g of [...b.inputs, ...b.outputs]) if (g.data) out.push(g.data.buffer as ArrayBuffer);
   }
   return out;
@@ -338,13 +377,28 @@ export function tensorColumns(b: TensorBatch): TensorColumns {
     for (let i = 0; i < b.rows; i++) out[i] = b.numbers[i * PER_ROW + k]!;
     return out;
   };
+  const requestIds = new Array<string>(b.rows);
+  const protocols = new Array<string>(b.rows);
+  const ids = Buffer.from(b.ids.buffer, b.ids.byteOffset, b.idBytes);
+  let id = '';
+  let idEnd = -1;
+  for (let i = 0; i < b.rows; i++) {
+    const at = i * PER_ROW;
+    // The rows of one request share their id's bytes (and so one string).
+    if (b.numbers[at + ID_END] !== idEnd) {
+      idEnd = b.numbers[at + ID_END]!;
+      id = ids.toString('utf8', b.numbers[at + ID_START]!, idEnd);
+    }
+    requestIds[i] = id;
+    protocols[i] = b.protocols[b.numbers[at + PROTOCOL]!]!;
+  }
   const out: TensorColumns = {
     kind: 'tensors',
-    request_id: b.requestIds,
-    row: column(2),
-    time_ms: column(0),
-    latency_us: column(1),
-    protocol: b.protocols,
+    request_id: requestIds,
+    row: column(ROW),
+    time_ms: column(TIME),
+    latency_us: column(LATENCY),
+    protocol: protocols,
     segments: b.segments,
     inputs: b.inputs.map(stored),
     outputs: b.outputs.map(stored),

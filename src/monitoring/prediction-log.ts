@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { PredictionEntry, PredictionSink, Tensor } from '../inference/index.js';
 import type { Database } from '../store/index.js';
+import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import { TensorAccumulator, TensorSlab, transferables } from './prediction-batch.js';
 import type { LogWorkerInit, LogWorkerReply, LogWorkerRequest } from './prediction-log-worker.js';
@@ -143,11 +144,11 @@ export class PredictionLog implements PredictionSink {
       return;
     }
     this.pending++;
-    // A generated id (randomUUID) is a rope of some twenty pieces, ~490 bytes of heap; reading a
-    // character flattens it to ~70 before it is kept until the flush. Kept ropes were promoted
-    // out of the young generation by the thousand and doubled the serving thread's GC time.
-    entry.requestId.charCodeAt(0);
     if (entry.records) {
+      // Records-API entries are kept as served; a generated id (randomUUID) is a rope of some
+      // twenty pieces, ~490 bytes of heap: reading a character flattens it to ~70 before it is
+      // kept until the flush (kept ropes, promoted by the thousand, doubled the GC time).
+      entry.requestId.charCodeAt(0);
       this.records.push(entry);
       return;
     }
@@ -288,7 +289,7 @@ export class PredictionLog implements PredictionSink {
       if (existing && existing.parts === h.parts) continue;
       const parts = await this.db
         .selectFrom('monitoring_windows')
-        .select(['profile', 'rows', 'requests', 'errors', 'cpu_us'])
+        .select(['profile', 'rows', 'requests', 'errors', 'cpu_us', 'latency'])
         .where('granularity', '=', 'minute')
         .where('model', '=', h.model)
         .where('version', '=', h.version)
@@ -296,6 +297,8 @@ export class PredictionLog implements PredictionSink {
         .where('window_ms', '<', h.hourMs + HOUR_MS)
         .execute();
       const merged = mergeProfiles(parts.map((p) => p.profile));
+      const latency = new LatencyCounts();
+      for (const p of parts) latency.merge(p.latency);
       await this.db.transaction().execute(async (trx) => {
         if (existing) await trx.deleteFrom('monitoring_windows').where('id', '=', existing.id).execute();
         await trx
@@ -312,6 +315,7 @@ export class PredictionLog implements PredictionSink {
             cpu_us: parts.reduce((n, p) => n + p.cpu_us, 0),
             parts: parts.length,
             profile: JSON.stringify(merged),
+            latency: JSON.stringify(latency),
           })
           .execute();
       });

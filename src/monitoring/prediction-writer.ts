@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { TableProfile } from '../data/index.js';
 import type { PredictionEntry } from '../inference/index.js';
+import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import {
   batchEntry,
   RecordBatchBuilder,
+  rowLatency,
   rowTime,
   type TensorBatch,
   tensorColumns,
@@ -65,6 +67,8 @@ interface Window {
   profile: TableProfile;
   /** Rows written in the window; the profile holds a sample of them when traffic is high. */
   logged: number;
+  /** Every written row's latency (µs), not a sample. */
+  latency: LatencyCounts;
   requests: number;
   errors: number;
   cpuUs: number;
@@ -153,6 +157,7 @@ export class PredictionWriter {
         windowMs,
         profile: new TableProfile(WINDOW_PROFILE_OPTIONS),
         logged: 0,
+        latency: new LatencyCounts(),
         requests: 0,
         errors: 0,
         cpuUs: 0,
@@ -165,7 +170,7 @@ export class PredictionWriter {
   /**
    * Folds a sample of a message's rows into the minute windows: about WINDOW_SAMPLE_PER_SECOND
    * rows per second in all (every row when traffic is lower), chosen uniformly; every written
-   * row counts towards its window's total.
+   * row counts towards its window's total and latency counts.
    */
   private profile(m: WriteMessage, rows: number): void {
     const budget = (WINDOW_SAMPLE_PER_SECOND * this.options.flushMs) / 1000;
@@ -178,6 +183,7 @@ export class PredictionWriter {
         const t = rowTime(b, i);
         if (last?.windowMs !== minuteOf(t)) last = this.window(b.model, b.version, minuteOf(t));
         last.logged++;
+        last.latency.add(rowLatency(b, i));
         if (p < 1 && Math.random() >= p) continue;
         decoded ??= batchEntry(b);
         const r = tensorPredictionRow(decoded, i);
@@ -187,7 +193,9 @@ export class PredictionWriter {
     }
     for (const e of m.records) {
       const n = e.records?.length ?? 0;
-      this.window(e.model, e.version, minuteOf(e.timeMs)).logged += n;
+      const w = this.window(e.model, e.version, minuteOf(e.timeMs));
+      w.logged += n;
+      if (n > 0) w.latency.add(e.latencyUs, n);
       if (p < 1 && Math.random() >= p * n) continue; // most requests hold one record
       for (const r of predictionRows(e)) folder.add(r);
     }
@@ -215,6 +223,7 @@ export class PredictionWriter {
             cpu_us: w.cpuUs,
             parts: 1,
             profile: JSON.stringify(w.profile),
+            latency: JSON.stringify(w.latency),
           })),
         )
         .execute();
