@@ -206,7 +206,10 @@ export class ColumnProfile {
     this.lengthMin = Math.min(this.lengthMin, other.lengthMin);
     this.lengthMax = Math.max(this.lengthMax, other.lengthMax);
     if (this.exact && other.exact) {
-      for (const [k, c] of other.exact) this.exact.add(k, c);
+      const exact = this.exact;
+      other.exact.forEach((k, c) => {
+        exact.add(k, c);
+      });
       if (this.exact.size > this.options.exactLimit) this.toSketches();
       return;
     }
