@@ -9,8 +9,10 @@ import { Monitoring } from '../src/monitoring/monitoring.js';
 import { type MonitoringTables, monitoringMigrations } from '../src/monitoring/monitoring-migrations.js';
 import {
   batchRows,
+  storedColumns,
   TensorAccumulator,
   TensorSlab,
+  tensorBatchStorage,
   tensorColumns,
   transferables,
 } from '../src/monitoring/prediction-batch.js';
@@ -84,6 +86,19 @@ describe('gathering V2 answers into a tensor batch', () => {
     assert.deepEqual(read, expected);
     assert.deepEqual(read[2]!.inputs, { a: 7.5, b: 8, c: 9 });
     assert.deepEqual(read[2]!.outputs, { label: 1, probabilities: [0.25, 0.75] });
+
+    // Stored in binary as the writer stores it: a JSON header and the buffers as they are. The
+    // payload comes back from the database at any byte offset.
+    const { header, payload } = tensorBatchStorage(batch);
+    const text = JSON.stringify(header);
+    assert.ok(text.length < 600, 'the header holds no per-row data');
+    const moved = Buffer.alloc(payload.length + 3);
+    payload.copy(moved, 3);
+    const back = batchRows('iris', '2', storedColumns(text, moved.subarray(3)));
+    assert.deepEqual(back, expected);
+    assert.equal(back[1]!.requestId, 'r2-é✓😀');
+    assert.equal(back[3]!.protocol, 'grpc');
+    assert.throws(() => storedColumns(text, payload.subarray(0, 16)), /shorter than its header/);
   });
 
   test('the next batch starts empty and grows past the first one', () => {

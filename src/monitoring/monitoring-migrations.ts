@@ -14,8 +14,13 @@ export interface MonitoringTables {
     start_ms: number;
     end_ms: number;
     rows: number;
-    /** A BatchColumns JSON object (see prediction-batch.ts). */
+    /**
+     * A BatchColumns JSON object (see prediction-batch.ts), or, with `payload`, the header of a
+     * binary tensor batch (`TensorBatchHeader`).
+     */
     data: string;
+    /** A binary tensor batch's numbers, request ids and tensor bytes (null for JSON batches; 0421). */
+    payload: Uint8Array | null;
   };
   feedback: {
     request_id: string;
@@ -110,6 +115,15 @@ export const monitoringMigrations: NamedMigration[] = [
     name: '0420-window-latency',
     async up(db) {
       await db.schema.alterTable('monitoring_windows').addColumn('latency', 'text').execute();
+    },
+  },
+  {
+    name: '0421-batch-payload',
+    async up(db, dialect) {
+      await db.schema
+        .alterTable('prediction_batches')
+        .addColumn('payload', dialect === 'postgres' ? 'bytea' : 'blob')
+        .execute();
     },
   },
 ];

@@ -21,7 +21,7 @@ import {
   type PerformanceMetrics,
   regressionMetrics,
 } from './performance.js';
-import { type BatchColumns, batchRows } from './prediction-batch.js';
+import { batchRows, storedColumns } from './prediction-batch.js';
 import type { PredictionRow } from './prediction-rows.js';
 import { HOUR_MS, mergeProfiles } from './prediction-writer.js';
 
@@ -347,7 +347,7 @@ export class Monitoring {
 
   /** The logged rows of batches overlapping a range (newest batches first), filtered. */
   private async rows(q: PredictionQuery): Promise<PredictionRow[]> {
-    let query = this.db.selectFrom('prediction_batches').select(['model', 'version', 'data']);
+    let query = this.db.selectFrom('prediction_batches').select(['model', 'version', 'data', 'payload']);
     if (q.model !== undefined) query = query.where('model', '=', q.model);
     if (q.version !== undefined) query = query.where('version', '=', q.version);
     if (q.sinceMs !== undefined) query = query.where('end_ms', '>=', q.sinceMs);
@@ -355,7 +355,7 @@ export class Monitoring {
     const batches = await query.orderBy('start_ms', 'desc').execute();
     const out: PredictionRow[] = [];
     for (const b of batches) {
-      for (const r of batchRows(b.model, b.version, JSON.parse(b.data) as BatchColumns)) {
+      for (const r of batchRows(b.model, b.version, storedColumns(b.data, b.payload))) {
         if (q.sinceMs !== undefined && r.timeMs < q.sinceMs) continue;
         if (q.untilMs !== undefined && r.timeMs >= q.untilMs) continue;
         if (q.requestId !== undefined && r.requestId !== q.requestId) continue;
@@ -498,12 +498,12 @@ export class Monitoring {
       await new Promise((resolve) => setImmediate(resolve));
       const b = await this.db
         .selectFrom('prediction_batches')
-        .select(['model', 'version', 'data'])
+        .select(['model', 'version', 'data', 'payload'])
         .where('id', '=', id)
         .executeTakeFirst();
       if (!b) continue; // removed by retention since
       const inRange: PredictionRow[] = [];
-      for (const r of batchRows(b.model, b.version, JSON.parse(b.data) as BatchColumns)) {
+      for (const r of batchRows(b.model, b.version, storedColumns(b.data, b.payload))) {
         if (r.timeMs < q.sinceMs || r.timeMs >= q.untilMs) continue;
         if (q.segment && r.segments?.[q.segment.key] !== q.segment.value) continue;
         inRange.push(r);

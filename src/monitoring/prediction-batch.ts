@@ -27,6 +27,10 @@ export interface StoredTensor {
   width: number;
   b64?: string;
   strings?: string[];
+  /** In a binary batch's header: the tensor's byte length in the payload. */
+  bytes?: number;
+  /** The tensor's bytes, once read from a binary batch's payload (never stored in JSON). */
+  raw?: Uint8Array;
 }
 
 /**
@@ -407,6 +411,112 @@ export function tensorColumns(b: TensorBatch): TensorColumns {
   return out;
 }
 
+/**
+ * The JSON header of a tensor batch stored in binary: the payload beside it holds, each section
+ * starting at a multiple of 8 bytes, the rows' numbers (`perRow` doubles a row: time, latency,
+ * row, protocol index, request id start and end), the request ids' UTF-8 bytes (`idBytes`), then
+ * each numeric tensor's bytes (inputs, then outputs) as `bytes` says. BYTES tensors stay in the
+ * header as strings.
+ */
+export interface TensorBatchHeader {
+  kind: 'tensors-binary';
+  rows: number;
+  perRow: number;
+  idBytes: number;
+  protocols: string[];
+  segments: Record<string, (string | null)[]>;
+  inputs: StoredTensor[];
+  outputs: StoredTensor[];
+  feature_names?: string[];
+}
+
+const padded = (n: number) => (n + 7) & ~7;
+
+/**
+ * A gathered batch as stored in binary: a small JSON header and one payload of its buffers as
+ * they are (no base64, no number or id turned into text).
+ */
+export function tensorBatchStorage(b: TensorBatch): { header: TensorBatchHeader; payload: Buffer } {
+  const sections: Uint8Array[] = [
+    new Uint8Array(b.numbers.buffer, b.numbers.byteOffset, b.rows * PER_ROW * 8),
+    b.ids.subarray(0, b.idBytes),
+  ];
+  const stored = (g: GatheredTensor): StoredTensor => {
+    if (g.strings) return { name: g.name, datatype: g.datatype, width: g.width, strings: g.strings };
+    const bytes = bytesOf(g);
+    sections.push(bytes);
+    return { name: g.name, datatype: g.datatype, width: g.width, bytes: bytes.byteLength };
+  };
+  const header: TensorBatchHeader = {
+    kind: 'tensors-binary',
+    rows: b.rows,
+    perRow: PER_ROW,
+    idBytes: b.idBytes,
+    protocols: b.protocols,
+    segments: b.segments,
+    inputs: b.inputs.map(stored),
+    outputs: b.outputs.map(stored),
+  };
+  if (b.featureNames) header.feature_names = b.featureNames;
+  let total = 0;
+  for (const section of sections) total += padded(section.byteLength);
+  const payload = Buffer.alloc(total);
+  let at = 0;
+  for (const section of sections) {
+    payload.set(section, at);
+    at += padded(section.byteLength);
+  }
+  return { header, payload };
+}
+
+/** A stored batch's columns: its JSON as it is, or a binary batch's header and payload read back. */
+export function storedColumns(data: string, payload: Uint8Array | null): BatchColumns {
+  const parsed = JSON.parse(data) as BatchColumns | TensorBatchHeader;
+  if (parsed.kind !== 'tensors-binary') return parsed;
+  if (!payload) throw new Error('a binary prediction batch without its payload');
+  const h = parsed;
+  let at = 0;
+  const take = (n: number): Uint8Array => {
+    if (at + n > payload.byteLength)
+      throw new Error('a binary prediction batch shorter than its header says');
+    const section = payload.subarray(at, at + n);
+    at += padded(n);
+    return section;
+  };
+  const numberBytes = take(h.rows * h.perRow * 8);
+  const numbers = new Float64Array(new Uint8Array(numberBytes).buffer);
+  const idSection = take(h.idBytes);
+  const ids = Buffer.from(idSection.buffer, idSection.byteOffset, idSection.byteLength);
+  const withRaw = (t: StoredTensor): StoredTensor => (t.strings ? t : { ...t, raw: take(t.bytes ?? 0) });
+  const inputs = h.inputs.map(withRaw);
+  const outputs = h.outputs.map(withRaw);
+  const column = (k: number) => Array.from({ length: h.rows }, (_, i) => numbers[i * h.perRow + k]!);
+  const requestIds = new Array<string>(h.rows);
+  let id = '';
+  let idEnd = -1;
+  for (let i = 0; i < h.rows; i++) {
+    const end = numbers[i * h.perRow + ID_END]!;
+    if (end !== idEnd) {
+      idEnd = end;
+      id = ids.toString('utf8', numbers[i * h.perRow + ID_START]!, end);
+    }
+    requestIds[i] = id;
+  }
+  const out: TensorColumns = {
+    kind: 'tensors',
+    request_id: requestIds,
+    row: column(ROW),
+    time_ms: column(TIME),
+    latency_us: column(LATENCY),
+    protocol: column(PROTOCOL).map((k) => h.protocols[k]!),
+    segments: h.segments,
+    inputs,
+    outputs,
+  };
+  if (h.feature_names) out.feature_names = h.feature_names;
+  return out;
+}
+
 /** A gathered batch's tensors decoded, as one entry over all its rows (for window profiles). */
 export function batchEntry(b: TensorBatch): PredictionEntry {
   const decoded = (g: GatheredTensor): Tensor =>
@@ -463,8 +573,8 @@ export function batchRows(model: string, version: string, d: BatchColumns): Pred
       protocol: '',
       requestId: '',
       latencyUs: 0,
-      inputs: d.inputs.map((t) => decode(t, n)),
-      outputs: d.outputs.map((t) => decode(t, n)),
+      inputs: d.inputs.map((t) => decode(t, n, t.raw)),
+      outputs: d.outputs.map((t) => decode(t, n, t.raw)),
       ...(d.feature_names ? { featureNames: d.feature_names } : {}),
     });
     expanded.forEach((r, i) => {

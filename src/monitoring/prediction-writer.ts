@@ -10,7 +10,7 @@ import {
   rowLatency,
   rowTime,
   type TensorBatch,
-  tensorColumns,
+  tensorBatchStorage,
 } from './prediction-batch.js';
 import { type PredictionRow, predictionRows, profileCells, tensorPredictionRow } from './prediction-rows.js';
 
@@ -127,7 +127,8 @@ export class PredictionWriter {
     const values: MonitoringTables['prediction_batches'][] = [];
     for (const b of m.tensors) {
       if (b.rows === 0) continue;
-      values.push(batchRow(b, tensorColumns(b)));
+      const { header, payload } = tensorBatchStorage(b);
+      values.push(batchRow(b, header, payload));
     }
     const builders = new Map<string, RecordBatchBuilder>();
     for (const e of m.records) {
@@ -279,10 +280,14 @@ export function mergeProfiles(texts: readonly string[]): TableProfile {
   return merged;
 }
 
-/** A `prediction_batches` row: a batch's model, version, time span and row count, and its data as JSON. */
+/**
+ * A `prediction_batches` row: a batch's model, version, time span and row count, and its data as
+ * JSON (with a binary payload for tensor batches).
+ */
 function batchRow(
   b: { model: string; version: string; startMs: number; endMs: number; rows: number },
   data: unknown,
+  payload: Uint8Array | null = null,
 ): MonitoringTables['prediction_batches'] {
   return {
     id: randomUUID(),
@@ -292,5 +297,6 @@ function batchRow(
     end_ms: b.endMs,
     rows: b.rows,
     data: JSON.stringify(data),
+    payload,
   };
 }
