@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { sortedCounts } from '../src/data/profile/distribution.js';
 import {
   type ColumnSummary,
   FrequentItems,
@@ -428,6 +429,36 @@ describe('merging', () => {
 });
 
 describe('distributions and frequencies for drift tests', () => {
+  test('sorted counts: integers (packed with their positions) and other numbers agree', () => {
+    const ints = [5, -3, 7, 5, 0, -0, 2 ** 40, -(2 ** 40), 7, 1];
+    const counts = ints.map((_, i) => i + 1);
+    const expected = new Map<number, number>();
+    ints.forEach((v, i) => expected.set(v === 0 ? 0 : v, (expected.get(v === 0 ? 0 : v) ?? 0) + counts[i]!));
+    const order = [...expected.keys()].sort((a, b) => a - b);
+    const packed = sortedCounts(Float64Array.from(ints), Float64Array.from(counts));
+    assert.deepEqual([...packed.values], order);
+    assert.deepEqual(
+      [...packed.counts],
+      order.map((v) => expected.get(v)),
+    );
+    // One fraction sends the same values through the search path: the same answer.
+    const mixed = sortedCounts(Float64Array.from([...ints, 0.5]), Float64Array.from([...counts, 1]));
+    const at = [...mixed.values].indexOf(0.5);
+    // (-0 and 0 are one value; which of the two stands for it does not matter.)
+    assert.deepEqual(
+      [...mixed.values.slice(0, at), ...mixed.values.slice(at + 1)].map((v) => v + 0),
+      order,
+    );
+    assert.deepEqual(
+      [...mixed.counts.slice(0, at), ...mixed.counts.slice(at + 1)],
+      order.map((v) => expected.get(v)),
+    );
+    // Too large to carry a position: searched, still right.
+    const big = sortedCounts(Float64Array.from([2 ** 52, 3, 2 ** 52]), Float64Array.from([1, 2, 3]));
+    assert.deepEqual([...big.values], [3, 2 ** 52]);
+    assert.deepEqual([...big.counts], [2, 4]);
+  });
+
   test('exact: ranks and quantiles of the values', () => {
     const p = new TableProfile().add(
       batch(

@@ -30,6 +30,8 @@ export function sortedCounts(
   counts: Float64Array,
   length = values.length,
 ): { values: Float64Array<ArrayBuffer>; counts: Float64Array<ArrayBuffer> } {
+  const packed = sortedIntegerCounts(values, counts, length);
+  if (packed) return packed;
   const order = values.slice(0, length).sort();
   let w = 0;
   for (let i = 0; i < length; i++) if (w === 0 || order[i] !== order[w - 1]) order[w++] = order[i]!;
@@ -46,6 +48,40 @@ export function sortedCounts(
     placed[lo]! += counts[i]!;
   }
   return { values: order.slice(0, w), counts: placed };
+}
+
+/**
+ * `sortedCounts` for integers small enough to carry their position: each value times 2^k plus
+ * its index is one double, exact below 2^53, so one native sort orders the values and tells
+ * where each count goes (no search per value). Null when a value is not such an integer.
+ */
+function sortedIntegerCounts(
+  values: Float64Array,
+  counts: Float64Array,
+  length: number,
+): { values: Float64Array<ArrayBuffer>; counts: Float64Array<ArrayBuffer> } | null {
+  if (length === 0) return null;
+  const scale = 2 ** Math.ceil(Math.log2(length + 1));
+  const limit = Number.MAX_SAFE_INTEGER / scale - 1;
+  const keys = new Float64Array(length);
+  for (let i = 0; i < length; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v) || v > limit || v < -limit) return null;
+    keys[i] = v * scale + i;
+  }
+  keys.sort();
+  const out = new Float64Array(length);
+  const placed = new Float64Array(length);
+  let w = 0;
+  for (let j = 0; j < length; j++) {
+    const key = keys[j]!;
+    const v = Math.floor(key / scale);
+    const i = key - v * scale;
+    // -0 and 0 are one value, as the search below makes them.
+    if (w === 0 || out[w - 1] !== v) out[w++] = v;
+    placed[w - 1]! += counts[i]!;
+  }
+  return { values: out.slice(0, w), counts: placed.slice(0, w) };
 }
 
 /** The exact distribution of values with their counts (in any order). */
