@@ -433,7 +433,10 @@ describe('distributions and frequencies for drift tests', () => {
     const ints = [5, -3, 7, 5, 0, -0, 2 ** 40, -(2 ** 40), 7, 1];
     const counts = ints.map((_, i) => i + 1);
     const expected = new Map<number, number>();
-    ints.forEach((v, i) => expected.set(v === 0 ? 0 : v, (expected.get(v === 0 ? 0 : v) ?? 0) + counts[i]!));
+    for (let i = 0; i < ints.length; i++) {
+      const v = ints[i]! + 0; // -0 and 0 are one value
+      expected.set(v, (expected.get(v) ?? 0) + counts[i]!);
+    }
     const order = [...expected.keys()].sort((a, b) => a - b);
     const packed = sortedCounts(Float64Array.from(ints), Float64Array.from(counts));
     assert.deepEqual([...packed.values], order);
