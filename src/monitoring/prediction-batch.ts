@@ -365,7 +365,48 @@ function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-/** A gathered batch as stored: row fields as columns, the tensors' bytes in base64 (BYTES as strings). */
+/**
+ * A batch's per-row fields as columns, from its numbers (`perRow` a row), its request ids'
+ * UTF-8 bytes and its protocols.
+ */
+function rowFields(
+  numbers: Float64Array,
+  perRow: number,
+  rows: number,
+  idBytes: Uint8Array,
+  protocols: readonly string[],
+): Omit<RowFields, 'segments'> {
+  const column = (k: number) => {
+    const out = new Array<number>(rows);
+    for (let i = 0; i < rows; i++) out[i] = numbers[i * perRow + k]!;
+    return out;
+  };
+  const ids = Buffer.from(idBytes.buffer, idBytes.byteOffset, idBytes.byteLength);
+  const requestIds = new Array<string>(rows);
+  let id = '';
+  let idEnd = -1;
+  for (let i = 0; i < rows; i++) {
+    // The rows of one request share their id's bytes (and so one string).
+    const end = numbers[i * perRow + ID_END]!;
+    if (end !== idEnd) {
+      idEnd = end;
+      id = ids.toString('utf8', numbers[i * perRow + ID_START]!, end);
+    }
+    requestIds[i] = id;
+  }
+  return {
+    request_id: requestIds,
+    row: column(ROW),
+    time_ms: column(TIME),
+    latency_us: column(LATENCY),
+    protocol: column(PROTOCOL).map((k) => protocols[k]!),
+  };
+}
+
+/**
+ * A gathered batch as JSON columns, tensors in base64 (BYTES as strings): the form V2 batches
+ * were stored in before binary payloads, which readers still take.
+ */
 export function tensorColumns(b: TensorBatch): TensorColumns {
   const stored = (g: GatheredTensor): StoredTensor =>
     g.strings
@@ -376,33 +417,9 @@ export function tensorColumns(b: TensorBatch): TensorColumns {
           width: g.width,
           b64: base64(bytesOf(g)),
         };
-  const column = (k: number) => {
-    const out = new Array<number>(b.rows);
-    for (let i = 0; i < b.rows; i++) out[i] = b.numbers[i * PER_ROW + k]!;
-    return out;
-  };
-  const requestIds = new Array<string>(b.rows);
-  const protocols = new Array<string>(b.rows);
-  const ids = Buffer.from(b.ids.buffer, b.ids.byteOffset, b.idBytes);
-  let id = '';
-  let idEnd = -1;
-  for (let i = 0; i < b.rows; i++) {
-    const at = i * PER_ROW;
-    // The rows of one request share their id's bytes (and so one string).
-    if (b.numbers[at + ID_END] !== idEnd) {
-      idEnd = b.numbers[at + ID_END]!;
-      id = ids.toString('utf8', b.numbers[at + ID_START]!, idEnd);
-    }
-    requestIds[i] = id;
-    protocols[i] = b.protocols[b.numbers[at + PROTOCOL]!]!;
-  }
   const out: TensorColumns = {
     kind: 'tensors',
-    request_id: requestIds,
-    row: column(ROW),
-    time_ms: column(TIME),
-    latency_us: column(LATENCY),
-    protocol: protocols,
+    ...rowFields(b.numbers, PER_ROW, b.rows, b.ids.subarray(0, b.idBytes), b.protocols),
     segments: b.segments,
     inputs: b.inputs.map(stored),
     outputs: b.outputs.map(stored),
@@ -486,29 +503,12 @@ export function storedColumns(data: string, payload: Uint8Array | null): BatchCo
   const numberBytes = take(h.rows * h.perRow * 8);
   const numbers = new Float64Array(new Uint8Array(numberBytes).buffer);
   const idSection = take(h.idBytes);
-  const ids = Buffer.from(idSection.buffer, idSection.byteOffset, idSection.byteLength);
   const withRaw = (t: StoredTensor): StoredTensor => (t.strings ? t : { ...t, raw: take(t.bytes ?? 0) });
   const inputs = h.inputs.map(withRaw);
   const outputs = h.outputs.map(withRaw);
-  const column = (k: number) => Array.from({ length: h.rows }, (_, i) => numbers[i * h.perRow + k]!);
-  const requestIds = new Array<string>(h.rows);
-  let id = '';
-  let idEnd = -1;
-  for (let i = 0; i < h.rows; i++) {
-    const end = numbers[i * h.perRow + ID_END]!;
-    if (end !== idEnd) {
-      idEnd = end;
-      id = ids.toString('utf8', numbers[i * h.perRow + ID_START]!, end);
-    }
-    requestIds[i] = id;
-  }
   const out: TensorColumns = {
     kind: 'tensors',
-    request_id: requestIds,
-    row: column(ROW),
-    time_ms: column(TIME),
-    latency_us: column(LATENCY),
-    protocol: column(PROTOCOL).map((k) => h.protocols[k]!),
+    ...rowFields(numbers, h.perRow, h.rows, idSection, h.protocols),
     segments: h.segments,
     inputs,
     outputs,
