@@ -13,7 +13,6 @@ import {
   TensorAccumulator,
   TensorSlab,
   tensorBatchStorage,
-  tensorColumns,
   transferables,
 } from '../src/monitoring/prediction-batch.js';
 import { PredictionLog } from '../src/monitoring/prediction-log.js';
@@ -78,7 +77,14 @@ describe('gathering V2 answers into a tensor batch', () => {
     const batch = acc.take();
     assert.equal(batch.rows, 4);
     assert.equal(acc.rows, 0);
-    const stored = JSON.parse(JSON.stringify(tensorColumns(batch)));
+    // Stored as the writer stores it: a JSON header and the buffers as they are. The payload
+    // comes back from the database at any byte offset.
+    const { header, payload } = tensorBatchStorage(batch);
+    const text = JSON.stringify(header);
+    assert.ok(text.length < 600, 'the header holds no per-row data');
+    const moved = Buffer.alloc(payload.length + 3);
+    payload.copy(moved, 3);
+    const stored = storedColumns(text, moved.subarray(3));
     assert.deepEqual(stored.row, [0, 0, 1, 0]);
     assert.deepEqual(stored.time_ms, [T0, T0, T0, T0 + 5]);
     assert.deepEqual(stored.segments, { region: [null, null, null, 'EU'] });
@@ -87,19 +93,33 @@ describe('gathering V2 answers into a tensor batch', () => {
     assert.deepEqual(read, expected);
     assert.deepEqual(read[2]!.inputs, { a: 7.5, b: 8, c: 9 });
     assert.deepEqual(read[2]!.outputs, { label: 1, probabilities: [0.25, 0.75] });
-
-    // Stored in binary as the writer stores it: a JSON header and the buffers as they are. The
-    // payload comes back from the database at any byte offset.
-    const { header, payload } = tensorBatchStorage(batch);
-    const text = JSON.stringify(header);
-    assert.ok(text.length < 600, 'the header holds no per-row data');
-    const moved = Buffer.alloc(payload.length + 3);
-    payload.copy(moved, 3);
-    const back = batchRows('iris', '2', storedColumns(text, moved.subarray(3)));
-    assert.deepEqual(back, expected);
-    assert.equal(back[1]!.requestId, 'r2-é✓😀');
-    assert.equal(back[3]!.protocol, 'grpc');
+    assert.equal(read[1]!.requestId, 'r2-é✓😀');
+    assert.equal(read[3]!.protocol, 'grpc');
     assert.throws(() => storedColumns(text, payload.subarray(0, 16)), /shorter than its header/);
+  });
+
+  test('a V2 batch stored as JSON before binary payloads (tensors in base64) still reads', () => {
+    const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+    const legacy = {
+      kind: 'tensors',
+      request_id: ['old-1', 'old-1'],
+      row: [0, 1],
+      time_ms: [T0, T0],
+      latency_us: [300, 300],
+      protocol: ['rest', 'rest'],
+      segments: {},
+      inputs: [{ name: 'x', datatype: 'FP32', width: 3, b64: b64(new Float32Array([1, 2, 3, 4, 5, 6])) }],
+      outputs: [{ name: 'label', datatype: 'INT64', width: 1, b64: b64(BigInt64Array.of(0n, 1n)) }],
+      feature_names: ['a', 'b', 'c'],
+    };
+    const rows = batchRows('iris', '2', storedColumns(JSON.stringify(legacy), null));
+    assert.deepEqual(
+      rows.map((r) => [r.requestId, r.rowIndex, r.inputs, r.outputs]),
+      [
+        ['old-1', 0, { a: 1, b: 2, c: 3 }, { label: 0 }],
+        ['old-1', 1, { a: 4, b: 5, c: 6 }, { label: 1 }],
+      ],
+    );
   });
 
   test('the next batch starts empty and grows past the first one', () => {
@@ -113,7 +133,8 @@ describe('gathering V2 answers into a tensor batch', () => {
     // As the writer thread gets it: the buffers transferred (the ids arrive as a Uint8Array).
     const moved = structuredClone(second, { transfer: transferables([second]) });
     assert.equal(second.numbers.length, 0, 'transferred, not copied');
-    const rows = batchRows('iris', '2', JSON.parse(JSON.stringify(tensorColumns(moved))));
+    const { header, payload } = tensorBatchStorage(moved);
+    const rows = batchRows('iris', '2', storedColumns(JSON.stringify(header), payload));
     assert.equal(rows[0]!.requestId, 'b0');
     assert.equal(rows[2999]!.requestId, 'b2999');
     assert.deepEqual(rows[2999]!.inputs, { a: 2999, b: 0, c: 0 });

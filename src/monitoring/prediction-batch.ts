@@ -3,7 +3,7 @@ import type { PredictionRow } from './prediction-rows.js';
 import { predictionRows } from './prediction-rows.js';
 
 /** Per-row fields every batch has, one element per row. */
-export interface RowFields {
+interface RowFields {
   request_id: string[];
   row: number[];
   time_ms: number[];
@@ -205,6 +205,14 @@ function gather(t: Tensor, elements: number): GatheredTensor {
   return g;
 }
 
+/** `array` when it holds `needed` elements, else a copy of its first `used` in one at least twice the size. */
+function withCapacity<T extends NumericData>(array: T, used: number, needed: number): T {
+  if (needed <= array.length) return array;
+  const grown = new (array.constructor as NumericArrayConstructor)(Math.max(needed, array.length * 2));
+  grown.set(array.subarray(0, used) as never);
+  return grown as T;
+}
+
 function append(g: GatheredTensor, t: Tensor): void {
   if (g.strings) {
     for (const s of t.data as string[]) g.strings.push(s);
@@ -212,13 +220,8 @@ function append(g: GatheredTensor, t: Tensor): void {
   }
   const d = t.data as NumericData;
   const end = g.length + d.length;
-  let into = g.data!;
-  if (end > into.length) {
-    const Ctor = into.constructor as NumericArrayConstructor;
-    const grown = new Ctor(Math.max(end, into.length * 2));
-    grown.set(into.subarray(0, g.length) as never);
-    g.data = into = grown;
-  }
+  const into = withCapacity(g.data!, g.length, end);
+  g.data = into;
   if (d.length === 1) (into as unknown as unknown[])[g.length] = d[0];
   else into.set(d as never, g.length);
   g.length = end;
@@ -273,11 +276,7 @@ export class TensorAccumulator {
   add(e: PredictionEntry): void {
     const b = this.batch;
     const n = e.inputs?.[0]?.shape[0] ?? 0;
-    if ((b.rows + n) * PER_ROW > b.numbers.length) {
-      const grown = new Float64Array(Math.max((b.rows + n) * PER_ROW, b.numbers.length * 2));
-      grown.set(b.numbers.subarray(0, b.rows * PER_ROW));
-      b.numbers = grown;
-    }
+    b.numbers = withCapacity(b.numbers, b.rows * PER_ROW, (b.rows + n) * PER_ROW);
     const id = e.requestId;
     if (b.idBytes + MAX_UTF8_PER_UNIT * id.length > b.ids.length) {
       const grown = Buffer.allocUnsafeSlow(
@@ -361,8 +360,10 @@ function bytesOf(g: GatheredTensor): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, g.length * d.BYTES_PER_ELEMENT);
 }
 
-function base64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+/** A gathered tensor as a stored one: BYTES as strings, others with their bytes at hand (`raw`). */
+function storedTensor(g: GatheredTensor): StoredTensor {
+  const t = { name: g.name, datatype: g.datatype, width: g.width };
+  return g.strings ? { ...t, strings: g.strings } : { ...t, raw: bytesOf(g) };
 }
 
 /**
@@ -404,31 +405,6 @@ function rowFields(
 }
 
 /**
- * A gathered batch as JSON columns, tensors in base64 (BYTES as strings): the form V2 batches
- * were stored in before binary payloads, which readers still take.
- */
-export function tensorColumns(b: TensorBatch): TensorColumns {
-  const stored = (g: GatheredTensor): StoredTensor =>
-    g.strings
-      ? { name: g.name, datatype: g.datatype, width: g.width, strings: g.strings }
-      : {
-          name: g.name,
-          datatype: g.datatype,
-          width: g.width,
-          b64: base64(bytesOf(g)),
-        };
-  const out: TensorColumns = {
-    kind: 'tensors',
-    ...rowFields(b.numbers, PER_ROW, b.rows, b.ids.subarray(0, b.idBytes), b.protocols),
-    segments: b.segments,
-    inputs: b.inputs.map(stored),
-    outputs: b.outputs.map(stored),
-  };
-  if (b.featureNames) out.feature_names = b.featureNames;
-  return out;
-}
-
-/**
  * The JSON header of a tensor batch stored in binary: the payload beside it holds, each section
  * starting at a multiple of 8 bytes, the rows' numbers (`perRow` doubles a row: time, latency,
  * row, protocol index, request id start and end), the request ids' UTF-8 bytes (`idBytes`), then
@@ -458,11 +434,12 @@ export function tensorBatchStorage(b: TensorBatch): { header: TensorBatchHeader;
     new Uint8Array(b.numbers.buffer, b.numbers.byteOffset, b.rows * PER_ROW * 8),
     b.ids.subarray(0, b.idBytes),
   ];
+  // The header names each numeric tensor's byte length; its bytes go to the payload.
   const stored = (g: GatheredTensor): StoredTensor => {
-    if (g.strings) return { name: g.name, datatype: g.datatype, width: g.width, strings: g.strings };
-    const bytes = bytesOf(g);
-    sections.push(bytes);
-    return { name: g.name, datatype: g.datatype, width: g.width, bytes: bytes.byteLength };
+    const { raw, ...t } = storedTensor(g);
+    if (!raw) return t;
+    sections.push(raw);
+    return { ...t, bytes: raw.byteLength };
   };
   const header: TensorBatchHeader = {
     kind: 'tensors-binary',
@@ -519,14 +496,7 @@ export function storedColumns(data: string, payload: Uint8Array | null): BatchCo
 
 /** A gathered batch's tensors decoded, as one entry over all its rows (for window profiles). */
 export function batchEntry(b: TensorBatch): PredictionEntry {
-  const decoded = (g: GatheredTensor): Tensor =>
-    decode(
-      g.strings
-        ? { name: g.name, datatype: g.datatype, width: g.width, strings: g.strings }
-        : { name: g.name, datatype: g.datatype, width: g.width },
-      b.rows,
-      g.data ? bytesOf(g) : undefined,
-    );
+  const decoded = (g: GatheredTensor): Tensor => decode(storedTensor(g), b.rows);
   return {
     timeMs: 0,
     model: b.model,
@@ -540,10 +510,14 @@ export function batchEntry(b: TensorBatch): PredictionEntry {
   };
 }
 
-/** A stored tensor back as a tensor of `rows` rows (from `raw` when its bytes are at hand). */
-function decode(t: StoredTensor, rows: number, raw?: Uint8Array): Tensor {
+/**
+ * A stored tensor back as a tensor of `rows` rows: from its bytes when they are at hand (`raw`),
+ * else from the base64 of a batch stored as JSON (before 0421).
+ */
+function decode(t: StoredTensor, rows: number): Tensor {
   const shape = t.width === 1 ? [rows] : [rows, t.width];
   if (t.strings) return { name: t.name, datatype: t.datatype, shape, data: t.strings };
+  const raw = t.raw;
   const bytes = raw
     ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
     : Buffer.from(t.b64 ?? '', 'base64');
@@ -573,8 +547,8 @@ export function batchRows(model: string, version: string, d: BatchColumns): Pred
       protocol: '',
       requestId: '',
       latencyUs: 0,
-      inputs: d.inputs.map((t) => decode(t, n, t.raw)),
-      outputs: d.outputs.map((t) => decode(t, n, t.raw)),
+      inputs: d.inputs.map((t) => decode(t, n)),
+      outputs: d.outputs.map((t) => decode(t, n)),
       ...(d.feature_names ? { featureNames: d.feature_names } : {}),
     });
     expanded.forEach((r, i) => {

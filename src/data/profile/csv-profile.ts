@@ -335,28 +335,26 @@ class CsvColumn {
     // deviations from it. Merged into the profile's (Chan et al.), they equal Welford's update per
     // cell to rounding. Two walks over the slots, not the table: each value once, no empty entries.
     const slots = this.slots;
-    let numN = 0;
-    let numSum = 0;
-    let dateN = 0;
-    let dateSum = 0;
+    const num = new Moments();
+    const date = new Moments();
+    /** The moments a slot of this kind adds to: the numbers', the dates', or none. */
+    const momentsOf = (kind: number): Moments | null =>
+      kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER ? num : kind === DATETIME ? date : null;
     let counted = 0; // keys with a count
     for (let s = 0; s < slots; s++) {
       const at = meta[META * s + 4]!;
       const count = tnum[4 * at + 3]!;
       if (count === 0) continue;
-      switch (meta[META * s + 2] as Kind) {
+      const kind = meta[META * s + 2]! as Kind;
+      switch (kind) {
         case Kind.Missing:
           c.missing += count;
           continue;
         case Kind.Integer:
           t.integer += count;
-          numN += count;
-          numSum += count * tnum[4 * at + 2]!;
           break;
         case Kind.BigInteger: {
           t.integer += count;
-          numN += count;
-          numSum += count * tnum[4 * at + 2]!;
           const big = this.values[s] as bigint;
           if (c.bigMin === null || big < c.bigMin) c.bigMin = big;
           if (c.bigMax === null || big > c.bigMax) c.bigMax = big;
@@ -364,8 +362,6 @@ class CsvColumn {
         }
         case Kind.Float:
           t.float += count;
-          numN += count;
-          numSum += count * tnum[4 * at + 2]!;
           break;
         case Kind.Infinite:
           t.infinite += count;
@@ -375,8 +371,6 @@ class CsvColumn {
           break;
         case Kind.Datetime:
           t.datetime += count;
-          dateN += count;
-          dateSum += count * tnum[4 * at + 2]!;
           break;
         case Kind.String: {
           t.string += count;
@@ -387,24 +381,22 @@ class CsvColumn {
           break;
         }
       }
+      const m = momentsOf(kind);
+      if (m) {
+        m.n += count;
+        m.mean += count * tnum[4 * at + 2]!; // the sum until the walk ends
+      }
       const key = meta[META * s + 3]!;
       if (keyCounts[key] === 0) counted++;
       keyCounts[key]! += count;
     }
-    const num = new Moments();
-    const date = new Moments();
-    num.n = numN;
-    num.mean = numN > 0 ? numSum / numN : 0;
-    date.n = dateN;
-    date.mean = dateN > 0 ? dateSum / dateN : 0;
+    for (const m of [num, date]) if (m.n > 0) m.mean /= m.n;
     for (let s = 0; s < slots; s++) {
       const at = meta[META * s + 4]!;
       const count = tnum[4 * at + 3]!;
       if (count === 0) continue;
       tnum[4 * at + 3] = 0;
-      const kind = meta[META * s + 2]!;
-      const m =
-        kind === INTEGER || kind === FLOAT || kind === BIG_INTEGER ? num : kind === DATETIME ? date : null;
+      const m = momentsOf(meta[META * s + 2]!);
       if (m === null) continue;
       const x = tnum[4 * at + 2]!;
       m.m2 += count * (x - m.mean) * (x - m.mean);
@@ -415,8 +407,9 @@ class CsvColumn {
     c.datetime.merge(date);
     const exact = c.exact;
     if (exact) {
-      // Key order is first-seen order, as ColumnProfile.add inserts them. Every key counted since
-      // the first flush: the key map is already the profile's, positions and all.
+      // Key order is first-seen order, as ColumnProfile.add inserts them. On the last flush into
+      // empty counts, with every key counted, the key map is the profile's as it stands
+      // (positions and all), so it is handed over rather than copied.
       if (last && exact.size === 0 && counted > 0 && counted === keyCounts.length) {
         c.exact = ValueCounts.adopt(this.keyIndex, keyCounts, this.bytes);
       } else {
