@@ -528,20 +528,30 @@ class CsvColumn {
     const shift = this.shift - 1;
     const old = this.table;
     const meta = this.meta;
-    for (let e = 0; e < old.length; e += ENTRY) {
-      if (old[e + 2] === 0) continue;
+    // Slot by slot (each slot records its entry): only occupied entries are visited, and each is
+    // copied word by word, unrolled (a subarray per entry would allocate, a loop per entry costs
+    // more than the copy in a cold process).
+    for (let m = 0; m < META * this.slots; m += META) {
+      const e = ENTRY * meta[m + 4]!;
       let at = slotIndex(old[e]!, old[e + 1]!, shift, mask);
       while (table[ENTRY * at + 2] !== 0) at = (at + 1) & mask;
-      meta[META * (old[e + 2]! - 1) + 4] = at;
-      // Word by word: a subarray per entry would allocate.
+      meta[m + 4] = at;
       const to = ENTRY * at;
-      for (let w = 0; w < ENTRY; w++) table[to + w] = old[e + w]!;
+      table[to] = old[e]!;
+      table[to + 1] = old[e + 1]!;
+      table[to + 2] = old[e + 2]!;
+      table[to + 3] = old[e + 3]!;
+      table[to + 4] = old[e + 4]!;
+      table[to + 5] = old[e + 5]!;
+      table[to + 6] = old[e + 6]!;
+      table[to + 7] = old[e + 7]!;
     }
     this.shift = shift;
     this.table = table;
     this.tnum = new Float64Array(table.buffer);
     this.mask = mask;
   }
+
 }
 
 /**
