@@ -4,6 +4,7 @@
  *
  *   node dist/bench/drift/run-slipway.js ref.csv cur.csv
  */
+import { settle } from '../../src/cli/settle.js';
 import { analyzeDrift } from '../../src/monitoring/drift/index.js';
 
 const [reference, current] = process.argv.slice(2);
@@ -20,3 +21,5 @@ process.stdout.write(
     report,
   })}\n`,
 );
+// As `slipway drift` does before it exits (Node 20 can hang at exit otherwise: see settle).
+await settle();

@@ -8,6 +8,7 @@ import {
   renderDriftHtml,
   statTests,
 } from '../monitoring/drift/index.js';
+import { settle } from './settle.js';
 import { runCommand } from './store-flags.js';
 
 interface DriftFlags {
@@ -160,4 +161,5 @@ export async function driftMain(argv: string[]): Promise<void> {
   const program = new Command('slipway');
   registerDriftCommand(program);
   await program.parseAsync(argv);
+  await settle();
 }

@@ -7,6 +7,7 @@ import { registerDriftCommand } from './drift.js';
 import { registerModelCommands } from './models.js';
 import { registerMonitorCommands } from './monitor.js';
 import { closeOnSignals } from './signals.js';
+import { settle } from './settle.js';
 import { addStoreOptions, type StoreFlags, storeFlagSettings } from './store-flags.js';
 import { registerTokenCommands } from './tokens.js';
 
@@ -121,4 +122,5 @@ export async function main(argv: string[]): Promise<void> {
   registerMonitorCommands(program);
 
   await program.parseAsync(argv);
+  await settle();
 }

@@ -93,6 +93,8 @@ const META = 5;
  */
 const ENTRY = 8;
 const KIND_SHIFT = 27;
+/** Tables of fewer entries than this grow fourfold (2 MiB at this size), larger ones double. */
+const QUADRUPLE_BELOW = 1 << 16;
 const LEN_MASK = (1 << KIND_SHIFT) - 1;
 
 /** Slot kinds that are plain numbers: a column of only these takes `flush`'s short walks. */
@@ -384,7 +386,7 @@ class CsvColumn {
 
   /**
    * Adds the cells counted since the last flush to the profile. The `last` flush (the range is
-   * read) hands the column's keys to a profile that has none yet without a copy, and drops the slots.
+   * read) hands the column's keys to a profile that has none yet without a copy.
    */
   flush(last: boolean): void {
     if (this.slow) return;
@@ -432,7 +434,8 @@ class CsvColumn {
           if (keyCounts[k]! > 0) exact.add(this.keys[k]!, keyCounts[k]!);
       }
     }
-    if (last) this.drop();
+    // After the last flush the column is done and not touched again; its slots go with it. (Not
+    // emptied here: replacing its fields would deoptimize the code that a next file runs.)
   }
 
   /**
@@ -521,11 +524,16 @@ class CsvColumn {
     this.meta = meta;
   }
 
+  /**
+   * A table twice the size, or four times while it is small (a column of many distinct values
+   * rehashes less often; the larger tables still double, to bound memory).
+   */
   private rehash(): void {
-    const size = (this.mask + 1) * 2;
+    const grow = this.mask + 1 < QUADRUPLE_BELOW ? 2 : 1;
+    const size = (this.mask + 1) << grow;
     const table = new Int32Array(ENTRY * size);
     const mask = size - 1;
-    const shift = this.shift - 1;
+    const shift = this.shift - grow;
     const old = this.table;
     const meta = this.meta;
     // Slot by slot (each slot records its entry): only occupied entries are visited, and each is
@@ -838,100 +846,117 @@ export interface RangePlan {
 export class MisalignedRange extends SplitFailed {}
 
 /**
- * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (per field its byte
- * range; quoted fields are unquoted into a side buffer). A row goes to the `CsvSink` once it is
- * complete; the bytes of a row cut by the end of a read are carried to the next and parsed again.
+ * The parse state of one range: its columns once named, and the cells of the row being parsed.
+ * A class, not closures made per call of `profileRange`: a second file read by the same process
+ * calls the same functions, so the optimized `parse` (and what it inlined) serves it as it is.
  */
-export async function profileRange(path: string, plan: RangePlan): Promise<TableProfile> {
-  const read = plan.read;
-  const profile = new TableProfile(plan.profile);
-  const batchRows = read.batchRows ?? 8192;
-  const d = plan.delimiter.charCodeAt(0);
-  const header = plan.header;
-  const last = plan.end === Number.POSITIVE_INFINITY;
+class RangeParser {
+  names: string[] | null = null;
+  sink: CsvSink | null = null;
+  private width = 0;
+  /** Data rows parsed. */
+  rows = 0;
+  /** Fields of the row being parsed. */
+  private fields = 0;
+  /** The cells of the row being parsed: per field its start and end. */
+  private cells = new Int32Array(256);
+  private used = 0;
+  private extra = Buffer.allocUnsafe(1 << 12);
+  private extraUsed = 0;
+  private readonly delimiter: number;
 
-  let names: string[] | null = null;
-  let sink: CsvSink | null = null;
-  let width = 0;
-  let rows = 0; // data rows parsed
-  let fields = 0; // fields of the row being parsed
-  // The cells of the row being parsed: per field its start and end.
-  let cells = new Int32Array(256);
-  let used = 0;
-  let extra = Buffer.allocUnsafe(1 << 12);
-  let extraUsed = 0;
+  constructor(
+    private readonly path: string,
+    private readonly plan: RangePlan,
+    private readonly profile: TableProfile,
+    private readonly batchRows: number,
+  ) {
+    this.delimiter = plan.delimiter.charCodeAt(0);
+    if (plan.names) this.startColumns(plan.names);
+  }
+
+  /** Where an error is: the header or the data row being read. */
+  current(): string {
+    return this.names === null && this.plan.header ? 'the header row' : `data row ${this.rows + 1}`;
+  }
+
+  /** The profile, complete once every row was parsed. */
+  finish(): TableProfile {
+    return this.sink ? this.sink.finish() : this.profile;
+  }
 
   /** A quoted field's value, kept in `extra`. */
-  const recordExtra = (value: Uint8Array) => {
+  private recordExtra(value: Uint8Array): void {
     const len = value.length;
-    if (extraUsed + len + KEY_SLACK > extra.length) {
-      const next = Buffer.allocUnsafe(Math.max(extra.length * 2, extraUsed + len + KEY_SLACK));
-      extra.copy(next, 0, 0, extraUsed);
-      extra = next;
+    if (this.extraUsed + len + KEY_SLACK > this.extra.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.extra.length * 2, this.extraUsed + len + KEY_SLACK));
+      this.extra.copy(next, 0, 0, this.extraUsed);
+      this.extra = next;
     }
-    extra.set(value, extraUsed);
-    cells = withRoom(cells, used);
-    cells[used] = ~extraUsed;
-    cells[used + 1] = ~(extraUsed + len);
-    used += 2;
-    extraUsed += len;
-    fields++;
-  };
+    this.extra.set(value, this.extraUsed);
+    const cells = withRoom(this.cells, this.used);
+    cells[this.used] = ~this.extraUsed;
+    cells[this.used + 1] = ~(this.extraUsed + len);
+    this.cells = cells;
+    this.used += 2;
+    this.extraUsed += len;
+    this.fields++;
+  }
 
-  const startColumns = (columnNames: string[]) => {
-    names = columnNames;
-    width = names.length;
-    sink = new CsvSink(profile, names, batchRows);
-    plan.onNames?.(names);
-  };
-  if (plan.names) startColumns(plan.names);
+  private startColumns(names: string[]): void {
+    this.names = names;
+    this.width = names.length;
+    this.sink = new CsvSink(this.profile, names, this.batchRows);
+    this.plan.onNames?.(names);
+  }
 
   /**
    * The end of a row off the common path: the header (read and dropped), the first row of a file
    * without one, or a row longer than the header (an error). True for a data row to add.
    */
-  const endRow = (chunk: Buffer): boolean => {
-    if (names === null) {
-      if (header) {
+  private endRow(chunk: Buffer): boolean {
+    if (this.names === null) {
+      if (this.plan.header) {
+        const cells = this.cells;
         const values: (string | null)[] = [];
-        for (let k = 0; k < used; k += 2) {
+        for (let k = 0; k < this.used; k += 2) {
           const start = cells[k]!;
           const end = cells[k + 1]!;
           values.push(
-            start === end ? null : start >= 0 ? decode(chunk, start, end) : decode(extra, ~start, ~end),
+            start === end ? null : start >= 0 ? decode(chunk, start, end) : decode(this.extra, ~start, ~end),
           );
         }
-        startColumns(columnNames(values));
+        this.startColumns(columnNames(values));
         return false;
       }
-      startColumns(Array.from({ length: fields }, (_, j) => `column_${j + 1}`));
+      this.startColumns(Array.from({ length: this.fields }, (_, j) => `column_${j + 1}`));
     }
-    rows++;
-    if (fields > width) {
+    this.rows++;
+    if (this.fields > this.width) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BAD_REQUEST',
-        `${path}: data row ${rows}: ${fields} fields, but the header has ${width}`,
+        `${this.path}: data row ${this.rows}: ${this.fields} fields, but the header has ${this.width}`,
       );
     }
     return true;
-  };
+  }
 
   /**
    * Parses the complete rows of `buf`'s first `n` bytes into cells and returns where the first
    * incomplete row starts (`n` when none is); that row's cells are dropped. `buf` holds at least
    * `KEY_SLACK` bytes past `n` (their values do not matter), so a cell's key loads never run off it.
    */
-  const parse = (buf: Buffer, n: number): number => {
-    const dl = d;
+  parse(buf: Buffer, n: number): number {
+    const dl = this.delimiter;
     let i = 0;
     let rowStart = 0;
-    // The per-cell state lives in locals (closure variables are heap slots); it is written back
-    // around the helpers that use it.
-    let cs = cells;
+    // The per-cell state lives in locals; it is written back around the helpers that use it (the
+    // cells are the parser's own: grown in place by `grow`).
+    let cs = this.cells;
     let u = 0;
     let f = 0;
     let cut = false;
-    extraUsed = 0;
+    this.extraUsed = 0;
     while (i < n) {
       let c = buf[i]!;
       if (c === QUOTE) {
@@ -971,18 +996,18 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           break;
         }
         if (parts.length === 0) {
-          cs = withRoom(cs, u);
+          if (u + 2 > cs.length) cs = this.grow(u);
           cs[u] = cs[u + 1] = 0;
           u += 2;
           f++;
         } else {
-          used = u;
-          fields = f;
-          cells = cs;
-          recordExtra(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-          u = used;
-          f = fields;
-          cs = cells;
+          this.used = u;
+          this.fields = f;
+          this.cells = cs;
+          this.recordExtra(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+          u = this.used;
+          f = this.fields;
+          cs = this.cells;
         }
         // After the field: the delimiter, or the end of the row.
         c = buf[i]!;
@@ -996,7 +1021,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           continue;
         }
         // An empty field; a row ending in a delimiter ends with one.
-        cs = withRoom(cs, u);
+        if (u + 2 > cs.length) cs = this.grow(u);
         cs[u] = cs[u + 1] = i;
         u += 2;
         f++;
@@ -1013,7 +1038,7 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
           cut = true; // the row is cut by the end of the bytes
           break;
         }
-        cs = withRoom(cs, u);
+        if (u + 2 > cs.length) cs = this.grow(u);
         cs[u] = start;
         cs[u + 1] = i;
         u += 2;
@@ -1023,29 +1048,42 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         if (c === dl) continue;
       }
       // The end of a row: to the columns.
-      if (names !== null && f <= width) {
-        rows++;
-        addRow(sink as CsvSink, buf, extra, cs, f);
+      const sink = this.sink;
+      if (sink !== null && f <= this.width) {
+        this.rows++;
+        addRow(sink, buf, this.extra, cs, f);
       } else {
-        used = u;
-        fields = f;
-        cells = cs;
-        if (endRow(buf)) addRow(sink as CsvSink, buf, extra, cs, f);
+        this.used = u;
+        this.fields = f;
+        this.cells = cs;
+        if (this.endRow(buf)) addRow(this.sink as CsvSink, buf, this.extra, cs, f);
       }
       u = 0;
       f = 0;
-      extraUsed = 0;
+      this.extraUsed = 0;
       rowStart = i;
     }
-    // A row cut by the end of the bytes is dropped, to be parsed again with the next read.
-    cells = cs;
-    used = 0;
-    fields = 0;
-    extraUsed = 0;
+    // A row cut by the end of the bytes is dropped, to be parsed again with the next read. Nothing
+    // is stored after the loop: code compiled while the loop ran has no feedback for it.
     return cut || f > 0 ? rowStart : n;
-  };
+  }
 
-  const current = () => (names === null && header ? 'the header row' : `data row ${rows + 1}`);
+  /** The cells with room for one more field after `used` integers, kept as the parser's. */
+  private grow(used: number): Int32Array<ArrayBuffer> {
+    this.cells = withRoom(this.cells, used);
+    return this.cells;
+  }
+}
+
+/**
+ * Fields are found by the RFC 4180 rules of `CsvParser` and written as cells (per field its byte
+ * range; quoted fields are unquoted into a side buffer). A row goes to the `CsvSink` once it is
+ * complete; the bytes of a row cut by the end of a read are carried to the next and parsed again.
+ */
+export async function profileRange(path: string, plan: RangePlan): Promise<TableProfile> {
+  const read = plan.read;
+  const last = plan.end === Number.POSITIVE_INFINITY;
+  const parser = new RangeParser(path, plan, new TableProfile(plan.profile), read.batchRows ?? 8192);
   const fh = await open(path, 'r');
   try {
     try {
@@ -1079,11 +1117,11 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         const end = eof ? have : valid + completeEnd(buf.subarray(valid, have));
         if (!isUtf8(buf.subarray(valid, end))) {
           const bad = valid + firstInvalid(buf.subarray(valid, end));
-          parse(buf, bad);
+          parser.parse(buf, bad);
           throw new InvalidUtf8Error(path, base + bad);
         }
         valid = end;
-        const rest = parse(buf, valid);
+        const rest = parser.parse(buf, valid);
         buf.copyWithin(0, rest, have);
         have -= rest;
         valid -= rest;
@@ -1098,19 +1136,19 @@ export async function profileRange(path: string, plan: RangePlan): Promise<Table
         const lastRow = Buffer.allocUnsafe(have + 1 + KEY_SLACK);
         buf.copy(lastRow, 0, 0, have);
         lastRow[have] = LF;
-        if (parse(lastRow, have + 1) < have + 1) {
+        if (parser.parse(lastRow, have + 1) < have + 1) {
           throw new SlipwayError(
             'SLIPWAY_ERR_BAD_REQUEST',
-            `${path}: ${current()}: a quoted field is not closed before the end of the file`,
+            `${path}: ${parser.current()}: a quoted field is not closed before the end of the file`,
           );
         }
       }
     } catch (err) {
-      if (err instanceof InvalidUtf8Error) throw utf8Error(err, current());
+      if (err instanceof InvalidUtf8Error) throw utf8Error(err, parser.current());
       throw err;
     }
   } finally {
     await fh.close();
   }
-  return sink ? (sink as CsvSink).finish() : profile;
+  return parser.finish();
 }
