@@ -112,7 +112,12 @@ const numberSpread = new Float64Array(3);
  * their counts by key into `keyCounts` (with how many keys got one). Small and alone, so a cold
  * process compiles it quickly.
  */
-function countNumbers(meta: Int32Array, tnum: Float64Array, slots: number, keyCounts: Float64Array): Float64Array {
+function countNumbers(
+  meta: Int32Array,
+  tnum: Float64Array,
+  slots: number,
+  keyCounts: Float64Array,
+): Float64Array {
   let n = 0;
   let sum = 0;
   let integers = 0;
@@ -559,7 +564,6 @@ class CsvColumn {
     this.tnum = new Float64Array(table.buffer);
     this.mask = mask;
   }
-
 }
 
 /**
