@@ -30,6 +30,29 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
+/** How long opening a SQLite store waits for other processes to let it switch the file to WAL. */
+const WAL_WAIT_MS = 5000;
+
+/**
+ * `PRAGMA journal_mode = WAL`, retried while another connection holds the lock the switch needs.
+ * When several processes open a new file at once, SQLite answers the switch with SQLITE_BUSY at
+ * once, without its busy handler (waiting could deadlock two connections that each hold a read
+ * lock), so the wait is here: a few milliseconds at a time, up to `WAL_WAIT_MS`.
+ */
+function enableWal(sqlite: BetterSqlite3.Database): void {
+  const deadline = Date.now() + WAL_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      sqlite.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, 5 + Math.floor(Math.random() * 20));
+    }
+  }
+}
+
 /**
  * One database for every capability, on SQLite (embedded default) or PostgreSQL. Capabilities
  * write their queries once with Kysely; the few places where the dialects differ ask `dialect`.
@@ -64,7 +87,7 @@ export class Database {
     }
     // WAL lets readers run beside the writer; FULL syncs every commit, so an acknowledged
     // write survives a crash of the process or of the machine.
-    sqlite.pragma('journal_mode = WAL');
+    enableWal(sqlite);
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
