@@ -93,8 +93,6 @@ const META = 5;
  */
 const ENTRY = 8;
 const KIND_SHIFT = 27;
-/** Tables of fewer entries than this grow fourfold (2 MiB at this size), larger ones double. */
-const QUADRUPLE_BELOW = 1 << 16;
 const LEN_MASK = (1 << KIND_SHIFT) - 1;
 
 /** Slot kinds that are plain numbers: a column of only these takes `flush`'s short walks. */
@@ -529,16 +527,12 @@ class CsvColumn {
     this.meta = meta;
   }
 
-  /**
-   * A table twice the size, or four times while it is small (a column of many distinct values
-   * rehashes less often; the larger tables still double, to bound memory).
-   */
+  /** A table twice the size. */
   private rehash(): void {
-    const grow = this.mask + 1 < QUADRUPLE_BELOW ? 2 : 1;
-    const size = (this.mask + 1) << grow;
+    const size = (this.mask + 1) * 2;
     const table = new Int32Array(ENTRY * size);
     const mask = size - 1;
-    const shift = this.shift - grow;
+    const shift = this.shift - 1;
     const old = this.table;
     const meta = this.meta;
     // Slot by slot (each slot records its entry): only occupied entries are visited, and each is
