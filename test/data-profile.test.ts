@@ -541,6 +541,34 @@ describe('stored format', () => {
     }
   });
 
+  test('a profile sent to another thread comes back the very profile: counts in insertion order, sketches, big integers', () => {
+    for (const options of [{}, { exactLimit: 200 }]) {
+      const rows = syntheticRows(2000, 7);
+      rows.push(['1e400', '123456789012345678901234567890', null, '2020-02-01']);
+      const [a, b] = profileOf(rows, 2, options);
+      const { message, buffers } = a.toTransfer();
+      // As postMessage copies it, the counts' buffers moved rather than copied.
+      const received = structuredClone(message, { transfer: buffers });
+      assert.ok(buffers.every((buffer) => buffer.byteLength === 0));
+      const restored = TableProfile.fromTransfer(received);
+      assert.deepEqual(restored.summary(), a.summary());
+      assert.deepEqual(restored.toStateInOrder(), a.toStateInOrder());
+      const direct = profileOf(rows, 2, options);
+      assert.deepEqual(restored.merge(b).summary(), direct[0].merge(direct[1]).summary());
+    }
+    const { message } = profileOf(syntheticRows(50, 8), 1)[0].toTransfer();
+    const exact = message.columns.find((c) => c.keys)!;
+    for (const bad of [
+      { ...message, columns: [{ ...exact, counts: new Float64Array(exact.keys!.length + 1) }] },
+      { ...message, columns: [{ ...exact, state: { ...exact.state, exact: null } }] },
+    ]) {
+      assert.throws(
+        () => TableProfile.fromTransfer(bad),
+        (err: Error & { code?: string }) => err.code === 'SLIPWAY_ERR_BAD_REQUEST',
+      );
+    }
+  });
+
   test('the format is named and versioned, and its states are independent of batch order', () => {
     const rows = syntheticRows(500, 5);
     const json = JSON.parse(JSON.stringify(profileOf(rows, 1)[0]));

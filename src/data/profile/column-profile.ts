@@ -85,6 +85,17 @@ export interface ColumnSummary {
   length?: { min: number; max: number; mean: number };
 }
 
+/**
+ * A column's state for another thread: as `toStateInOrder`, but exact counts travel as two flat
+ * arrays (distinct values in insertion order, and their counts, whose buffer can be transferred)
+ * rather than an array of pairs.
+ */
+export interface ColumnTransfer {
+  state: ColumnStateJson;
+  keys: KeyJson[] | null;
+  counts: Float64Array | null;
+}
+
 export interface ColumnStateJson {
   missing: number;
   types: TypeCounts;
@@ -294,6 +305,32 @@ export class ColumnProfile {
    */
   toStateInOrder(): ColumnStateJson {
     return this.state(entriesInOrder);
+  }
+
+  /** The state to send to another thread (see `ColumnTransfer`); `fromTransfer` rebuilds the column. */
+  toTransfer(): ColumnTransfer {
+    const exact = this.exact;
+    if (!exact) return { state: this.toStateInOrder(), keys: null, counts: null };
+    const keys: KeyJson[] = new Array(exact.size);
+    const counts = new Float64Array(exact.size);
+    let i = 0;
+    exact.forEach((key, count) => {
+      keys[i] = encodeKey(key);
+      counts[i++] = count;
+    });
+    return { state: this.state(() => []), keys, counts };
+  }
+
+  static fromTransfer(name: string, options: ProfileOptions, transfer: ColumnTransfer): ColumnProfile {
+    const c = ColumnProfile.fromJSON(name, options, transfer.state);
+    const { keys, counts } = transfer;
+    if (keys && counts) {
+      if (!c.exact || keys.length !== counts.length) {
+        throw new Error(`column ${name}: exact keys and counts must come together, one count per key`);
+      }
+      c.exact = ValueCounts.fromArrays(keys.map(decodeKey), counts);
+    }
+    return c;
   }
 
   private state(entries: (map: Counts) => [KeyJson, number][]): ColumnStateJson {

@@ -27,7 +27,10 @@ port.once(
         },
       },
     }).then(
-      (profile) => port.postMessage({ profile: profile.toStateInOrder() }),
+      (profile) => {
+        const { message, buffers } = profile.toTransfer();
+        port.postMessage({ profile: message }, buffers);
+      },
       (err: Error) => port.postMessage({ error: err.message }),
     );
   },

@@ -8,7 +8,7 @@ import { completeEnd, firstInvalid, InvalidUtf8Error, utf8Error } from '../forma
 import type { ColumnProfile, ProfileOptions } from './column-profile.js';
 import { Moments } from './moments.js';
 import { Kind, type Parsed, parseCell } from './parse-cell.js';
-import { TableProfile } from './table-profile.js';
+import { TableProfile, type TableTransfer } from './table-profile.js';
 import { type Key, ValueCounts } from './value-counts.js';
 
 const QUOTE = 0x22;
@@ -720,7 +720,7 @@ async function cutPoints(path: string, threads: number, minBytes: number): Promi
 }
 
 /** What a worker reports: bytes read so far, then its range's profile or why it failed. */
-type WorkerMessage = { read: number } | { profile: unknown } | { error: string };
+type WorkerMessage = { read: number } | { profile: TableTransfer } | { error: string };
 
 /**
  * The first range on this thread, each other on a worker started once the header gave the
@@ -803,7 +803,7 @@ class RangeWorker {
     this.result = new Promise<TableProfile>((ok, fail) => {
       this.worker.on('message', (m: WorkerMessage) => {
         if ('read' in m) this.onRead(m.read);
-        else if ('profile' in m) ok(TableProfile.fromJSON(m.profile));
+        else if ('profile' in m) ok(TableProfile.fromTransfer(m.profile));
         else fail(new SplitFailed(m.error));
       });
       this.worker.on('error', (err) => fail(new SplitFailed(err.message)));

@@ -4,6 +4,7 @@ import {
   ColumnProfile,
   type ColumnStateJson,
   type ColumnSummary,
+  type ColumnTransfer,
   DEFAULT_OPTIONS,
   type ProfileOptions,
 } from './column-profile.js';
@@ -19,6 +20,13 @@ export interface TableProfileJson {
   rows: number;
   /** Per column, in header order: the derived summary (read-only) and the mergeable state. */
   columns: { name: string; summary: ColumnSummary; state: ColumnStateJson }[];
+}
+
+/** A profile sent to another thread: `toTransfer`'s message, rebuilt by `fromTransfer`. */
+export interface TableTransfer {
+  options: ProfileOptions;
+  rows: number;
+  columns: ({ name: string } & ColumnTransfer)[];
 }
 
 export interface TableSummary {
@@ -131,6 +139,35 @@ export class TableProfile {
         state: c.toStateInOrder(),
       })),
     };
+  }
+
+  /**
+   * The profile as a message for another thread, with the buffers to transfer: exact value
+   * counts as flat arrays in insertion order (cheaper to copy across and rebuild than
+   * `toStateInOrder`'s pairs), so `fromTransfer` rebuilds this very profile.
+   */
+  toTransfer(): { message: TableTransfer; buffers: ArrayBuffer[] } {
+    const columns = [...this.columns.values()].map((c) => ({ name: c.name, ...c.toTransfer() }));
+    const buffers: ArrayBuffer[] = [];
+    for (const c of columns) if (c.counts) buffers.push(c.counts.buffer as ArrayBuffer);
+    return { message: { options: { ...this.options }, rows: this.rows, columns }, buffers };
+  }
+
+  static fromTransfer(message: TableTransfer): TableProfile {
+    const profile = new TableProfile(message.options);
+    profile.rows = message.rows;
+    for (const c of message.columns) {
+      try {
+        profile.columns.set(c.name, ColumnProfile.fromTransfer(c.name, profile.options, c));
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `profile: column ${c.name}: malformed state (${reason})`,
+        );
+      }
+    }
+    return profile;
   }
 
   static fromJSON(json: unknown): TableProfile {

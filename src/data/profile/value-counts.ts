@@ -31,6 +31,18 @@ export class ValueCounts implements Iterable<[Key, number]> {
     return v;
   }
 
+  /** Counts of distinct `keys` (in their insertion order) by position in `counts`, which it keeps. */
+  static fromArrays(keys: readonly Key[], counts: Float64Array): ValueCounts {
+    const index = new Map<Key, number>();
+    let bytes = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      index.set(key, i);
+      bytes += typeof key === 'string' ? 120 + key.length : 120;
+    }
+    return ValueCounts.adopt(index, counts, bytes);
+  }
+
   get size(): number {
     return this.index.size;
   }
