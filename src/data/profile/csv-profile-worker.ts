@@ -1,8 +1,9 @@
 /**
  * One range of a CSV split by `profileCsv` across threads. Started before the calling thread has
  * read the header, it waits for its plan (the file, bytes `[start, end)`, the column names), then
- * profiles the range, reports its progress and sends the profile's state with its value counts in
- * insertion order, so the calling thread rebuilds the very profile built here.
+ * profiles the range, reports its progress and sends the profile as `TableProfile.toTransfer`
+ * writes it (value counts in insertion order, their buffers transferred), so the calling thread
+ * rebuilds the very profile built here.
  */
 import { parentPort } from 'node:worker_threads';
 import { profileRange, type RangePlan } from './csv-profile.js';
