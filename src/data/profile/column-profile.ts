@@ -86,7 +86,7 @@ export interface ColumnSummary {
 }
 
 /**
- * A column's state for another thread: as `toStateInOrder`, but exact counts travel as two flat
+ * A column's state for another thread: exact counts travel as two flat
  * arrays (distinct values in insertion order, and their counts, whose buffer can be transferred)
  * rather than an array of pairs.
  */
@@ -300,17 +300,12 @@ export class ColumnProfile {
   }
 
   /**
-   * The state with value counts in the order they were inserted, so `fromJSON` rebuilds the
-   * column exactly as it is (maps included): for moving a profile between threads.
+   * The state to send to another thread (see `ColumnTransfer`), value counts and sketch counts
+   * in the order they were inserted: `fromTransfer` rebuilds the column exactly (maps included).
    */
-  toStateInOrder(): ColumnStateJson {
-    return this.state(entriesInOrder);
-  }
-
-  /** The state to send to another thread (see `ColumnTransfer`); `fromTransfer` rebuilds the column. */
   toTransfer(): ColumnTransfer {
     const exact = this.exact;
-    if (!exact) return { state: this.toStateInOrder(), keys: null, counts: null };
+    if (!exact) return { state: this.state(entriesInOrder), keys: null, counts: null };
     const keys: KeyJson[] = new Array(exact.size);
     const counts = new Float64Array(exact.size);
     let i = 0;

@@ -126,25 +126,10 @@ export class TableProfile {
     };
   }
 
-  /** `toJSON` without summaries and with value counts in insertion order (see `ColumnProfile.toStateInOrder`). */
-  toStateInOrder(): TableProfileJson {
-    return {
-      format: PROFILE_FORMAT,
-      version: PROFILE_VERSION,
-      options: { ...this.options },
-      rows: this.rows,
-      columns: [...this.columns.values()].map((c) => ({
-        name: c.name,
-        summary: undefined as unknown as ColumnSummary,
-        state: c.toStateInOrder(),
-      })),
-    };
-  }
-
   /**
    * The profile as a message for another thread, with the buffers to transfer: exact value
-   * counts as flat arrays in insertion order (cheaper to copy across and rebuild than
-   * `toStateInOrder`'s pairs), so `fromTransfer` rebuilds this very profile.
+   * counts as flat arrays in insertion order (cheaper to copy across and rebuild than the
+   * stored form's pairs), so `fromTransfer` rebuilds this very profile.
    */
   toTransfer(): { message: TableTransfer; buffers: ArrayBuffer[] } {
     const columns = [...this.columns.values()].map((c) => ({ name: c.name, ...c.toTransfer() }));
