@@ -9,10 +9,6 @@ import {
   type MultivariateDrift,
   pcaReconstructionDrift,
 } from './drift/index.js';
-
-/** Reference rows read for multivariate drift at most (the first ones of the dataset version). */
-const MULTIVARIATE_REFERENCE_ROWS = 200_000;
-
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import {
@@ -24,6 +20,9 @@ import {
 import { batchRows, storedColumns } from './prediction-batch.js';
 import type { PredictionRow } from './prediction-rows.js';
 import { HOUR_MS, mergeProfiles } from './prediction-writer.js';
+
+/** Reference rows read for multivariate drift at most (the first ones of the dataset version). */
+const MULTIVARIATE_REFERENCE_ROWS = 200_000;
 
 /** A logged prediction as the API and CLI show it. */
 export interface LoggedPrediction {

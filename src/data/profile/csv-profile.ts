@@ -9,7 +9,7 @@ import type { ColumnProfile, ProfileOptions } from './column-profile.js';
 import { Moments } from './moments.js';
 import { Kind, type Parsed, parseCell } from './parse-cell.js';
 import { TableProfile, type TableTransfer } from './table-profile.js';
-import { type Key, ValueCounts } from './value-counts.js';
+import { entryBytes, type Key, ValueCounts } from './value-counts.js';
 
 const QUOTE = 0x22;
 const CR = 0x0d;
@@ -338,7 +338,7 @@ class CsvColumn {
         key = this.keys.length;
         this.keys.push(value);
         this.keyIndex.set(value, key);
-        this.bytes += typeof value === 'string' ? 120 + value.length : 120;
+        this.bytes += entryBytes(value);
         overLimit = this.keys.length > this.exactLimit;
       } else key = known;
     }
@@ -849,11 +849,11 @@ export class MisalignedRange extends SplitFailed {}
  * calls the same functions, so the optimized `parse` (and what it inlined) serves it as it is.
  */
 class RangeParser {
-  names: string[] | null = null;
-  sink: CsvSink | null = null;
+  private names: string[] | null = null;
+  private sink: CsvSink | null = null;
   private width = 0;
   /** Data rows parsed. */
-  rows = 0;
+  private rows = 0;
   /** Fields of the row being parsed. */
   private fields = 0;
   /** The cells of the row being parsed: per field its start and end. */

@@ -1,6 +1,11 @@
 /** A distinct value as the profile keys it: numbers, exact big integers, booleans and strings. */
 export type Key = number | bigint | boolean | string;
 
+/** What one distinct value is taken to cost in `ValueCounts.bytes` (see there). */
+export function entryBytes(key: Key): number {
+  return typeof key === 'string' ? 120 + key.length : 120;
+}
+
 /**
  * Exact counts per distinct value, in the order values were first added: a map from each value
  * to its position, and the counts by position in one array (a value seen before costs one map
@@ -38,7 +43,7 @@ export class ValueCounts implements Iterable<[Key, number]> {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       index.set(key, i);
-      bytes += typeof key === 'string' ? 120 + key.length : 120;
+      bytes += entryBytes(key);
     }
     return ValueCounts.adopt(index, counts, bytes);
   }
@@ -68,7 +73,7 @@ export class ValueCounts implements Iterable<[Key, number]> {
     }
     this.index.set(key, i);
     this.counts[i] = count;
-    this.bytes += typeof key === 'string' ? 120 + key.length : 120;
+    this.bytes += entryBytes(key);
   }
 
   /** Each value and its count, in insertion order, without an entry array per value. */
