@@ -16,8 +16,9 @@ import {
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
 import type { Settings } from './config/index.js';
 import { Datasets, datasetMigrations, Quarantine, quarantineMigrations, TableProfile } from './data/index.js';
+import { ClusterDataPlane, type Peers } from './cluster/index.js';
 import { SlipwayError } from './errors/index.js';
-import { FolderModelSource, RepositoryDataPlane } from './inference/index.js';
+import { type DataPlane, FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
 import { alertMigrations } from './monitoring/alert-migrations.js';
 import { AlertEngine, MonitoringMetrics } from './monitoring/alerts/index.js';
@@ -70,6 +71,11 @@ export interface AppOptions {
   logger?: Logger;
   /** Process-wide metrics (CPU, memory, event loop) in /metrics; off in tests that start many apps. */
   processMetrics?: boolean;
+  /**
+   * The other serving processes sharing this one's ports (`slipway serve --workers N`): repository
+   * loads and unloads reach them all, and statistics and /metrics cover them all.
+   */
+  peers?: Peers;
 }
 
 /** Every capability's schema changes, in the order they run. */
@@ -137,6 +143,16 @@ async function openBlobStore(settings: Readonly<Settings>): Promise<BlobStore> {
   });
 }
 
+/** Refuses a non-loopback address without auth, unless `insecure` says it is meant. */
+export function checkExposure(settings: Readonly<Settings>): void {
+  if (settings.auth === 'none' && !settings.insecure && !isLoopback(settings.host)) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_CONFIG',
+      `refusing to listen on ${settings.host} without auth: use --auth token (create tokens with \`slipway tokens create\`), or pass --insecure`,
+    );
+  }
+}
+
 /**
  * @example
  *   const app = await startApp(loadSettings({ flags: { models: './models', port: 0 } }));
@@ -145,12 +161,7 @@ async function openBlobStore(settings: Readonly<Settings>): Promise<BlobStore> {
  */
 export async function startApp(settings: Readonly<Settings>, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: settings.logLevel }, pino.destination(2));
-  if (settings.auth === 'none' && !settings.insecure && !isLoopback(settings.host)) {
-    throw new SlipwayError(
-      'SLIPWAY_ERR_CONFIG',
-      `refusing to listen on ${settings.host} without auth: use --auth token (create tokens with \`slipway tokens create\`), or pass --insecure`,
-    );
-  }
+  checkExposure(settings);
   const { db, blobs, artifacts } = await openStore(settings);
   const tokens = new TokenStore(db, { cacheMs: settings.registryPollMs });
   const auth = settings.auth === 'token';
@@ -251,7 +262,16 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     logger,
   });
   await watcher.start();
-  const http = await startHttpServer(p, {
+  const { peers } = options;
+  const served: DataPlane = peers ? new ClusterDataPlane(p, peers) : p;
+  if (peers) {
+    metrics.attachPeers(peers.worker, async () =>
+      (await peers.ask({ kind: 'metrics' })).flatMap((r) =>
+        r.ok ? [{ worker: r.worker, text: r.value as string }] : [],
+      ),
+    );
+  }
+  const http = await startHttpServer(served, {
     host: settings.host,
     port: settings.port,
     maxRequestBytes: settings.maxRequestBytes,
@@ -264,7 +284,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   let grpc: GrpcServer | undefined;
   try {
     if (settings.grpcPort !== null) {
-      grpc = await startGrpcServer(p, {
+      grpc = await startGrpcServer(served, {
         host: settings.host,
         port: settings.grpcPort,
         maxMessageBytes: settings.maxRequestBytes,

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { startApp, VERSION } from '../app.js';
+import { VERSION } from '../app.js';
 import { loadSettings } from '../config/index.js';
 import { registerDataCommands } from './data.js';
 import { runDemo } from './demo.js';
@@ -7,7 +7,7 @@ import { registerDriftCommand } from './drift.js';
 import { registerModelCommands } from './models.js';
 import { registerMonitorCommands } from './monitor.js';
 import { settle } from './settle.js';
-import { closeOnSignals } from './signals.js';
+import { serve } from './serve.js';
 import { addStoreOptions, type StoreFlags, storeFlagSettings } from './store-flags.js';
 import { registerTokenCommands } from './tokens.js';
 
@@ -20,6 +20,7 @@ interface ServeFlags extends StoreFlags {
   port?: string;
   grpcPort?: string;
   grpc?: boolean;
+  workers?: string;
   config?: string;
   logLevel?: string;
 }
@@ -37,6 +38,7 @@ export function serveSettings(flags: ServeFlags) {
       host: flags.host,
       port: flags.port,
       grpcPort: flags.grpc === false ? 'off' : flags.grpcPort,
+      workers: flags.workers,
       logLevel: flags.logLevel,
     },
   });
@@ -76,6 +78,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('-p, --port <port>', 'REST port, 0 for any free one (SLIPWAY_PORT; default 8080)')
     .option('--grpc-port <port>', 'gRPC port, 0 for any free one (SLIPWAY_GRPC_PORT; default 8081)')
     .option('--no-grpc', 'do not serve gRPC')
+    .option(
+      '--workers <n>',
+      'serving processes sharing the ports, or auto for one per CPU (SLIPWAY_WORKERS; default 1)',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level (SLIPWAY_LOG_LEVEL; default info)').choices([
         'fatal',
@@ -87,21 +93,7 @@ export async function main(argv: string[]): Promise<void> {
         'silent',
       ]),
     )
-    .action(async (flags: ServeFlags) => {
-      const app = await startApp(serveSettings(flags));
-      closeOnSignals(app);
-      const index = await app.plane.repositoryIndex(false);
-      const ready = index.filter((e) => e.state === 'READY').length;
-      process.stdout.write(
-        `Slipway ${VERSION} serving ${ready} model version(s)${app.settings.models ? ` (repository ${app.settings.models} and the registry)` : ' from the registry'}\n` +
-          `  data  ${app.settings.databaseUrl ? 'PostgreSQL' : app.settings.dataDir}\n` +
-          `  REST  ${app.http.url}\n` +
-          (app.grpc ? `  gRPC  ${app.settings.host}:${app.grpc.port}\n` : ''),
-      );
-      for (const e of index.filter((x) => x.state !== 'READY')) {
-        process.stdout.write(`  ! ${e.name}${e.version ? ` v${e.version}` : ''} ${e.state}: ${e.reason}\n`);
-      }
-    });
+    .action((flags: ServeFlags) => serve(serveSettings(flags)));
 
   program
     .command('demo')

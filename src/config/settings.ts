@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { SlipwayError } from '../errors/index.js';
 
 /**
@@ -65,6 +66,17 @@ export interface Settings {
   maxRequestBytes: number;
   /** How long a SIGTERM waits for in-flight requests before closing connections. */
   shutdownGraceMs: number;
+  /**
+   * Serving processes sharing the REST and gRPC ports (`slipway serve` only). 1 serves in the
+   * command's own process; more fork that many, each a full server on the same store, with
+   * model loads and unloads, statistics and /metrics spread over all of them.
+   */
+  workers: number;
+  /**
+   * V8's young-generation semi-space of each forked serving process, in MiB (`--max-semi-space-size`);
+   * 0 keeps Node's default. Larger means fewer, no longer, minor collections under load.
+   */
+  workerSemiSpaceMb: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -95,6 +107,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   logLevel: 'info',
   maxRequestBytes: 64 * 1024 * 1024,
   shutdownGraceMs: 30_000,
+  workers: 1,
+  workerSemiSpaceMb: 128,
 });
 
 type Raw = Partial<Record<keyof Settings, unknown>>;
@@ -128,6 +142,8 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   logLevel: 'SLIPWAY_LOG_LEVEL',
   maxRequestBytes: 'SLIPWAY_MAX_REQUEST_BYTES',
   shutdownGraceMs: 'SLIPWAY_SHUTDOWN_GRACE_MS',
+  workers: 'SLIPWAY_WORKERS',
+  workerSemiSpaceMb: 'SLIPWAY_WORKER_SEMI_SPACE_MB',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -207,6 +223,8 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
       : invalid(s, `one of ${LOG_LEVELS.join(', ')}`, v),
   maxRequestBytes: (v, s) => integer(s, v, 1024, 2 ** 31),
   shutdownGraceMs: (v, s) => integer(s, v, 0, 600_000),
+  workers: (v, s) => (v === 'auto' ? availableParallelism() : integer(s, v, 1, 64)),
+  workerSemiSpaceMb: (v, s) => integer(s, v, 0, 1024),
 };
 
 function applyLayer(target: Settings, layer: Raw, source: (key: keyof Settings) => string): void {

@@ -56,5 +56,5 @@ export interface DataPlane {
   /** Stops routing to the model and resolves once its in-flight requests have finished. */
   unloadModel(model: string): Promise<void>;
   /** Statistics of every loaded version, or one model, or one version. */
-  statistics(model?: string, version?: string): ModelStats[];
+  statistics(model?: string, version?: string): ModelStats[] | Promise<ModelStats[]>;
 }

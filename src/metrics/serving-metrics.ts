@@ -6,6 +6,7 @@ import {
   HistogramFamily,
   type MetricFamily,
 } from './hot-metrics.js';
+import { type Exposition, mergeExpositions } from './expositions.js';
 
 /** One model version's quality, traffic, cost and drift figures (computed by src/monitoring). */
 export interface ModelGaugeValues {
@@ -89,6 +90,7 @@ export class ServingMetrics {
     "Request rows that broke the model version's schema, by what happened to them (rejected, quarantined).",
     ['model', 'version', 'action'],
   );
+  private peers?: { worker: string; others: () => Promise<Exposition[]> };
   private readonly hot: MetricFamily[] = [
     this.requests,
     this.invalidRows,
@@ -322,9 +324,25 @@ export class ServingMetrics {
     this.batchSize.labels(model, version).observe(size);
   }
 
-  /** The whole exposition: hot-path families, then prom-client's gauges and process metrics. */
+  /**
+   * The whole exposition: hot-path families, then prom-client's gauges and process metrics. With
+   * peers attached (several serving processes), every process's samples, each with a `worker` label.
+   */
   async render(): Promise<string> {
+    const own = await this.renderOwn();
+    if (!this.peers) return own;
+    const others = await this.peers.others();
+    return mergeExpositions([{ worker: this.peers.worker, text: own }, ...others]);
+  }
+
+  /** This process's exposition alone. */
+  async renderOwn(): Promise<string> {
     return this.hot.map((f) => f.render()).join('') + (await this.registry.metrics());
+  }
+
+  /** Makes `render()` include the other serving processes' expositions. */
+  attachPeers(worker: string, others: () => Promise<Exposition[]>): void {
+    this.peers = { worker, others };
   }
 
   get contentType(): string {

@@ -191,8 +191,8 @@ function createHandlers(
     ModelConfig: unary((req: NameVersion) =>
       encodeModelConfig(plane.modelConfig(req.name ?? '', req.version || undefined)),
     ),
-    ModelStatistics: unary((req: NameVersion) =>
-      encodeStatistics(plane.statistics(req.name || undefined, req.version || undefined)),
+    ModelStatistics: unary(async (req: NameVersion) =>
+      encodeStatistics(await plane.statistics(req.name || undefined, req.version || undefined)),
     ),
     RepositoryIndex: unary(async (req: { ready?: boolean }) =>
       encodeRepositoryIndex(await plane.repositoryIndex(req.ready === true)),

@@ -313,7 +313,7 @@ export async function startHttpServer(
       }
       if (segs[1] === 'models') {
         if (n === 3 && segs[2] === 'stats' && method === 'GET')
-          return sendJson(res, 200, { model_stats: plane.statistics() });
+          return sendJson(res, 200, { model_stats: await plane.statistics() });
         if (n >= 3) {
           const model = segs[2]!;
           const hasVersion = segs[3] === 'versions' && n >= 5;
@@ -336,7 +336,7 @@ export async function startHttpServer(
             if (action === 'config' && method === 'GET')
               return sendJson(res, 200, plane.modelConfig(model, version));
             if (action === 'stats' && method === 'GET') {
-              return sendJson(res, 200, { model_stats: plane.statistics(model, version) });
+              return sendJson(res, 200, { model_stats: await plane.statistics(model, version) });
             }
           }
         }

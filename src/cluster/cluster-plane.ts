@@ -1,0 +1,84 @@
+/**
+ * The data plane one serving process's transports see when several processes share the ports: its
+ * own plane for inference and reads, with repository loads and unloads run on every process and
+ * statistics summed over all of them, so any connection gets the server's answer.
+ */
+import type { DataPlane, ModelStats } from '../inference/index.js';
+import type { InferOptions, InferRequest, Parameters } from '../inference/index.js';
+import { mergeStatistics } from './merge.js';
+import { type Peers, throwFirstFailure } from './peers.js';
+
+export class ClusterDataPlane implements DataPlane {
+  constructor(
+    private readonly local: DataPlane,
+    private readonly peers: Peers,
+  ) {}
+
+  live() {
+    return this.local.live();
+  }
+  ready() {
+    return this.local.ready();
+  }
+  serverMetadata() {
+    return this.local.serverMetadata();
+  }
+  modelMetadata(model: string, version?: string) {
+    return this.local.modelMetadata(model, version);
+  }
+  modelReady(model: string, version?: string) {
+    return this.local.modelReady(model, version);
+  }
+  modelConfig(model: string, version?: string) {
+    return this.local.modelConfig(model, version);
+  }
+  infer(model: string, version: string | undefined, request: InferRequest, options: InferOptions) {
+    return this.local.infer(model, version, request, options);
+  }
+  predictRecords(
+    model: string,
+    version: string | undefined,
+    instances: unknown,
+    id: string | undefined,
+    options: InferOptions,
+  ) {
+    return this.local.predictRecords(model, version, instances, id, options);
+  }
+  repositoryIndex(readyOnly: boolean) {
+    return this.local.repositoryIndex(readyOnly);
+  }
+
+  /** Loads on this process and every other one; resolves when all serve the new versions. */
+  async loadModel(model: string, parameters?: Parameters): Promise<void> {
+    const [, results] = await Promise.all([
+      this.local.loadModel(model, parameters),
+      this.peers.ask({ kind: 'load', model, ...(parameters ? { parameters } : {}) }),
+    ]);
+    throwFirstFailure(results);
+  }
+
+  /** Unloads on every process; resolves when each one's in-flight requests have finished. */
+  async unloadModel(model: string): Promise<void> {
+    const [, results] = await Promise.all([
+      this.local.unloadModel(model),
+      this.peers.ask({ kind: 'unload', model }),
+    ]);
+    throwFirstFailure(results);
+  }
+
+  /**
+   * Every process's statistics, summed. The local call runs first, so a request for an unknown
+   * model fails as it would on one process; a peer that cannot answer is left out.
+   */
+  async statistics(model?: string, version?: string): Promise<ModelStats[]> {
+    const own = await this.local.statistics(model, version);
+    const results = await this.peers.ask({
+      kind: 'statistics',
+      ...(model !== undefined ? { model } : {}),
+      ...(version !== undefined ? { version } : {}),
+    });
+    const lists = [own];
+    for (const r of results) if (r.ok) lists.push(r.value as ModelStats[]);
+    return mergeStatistics(lists);
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * `slipway serve --workers N`: this process forks N serving processes that share the REST and
+ * gRPC ports (Node's cluster module hands each new connection to one of them in turn), relays
+ * what they ask of each other, starts another when one dies, and drains them all on SIGTERM.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import { isSlipwayMessage, type PeerResult, type PrimaryMessage, type WorkerMessage } from './protocol.js';
+
+export type ReadyReport = Omit<Extract<WorkerMessage, { slipway: 'ready' }>, 'slipway'>;
+
+export interface SupervisorOptions {
+  workers: number;
+  /** Node flags of the serving processes (V8's heap sizes, …), after this process's own. */
+  execArgv: readonly string[];
+  /** How long a drain may take before the processes still running are killed. */
+  graceMs: number;
+  logger: Logger;
+  /** Once every process serves: the first one's report and every process's pid. */
+  onReady(report: ReadyReport, pids: number[]): void;
+  /** Ends this process (tests replace it). */
+  exit?: (code: number) => void;
+}
+
+/** A process that died more often than this within RESTART_WINDOW_MS is not started again. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+interface PendingAsk {
+  origin: Worker;
+  askId: number;
+  waiting: Set<number>;
+  results: PeerResult[];
+}
+
+export interface Supervisor {
+  /** Serving processes by cluster id, ready or not. */
+  readonly workers: ReadonlyMap<number, Worker>;
+  /** Drains every process and resolves with the exit code this process should end with. */
+  stop(reason: string): Promise<number>;
+}
+
+/** Resolves once every serving process serves; rejects if one exits before that. */
+export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...o.execArgv] });
+  const all = new Map<number, Worker>();
+  const serving = new Map<number, Worker>();
+  const asks = new Map<string, PendingAsk>();
+  const restarts: number[] = [];
+  let started = false;
+  let stopping: Promise<number> | undefined;
+  let failedExit = false;
+  let firstReport: ReadyReport | undefined;
+  let onStarted: ((s: Supervisor) => void) | undefined;
+  let onFailed: ((e: Error) => void) | undefined;
+
+  const send = (w: Worker, m: PrimaryMessage) => {
+    if (!w.isConnected()) return false;
+    try {
+      w.send(m);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  const finishAsk = (key: string, a: PendingAsk) => {
+    asks.delete(key);
+    send(a.origin, { slipway: 'answers', id: a.askId, results: a.results });
+  };
+
+  const onMessage = (w: Worker, m: unknown) => {
+    if (!isSlipwayMessage<WorkerMessage>(m)) return;
+    if (m.slipway === 'ready') {
+      serving.set(w.id, w);
+      firstReport ??= m;
+      if (!started && serving.size === o.workers) {
+        started = true;
+        o.onReady(firstReport, [...all.values()].map((x) => x.process.pid ?? 0));
+        onStarted?.(supervisor);
+      } else if (started) {
+        o.logger.info({ worker: w.id, pid: w.process.pid }, 'serving process started');
+      }
+    } else if (m.slipway === 'ask') {
+      const key = `${w.id}:${m.id}`;
+      const peers = [...serving.values()].filter((x) => x !== w);
+      const a: PendingAsk = { origin: w, askId: m.id, waiting: new Set(), results: [] };
+      for (const p of peers) if (send(p, { slipway: 'peer', id: key, op: m.op })) a.waiting.add(p.id);
+      asks.set(key, a);
+      if (a.waiting.size === 0) finishAsk(key, a);
+    } else if (m.slipway === 'answer') {
+      const a = asks.get(m.id);
+      if (!a || !a.waiting.delete(w.id)) return;
+      a.results.push(m.result);
+      if (a.waiting.size === 0) finishAsk(m.id, a);
+    }
+  };
+
+  const onExit = (w: Worker, code: number | null, signal: string | null) => {
+    all.delete(w.id);
+    serving.delete(w.id);
+    if (code !== 0) failedExit = true;
+    // Asks waiting on it get its failure; asks it made are dropped.
+    for (const [key, a] of asks) {
+      if (a.origin === w) asks.delete(key);
+      else if (a.waiting.delete(w.id)) {
+        a.results.push({
+          ok: false,
+          worker: String(w.id),
+          error: { code: 'SLIPWAY_ERR_SHUTTING_DOWN', message: 'the serving process exited' },
+        });
+        if (a.waiting.size === 0) finishAsk(key, a);
+      }
+    }
+    if (stopping) return;
+    if (!started) {
+      onFailed?.(
+        new Error(
+          `serving process ${w.id} exited (${signal ?? `code ${code}`}) before it served; see its error above`,
+        ),
+      );
+      void supervisor.stop('startup failed');
+      return;
+    }
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && now - restarts[0]! > RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length > MAX_RESTARTS) {
+      o.logger.error(
+        { worker: w.id, code, signal },
+        `serving processes exited ${restarts.length} times within ${RESTART_WINDOW_MS / 1000} s; stopping`,
+      );
+      void supervisor.stop('restart limit').then((c) => (o.exit ?? process.exit)(c || 1));
+      return;
+    }
+    o.logger.warn({ worker: w.id, pid: w.process.pid, code, signal }, 'serving process exited; starting another');
+    fork();
+  };
+
+  const fork = () => {
+    const w = cluster.fork();
+    all.set(w.id, w);
+    w.on('message', (m) => onMessage(w, m));
+    w.on('exit', (code, signal) => onExit(w, code, signal));
+    return w;
+  };
+
+  const supervisor: Supervisor = {
+    workers: all,
+    stop(reason: string) {
+      stopping ??= new Promise<number>((resolve) => {
+        o.logger.info({ reason, workers: all.size }, 'draining the serving processes');
+        const done = () => {
+          if (all.size > 0) return;
+          clearTimeout(killer);
+          resolve(failedExit ? 1 : 0);
+        };
+        const killer = setTimeout(() => {
+          for (const w of all.values()) w.process.kill('SIGKILL');
+        }, o.graceMs + 15_000);
+        killer.unref();
+        cluster.on('exit', done);
+        for (const w of all.values()) {
+          if (!send(w, { slipway: 'shutdown' })) w.process.kill('SIGTERM');
+        }
+        done();
+      });
+      return stopping;
+    },
+  };
+
+  return new Promise<Supervisor>((resolve, reject) => {
+    onStarted = resolve;
+    onFailed = reject;
+    for (let i = 0; i < o.workers; i++) fork();
+  });
+}
