@@ -7,7 +7,8 @@
  *
  * Flags: --quick (1 run of 2 s per point), --runs N, --seconds S, --warmup S,
  * --concurrency 1,16,64, --cases bare,fastify,slipway-json,slipway-binary,slipway-grpc,mlserver,
- * --loadgen-cpu 1|none, --slipway-node-args="--cpu-prof --cpu-prof-dir=bench/.out/prof".
+ * --loadgen-cpu 1|none, --slipway-node-args="--cpu-prof --cpu-prof-dir=bench/.out/prof",
+ * --slipway-workers auto|N (serving processes; default auto, one per CPU).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -99,6 +100,7 @@ function options() {
       cases: { type: 'string', default: CASES.map((c) => c.id).join(',') },
       'loadgen-cpu': { type: 'string', default: '1' },
       'slipway-node-args': { type: 'string', default: '' },
+      'slipway-workers': { type: 'string', default: 'auto' },
       'wait-quiet': { type: 'string' },
     },
   });
@@ -114,6 +116,8 @@ function options() {
     cases: CASES.filter((c) => ids.includes(c.id)),
     loadgenCpu: values['loadgen-cpu']!,
     slipwayNodeArgs: values['slipway-node-args']!.split(' ').filter(Boolean),
+    /** `slipway serve --workers`: serving processes sharing the ports. */
+    slipwayWorkers: values['slipway-workers']!,
     /** How long to wait for other processes to leave the CPUs alone before a point (seconds). */
     waitQuiet: Number(values['wait-quiet'] ?? (quick ? 0 : 120)),
   };
@@ -191,12 +195,18 @@ async function main(): Promise<void> {
     const slipwayModels =
       wanted.has('slipway') || wanted.has('slipway-nolog') ? prepareSlipwayModels(ROOT, samples) : '';
     if (wanted.has('slipway')) {
-      servers.set('slipway', await startSlipway(ROOT, slipwayModels, opts.slipwayNodeArgs));
+      servers.set(
+        'slipway',
+        await startSlipway(ROOT, slipwayModels, opts.slipwayNodeArgs, { workers: opts.slipwayWorkers }),
+      );
     }
     if (wanted.has('slipway-nolog')) {
       servers.set(
         'slipway-nolog',
-        await startSlipway(ROOT, slipwayModels, opts.slipwayNodeArgs, { predictionLog: false }),
+        await startSlipway(ROOT, slipwayModels, opts.slipwayNodeArgs, {
+          predictionLog: false,
+          workers: opts.slipwayWorkers,
+        }),
       );
     }
     if (wanted.has('mlserver')) {

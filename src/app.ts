@@ -14,9 +14,9 @@ import {
   openS3BlobStore,
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
+import { ClusterDataPlane, type Peers } from './cluster/index.js';
 import type { Settings } from './config/index.js';
 import { Datasets, datasetMigrations, Quarantine, quarantineMigrations, TableProfile } from './data/index.js';
-import { ClusterDataPlane, type Peers } from './cluster/index.js';
 import { SlipwayError } from './errors/index.js';
 import { type DataPlane, FolderModelSource, RepositoryDataPlane } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';

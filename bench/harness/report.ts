@@ -131,7 +131,14 @@ const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 
 export interface ReportInput {
   machine: Record<string, string | number | undefined>;
-  opts: { runs: number; seconds: number; warmup: number; concurrency: number[]; quick: boolean };
+  opts: {
+    runs: number;
+    seconds: number;
+    warmup: number;
+    concurrency: number[];
+    quick: boolean;
+    slipwayWorkers?: string;
+  };
   cases: CaseLike[];
   summary: Point[];
   skipped: string[];
@@ -147,7 +154,7 @@ export function formatReport(input: ReportInput): { text: string; markdown: stri
     `${opts.runs} run(s) × ${opts.seconds} s per point after a ${opts.warmup} s warm-up, medians` +
     (opts.quick ? ' (--quick: a smoke run, not a measurement)' : '');
   const env =
-    `Slipway ${machine.slipway}; ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; ${machine.wrk}` +
+    `Slipway ${machine.slipway} (serve --workers ${opts.slipwayWorkers ?? 1}); ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; ${machine.wrk}` +
     (machine.ghz ? `; ghz ${machine.ghz}` : '') +
     `; load generator ${machine.loadgenPinning}, servers unpinned`;
 

@@ -173,7 +173,7 @@ export async function startSlipway(
   root: string,
   models: string,
   nodeArgs: string[],
-  options: { predictionLog?: boolean } = {},
+  options: { predictionLog?: boolean; workers?: string } = {},
 ): Promise<RunningServer> {
   // A fresh store each run: what an earlier run logged (or an older schema) must not weigh on this one.
   const dataDir = join(
@@ -193,6 +193,7 @@ export async function startSlipway(
     dataDir,
   ];
   args.push('--port', '0', '--grpc-port', '0', '--log-level', 'warn');
+  if (options.workers) args.push('--workers', options.workers);
   const env = { ...process.env, SLIPWAY_PREDICTION_LOG: options.predictionLog === false ? 'false' : 'true' };
   const started = launch('slipway', process.execPath, args, { cwd: root, env });
   return guarded('slipway', started, async () => {
@@ -238,9 +239,10 @@ export async function predictionLogCounters(
   http: string,
 ): Promise<{ written: number; dropped: number; failedFlushes: number; queued: number }> {
   const text = await (await fetch(`${http}/metrics`)).text();
+  // Summed over the serving processes (one sample per `worker` label when there are several).
   const value = (name: string) => {
-    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
-    return m ? Number(m[1]) : Number.NaN;
+    const all = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))];
+    return all.length === 0 ? Number.NaN : all.reduce((sum, m) => sum + Number(m[1]), 0);
   };
   return {
     written: value('slipway_prediction_log_written_rows_total'),

@@ -3,8 +3,7 @@
  * own plane for inference and reads, with repository loads and unloads run on every process and
  * statistics summed over all of them, so any connection gets the server's answer.
  */
-import type { DataPlane, ModelStats } from '../inference/index.js';
-import type { InferOptions, InferRequest, Parameters } from '../inference/index.js';
+import type { DataPlane, InferOptions, InferRequest, ModelStats, Parameters } from '../inference/index.js';
 import { mergeStatistics } from './merge.js';
 import { type Peers, throwFirstFailure } from './peers.js';
 

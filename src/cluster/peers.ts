@@ -81,7 +81,8 @@ export class ProcessPeers implements Peers {
   private async answer(id: string, op: PeerOp): Promise<void> {
     let result: PeerResult;
     try {
-      if (!this.handler) throw new SlipwayError('SLIPWAY_ERR_SHUTTING_DOWN', 'this serving process is not serving');
+      if (!this.handler)
+        throw new SlipwayError('SLIPWAY_ERR_SHUTTING_DOWN', 'this serving process is not serving');
       result = { ok: true, worker: this.worker, value: (await this.handler(op)) ?? null };
     } catch (err) {
       const e = toSlipwayError(err);

@@ -76,7 +76,10 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
       firstReport ??= m;
       if (!started && serving.size === o.workers) {
         started = true;
-        o.onReady(firstReport, [...all.values()].map((x) => x.process.pid ?? 0));
+        o.onReady(
+          firstReport,
+          [...all.values()].map((x) => x.process.pid ?? 0),
+        );
         onStarted?.(supervisor);
       } else if (started) {
         o.logger.info({ worker: w.id, pid: w.process.pid }, 'serving process started');
@@ -133,7 +136,10 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
       void supervisor.stop('restart limit').then((c) => (o.exit ?? process.exit)(c || 1));
       return;
     }
-    o.logger.warn({ worker: w.id, pid: w.process.pid, code, signal }, 'serving process exited; starting another');
+    o.logger.warn(
+      { worker: w.id, pid: w.process.pid, code, signal },
+      'serving process exited; starting another',
+    );
     fork();
   };
 

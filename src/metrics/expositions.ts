@@ -61,7 +61,9 @@ function belongsTo(sample: string, familyName: string): boolean {
   if (sample === familyName) return true;
   if (!sample.startsWith(familyName)) return false;
   const rest = sample.slice(familyName.length);
-  return rest === '_bucket' || rest === '_sum' || rest === '_count' || rest === '_total' || rest === '_created';
+  return (
+    rest === '_bucket' || rest === '_sum' || rest === '_count' || rest === '_total' || rest === '_created'
+  );
 }
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { type Exposition, mergeExpositions } from './expositions.js';
 import {
   type CounterChild,
   CounterFamily,
@@ -6,7 +7,6 @@ import {
   HistogramFamily,
   type MetricFamily,
 } from './hot-metrics.js';
-import { type Exposition, mergeExpositions } from './expositions.js';
 
 /** One model version's quality, traffic, cost and drift figures (computed by src/monitoring). */
 export interface ModelGaugeValues {

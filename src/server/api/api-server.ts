@@ -52,7 +52,14 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
       handler = h;
       return createServer();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        allErrors: false,
+        allowUnionTypes: true,
+      },
+    },
   });
   await fastify.register(swagger, {
     openapi: {
