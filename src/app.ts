@@ -14,7 +14,7 @@ import {
   openS3BlobStore,
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
-import { ClusterDataPlane, type Peers } from './cluster/index.js';
+import { ClusterDataPlane, type PeerOp, type Peers } from './cluster/index.js';
 import type { Settings } from './config/index.js';
 import { Datasets, datasetMigrations, Quarantine, quarantineMigrations, TableProfile } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
@@ -76,6 +76,11 @@ export interface AppOptions {
    * loads and unloads reach them all, and statistics and /metrics cover them all.
    */
   peers?: Peers;
+  /**
+   * Repository loads and unloads to repeat before listening: a replacement serving process
+   * catches up with what its peers were asked since they started.
+   */
+  replay?: readonly PeerOp[];
 }
 
 /** Every capability's schema changes, in the order they run. */
@@ -249,6 +254,15 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   });
   const p = plane;
   await p.start();
+  for (const op of options.replay ?? []) {
+    if (op.kind !== 'load' && op.kind !== 'unload') continue;
+    try {
+      if (op.kind === 'load') await p.loadModel(op.model, op.parameters);
+      else await p.unloadModel(op.model);
+    } catch (err) {
+      logger.warn({ model: op.model, err }, 'repeating a repository change failed');
+    }
+  }
   predictions?.start();
   const gauges = new ModelGauges(monitoring, {
     models: () => [...new Set(p.manager.allVersions().map((v) => v.model))],

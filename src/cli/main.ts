@@ -6,8 +6,8 @@ import { runDemo } from './demo.js';
 import { registerDriftCommand } from './drift.js';
 import { registerModelCommands } from './models.js';
 import { registerMonitorCommands } from './monitor.js';
-import { settle } from './settle.js';
 import { serve } from './serve.js';
+import { settle } from './settle.js';
 import { addStoreOptions, type StoreFlags, storeFlagSettings } from './store-flags.js';
 import { registerTokenCommands } from './tokens.js';
 

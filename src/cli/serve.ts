@@ -5,7 +5,7 @@
 import cluster from 'node:cluster';
 import { pino } from 'pino';
 import { checkExposure, openStore, startApp, VERSION } from '../app.js';
-import { ProcessPeers, runSupervisor } from '../cluster/index.js';
+import { ProcessPeers, replayedOps, runSupervisor } from '../cluster/index.js';
 import type { Settings } from '../config/index.js';
 import type { RepositoryEntry } from '../inference/index.js';
 import { settle } from './settle.js';
@@ -80,8 +80,9 @@ async function superviseWorkers(settings: Readonly<Settings>): Promise<void> {
 
 /** A forked serving process: a full server whose control operations reach its peers. */
 async function serveAsWorker(settings: Readonly<Settings>): Promise<void> {
-  const peers = new ProcessPeers(String(cluster.worker!.id));
-  const app = await startApp(settings, { peers });
+  const worker = cluster.worker!;
+  const peers = new ProcessPeers(String(worker.id));
+  const app = await startApp(settings, { peers, replay: replayedOps(process.env) });
   peers.serve(async (op) => {
     switch (op.kind) {
       case 'load':
@@ -96,8 +97,13 @@ async function serveAsWorker(settings: Readonly<Settings>): Promise<void> {
   });
   const stop = closeOnSignals(app);
   peers.onShutdown(() => stop('the supervisor asked'));
-  // Without its supervisor no new connection reaches this process: drain and go.
-  process.once('disconnect', () => stop('the supervisor is gone'));
+  // Without its supervisor no new connection reaches this process: drain and go. Node's cluster
+  // code exits at once on a disconnect it did not ask for, unless told it was expected; this
+  // listener runs before that check.
+  worker.once('disconnect', () => {
+    worker.exitedAfterDisconnect = true;
+    stop('the supervisor is gone');
+  });
   const index = await app.plane.repositoryIndex(false);
   peers.ready({ url: app.http.url, grpcPort: app.grpc?.port ?? null, ...summarize(index) });
 }

@@ -31,3 +31,17 @@ export type PrimaryMessage =
 export function isSlipwayMessage<T extends { slipway: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { slipway?: unknown }).slipway === 'string';
 }
+
+/**
+ * Environment variable a replacement serving process gets: the loads and unloads relayed since
+ * start (JSON, the last one per model), which it applies before it listens.
+ */
+export const REPLAY_ENV = 'SLIPWAY_CLUSTER_REPLAY';
+
+/** The operations to repeat in a replacement process (none in a process forked at start). */
+export function replayedOps(env: Record<string, string | undefined>): PeerOp[] {
+  const raw = env[REPLAY_ENV];
+  if (!raw) return [];
+  const ops = JSON.parse(raw) as PeerOp[];
+  return ops.filter((op) => op.kind === 'load' || op.kind === 'unload');
+}

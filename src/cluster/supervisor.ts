@@ -5,7 +5,14 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import { isSlipwayMessage, type PeerResult, type PrimaryMessage, type WorkerMessage } from './protocol.js';
+import {
+  isSlipwayMessage,
+  type PeerOp,
+  type PeerResult,
+  type PrimaryMessage,
+  REPLAY_ENV,
+  type WorkerMessage,
+} from './protocol.js';
 
 export type ReadyReport = Omit<Extract<WorkerMessage, { slipway: 'ready' }>, 'slipway'>;
 
@@ -47,6 +54,8 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   const serving = new Map<number, Worker>();
   const asks = new Map<string, PendingAsk>();
   const restarts: number[] = [];
+  /** The last load or unload relayed for each model, which a replacement process repeats. */
+  const journal = new Map<string, PeerOp>();
   let started = false;
   let stopping: Promise<number> | undefined;
   let failedExit = false;
@@ -85,6 +94,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
         o.logger.info({ worker: w.id, pid: w.process.pid }, 'serving process started');
       }
     } else if (m.slipway === 'ask') {
+      if (m.op.kind === 'load' || m.op.kind === 'unload') journal.set(m.op.model, m.op);
       const key = `${w.id}:${m.id}`;
       const peers = [...serving.values()].filter((x) => x !== w);
       const a: PendingAsk = { origin: w, askId: m.id, waiting: new Set(), results: [] };
@@ -102,7 +112,8 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   const onExit = (w: Worker, code: number | null, signal: string | null) => {
     all.delete(w.id);
     serving.delete(w.id);
-    if (code !== 0) failedExit = true;
+    // A process replaced earlier does not make a clean drain later a failure.
+    if (code !== 0 && (stopping || !started)) failedExit = true;
     // Asks waiting on it get its failure; asks it made are dropped.
     for (const [key, a] of asks) {
       if (a.origin === w) asks.delete(key);
@@ -117,12 +128,12 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
     }
     if (stopping) return;
     if (!started) {
-      onFailed?.(
-        new Error(
-          `serving process ${w.id} exited (${signal ?? `code ${code}`}) before it served; see its error above`,
-        ),
+      failedExit = true;
+      const err = new Error(
+        `serving process ${w.id} exited (${signal ?? `code ${code}`}) before it served; see its error above`,
       );
-      void supervisor.stop('startup failed');
+      // The others are stopped before the failure is reported, so none outlives this process.
+      void supervisor.stop('startup failed').then(() => onFailed?.(err));
       return;
     }
     const now = Date.now();
@@ -144,7 +155,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   };
 
   const fork = () => {
-    const w = cluster.fork();
+    const w = cluster.fork(journal.size > 0 ? { [REPLAY_ENV]: JSON.stringify([...journal.values()]) } : {});
     all.set(w.id, w);
     w.on('message', (m) => onMessage(w, m));
     w.on('exit', (code, signal) => onExit(w, code, signal));
