@@ -60,7 +60,7 @@ async function superviseWorkers(settings: Readonly<Settings>): Promise<void> {
   await (await openStore(settings)).close();
   const supervisor = await runSupervisor({
     workers: settings.workers,
-    execArgv: settings.workerSemiSpaceMb > 0 ? [`--max-semi-space-size=${settings.workerSemiSpaceMb}`] : [],
+    execArgv: [],
     graceMs: settings.shutdownGraceMs,
     logger,
     onReady: (report) => printBanner(settings, { ...report, workers: settings.workers }),

@@ -18,7 +18,7 @@ export type ReadyReport = Omit<Extract<WorkerMessage, { slipway: 'ready' }>, 'sl
 
 export interface SupervisorOptions {
   workers: number;
-  /** Node flags of the serving processes (V8's heap sizes, …), after this process's own. */
+  /** Node flags of the serving processes, after this process's own (which they inherit). */
   execArgv: readonly string[];
   /** How long a drain may take before the processes still running are killed. */
   graceMs: number;

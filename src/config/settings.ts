@@ -72,11 +72,6 @@ export interface Settings {
    * model loads and unloads, statistics and /metrics spread over all of them.
    */
   workers: number;
-  /**
-   * V8's young-generation semi-space of each forked serving process, in MiB (`--max-semi-space-size`);
-   * 0 keeps Node's default. Larger means fewer, no longer, minor collections under load.
-   */
-  workerSemiSpaceMb: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -108,7 +103,6 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxRequestBytes: 64 * 1024 * 1024,
   shutdownGraceMs: 30_000,
   workers: 1,
-  workerSemiSpaceMb: 128,
 });
 
 type Raw = Partial<Record<keyof Settings, unknown>>;
@@ -143,7 +137,6 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   maxRequestBytes: 'SLIPWAY_MAX_REQUEST_BYTES',
   shutdownGraceMs: 'SLIPWAY_SHUTDOWN_GRACE_MS',
   workers: 'SLIPWAY_WORKERS',
-  workerSemiSpaceMb: 'SLIPWAY_WORKER_SEMI_SPACE_MB',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -224,7 +217,6 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
   maxRequestBytes: (v, s) => integer(s, v, 1024, 2 ** 31),
   shutdownGraceMs: (v, s) => integer(s, v, 0, 600_000),
   workers: (v, s) => (v === 'auto' ? availableParallelism() : integer(s, v, 1, 64)),
-  workerSemiSpaceMb: (v, s) => integer(s, v, 0, 1024),
 };
 
 function applyLayer(target: Settings, layer: Raw, source: (key: keyof Settings) => string): void {

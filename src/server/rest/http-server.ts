@@ -1,4 +1,10 @@
-import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
@@ -74,12 +80,22 @@ export async function startHttpServer(
   let draining = false;
   let drained: (() => void) | undefined;
 
-  const send = (res: ServerResponse, status: number, body: string, contentType = 'application/json') => {
-    res.writeHead(status, {
+  // Headers go in writeHead's object: one set with setHeader first sends every header down
+  // Node's slower merging path.
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    contentType = 'application/json',
+    requestId?: string,
+  ) => {
+    const headers: OutgoingHttpHeaders = {
       'content-type': contentType,
       'content-length': Buffer.byteLength(body),
-      ...(draining ? { connection: 'close' } : {}),
-    });
+    };
+    if (requestId !== undefined) headers['x-request-id'] = requestId;
+    if (draining) headers.connection = 'close';
+    res.writeHead(status, headers);
     res.end(body);
   };
   const sendJson = (res: ServerResponse, status: number, value: unknown) =>
@@ -218,10 +234,9 @@ export async function startHttpServer(
       cancel: cancelOnClose(res),
       headers: req.headers,
     });
-    if (response.id !== undefined) res.setHeader('x-request-id', response.id);
     const { json, binary } = encodeInferResponse(request, response);
     if (binary.length === 0) {
-      send(res, 200, json);
+      send(res, 200, json, 'application/json', response.id);
       return;
     }
     const header = Buffer.from(json, 'utf8');
@@ -231,6 +246,7 @@ export async function startHttpServer(
       'content-type': 'application/octet-stream',
       'inference-header-content-length': header.length,
       'content-length': total,
+      ...(response.id !== undefined ? { 'x-request-id': response.id } : {}),
       ...(draining ? { connection: 'close' } : {}),
     });
     res.write(header);
@@ -256,14 +272,14 @@ export async function startHttpServer(
         headers: req.headers,
       },
     );
-    if (response.id !== undefined) res.setHeader('x-request-id', response.id);
-    sendJson(res, 200, {
+    const answer = JSON.stringify({
       model_name: response.modelName,
       model_version: response.modelVersion,
       ...(response.id !== undefined ? { id: response.id } : {}),
       predictions: response.predictions,
       ...(response.quarantined ? { quarantined: response.quarantined } : {}),
     });
+    send(res, 200, answer, 'application/json', response.id);
   };
 
   const recordsMetadata: Handler = (_req, res, segs) => {
