@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
-import { REPO_ROOT, tempRepository } from './helpers.js';
+import { REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'slipway.js');
 
@@ -726,17 +726,7 @@ describe('a supervisor killed with SIGKILL', () => {
   let forks: number[];
   let inFlight: Promise<Reply | Error>;
   let reference: number[];
-  const ROW = Array.from({ length: 256 }, (_, i) => Math.cos(i) / 3);
-  const slow = (rows: number) => ({
-    inputs: [
-      {
-        name: 'INPUT0',
-        datatype: 'FP32',
-        shape: [rows, 256],
-        data: Array.from({ length: rows }, () => ROW).flat(),
-      },
-    ],
-  });
+  const slow = slowRequest;
 
   before(async () => {
     repo = await tempRepository(['slow']);

@@ -84,6 +84,22 @@ export async function postJson<T = any>(
 }
 
 /** add_sub request with `rows` rows of 4 values: INPUT0 = i + 0.5·j, INPUT1 = 2. */
+const SLOW_ROW = Array.from({ length: 256 }, (_, i) => Math.cos(i) / 3);
+
+/** A request for the `slow` fixture: `rows` rows of 256 FP32 (each row costs ~60 ms). */
+export function slowRequest(rows: number) {
+  return {
+    inputs: [
+      {
+        name: 'INPUT0',
+        datatype: 'FP32',
+        shape: [rows, 256],
+        data: Array.from({ length: rows }, () => SLOW_ROW).flat(),
+      },
+    ],
+  };
+}
+
 export function addSubRequest(rows: number, offset = 0) {
   const a = Array.from({ length: rows * 4 }, (_, k) => offset + k * 0.5);
   const b = Array.from({ length: rows * 4 }, () => 2);

@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO_ROOT, tempRepository } from './helpers.js';
+import { REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
 
 interface Reply {
   status: number;
@@ -43,18 +43,6 @@ function call(base: string, method: string, path: string, body?: unknown): Promi
     req.end(payload);
   });
 }
-
-const ROW = Array.from({ length: 256 }, (_, i) => Math.cos(i) / 3);
-const slowRequest = (rows: number) => ({
-  inputs: [
-    {
-      name: 'INPUT0',
-      datatype: 'FP32',
-      shape: [rows, 256],
-      data: Array.from({ length: rows }, () => ROW).flat(),
-    },
-  ],
-});
 
 function assertRowsClose(actual: number[], reference: number[], rows: number): void {
   assert.equal(actual.length, reference.length * rows);

@@ -3,7 +3,7 @@
  * own plane for inference and reads, with repository loads and unloads run on every process and
  * statistics summed over all of them, so any connection gets the server's answer.
  */
-import type { DataPlane, InferOptions, InferRequest, ModelStats, Parameters } from '../inference/index.js';
+import type { DataPlane, Parameters as ModelParameters, ModelStats } from '../inference/index.js';
 import { mergeStatistics } from './merge.js';
 import { type Peers, throwFirstFailure } from './peers.js';
 
@@ -31,24 +31,18 @@ export class ClusterDataPlane implements DataPlane {
   modelConfig(model: string, version?: string) {
     return this.local.modelConfig(model, version);
   }
-  infer(model: string, version: string | undefined, request: InferRequest, options: InferOptions) {
-    return this.local.infer(model, version, request, options);
+  infer(...args: Parameters<DataPlane['infer']>) {
+    return this.local.infer(...args);
   }
-  predictRecords(
-    model: string,
-    version: string | undefined,
-    instances: unknown,
-    id: string | undefined,
-    options: InferOptions,
-  ) {
-    return this.local.predictRecords(model, version, instances, id, options);
+  predictRecords(...args: Parameters<DataPlane['predictRecords']>) {
+    return this.local.predictRecords(...args);
   }
   repositoryIndex(readyOnly: boolean) {
     return this.local.repositoryIndex(readyOnly);
   }
 
   /** Loads on this process and every other one; resolves when all serve the new versions. */
-  async loadModel(model: string, parameters?: Parameters): Promise<void> {
+  async loadModel(model: string, parameters?: ModelParameters): Promise<void> {
     const [, results] = await Promise.all([
       this.local.loadModel(model, parameters),
       this.peers.ask({ kind: 'load', model, ...(parameters ? { parameters } : {}) }),
