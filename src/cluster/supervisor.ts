@@ -103,7 +103,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
       if (a.waiting.size === 0) finishAsk(key, a);
     } else if (m.slipway === 'answer') {
       const a = asks.get(m.id);
-      if (!a || !a.waiting.delete(w.id)) return;
+      if (!a?.waiting.delete(w.id)) return;
       a.results.push(m.result);
       if (a.waiting.size === 0) finishAsk(m.id, a);
     }
