@@ -226,7 +226,8 @@ export class RepositoryDataPlane implements DataPlane {
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;
       try {
         // Quarantined rows are stored while the rest run; the answer waits for both.
-        [result] = await Promise.all([v.batcher!.submit(job), screened?.stored]);
+        if (screened?.stored) [result] = await Promise.all([v.batcher!.submit(job), screened.stored]);
+        else result = await v.batcher!.submit(job);
       } finally {
         v.inFlight--;
       }
