@@ -14,7 +14,7 @@ import {
   openS3BlobStore,
 } from './artifacts/index.js';
 import { isLoopback, TokenStore, tokenMigrations } from './auth/index.js';
-import { ClusterDataPlane, type PeerOp, type Peers } from './cluster/index.js';
+import { ClusterDataPlane, type Peers, type RepositoryOp } from './cluster/index.js';
 import type { Settings } from './config/index.js';
 import { Datasets, datasetMigrations, Quarantine, quarantineMigrations, TableProfile } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
@@ -80,7 +80,7 @@ export interface AppOptions {
    * Repository loads and unloads to repeat before listening: a replacement serving process
    * catches up with what its peers were asked since they started.
    */
-  replay?: readonly PeerOp[];
+  replay?: readonly RepositoryOp[];
 }
 
 /** Every capability's schema changes, in the order they run. */
@@ -255,7 +255,6 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const p = plane;
   await p.start();
   for (const op of options.replay ?? []) {
-    if (op.kind !== 'load' && op.kind !== 'unload') continue;
     try {
       if (op.kind === 'load') await p.loadModel(op.model, op.parameters);
       else await p.unloadModel(op.model);

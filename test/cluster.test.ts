@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,57 +25,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
-import { REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
+import { type HttpReply, httpCall, REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'slipway.js');
 
 // --- HTTP -------------------------------------------------------------------------------------
-
-interface Reply {
-  status: number;
-  text: string;
-  body: any;
-  /** The request went over a connection an earlier request had used. */
-  reused: boolean;
-}
-
-/** One request; on a fresh connection unless `agent` is given. Rejects with the socket error. */
-function call(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  agent: Agent | false = false,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(
-      `${base}${path}`,
-      {
-        method,
-        agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const json = /json/.test(res.headers['content-type'] ?? '') && text !== '';
-          resolve({
-            status: res.statusCode!,
-            text,
-            body: json ? JSON.parse(text) : undefined,
-            reused: req.reusedSocket,
-          });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /** Runs `fn(0..n-1)`, at most `concurrency` at a time; results in order. */
 async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
@@ -112,7 +66,7 @@ function addSubRow(i: number) {
   };
 }
 
-function assertAddSub(reply: Reply, i: number): void {
+function assertAddSub(reply: HttpReply, i: number): void {
   const want = addSubRow(i);
   assert.equal(reply.status, 200, reply.text);
   assert.equal(reply.body.model_version, '2');
@@ -167,7 +121,7 @@ function byWorker(text: string, name: string, match: Record<string, string> = {}
 const workersIn = (text: string) => new Set([...byWorker(text, 'slipway_process_start_time_seconds').keys()]);
 
 const metrics = async (base: string) => {
-  const r = await call(base, 'GET', '/metrics');
+  const r = await httpCall(base, 'GET', '/metrics');
   assert.equal(r.status, 200);
   return r.text;
 };
@@ -193,13 +147,13 @@ async function probeEveryProcess(
   probe: { method: string; path: string; body?: (i: number) => unknown },
   connections: number,
   processes: number,
-): Promise<Reply[]> {
+): Promise<HttpReply[]> {
   const before = byWorker(await metrics(base), REQUESTS, addSubOk);
   const replies = await pool(connections, 4, async (i) => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      const first = await call(base, probe.method, probe.path, probe.body?.(i), agent);
-      const marker = await call(base, 'POST', '/v2/models/add_sub/infer', addSubRow(i).body, agent);
+      const first = await httpCall(base, probe.method, probe.path, probe.body?.(i), agent);
+      const marker = await httpCall(base, 'POST', '/v2/models/add_sub/infer', addSubRow(i).body, agent);
       assert.ok(marker.reused, 'the marker request did not share the probe’s connection');
       assertAddSub(marker, i);
       return first;
@@ -458,7 +412,7 @@ describe('slipway serve --workers 2', () => {
 
     const n = 40;
     const replies = await pool(n, 4, (i) =>
-      call(server.base, 'POST', '/v2/models/add_sub/infer', addSubRow(i).body),
+      httpCall(server.base, 'POST', '/v2/models/add_sub/infer', addSubRow(i).body),
     );
     for (const [i, r] of replies.entries()) assertAddSub(r, i);
     sent += n;
@@ -471,7 +425,7 @@ describe('slipway serve --workers 2', () => {
       assert.equal(total(counted), n);
     }
     for (let k = 0; k < 4; k++) {
-      const stats = await call(server.base, 'GET', '/v2/models/add_sub/stats');
+      const stats = await httpCall(server.base, 'GET', '/v2/models/add_sub/stats');
       assert.equal(stats.status, 200, stats.text);
       const v2 = stats.body.model_stats.find((s: { version: string }) => s.version === '2');
       assert.equal(v2.inference_count, n, JSON.stringify(v2));
@@ -566,18 +520,18 @@ describe('slipway serve --workers 2', () => {
     timeout: 30_000,
   }, async () => {
     const ready = { method: 'GET', path: '/v2/models/identity_fp32/ready' };
-    const unload = await call(server.base, 'POST', '/v2/repository/models/identity_fp32/unload', {});
+    const unload = await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/unload', {});
     assert.equal(unload.status, 200, unload.text);
     for (const r of await probeEveryProcess(server.base, ready, 16, 2)) {
       assert.equal(r.status, 503, r.text);
       assert.equal(r.body.ready, false);
     }
     const refused = await pool(8, 4, (i) =>
-      call(server.base, 'POST', '/v2/models/identity_fp32/infer', identityRow(i)),
+      httpCall(server.base, 'POST', '/v2/models/identity_fp32/infer', identityRow(i)),
     );
     for (const r of refused) assert.equal(r.status, 503, r.text);
 
-    const load = await call(server.base, 'POST', '/v2/repository/models/identity_fp32/load', {});
+    const load = await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/load', {});
     assert.equal(load.status, 200, load.text);
     for (const r of await probeEveryProcess(server.base, ready, 16, 2)) {
       assert.equal(r.status, 200, r.text);
@@ -616,7 +570,7 @@ describe('slipway serve --workers 2', () => {
     for (const pid of forks) assert.ok(!alive(pid), `serving process ${pid} still runs`);
     assert.deepEqual(processesOf(server.dataDir), []);
     assert.doesNotMatch(server.stderr(), /shutdown failed/);
-    await assert.rejects(call(server.base, 'GET', '/v2/health/live'), { code: 'ECONNREFUSED' });
+    await assert.rejects(httpCall(server.base, 'GET', '/v2/health/live'), { code: 'ECONNREFUSED' });
   });
 });
 
@@ -673,7 +627,7 @@ describe('a serving process that dies', () => {
 
     const before = byWorker(await metrics(server.base), REQUESTS, addSubOk);
     const replies = await pool(20, 4, (i) =>
-      call(server.base, 'POST', '/v2/models/add_sub/infer', addSubRow(i).body),
+      httpCall(server.base, 'POST', '/v2/models/add_sub/infer', addSubRow(i).body),
     );
     for (const [i, r] of replies.entries()) assertAddSub(r, i);
     const counted = delta(byWorker(await metrics(server.base), REQUESTS, addSubOk), before);
@@ -692,7 +646,7 @@ describe('a serving process that dies', () => {
   test('a replacement serves what the others serve: a model unloaded before stays unloaded', {
     timeout: 30_000,
   }, async () => {
-    const unload = await call(server.base, 'POST', '/v2/repository/models/identity_fp32/unload', {});
+    const unload = await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/unload', {});
     assert.equal(unload.status, 200, unload.text);
     try {
       await killOne();
@@ -704,7 +658,7 @@ describe('a serving process that dies', () => {
         'ready probes on fresh connections',
       );
     } finally {
-      await call(server.base, 'POST', '/v2/repository/models/identity_fp32/load', {});
+      await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/load', {});
     }
   });
 
@@ -724,7 +678,7 @@ describe('a supervisor killed with SIGKILL', () => {
   let repo: Awaited<ReturnType<typeof tempRepository>>;
   let server: Server;
   let forks: number[];
-  let inFlight: Promise<Reply | Error>;
+  let inFlight: Promise<HttpReply | Error>;
   let reference: number[];
   const slow = slowRequest;
 
@@ -734,7 +688,7 @@ describe('a supervisor killed with SIGKILL', () => {
       workers: 2,
       grpc: false,
     });
-    const lone = await call(server.base, 'POST', '/v2/models/slow/infer', slow(1));
+    const lone = await httpCall(server.base, 'POST', '/v2/models/slow/infer', slow(1));
     assert.equal(lone.status, 200, lone.text);
     reference = lone.body.outputs[0].data;
   });
@@ -747,7 +701,7 @@ describe('a supervisor killed with SIGKILL', () => {
     forks = servingProcesses(server.pid);
     assert.equal(forks.length, 2);
     // About half a second of work on one process when the supervisor dies.
-    inFlight = call(server.base, 'POST', '/v2/models/slow/infer', slow(8)).catch((e: Error) => e);
+    inFlight = httpCall(server.base, 'POST', '/v2/models/slow/infer', slow(8)).catch((e: Error) => e);
     await waitFor('the slow request in flight', 10_000, async () => {
       const gauge = byWorker(await metrics(server.base), 'slipway_inference_in_flight_requests', {
         model: 'slow',
@@ -758,7 +712,7 @@ describe('a supervisor killed with SIGKILL', () => {
     await server.exited;
     const ms = await waitFor('the serving processes to exit', 10_000, () => forks.every((p) => !alive(p)));
     assert.deepEqual(processesOf(server.dataDir), []);
-    await assert.rejects(call(server.base, 'GET', '/v2/health/live'), { code: 'ECONNREFUSED' });
+    await assert.rejects(httpCall(server.base, 'GET', '/v2/health/live'), { code: 'ECONNREFUSED' });
     assert.ok(ms < 10_000);
   });
 
@@ -822,7 +776,7 @@ describe('slipway serve --workers: start-up failures', () => {
         `exited ${run.exit.code} after ${Math.round(run.ms)} ms; serving processes still running at that moment: ${leftAtExit.length}`,
       );
       // The server that holds the port is untouched.
-      assert.equal((await call(holder.base, 'GET', '/v2/health/ready')).status, 200);
+      assert.equal((await httpCall(holder.base, 'GET', '/v2/health/ready')).status, 200);
     } finally {
       for (const pid of processesOf(run.dataDir)) {
         try {

@@ -1,5 +1,6 @@
 /** Shared fixtures for the Node suites: a real server on port 0 over the fixture repository. */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { type Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,4 +148,53 @@ export async function readBinaryResponse(res: Response): Promise<{ header: any; 
     offset += size;
   }
   return { header, raw };
+}
+
+export interface HttpReply {
+  status: number;
+  text: string;
+  body: any;
+  /** The request went over a connection an earlier request had used. */
+  reused: boolean;
+}
+
+/**
+ * One request with node:http, on a fresh connection unless `agent` is given (what a new client
+ * sees). Rejects with the socket error (ECONNREFUSED, ECONNRESET).
+ */
+export function httpCall(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  agent: Agent | false = false,
+): Promise<HttpReply> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = request(
+      `${base}${path}`,
+      {
+        method,
+        agent,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const json = /json/.test(res.headers['content-type'] ?? '') && text !== '';
+          resolve({
+            status: res.statusCode!,
+            text,
+            body: json ? JSON.parse(text) : undefined,
+            reused: req.reusedSocket,
+          });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
 }

@@ -11,38 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
-
-interface Reply {
-  status: number;
-  body: any;
-}
-
-/** One request on a fresh connection. Rejects with the socket error (ECONNREFUSED, ECONNRESET). */
-function call(base: string, method: string, path: string, body?: unknown): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(
-      `${base}${path}`,
-      {
-        method,
-        agent: false,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+import { httpCall, REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
 
 function assertRowsClose(actual: number[], reference: number[], rows: number): void {
   assert.equal(actual.length, reference.length * rows);
@@ -139,14 +108,14 @@ describe('SIGTERM on the CLI', () => {
     const server = await serve(repo.dir, graceMs);
     running.push(server.child);
     const { base } = server;
-    const lone = await call(base, 'POST', '/v2/models/slow/infer', slowRequest(1));
+    const lone = await httpCall(base, 'POST', '/v2/models/slow/infer', slowRequest(1));
     assert.equal(lone.status, 200);
     const reference: number[] = lone.body.outputs[0].data;
 
     // About a second of work: one 4-row request runs, three more queue behind it.
     let completed = 0;
     const inflight = [1, 2, 3, 4].map(() =>
-      call(base, 'POST', '/v2/models/slow/infer', slowRequest(4)).then((r) => {
+      httpCall(base, 'POST', '/v2/models/slow/infer', slowRequest(4)).then((r) => {
         completed++;
         return r;
       }),
@@ -170,7 +139,7 @@ describe('SIGTERM on the CLI', () => {
         'new requests were still accepted 10 s after SIGTERM',
       );
       try {
-        const probe = await call(base, 'POST', '/v2/models/add_sub/infer', {
+        const probe = await httpCall(base, 'POST', '/v2/models/add_sub/infer', {
           inputs: [
             { name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] },
             { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], data: [1, 1, 1, 1] },
@@ -222,12 +191,12 @@ describe('SIGTERM on the CLI', () => {
     running.push(server.child);
     const { base } = server;
     const started = performance.now();
-    assert.equal((await call(base, 'POST', '/v2/models/slow/infer', slowRequest(8))).status, 200);
+    assert.equal((await httpCall(base, 'POST', '/v2/models/slow/infer', slowRequest(8))).status, 200);
     const batchMs = performance.now() - started;
 
     const n = 40;
     const outcomes = Array.from({ length: n }, () =>
-      call(base, 'POST', '/v2/models/slow/infer', slowRequest(8)).then(
+      httpCall(base, 'POST', '/v2/models/slow/infer', slowRequest(8)).then(
         (r) => String(r.status),
         (e: NodeJS.ErrnoException) => e.code ?? e.message,
       ),
@@ -258,10 +227,10 @@ describe('SIGTERM on the CLI', () => {
   test('an idle server exits 0 on SIGTERM and stops listening', { timeout: 60_000 }, async () => {
     const server = await serve(repo.dir, 20_000);
     running.push(server.child);
-    assert.equal((await call(server.base, 'GET', '/v2/health/ready')).status, 200);
+    assert.equal((await httpCall(server.base, 'GET', '/v2/health/ready')).status, 200);
     server.child.kill('SIGTERM');
     const exit = await server.exited;
     assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, server.stderr());
-    await assert.rejects(call(server.base, 'GET', '/v2/health/live'), { code: 'ECONNREFUSED' });
+    await assert.rejects(httpCall(server.base, 'GET', '/v2/health/live'), { code: 'ECONNREFUSED' });
   });
 });

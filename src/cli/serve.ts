@@ -5,17 +5,13 @@
 import cluster from 'node:cluster';
 import { pino } from 'pino';
 import { checkExposure, openStore, startApp, VERSION } from '../app.js';
-import { ProcessPeers, replayedOps, runSupervisor } from '../cluster/index.js';
+import { ProcessPeers, type ReadyReport, replayedOps, runSupervisor } from '../cluster/index.js';
 import type { Settings } from '../config/index.js';
 import type { RepositoryEntry } from '../inference/index.js';
 import { settle } from './settle.js';
 import { closeOnSignals } from './signals.js';
 
-interface Banner {
-  url: string;
-  grpcPort: number | null;
-  ready: number;
-  problems: string[];
+interface Banner extends ReadyReport {
   workers?: number;
 }
 
@@ -60,7 +56,6 @@ async function superviseWorkers(settings: Readonly<Settings>): Promise<void> {
   await (await openStore(settings)).close();
   const supervisor = await runSupervisor({
     workers: settings.workers,
-    execArgv: [],
     graceMs: settings.shutdownGraceMs,
     logger,
     onReady: (report) => printBanner(settings, { ...report, workers: settings.workers }),

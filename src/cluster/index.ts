@@ -6,6 +6,8 @@ export {
   type PeerResult,
   type PrimaryMessage,
   REPLAY_ENV,
+  type ReadyReport,
+  type RepositoryOp,
   replayedOps,
   type WorkerMessage,
 } from './protocol.js';

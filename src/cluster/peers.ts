@@ -8,6 +8,7 @@ import {
   type PeerOp,
   type PeerResult,
   type PrimaryMessage,
+  type ReadyReport,
   type WorkerMessage,
 } from './protocol.js';
 
@@ -74,7 +75,7 @@ export class ProcessPeers implements Peers {
   }
 
   /** Tells the supervisor this process serves. */
-  ready(message: Omit<Extract<WorkerMessage, { slipway: 'ready' }>, 'slipway'>): void {
+  ready(message: ReadyReport): void {
     this.send({ slipway: 'ready', ...message });
   }
 

@@ -16,9 +16,20 @@ export type PeerResult =
   | { ok: true; worker: string; value: unknown }
   | { ok: false; worker: string; error: { code: string; message: string } };
 
+/** What a serving process reports once it serves: where, and its models' states. */
+export interface ReadyReport {
+  url: string;
+  grpcPort: number | null;
+  ready: number;
+  problems: string[];
+}
+
+/** A repository change a replacement process repeats. */
+export type RepositoryOp = Extract<PeerOp, { kind: 'load' | 'unload' }>;
+
 /** Serving process → supervisor. */
 export type WorkerMessage =
-  | { slipway: 'ready'; url: string; grpcPort: number | null; ready: number; problems: string[] }
+  | ({ slipway: 'ready' } & ReadyReport)
   | { slipway: 'ask'; id: number; op: PeerOp }
   | { slipway: 'answer'; id: string; result: PeerResult };
 
@@ -39,9 +50,7 @@ export function isSlipwayMessage<T extends { slipway: string }>(m: unknown): m i
 export const REPLAY_ENV = 'SLIPWAY_CLUSTER_REPLAY';
 
 /** The operations to repeat in a replacement process (none in a process forked at start). */
-export function replayedOps(env: Record<string, string | undefined>): PeerOp[] {
+export function replayedOps(env: Record<string, string | undefined>): RepositoryOp[] {
   const raw = env[REPLAY_ENV];
-  if (!raw) return [];
-  const ops = JSON.parse(raw) as PeerOp[];
-  return ops.filter((op) => op.kind === 'load' || op.kind === 'unload');
+  return raw ? (JSON.parse(raw) as RepositoryOp[]) : [];
 }

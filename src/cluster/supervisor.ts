@@ -7,26 +7,22 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import {
   isSlipwayMessage,
-  type PeerOp,
   type PeerResult,
   type PrimaryMessage,
   REPLAY_ENV,
+  type ReadyReport,
+  type RepositoryOp,
   type WorkerMessage,
 } from './protocol.js';
 
-export type ReadyReport = Omit<Extract<WorkerMessage, { slipway: 'ready' }>, 'slipway'>;
-
 export interface SupervisorOptions {
+  /** Serving processes to run; they inherit this process's Node flags. */
   workers: number;
-  /** Node flags of the serving processes, after this process's own (which they inherit). */
-  execArgv: readonly string[];
   /** How long a drain may take before the processes still running are killed. */
   graceMs: number;
   logger: Logger;
-  /** Once every process serves: the first one's report and every process's pid. */
-  onReady(report: ReadyReport, pids: number[]): void;
-  /** Ends this process (tests replace it). */
-  exit?: (code: number) => void;
+  /** Once every process serves, with the first one's report. */
+  onReady(report: ReadyReport): void;
 }
 
 /** A process that died more often than this within RESTART_WINDOW_MS is not started again. */
@@ -41,21 +37,18 @@ interface PendingAsk {
 }
 
 export interface Supervisor {
-  /** Serving processes by cluster id, ready or not. */
-  readonly workers: ReadonlyMap<number, Worker>;
   /** Drains every process and resolves with the exit code this process should end with. */
   stop(reason: string): Promise<number>;
 }
 
 /** Resolves once every serving process serves; rejects if one exits before that. */
 export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
-  cluster.setupPrimary({ execArgv: [...process.execArgv, ...o.execArgv] });
   const all = new Map<number, Worker>();
   const serving = new Map<number, Worker>();
   const asks = new Map<string, PendingAsk>();
   const restarts: number[] = [];
   /** The last load or unload relayed for each model, which a replacement process repeats. */
-  const journal = new Map<string, PeerOp>();
+  const journal = new Map<string, RepositoryOp>();
   let started = false;
   let stopping: Promise<number> | undefined;
   let failedExit = false;
@@ -82,13 +75,11 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
     if (!isSlipwayMessage<WorkerMessage>(m)) return;
     if (m.slipway === 'ready') {
       serving.set(w.id, w);
-      firstReport ??= m;
+      const { slipway: _, ...report } = m;
+      firstReport ??= report;
       if (!started && serving.size === o.workers) {
         started = true;
-        o.onReady(
-          firstReport,
-          [...all.values()].map((x) => x.process.pid ?? 0),
-        );
+        o.onReady(firstReport);
         onStarted?.(supervisor);
       } else if (started) {
         o.logger.info({ worker: w.id, pid: w.process.pid }, 'serving process started');
@@ -113,7 +104,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
     all.delete(w.id);
     serving.delete(w.id);
     // A process replaced earlier does not make a clean drain later a failure.
-    if (code !== 0 && (stopping || !started)) failedExit = true;
+    if (code !== 0 && stopping) failedExit = true;
     // Asks waiting on it get its failure; asks it made are dropped.
     for (const [key, a] of asks) {
       if (a.origin === w) asks.delete(key);
@@ -144,7 +135,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
         { worker: w.id, code, signal },
         `serving processes exited ${restarts.length} times within ${RESTART_WINDOW_MS / 1000} s; stopping`,
       );
-      void supervisor.stop('restart limit').then((c) => (o.exit ?? process.exit)(c || 1));
+      void supervisor.stop('restart limit').then((c) => process.exit(c || 1));
       return;
     }
     o.logger.warn(
@@ -163,7 +154,6 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   };
 
   const supervisor: Supervisor = {
-    workers: all,
     stop(reason: string) {
       stopping ??= new Promise<number>((resolve) => {
         o.logger.info({ reason, workers: all.size }, 'draining the serving processes');

@@ -12,8 +12,6 @@ import { lowerThreadPriority } from './thread-priority.js';
 export interface LogWorkerInit {
   databaseUrl: string;
   flushMs: number;
-  /** The writer thread's nice value (0 leaves it as the serving thread's). */
-  nice: number;
 }
 
 export type LogWorkerRequest =
@@ -28,9 +26,9 @@ export type LogWorkerReply =
 
 const port = parentPort!;
 const init = workerData as LogWorkerInit;
-// Writing is background work: when every core is busy, requests go first. A flush that waits
-// only holds rows already answered, and the queue bound still applies.
-if (init.nice > 0) lowerThreadPriority(init.nice);
+// Writing is background work: at nice 10, when every core is busy, requests go first. A flush
+// that waits only holds rows already answered, and the queue bound still applies.
+lowerThreadPriority(10);
 const warn = (fields: Record<string, unknown>, message: string) =>
   port.postMessage({ kind: 'warn', fields, message } satisfies LogWorkerReply);
 

@@ -60,9 +60,6 @@ interface VersionState {
   counts: WindowCounts;
 }
 
-/** The writer thread's nice value: it yields to the serving threads when the cores are busy. */
-const WRITER_NICE = 10;
-
 /**
  * The prediction log. On the serving path it only gathers: a V2 answer's tensors are copied
  * into growing per-signature buffers and its fields appended to columns, a request is counted in
@@ -110,7 +107,7 @@ export class PredictionLog implements PredictionSink {
     const url = options.databaseUrl;
     this.channel =
       url && url !== ':memory:'
-        ? new WorkerChannel({ databaseUrl: url, flushMs: options.flushMs, nice: WRITER_NICE }, options.logger)
+        ? new WorkerChannel({ databaseUrl: url, flushMs: options.flushMs }, options.logger)
         : new LocalChannel(
             new PredictionWriter(this.db, {
               flushMs: options.flushMs,
