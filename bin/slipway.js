@@ -5,7 +5,13 @@ const fail = (err) => {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 };
-if (process.argv[2] === 'drift') {
+const command = process.argv[2];
+if (command === 'serve' || command === 'demo') {
+  // Before the CLI's modules load: set any later, V8 keeps pretenuring (src/cli/heap-tuning.ts).
+  const { tuneHeapForServing } = await import('../dist/src/cli/heap-tuning.js');
+  tuneHeapForServing();
+}
+if (command === 'drift') {
   import('../dist/src/cli/drift.js').then(({ driftMain }) => driftMain(process.argv)).catch(fail);
 } else {
   import('../dist/src/cli/main.js').then(({ main }) => main(process.argv)).catch(fail);

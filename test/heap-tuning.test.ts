@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { addSubRequest, REPO_ROOT, tempRepository } from './helpers.js';
 
 const run = promisify(execFile);
 const TUNING = new URL('../src/cli/heap-tuning.js', import.meta.url).href;
+const BIN = join(REPO_ROOT, 'bin/slipway.js');
 
 /**
  * A child that calls tuneHeapForServing, then keeps a ring of 200,000 recent objects from one
@@ -36,4 +42,68 @@ test('an explicit --allocation-site-pretenuring is kept, and V8 then tenures the
   const { changed, trace } = await child(['--allocation-site-pretenuring']);
   assert.equal(changed, false);
   assert.match(trace, /=> tenure/);
+});
+
+/** Runs the real CLI with V8 tracing pretenuring, and returns what it printed. */
+async function traced(args: string[], during?: (base: string) => Promise<void>): Promise<string> {
+  const child = spawn(process.execPath, ['--trace-pretenuring-statistics', BIN, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  if (during) {
+    const deadline = Date.now() + 30_000;
+    let base: string | undefined;
+    while (!base) {
+      assert.ok(Date.now() < deadline, `no REST address printed: ${stdout}`);
+      base = /REST\s+(http:\/\/\S+)/.exec(stdout)?.[1];
+      if (!base) await sleep(50);
+    }
+    await during(base);
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0);
+  return stdout;
+}
+
+test('slipway serve runs with pretenuring off under load; another command keeps V8 default', async () => {
+  const repo = await tempRepository(['add_sub']);
+  const data = await mkdtemp(join(tmpdir(), 'slipway-heap-'));
+  try {
+    const serving = await traced(
+      ['serve', '--models', repo.dir, '--data-dir', data, '--port', '0', '--no-grpc', '--log-level', 'warn'],
+      async (base) => {
+        const body = JSON.stringify(addSubRequest(4));
+        const client = async () => {
+          for (let i = 0; i < 250; i++) {
+            const res = await fetch(`${base}/v2/models/add_sub/infer`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body,
+            });
+            assert.equal(res.status, 200);
+            await res.arrayBuffer();
+          }
+        };
+        await Promise.all(Array.from({ length: 16 }, client));
+      },
+    );
+    assert.match(serving, /REST\s+http:/);
+    assert.doesNotMatch(serving, /pretenuring:/);
+    // The control: the same trace does report V8's pretenuring in a command that keeps it.
+    const profiling = await traced([
+      'data',
+      'profile',
+      join(REPO_ROOT, 'datasets/adult/adult.csv'),
+      '--json',
+    ]);
+    assert.match(profiling, /pretenuring:/);
+  } finally {
+    await repo.remove();
+    await rm(data, { recursive: true, force: true });
+  }
 });

@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { type App, startApp } from '../app.js';
 import { loadSettings } from '../config/index.js';
 import { Datasets, readTable } from '../data/index.js';
-import { tuneHeapForServing } from './heap-tuning.js';
 import { closeOnSignals } from './signals.js';
 
 const MODEL = 'adult-income';
@@ -33,7 +32,6 @@ async function startOnFreePorts(
 
 /** `npm run demo`: serve the bundled model, show how to call it, and send a little traffic. */
 export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: boolean }): Promise<void> {
-  tuneHeapForServing();
   // The demo's registry lives in a fresh folder, removed when the demo stops.
   const dataDir = await mkdtemp(join(tmpdir(), 'slipway-demo-'));
   const app = await startOnFreePorts(flags.port, flags.grpcPort, dataDir);

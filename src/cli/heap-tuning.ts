@@ -11,6 +11,9 @@ import { setFlagsFromString } from 'node:v8';
  * followed every 2 s. Off, a serving process at concurrency 64 spends about a third of the time
  * in GC, and its p99 falls from ~10 ms to ~4 (docs/BENCHMARKS.md). Returns whether it changed
  * the flag.
+ *
+ * It must run before the application's modules load (bin/slipway.js calls it first for `serve`
+ * and `demo`): set once they had loaded, the flag changed nothing measurable.
  */
 export function tuneHeapForServing(execArgv: readonly string[] = process.execArgv): boolean {
   if (execArgv.some((a) => /^--(no-)?allocation[-_]site[-_]pretenuring$/.test(a))) return false;

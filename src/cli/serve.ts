@@ -8,7 +8,6 @@ import { checkExposure, openStore, startApp, VERSION } from '../app.js';
 import { ProcessPeers, type ReadyReport, replayedOps, runSupervisor } from '../cluster/index.js';
 import type { Settings } from '../config/index.js';
 import type { RepositoryEntry } from '../inference/index.js';
-import { tuneHeapForServing } from './heap-tuning.js';
 import { settle } from './settle.js';
 import { closeOnSignals } from './signals.js';
 
@@ -17,7 +16,6 @@ interface Banner extends ReadyReport {
 }
 
 export async function serve(settings: Readonly<Settings>): Promise<void> {
-  tuneHeapForServing();
   if (cluster.isWorker) return serveAsWorker(settings);
   if (settings.workers > 1) return superviseWorkers(settings);
   const app = await startApp(settings);
