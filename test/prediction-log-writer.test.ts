@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import type { PredictionEntry, Tensor } from '../src/inference/index.js';
 import { Monitoring } from '../src/monitoring/monitoring.js';
@@ -15,7 +16,7 @@ import {
   tensorBatchStorage,
   transferables,
 } from '../src/monitoring/prediction-batch.js';
-import { PredictionLog } from '../src/monitoring/prediction-log.js';
+import { PredictionLog, RECORDS_PER_MESSAGE } from '../src/monitoring/prediction-log.js';
 import { predictionRows } from '../src/monitoring/prediction-rows.js';
 import { MINUTE_MS } from '../src/monitoring/prediction-writer.js';
 import { Database } from '../src/store/index.js';
@@ -256,6 +257,45 @@ for (const writer of ['worker thread', 'serving thread', 'worker thread on Postg
       // Nothing is taken after close; what arrives is dropped and counted.
       log.record(entry('late', [[1, 1, 1]]));
       assert.equal(log.stats.dropped, 1);
+      await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
+    });
+
+    test('records-API entries go to the writer in messages of RECORDS_PER_MESSAGE, before the flush', async (t) => {
+      if (skipped) return t.skip(skipped);
+      const log = open(10_000); // not started: no flush timer
+      const model = `chunks-${writer.replace(/\W+/g, '-')}`;
+      const total = RECORDS_PER_MESSAGE + 3;
+      for (let i = 0; i < total; i++) {
+        log.record({
+          timeMs: Date.now(),
+          model,
+          version: '1',
+          protocol: 'records',
+          requestId: `${model}-${i}`,
+          latencyUs: 50,
+          records: [{ age: i }],
+          predictions: [{ label: '>50K' }],
+        });
+      }
+      const monitoring = new Monitoring(db);
+      try {
+        const deadline = Date.now() + 10_000;
+        while (log.stats.written < RECORDS_PER_MESSAGE && Date.now() < deadline) await sleep(10);
+        assert.deepEqual(log.stats, {
+          queued: 3,
+          written: RECORDS_PER_MESSAGE,
+          dropped: 0,
+          failedFlushes: 0,
+        });
+        assert.equal((await monitoring.logged({ model, limit: 5000 })).length, RECORDS_PER_MESSAGE);
+      } finally {
+        await log.close();
+      }
+      const rows = await monitoring.logged({ model, limit: 5000 });
+      assert.deepEqual(
+        rows.map((r) => r.inputs.age as number).sort((a, b) => a - b),
+        Array.from({ length: total }, (_, i) => i),
+      );
       await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
     });
 

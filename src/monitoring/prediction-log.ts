@@ -20,6 +20,9 @@ import {
 
 const WORKER_URL = new URL('./prediction-log-worker.js', import.meta.url);
 
+/** Records-API entries gathered before they are handed to the writer, flush or not. */
+export const RECORDS_PER_MESSAGE = 1024;
+
 export interface PredictionLogOptions {
   /** Gathered entries are handed to the writer this often (ms); a crash loses at most this much. */
   flushMs: number;
@@ -150,6 +153,7 @@ export class PredictionLog implements PredictionSink {
       // kept until the flush (kept ropes, promoted by the thousand, doubled the GC time).
       entry.requestId.charCodeAt(0);
       this.records.push(entry);
+      if (this.records.length >= RECORDS_PER_MESSAGE) void this.handOffRecords();
       return;
     }
     const s = this.state(entry.model, entry.version);
@@ -228,8 +232,23 @@ export class PredictionLog implements PredictionSink {
     }
     const message: WriteMessage = { tensors, records: this.records, counts, entries: this.pending };
     this.records = [];
-    this.inFlight += this.pending;
-    this.pending = 0;
+    return this.send(message);
+  }
+
+  /**
+   * Hands the gathered records-API entries over before the flush: they cross to the writer as
+   * objects (a structured clone on this thread), and a second's worth at once held the serving
+   * thread for tens of milliseconds.
+   */
+  private handOffRecords(): Promise<void> {
+    const records = this.records;
+    this.records = [];
+    return this.send({ tensors: [], records, counts: [], entries: records.length });
+  }
+
+  private send(message: WriteMessage): Promise<void> {
+    this.pending -= message.entries;
+    this.inFlight += message.entries;
     return this.channel.write(message).then((reply) => {
       this.inFlight -= reply.entries;
       this.counters.written += reply.rows;
