@@ -79,6 +79,53 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
   });
 }
 
+test('processes migrating one new SQLite file take turns, even through slow ALTER TABLE steps', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { execFile } = await import('node:child_process');
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-turns-'));
+  const store = new URL('../src/store/index.js', import.meta.url).href;
+  // Each step pauses before its DDL, so without a lock held across the whole migration every
+  // process reads the same pending steps and runs them: the later ALTER fails as a duplicate column.
+  const script = `
+    const { Database } = await import(${JSON.stringify(store)});
+    const { sql } = await import('kysely');
+    const pause = () => new Promise((r) => setTimeout(r, 150));
+    const db = await Database.open({ url: ${JSON.stringify(join(dir, 'slipway.db'))} });
+    const ran = await db.migrate([
+      { name: '0001-table', up: async (k) => { await pause(); await k.schema.createTable('t').addColumn('a', 'integer').execute(); } },
+      { name: '0002-column', up: async (k) => { await pause(); await k.schema.alterTable('t').addColumn('b', 'text').execute(); } },
+      { name: '0003-row', up: async (k) => { await pause(); await sql\`insert into t (a, b) values (1, 'x')\`.execute(k); } },
+    ]);
+    await db.close();
+    process.stdout.write(JSON.stringify(ran));
+  `;
+  try {
+    const runs = Array.from(
+      { length: 3 },
+      () =>
+        new Promise<string[]>((resolve, reject) =>
+          execFile(process.execPath, ['--input-type=module', '-e', script], (err, out, stderr) =>
+            err ? reject(new Error(stderr || err.message)) : resolve(JSON.parse(out) as string[]),
+          ),
+        ),
+    );
+    const ran = await Promise.all(runs);
+    // One process ran every step; the others found nothing left to do.
+    assert.deepEqual(ran.map((r) => r.length).sort(), [0, 0, 3]);
+    const db = await Database.open({ url: join(dir, 'slipway.db') });
+    try {
+      const rows = await sql<{ a: number; b: string }>`select a, b from t`.execute(db.kysely);
+      assert.deepEqual(rows.rows, [{ a: 1, b: 'x' }]);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('several processes opening one new SQLite store at once all migrate it', async () => {
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');

@@ -5,9 +5,11 @@ import {
   Kysely,
   type Migration,
   type MigrationProvider,
+  type MigrationResultSet,
   Migrator,
   PostgresDialect,
   SqliteDialect,
+  sql,
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
@@ -171,17 +173,17 @@ export class Database {
       // one added later to an earlier range must still run on a database that ran later ones.
       allowUnorderedMigrations: true,
     });
-    let outcome = await migrator.migrateToLatest();
-    // Kysely's migration lock is a no-op on SQLite, so two processes opening a new file at once
-    // can race: the loser fails on a table the winner just created, or on recording a migration
-    // the winner recorded. Its next attempt sees the winner's migrations and has nothing to do.
+    const run = () => (this.dialect === 'sqlite' ? this.exclusive(migrator) : migrator.migrateToLatest());
+    let outcome = await run();
+    // A process that waited longer than busy_timeout for another's migrations tries again; so
+    // does one that lost a race on a store migrated before the write lock was taken here.
     for (
       let attempt = 0;
       this.dialect === 'sqlite' && attempt < 20 && isAlreadyExists(outcome.error);
       attempt++
     ) {
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-      outcome = await migrator.migrateToLatest();
+      outcome = await run();
     }
     const { error, results } = outcome;
     if (error) {
@@ -193,6 +195,40 @@ export class Database {
       );
     }
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  /**
+   * Migrates SQLite holding the write lock (`BEGIN IMMEDIATE`) from reading what ran to
+   * recording what it ran. Kysely takes no migration lock on SQLite and runs its DDL outside a
+   * transaction, so processes opening one new file at once each saw a migration pending and
+   * ran it: `CREATE TABLE` then failed as already existing, `ALTER TABLE … ADD COLUMN` as a
+   * duplicate column. Now the others wait (busy_timeout), then find nothing left to do; a
+   * failed migration leaves the store as it was.
+   */
+  private async exclusive(migrator: Migrator): Promise<MigrationResultSet> {
+    try {
+      await sql`begin immediate`.execute(this.kysely);
+    } catch (error) {
+      return { error };
+    }
+    let outcome: MigrationResultSet;
+    try {
+      outcome = await migrator.migrateToLatest();
+    } catch (error) {
+      outcome = { error };
+    }
+    if (outcome.error) {
+      // SQLite may have ended the transaction already when the statement failed.
+      await sql`rollback`.execute(this.kysely).catch(() => undefined);
+      return outcome;
+    }
+    try {
+      await sql`commit`.execute(this.kysely);
+    } catch (error) {
+      await sql`rollback`.execute(this.kysely).catch(() => undefined);
+      return { error };
+    }
+    return outcome;
   }
 
   async close(): Promise<void> {
