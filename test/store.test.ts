@@ -1,5 +1,9 @@
 /** The database layer on every dialect: migrations, transactions and value round trips. */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { Database, type NamedMigration } from '../src/store/index.js';
@@ -79,11 +83,22 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
   });
 }
 
+/** Runs `script` (an ES module) in `count` processes at once; resolves with their stdout. */
+function atOnce(count: number, script: string): Promise<string[]> {
+  return Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, ['--input-type=module', '-e', script], (err, out, stderr) =>
+            err ? reject(new Error(stderr || err.message)) : resolve(out),
+          ),
+        ),
+    ),
+  );
+}
+
 test('processes migrating one new SQLite file take turns, even through slow ALTER TABLE steps', async () => {
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { execFile } = await import('node:child_process');
   const dir = await mkdtemp(join(tmpdir(), 'slipway-turns-'));
   const store = new URL('../src/store/index.js', import.meta.url).href;
   // Each step pauses before its DDL, so without a lock held across the whole migration every
@@ -102,16 +117,7 @@ test('processes migrating one new SQLite file take turns, even through slow ALTE
     process.stdout.write(JSON.stringify(ran));
   `;
   try {
-    const runs = Array.from(
-      { length: 3 },
-      () =>
-        new Promise<string[]>((resolve, reject) =>
-          execFile(process.execPath, ['--input-type=module', '-e', script], (err, out, stderr) =>
-            err ? reject(new Error(stderr || err.message)) : resolve(JSON.parse(out) as string[]),
-          ),
-        ),
-    );
-    const ran = await Promise.all(runs);
+    const ran = (await atOnce(3, script)).map((out) => JSON.parse(out) as string[]);
     // One process ran every step; the others found nothing left to do.
     assert.deepEqual(ran.map((r) => r.length).sort(), [0, 0, 3]);
     const db = await Database.open({ url: join(dir, 'slipway.db') });
@@ -127,10 +133,6 @@ test('processes migrating one new SQLite file take turns, even through slow ALTE
 });
 
 test('several processes opening one new SQLite store at once all migrate it', async () => {
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { execFile } = await import('node:child_process');
   const dir = await mkdtemp(join(tmpdir(), 'slipway-race-'));
   const app = new URL('../src/app.js', import.meta.url).href;
   const config = new URL('../src/config/index.js', import.meta.url).href;
@@ -141,16 +143,7 @@ test('several processes opening one new SQLite store at once all migrate it', as
     await store.close();
   `;
   try {
-    const runs = Array.from(
-      { length: 4 },
-      () =>
-        new Promise<string>((resolve, reject) =>
-          execFile(process.execPath, ['--input-type=module', '-e', script], (err, _out, stderr) =>
-            err ? reject(new Error(stderr || err.message)) : resolve(stderr),
-          ),
-        ),
-    );
-    await Promise.all(runs);
+    await atOnce(4, script);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
