@@ -14,7 +14,7 @@
  * data dir.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
@@ -25,9 +25,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
-import { type HttpReply, httpCall, REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
-
-const CLI = join(REPO_ROOT, 'bin', 'slipway.js');
+import {
+  CLI,
+  type Exit,
+  type HttpReply,
+  httpCall,
+  slowRequest,
+  spawnCli,
+  tempRepository,
+} from './helpers.js';
 
 // --- HTTP -------------------------------------------------------------------------------------
 
@@ -252,12 +258,6 @@ async function waitFor(what: string, ms: number, check: () => boolean | Promise<
   return performance.now() - started;
 }
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  at: number;
-}
-
 interface Server {
   child: ChildProcess;
   pid: number;
@@ -274,27 +274,6 @@ const servers: Server[] = [];
 /** Resolves with the result, or undefined after `ms`. */
 const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, sleep(ms, undefined, { ref: false })]);
 
-function spawnCli(args: string[], env: Record<string, string>, dataDir: string, nodeArgs: string[] = []) {
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
-    // The data dir as cwd: whatever a crashing process writes to its cwd goes away with it.
-    cwd: dataDir,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<Exit>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
-  );
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
-}
-
 /**
  * Starts `slipway serve` over `models` with a fresh data dir and resolves once its banner is
  * out (the `workers` line too when `workers` > 1). The server is stopped by `stopAll`.
@@ -308,6 +287,7 @@ async function startServer(
   args.push('--port', String(o.port ?? 0));
   args.push(...(o.grpc === false ? ['--no-grpc'] : ['--grpc-port', '0']));
   args.push('--workers', String(o.workers), '--log-level', 'warn');
+  // The data dir as cwd: whatever a crashing process writes to its cwd goes away with it.
   const p = spawnCli(args, { SLIPWAY_SHUTDOWN_GRACE_MS: '10000', ...o.env }, dataDir, o.nodeArgs);
   const server: Server = { ...p, pid: p.child.pid!, dataDir, base: '', grpcPort: null };
   servers.push(server);

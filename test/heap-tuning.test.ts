@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { addSubRequest, REPO_ROOT, tempRepository } from './helpers.js';
+import { addSubRequest, REPO_ROOT, spawnCli, tempRepository } from './helpers.js';
 
 const run = promisify(execFile);
 const TUNING = new URL('../src/cli/heap-tuning.js', import.meta.url).href;
-const BIN = join(REPO_ROOT, 'bin/slipway.js');
 
 /**
  * A child that calls tuneHeapForServing, then keeps a ring of 200,000 recent objects from one
@@ -44,30 +43,22 @@ test('an explicit --allocation-site-pretenuring is kept, and V8 then tenures the
   assert.match(trace, /=> tenure/);
 });
 
-/** Runs the real CLI with V8 tracing pretenuring, and returns what it printed. */
+/** Runs the real CLI with V8 tracing pretenuring (during `during`, when given), and returns what it printed. */
 async function traced(args: string[], during?: (base: string) => Promise<void>): Promise<string> {
-  const child = spawn(process.execPath, ['--trace-pretenuring-statistics', BIN, ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const cli = spawnCli(args, {}, REPO_ROOT, ['--trace-pretenuring-statistics']);
   if (during) {
     const deadline = Date.now() + 30_000;
     let base: string | undefined;
     while (!base) {
-      assert.ok(Date.now() < deadline, `no REST address printed: ${stdout}`);
-      base = /REST\s+(http:\/\/\S+)/.exec(stdout)?.[1];
+      assert.ok(Date.now() < deadline, `no REST address printed: ${cli.stdout()}`);
+      base = /REST\s+(http:\/\/\S+)/.exec(cli.stdout())?.[1];
       if (!base) await sleep(50);
     }
     await during(base);
-    child.kill('SIGTERM');
+    cli.child.kill('SIGTERM');
   }
-  assert.equal(await exited, 0);
-  return stdout;
+  assert.equal((await cli.exited).code, 0);
+  return cli.stdout();
 }
 
 test('slipway serve runs with pretenuring off under load; another command keeps V8 default', async () => {

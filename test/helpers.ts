@@ -1,4 +1,5 @@
 /** Shared fixtures for the Node suites: a real server on port 0 over the fixture repository. */
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { type Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,35 @@ import { loadSettings, type Settings } from '../src/config/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/models', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The CLI as `npx slipway` runs it. */
+export const CLI = join(REPO_ROOT, 'bin', 'slipway.js');
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  at: number;
+}
+
+/** Starts the real CLI (`node [nodeArgs] bin/slipway.js args`) in `cwd`, collecting its output. */
+export function spawnCli(args: string[], env: Record<string, string>, cwd: string, nodeArgs: string[] = []) {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
 
 /**
  * Starts the whole server (REST; gRPC when asked) on free ports over `models`, with its database
