@@ -55,6 +55,7 @@ try {
   const writer = new PredictionWriter(db.as(), { flushMs: 1000, warn: () => undefined, now: Date.now });
   const gather: number[] = [];
   const write: number[] = [];
+  const writeCpu: number[] = [];
   for (let f = 0; f < flushes; f++) {
     const acc = new TensorAccumulator('logreg30', '1', answer(0));
     const answers = Array.from({ length: rows }, (_, i) => answer(i));
@@ -63,17 +64,22 @@ try {
     gather.push(performance.now() - t);
     const batch = acc.take();
     t = performance.now();
+    const cpu = process.cpuUsage();
     const reply = await writer.write({ tensors: [batch], records: [], counts: [], entries: rows });
     write.push(performance.now() - t);
+    const spent = process.cpuUsage(cpu);
+    writeCpu.push((spent.user + spent.system) / 1000);
     if (reply.failed || reply.rows !== rows)
       throw new Error(`flush ${f} stored ${reply.rows} of ${rows} rows`);
   }
   const w = median(write);
+  const wc = median(writeCpu);
   const g = median(gather);
   process.stdout.write(
     `bench:log-writer — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ` +
       `${rows} rows a flush, median of ${flushes - 2}\n` +
-      `writer thread: ${w.toFixed(1)} ms a flush, ${((w * 1000) / rows).toFixed(2)} µs a row\n` +
+      `writer thread: ${w.toFixed(1)} ms a flush, ${((w * 1000) / rows).toFixed(2)} µs a row; ` +
+      `CPU (every thread of the process) ${wc.toFixed(1)} ms a flush, ${((wc * 1000) / rows).toFixed(2)} µs a row\n` +
       `serving thread, gathering: ${((g * 1000) / rows).toFixed(2)} µs a row\n`,
   );
 } finally {

@@ -9,6 +9,7 @@ import type { PredictionEntry, Tensor } from '../src/inference/index.js';
 import { Monitoring } from '../src/monitoring/monitoring.js';
 import { type MonitoringTables, monitoringMigrations } from '../src/monitoring/monitoring-migrations.js';
 import {
+  BufferPool,
   batchRows,
   storedColumns,
   TensorAccumulator,
@@ -141,6 +142,63 @@ describe('gathering V2 answers into a tensor batch', () => {
     assert.deepEqual(rows[2999]!.inputs, { a: 2999, b: 0, c: 0 });
   });
 
+  test('a buffer pool hands a given-back buffer to a need it fits, and drops detached ones and any beyond its bound', () => {
+    const pool = new BufferPool(10_000);
+    const a = new ArrayBuffer(4000);
+    const b = new ArrayBuffer(1000);
+    const detached = new ArrayBuffer(64);
+    structuredClone(detached, { transfer: [detached] });
+    pool.release([a, b, detached, new ArrayBuffer(6000)]);
+    assert.equal(pool.size, 5000, 'the 6000-byte buffer is beyond the bound');
+    assert.equal(pool.take(900), b, 'the smallest that fits');
+    assert.notEqual(pool.take(900), a, 'not a buffer over four times the need');
+    assert.equal(pool.take(3000), a);
+    assert.equal(pool.size, 0);
+    assert.equal(pool.take(3000).byteLength, 3000, 'a new one when none fits');
+  });
+
+  test('batches gathered into given-back buffers store exactly what fresh buffers store', () => {
+    const requests = (tag: string, n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        entry(`${tag}-${i}-${'é'.repeat(i % 3)}`, [[i, -i, i / 3]], T0 + i, {
+          protocol: i % 2 ? 'grpc' : 'rest',
+        }),
+      );
+    const pool = new BufferPool();
+    const recycled = new TensorAccumulator('iris', '2', entry('x', [[0, 0, 0]]), pool);
+    // A first, larger batch leaves its bytes in the buffers given back.
+    for (const e of requests('first', 900)) recycled.add(e);
+    const first = recycled.take();
+    const stale = transferables([first]);
+    for (const buffer of stale) new Uint8Array(buffer).fill(0xab);
+    pool.release(stale);
+    // The accumulator readies the next batch's buffers as it hands one over: the batch after
+    // this one is the first gathered into buffers given back.
+    for (const e of requests('warm', 900)) recycled.add(e);
+    recycled.take();
+    const fresh = new TensorAccumulator('iris', '2', entry('x', [[0, 0, 0]]));
+    for (const e of requests('second', 700)) {
+      recycled.add(e);
+      fresh.add(e);
+    }
+    const again = recycled.take();
+    assert.ok(
+      transferables([again]).some((buffer) => stale.includes(buffer)),
+      'gathered into given-back buffers',
+    );
+    // The payloads go to an arena of stale bytes too, as the writer lays them out.
+    const dirty = (bytes: number) => Buffer.alloc(bytes, 0xcd);
+    const a = tensorBatchStorage(again, dirty);
+    const b = tensorBatchStorage(fresh.take());
+    assert.deepEqual(a.header, b.header);
+    assert.ok(a.payload.equals(b.payload), 'the same bytes, padding included');
+    const rows = batchRows('iris', '2', storedColumns(JSON.stringify(a.header), a.payload));
+    assert.deepEqual(
+      rows,
+      requests('second', 700).flatMap((e) => predictionRows(e)),
+    );
+  });
+
   test("a slab copy keeps its values after the original's buffer is transferred away", () => {
     const slab = new TensorSlab();
     const original = new Float32Array([1, 2, 3, 4]);
@@ -257,6 +315,37 @@ for (const writer of ['worker thread', 'serving thread', 'worker thread on Postg
       // Nothing is taken after close; what arrives is dropped and counted.
       log.record(entry('late', [[1, 1, 1]]));
       assert.equal(log.stats.dropped, 1);
+      await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
+    });
+
+    test('the writer gives stored batches back; later flushes gather into them and store the right rows', async (t) => {
+      if (skipped) return t.skip(skipped);
+      const log = open(100_000);
+      const model = `reuse-${writer.replace(/\W+/g, '-')}`;
+      const monitoring = new Monitoring(db);
+      const sent: PredictionEntry[] = [];
+      try {
+        // Flushes of different sizes: a larger one, a smaller one, a larger one again.
+        for (const [f, n] of [3000, 500, 2000].entries()) {
+          for (let i = 0; i < n; i++) {
+            const e = { ...entry(`${model}-${f}-${i}`, [[f, i, i % 7]], Date.now()), model };
+            sent.push(e);
+            log.record({ ...e, inputs: log.keep(e.inputs) });
+          }
+          await log.flush();
+          assert.ok(log.reusableBytes > 0, `flush ${f}: the batch's buffers came back`);
+        }
+      } finally {
+        await log.close();
+      }
+      const rows = await monitoring.logged({ model, limit: 10_000 });
+      const key = (r: { requestId: string }) => r.requestId;
+      assert.deepEqual(
+        rows.map((r) => [r.requestId, r.inputs, r.outputs.label]).sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+        sent
+          .map((e) => [key(e), predictionRows(e)[0]!.inputs, predictionRows(e)[0]!.outputs.label])
+          .sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+      );
       await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
     });
 

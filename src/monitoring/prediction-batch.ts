@@ -194,33 +194,95 @@ function sameTensors(gathered: readonly GatheredTensor[], tensors: readonly Tens
   return true;
 }
 
+/** Most bytes a BufferPool keeps for reuse; buffers given back beyond it are left to the collector. */
+const POOL_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The buffers of batches the writer has stored, given back to be gathered into again. Several
+ * megabytes a second allocated afresh live outside V8's heap and are freed only by full
+ * collections, in the thread that gathers them and in the writer's, where they end; reused, the
+ * same few buffers go back and forth. A buffer is taken for a need between a quarter of its size
+ * and its size, so a large one is not tied up by a small need.
+ */
+export class BufferPool {
+  private free: ArrayBuffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly maxBytes = POOL_MAX_BYTES) {}
+
+  /** A buffer of at least `bytes` (its content is stale). */
+  take(bytes: number): ArrayBuffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const size = this.free[i]!.byteLength;
+      if (size >= bytes && size <= 4 * bytes && (best < 0 || size < this.free[best]!.byteLength)) best = i;
+    }
+    if (best < 0) return new ArrayBuffer(bytes);
+    const buffer = this.free[best]!;
+    this.free[best] = this.free[this.free.length - 1]!;
+    this.free.pop();
+    this.bytes -= buffer.byteLength;
+    return buffer;
+  }
+
+  /** Gives buffers back (detached ones, and any beyond the bound, are dropped). */
+  release(buffers: readonly ArrayBuffer[]): void {
+    for (const b of buffers) {
+      if (b.byteLength === 0 || this.bytes + b.byteLength > this.maxBytes) continue;
+      this.free.push(b);
+      this.bytes += b.byteLength;
+    }
+  }
+
+  /** Bytes kept for reuse. */
+  get size(): number {
+    return this.bytes;
+  }
+}
+
+/** An array of `Ctor`'s type over a pooled buffer, holding at least `elements` (all the buffer fits). */
+function pooled<T extends NumericData>(Ctor: NumericArrayConstructor, elements: number, pool: BufferPool): T {
+  const bpe = (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  const buffer = pool.take(elements * bpe);
+  const View = Ctor as unknown as new (buffer: ArrayBuffer, offset: number, length: number) => T;
+  return new View(buffer, 0, Math.floor(buffer.byteLength / bpe));
+}
+
 /** A new gathered tensor, sized for `elements` (the last batch's: one allocation a flush, not a doubling series). */
-function gather(t: Tensor, elements: number): GatheredTensor {
+function gather(t: Tensor, elements: number, pool: BufferPool): GatheredTensor {
   const g: GatheredTensor = { name: t.name, datatype: t.datatype, width: widthOf(t), length: 0 };
   if (t.datatype === 'BYTES') g.strings = [];
   else {
     const Ctor = (t.data as NumericData).constructor as NumericArrayConstructor;
-    g.data = new Ctor(Math.max(256, Math.ceil(elements * 1.25)));
+    g.data = pooled(Ctor, Math.max(256, Math.ceil(elements * 1.25)), pool);
   }
   return g;
 }
 
-/** `array` when it holds `needed` elements, else a copy of its first `used` in one at least twice the size. */
-function withCapacity<T extends NumericData>(array: T, used: number, needed: number): T {
+/**
+ * `array` when it holds `needed` elements, else a copy of its first `used` in one at least twice
+ * the size (the old one goes back to the pool).
+ */
+function withCapacity<T extends NumericData>(array: T, used: number, needed: number, pool: BufferPool): T {
   if (needed <= array.length) return array;
-  const grown = new (array.constructor as NumericArrayConstructor)(Math.max(needed, array.length * 2));
+  const grown = pooled<T>(
+    array.constructor as NumericArrayConstructor,
+    Math.max(needed, array.length * 2),
+    pool,
+  );
   grown.set(array.subarray(0, used) as never);
-  return grown as T;
+  pool.release([array.buffer as ArrayBuffer]);
+  return grown;
 }
 
-function append(g: GatheredTensor, t: Tensor): void {
+function append(g: GatheredTensor, t: Tensor, pool: BufferPool): void {
   if (g.strings) {
     for (const s of t.data as string[]) g.strings.push(s);
     return;
   }
   const d = t.data as NumericData;
   const end = g.length + d.length;
-  const into = withCapacity(g.data!, g.length, end);
+  const into = withCapacity(g.data!, g.length, end, pool);
   g.data = into;
   if (d.length === 1) (into as unknown as unknown[])[g.length] = d[0];
   else into.set(d as never, g.length);
@@ -238,12 +300,14 @@ export class TensorAccumulator {
     readonly model: string,
     readonly version: string,
     private readonly like: PredictionEntry,
+    private readonly pool: BufferPool = new BufferPool(),
   ) {
     this.batch = this.empty();
   }
 
   private empty(last?: TensorBatch): TensorBatch {
     const e = this.like;
+    const pool = this.pool;
     const b: TensorBatch = {
       kind: 'tensors',
       model: this.model,
@@ -251,14 +315,14 @@ export class TensorAccumulator {
       rows: 0,
       startMs: Number.POSITIVE_INFINITY,
       endMs: Number.NEGATIVE_INFINITY,
-      // Never from Buffer's shared pool: the buffer is transferred to the writer.
-      ids: Buffer.allocUnsafeSlow(Math.max(4096, Math.ceil((last?.idBytes ?? 0) * 1.25))),
+      // A whole buffer of its own, never a slice of Buffer's shared pool: it is transferred.
+      ids: Buffer.from(pool.take(Math.max(4096, Math.ceil((last?.idBytes ?? 0) * 1.25)))),
       idBytes: 0,
       protocols: [],
-      numbers: new Float64Array(Math.max(256, Math.ceil((last?.rows ?? 0) * 1.25)) * PER_ROW),
+      numbers: pooled(Float64Array, Math.max(256, Math.ceil((last?.rows ?? 0) * 1.25)) * PER_ROW, pool),
       segments: {},
-      inputs: (e.inputs ?? []).map((t, k) => gather(t, last?.inputs[k]?.length ?? 0)),
-      outputs: (e.outputs ?? []).map((t, k) => gather(t, last?.outputs[k]?.length ?? 0)),
+      inputs: (e.inputs ?? []).map((t, k) => gather(t, last?.inputs[k]?.length ?? 0, pool)),
+      outputs: (e.outputs ?? []).map((t, k) => gather(t, last?.outputs[k]?.length ?? 0, pool)),
     };
     if (e.featureNames) b.featureNames = [...e.featureNames];
     return b;
@@ -276,13 +340,14 @@ export class TensorAccumulator {
   add(e: PredictionEntry): void {
     const b = this.batch;
     const n = e.inputs?.[0]?.shape[0] ?? 0;
-    b.numbers = withCapacity(b.numbers, b.rows * PER_ROW, (b.rows + n) * PER_ROW);
+    b.numbers = withCapacity(b.numbers, b.rows * PER_ROW, (b.rows + n) * PER_ROW, this.pool);
     const id = e.requestId;
     if (b.idBytes + MAX_UTF8_PER_UNIT * id.length > b.ids.length) {
-      const grown = Buffer.allocUnsafeSlow(
-        Math.max(2 * b.ids.length, b.idBytes + MAX_UTF8_PER_UNIT * id.length),
+      const grown = Buffer.from(
+        this.pool.take(Math.max(2 * b.ids.length, b.idBytes + MAX_UTF8_PER_UNIT * id.length)),
       );
       grown.set(b.ids.subarray(0, b.idBytes));
+      this.pool.release([b.ids.buffer as ArrayBuffer]);
       b.ids = grown;
     }
     const idStart = b.idBytes;
@@ -303,9 +368,9 @@ export class TensorAccumulator {
     if (e.timeMs < b.startMs) b.startMs = e.timeMs;
     if (e.timeMs > b.endMs) b.endMs = e.timeMs;
     const inputs = e.inputs ?? [];
-    for (let k = 0; k < inputs.length; k++) append(b.inputs[k]!, inputs[k]!);
+    for (let k = 0; k < inputs.length; k++) append(b.inputs[k]!, inputs[k]!, this.pool);
     const outputs = e.outputs ?? [];
-    for (let k = 0; k < outputs.length; k++) append(b.outputs[k]!, outputs[k]!);
+    for (let k = 0; k < outputs.length; k++) append(b.outputs[k]!, outputs[k]!, this.pool);
   }
 
   /** The batch gathered so far (its segments padded); the accumulator starts an empty one. */
@@ -427,9 +492,13 @@ const padded = (n: number) => (n + 7) & ~7;
 
 /**
  * A gathered batch as stored in binary: a small JSON header and one payload of its buffers as
- * they are (no base64, no number or id turned into text).
+ * they are (no base64, no number or id turned into text). `allocate` gives the payload's bytes
+ * (their content is overwritten), so a writer can reuse one region flush after flush.
  */
-export function tensorBatchStorage(b: TensorBatch): { header: TensorBatchHeader; payload: Buffer } {
+export function tensorBatchStorage(
+  b: TensorBatch,
+  allocate: (bytes: number) => Buffer = (bytes) => Buffer.alloc(bytes),
+): { header: TensorBatchHeader; payload: Buffer } {
   const sections: Uint8Array[] = [
     new Uint8Array(b.numbers.buffer, b.numbers.byteOffset, b.rows * PER_ROW * 8),
     b.ids.subarray(0, b.idBytes),
@@ -454,11 +523,13 @@ export function tensorBatchStorage(b: TensorBatch): { header: TensorBatchHeader;
   if (b.featureNames) header.feature_names = b.featureNames;
   let total = 0;
   for (const section of sections) total += padded(section.byteLength);
-  const payload = Buffer.alloc(total);
+  const payload = allocate(total);
   let at = 0;
   for (const section of sections) {
     payload.set(section, at);
-    at += padded(section.byteLength);
+    const end = padded(section.byteLength);
+    payload.fill(0, at + section.byteLength, at + end);
+    at += end;
   }
   return { header, payload };
 }

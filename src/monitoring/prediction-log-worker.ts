@@ -68,7 +68,8 @@ port.on('message', (req: LogWorkerRequest) => {
           ? { kind: 'written', id: req.id, entries: 0, rows: 0, failed: true }
           : { kind: 'done', id: req.id };
     }
-    port.postMessage(reply);
+    // The stored batches' buffers move back rather than being copied.
+    port.postMessage(reply, reply.kind === 'written' ? (reply.spent ?? []) : []);
     if (req.kind === 'close') port.close();
   });
 });

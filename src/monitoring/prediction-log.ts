@@ -6,7 +6,7 @@ import type { PredictionEntry, PredictionSink, Tensor } from '../inference/index
 import type { Database } from '../store/index.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
-import { TensorAccumulator, TensorSlab, transferables } from './prediction-batch.js';
+import { BufferPool, TensorAccumulator, TensorSlab, transferables } from './prediction-batch.js';
 import type { LogWorkerInit, LogWorkerReply, LogWorkerRequest } from './prediction-log-worker.js';
 import {
   HOUR_MS,
@@ -84,6 +84,8 @@ export class PredictionLog implements PredictionSink {
   private readonly db: Kysely<MonitoringTables>;
   private readonly versions = new Map<string, Map<string, VersionState>>();
   private readonly slab = new TensorSlab();
+  /** The buffers of stored batches, back from the writer for the next ones. */
+  private readonly buffers = new BufferPool();
   private lastModel?: string;
   private lastVersion?: string;
   private lastState?: VersionState;
@@ -161,7 +163,7 @@ export class PredictionLog implements PredictionSink {
     if (!acc?.matches(entry)) {
       acc = s.accumulators.find((a) => a.matches(entry));
       if (!acc) {
-        acc = new TensorAccumulator(entry.model, entry.version, entry);
+        acc = new TensorAccumulator(entry.model, entry.version, entry, this.buffers);
         s.accumulators.push(acc);
       }
       s.last = acc;
@@ -209,6 +211,11 @@ export class PredictionLog implements PredictionSink {
     return false;
   }
 
+  /** Bytes of buffers the writer gave back, waiting to gather the next batches. */
+  get reusableBytes(): number {
+    return this.buffers.size;
+  }
+
   get stats(): PredictionLogCounters {
     return { ...this.counters, queued: this.pending + this.inFlight };
   }
@@ -250,6 +257,7 @@ export class PredictionLog implements PredictionSink {
     this.pending -= message.entries;
     this.inFlight += message.entries;
     return this.channel.write(message).then((reply) => {
+      if (reply.spent) this.buffers.release(reply.spent);
       this.inFlight -= reply.entries;
       this.counters.written += reply.rows;
       this.retrying = reply.failed;

@@ -11,6 +11,7 @@ import {
   rowTime,
   type TensorBatch,
   tensorBatchStorage,
+  transferables,
 } from './prediction-batch.js';
 import { type PredictionRow, predictionRows, profileCells, tensorPredictionRow } from './prediction-rows.js';
 
@@ -51,6 +52,8 @@ export interface WriteReply {
   entries: number;
   rows: number;
   failed: boolean;
+  /** The buffers of the tensor batches stored, given back to gather into again. */
+  spent?: ArrayBuffer[];
 }
 
 export interface PredictionWriterOptions {
@@ -83,6 +86,7 @@ interface Window {
 export class PredictionWriter {
   private readonly windows = new Map<string, Window>();
   private retry: WriteMessage[] = [];
+  private readonly payloads = new PayloadArena();
 
   constructor(
     private readonly db: Kysely<MonitoringTables>,
@@ -110,6 +114,9 @@ export class PredictionWriter {
         reply.rows += rows;
         reply.entries += m.entries;
         this.profile(m, rows);
+        // Nothing here reads the batches again: their buffers go back to the serving thread.
+        const spent = transferables(m.tensors);
+        if (spent.length > 0) reply.spent = [...(reply.spent ?? []), ...spent];
       } catch (err) {
         reply.failed = true;
         this.retry.push(m);
@@ -125,9 +132,10 @@ export class PredictionWriter {
 
   private async insert(m: WriteMessage): Promise<number> {
     const values: MonitoringTables['prediction_batches'][] = [];
+    this.payloads.begin();
     for (const b of m.tensors) {
       if (b.rows === 0) continue;
-      const { header, payload } = tensorBatchStorage(b);
+      const { header, payload } = tensorBatchStorage(b, this.payloads.take);
       values.push(batchRow(b, header, payload));
     }
     const builders = new Map<string, RecordBatchBuilder>();
@@ -233,6 +241,35 @@ export class PredictionWriter {
       this.options.warn({ err: (err as Error).message }, 'window profiles write failed; retrying');
     }
   }
+}
+
+/**
+ * The bytes of a flush's binary payloads, reused from one flush to the next: a payload of several
+ * megabytes a second allocated afresh would be memory outside V8's heap that only a full
+ * collection frees, and the writer would run one every few flushes. The region is sized for the
+ * last flush (payloads that do not fit get their own buffer meanwhile) and shrinks when traffic
+ * falls. A payload is only read while its statement runs.
+ */
+class PayloadArena {
+  private region = Buffer.alloc(0);
+  private used = 0;
+  private wanted = 0;
+
+  /** Starts a flush: the previous flush's payloads are no longer read. */
+  begin(): void {
+    if (this.wanted > this.region.length || this.wanted * 4 < this.region.length)
+      this.region = Buffer.allocUnsafeSlow(Math.ceil(this.wanted * 1.25));
+    this.used = 0;
+    this.wanted = 0;
+  }
+
+  readonly take = (bytes: number): Buffer => {
+    this.wanted += bytes;
+    if (this.used + bytes > this.region.length) return Buffer.allocUnsafeSlow(bytes);
+    const out = this.region.subarray(this.used, this.used + bytes);
+    this.used += bytes;
+    return out;
+  };
 }
 
 function minuteOf(timeMs: number): number {
