@@ -255,10 +255,14 @@ class PayloadArena {
   private used = 0;
   private wanted = 0;
 
-  /** Starts a flush: the previous flush's payloads are no longer read. */
+  /**
+   * Starts a flush: the previous flush's payloads are no longer read. A flush without payloads
+   * (records-API entries only) leaves the region as it is.
+   */
   begin(): void {
-    if (this.wanted > this.region.length || this.wanted * 4 < this.region.length)
-      this.region = Buffer.allocUnsafeSlow(Math.ceil(this.wanted * 1.25));
+    const w = this.wanted;
+    if (w > 0 && (w > this.region.length || w * 4 < this.region.length))
+      this.region = Buffer.allocUnsafeSlow(Math.ceil(w * 1.25));
     this.used = 0;
     this.wanted = 0;
   }
