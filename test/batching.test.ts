@@ -21,6 +21,7 @@ import {
   type Job,
   type ModelConfig,
   type ModelRuntime,
+  type RunOptions,
   type RunResult,
   stack,
   type Tensor,
@@ -364,13 +365,16 @@ class MarkerRuntime implements ModelRuntime {
   };
   readonly batchable = true;
   readonly runs: number[] = [];
+  /** Each run's `keepInputs` option. */
+  readonly kept: boolean[] = [];
   active = 0;
   peak = 0;
   gate: Promise<void> = Promise.resolve();
 
   constructor(readonly capacity: number) {}
 
-  async run(inputs: Tensor[]): Promise<RunResult> {
+  async run(inputs: Tensor[], _outputs: string[], options?: RunOptions): Promise<RunResult> {
+    this.kept.push(options?.keepInputs === true);
     this.active++;
     this.peak = Math.max(this.peak, this.active);
     try {
@@ -478,6 +482,36 @@ describe('DynamicBatcher', () => {
     assert.equal(snap.execution_count, 5, 'the blocker and the four good requests');
     assert.equal(snap.inference_count, 1 + 1 + 2 + 3 + 1);
     await within(1000, batcher.drain());
+  });
+
+  test('a request whose inputs are read afterwards asks the runtime to keep them when it runs alone (a stacked batch is a new tensor)', async () => {
+    const runtime = new MarkerRuntime(1);
+    const batcher = new DynamicBatcher(runtime, config(), new StatsRecorder('m', '1'));
+    const open = gated(runtime);
+    const lone = { ...job(1, 0), keepInputs: true };
+    const blocker = batcher.submit(lone);
+    await new Promise((r) => setImmediate(r));
+    const stacked = [job(1, 10), { ...job(2, 20), keepInputs: true }];
+    const pending = stacked.map((j) => batcher.submit(j));
+    open();
+    await within(5000, Promise.all([blocker, ...pending]));
+    assert.deepEqual(runtime.runs, [1, 3]);
+    assert.deepEqual(runtime.kept, [true, false]);
+    // Failed batches re-run request by request: then the request's own inputs go again.
+    const retried = new MarkerRuntime(1);
+    const again = new DynamicBatcher(retried, config(), new StatsRecorder('m', '1'));
+    const gate = gated(retried);
+    const first = again.submit(job(1, 0));
+    await new Promise((r) => setImmediate(r));
+    const bad = job(1, 50);
+    (bad.inputs[0]!.data as Float32Array)[0] = POISON;
+    const rest = [{ ...job(1, 60), keepInputs: true }, bad].map((j) => again.submit(j));
+    gate();
+    await within(5000, Promise.allSettled([first, ...rest]));
+    assert.deepEqual(retried.runs, [1, 2, 1, 1]);
+    assert.deepEqual(retried.kept, [false, false, true, false]);
+    await within(1000, batcher.drain());
+    await within(1000, again.drain());
   });
 
   test('retrying a failed batch request by request stays within the runtime capacity', async () => {

@@ -1,7 +1,7 @@
 import { SlipwayError } from '../errors/index.js';
 import { allocate, elementCount } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
-import type { ModelRuntime } from './model-runtime.js';
+import { KEEP_INPUTS, type ModelRuntime } from './model-runtime.js';
 import type { StatsRecorder } from './stats.js';
 import type { Cancellation, Tensor, TensorData } from './types.js';
 
@@ -15,6 +15,8 @@ export interface Job {
   key: string;
   timeoutMs?: number;
   cancel?: Cancellation;
+  /** The caller reads the inputs after the run (the prediction log records them). */
+  keepInputs?: boolean;
 }
 
 export interface JobResult {
@@ -228,7 +230,9 @@ export class DynamicBatcher {
     let outputs: Tensor[];
     let inferMs: number;
     try {
-      const r = await this.runtime.run(inputs, entries[0]!.job.outputs);
+      // Stacked inputs are a new tensor; a lone request's own inputs may be handed to a worker.
+      const keep = entries.length === 1 && entries[0]!.job.keepInputs === true;
+      const r = await this.runtime.run(inputs, entries[0]!.job.outputs, keep ? KEEP_INPUTS : undefined);
       outputs = r.outputs;
       inferMs = performance.now() - t1;
     } catch (err) {

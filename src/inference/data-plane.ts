@@ -217,11 +217,11 @@ export class RepositoryDataPlane implements DataPlane {
         job.timeoutMs = timeout;
       }
       if (options.cancel) job.cancel = options.cancel;
-      // Inputs move to a worker thread (their buffers are transferred): the log keeps a copy.
+      // The log reads the inputs once answered: a lone request run on a worker thread sends it a
+      // copy rather than its own buffers (stacked requests and main-thread runs need none).
       const logged =
-        logTensors && this.options.predictions && sampled(v.config.sampleRate)
-          ? this.options.predictions.keep(request.inputs)
-          : undefined;
+        logTensors && this.options.predictions && sampled(v.config.sampleRate) ? request.inputs : undefined;
+      if (logged) job.keepInputs = true;
       v.inFlight++;
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;
       try {

@@ -36,7 +36,7 @@ export {
   type ModelOnDisk,
   type ModelSource,
 } from './model-repository.js';
-export type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
+export type { ModelRuntime, RunOptions, RunResult, RuntimeSignature } from './model-runtime.js';
 export { OnnxRuntimePool } from './onnx-runtime-pool.js';
 export type { PredictionEntry, PredictionSink } from './prediction-sink.js';
 export {

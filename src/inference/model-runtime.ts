@@ -5,6 +5,16 @@ export interface RuntimeSignature {
   outputs: TensorMetadata[];
 }
 
+export interface RunOptions {
+  /**
+   * The caller reads the inputs after the run: a runtime that moves buffers to another thread
+   * (transferring them, which empties the caller's arrays) sends copies instead.
+   */
+  keepInputs?: boolean;
+}
+
+export const KEEP_INPUTS: RunOptions = Object.freeze({ keepInputs: true });
+
 export interface RunResult {
   outputs: Tensor[];
   /** Nanoseconds spent inside the framework's run call. */
@@ -26,7 +36,7 @@ export interface ModelRuntime {
   readonly capacity: number;
   /** Whether the model accepts inputs stacked along the first dimension. */
   readonly batchable: boolean;
-  run(inputs: Tensor[], outputs: string[]): Promise<RunResult>;
+  run(inputs: Tensor[], outputs: string[], options?: RunOptions): Promise<RunResult>;
   /** Frees the model; runs still in progress finish first. */
   unload(): Promise<void>;
 }

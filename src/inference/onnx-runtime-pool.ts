@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../errors/index.js';
 import { fromOrtType, toOrtType } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
-import type { ModelRuntime, RunResult, RuntimeSignature } from './model-runtime.js';
+import type { ModelRuntime, RunOptions, RunResult, RuntimeSignature } from './model-runtime.js';
 import type { WorkerFeed, WorkerInit, WorkerReply, WorkerValueMetadata } from './onnx-protocol.js';
 import { createSession, type LoadedSession, runSession, transferables } from './onnx-session.js';
 import type { Tensor, TensorData, TensorMetadata } from './types.js';
@@ -54,9 +54,9 @@ class OnnxWorker {
     });
   }
 
-  run(feeds: WorkerFeed[], outputs: string[]): Promise<RunResult> {
+  run(feeds: WorkerFeed[], outputs: string[], keepInputs = false): Promise<RunResult> {
     const id = this.nextId++;
-    const transfer = transferables(feeds);
+    const transfer = transferables(feeds, keepInputs);
     this.busy++;
     return new Promise<RunResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -280,7 +280,7 @@ export class OnnxRuntimePool implements ModelRuntime {
     }
   }
 
-  async run(inputs: Tensor[], outputs: string[]): Promise<RunResult> {
+  async run(inputs: Tensor[], outputs: string[], options?: RunOptions): Promise<RunResult> {
     if (this.unloading) throw new SlipwayError('SLIPWAY_ERR_MODEL_UNAVAILABLE', 'the model is unloading');
     const feeds: WorkerFeed[] = inputs.map((t) => ({
       name: t.name,
@@ -292,7 +292,7 @@ export class OnnxRuntimePool implements ModelRuntime {
     if (this.onMainThread && (this.workers.length === 0 || this.cost.estimate(rows) <= this.budgetNs)) {
       return this.runMain(feeds, outputs);
     }
-    const result = await this.runWorker(feeds, outputs);
+    const result = await this.runWorker(feeds, outputs, options?.keepInputs === true);
     // Worker timings are ONNX Runtime alone; main-thread ones would include event-loop waits.
     this.cost.observe(rows, result.inferNs);
     return result;
@@ -303,13 +303,13 @@ export class OnnxRuntimePool implements ModelRuntime {
     return this.main!.run(feeds, outputs);
   }
 
-  private runWorker(feeds: WorkerFeed[], outputs: string[]): Promise<RunResult> {
+  private runWorker(feeds: WorkerFeed[], outputs: string[], keepInputs: boolean): Promise<RunResult> {
     this.placements.worker++;
     let best = this.workers[0]!;
     for (let i = 1; i < this.workers.length; i++) {
       if (this.workers[i]!.busy < best.busy) best = this.workers[i]!;
     }
-    return best.run(feeds, outputs);
+    return best.run(feeds, outputs, keepInputs);
   }
 
   async unload(): Promise<void> {

@@ -55,16 +55,16 @@ export async function runSession(
 
 /**
  * Prepares tensors to cross to another thread and returns the buffers to transfer. A tensor that
- * owns its whole buffer is handed over as it is; a view into a larger buffer (a request body, a
- * gRPC message) is first copied to a compact array, since structured cloning a view would copy
- * the whole buffer behind it.
+ * owns its whole buffer is handed over as it is (unless `keep`: the sender reads it afterwards);
+ * a view into a larger buffer (a request body, a gRPC message) is first copied to a compact array,
+ * since structured cloning a view would copy the whole buffer behind it.
  */
-export function transferables(feeds: WorkerFeed[]): ArrayBuffer[] {
+export function transferables(feeds: WorkerFeed[], keep = false): ArrayBuffer[] {
   const transfer: ArrayBuffer[] = [];
   for (const f of feeds) {
     let d = f.data;
     if (Array.isArray(d)) continue;
-    if (d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength) {
+    if (keep || d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength) {
       d = d.slice();
       f.data = d;
     }

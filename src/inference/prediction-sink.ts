@@ -30,11 +30,9 @@ export interface PredictionEntry {
 /** Where served predictions go; every call returns at once (it copies, gathers or counts). */
 export interface PredictionSink {
   /**
-   * A copy of a request's input tensors for a later `record()`, taken before the originals may
-   * move to a worker thread (their buffers are transferred). The log makes it cheaply: views into
-   * a shared buffer rather than a new buffer per tensor.
+   * An answered request. Its tensors are read (copied or gathered) before this returns; the
+   * data plane keeps a V2 request's inputs in place until then (`Job.keepInputs`).
    */
-  keep(inputs: readonly Tensor[]): Tensor[];
   record(entry: PredictionEntry): void;
   /**
    * Every request a model version answered or failed, sampled or not (for error rates and

@@ -382,34 +382,6 @@ export class TensorAccumulator {
   }
 }
 
-/** Bytes of one slab; a new one is taken when it is full (the old one is freed with its last view). */
-const SLAB_BYTES = 256 * 1024;
-
-/**
- * Copies of tensors as views into shared slabs: a copy costs a view and a memcpy rather than a
- * buffer of its own (which V8 allocates outside its heap and frees only in a full collection).
- */
-export class TensorSlab {
-  private slab = new ArrayBuffer(SLAB_BYTES);
-  private offset = 0;
-
-  copy(t: Tensor): Tensor {
-    if (t.datatype === 'BYTES') return { ...t, data: (t.data as string[]).slice() };
-    const d = t.data as NumericData;
-    if (d.byteLength > SLAB_BYTES / 8) return { ...t, data: d.slice() };
-    let at = (this.offset + 7) & ~7;
-    if (at + d.byteLength > SLAB_BYTES) {
-      this.slab = new ArrayBuffer(SLAB_BYTES);
-      at = 0;
-    }
-    const Ctor = d.constructor as new (buffer: ArrayBuffer, offset: number, length: number) => NumericData;
-    const view = new Ctor(this.slab, at, d.length);
-    view.set(d as never);
-    this.offset = at + d.byteLength;
-    return { ...t, data: view };
-  }
-}
-
 /** The buffers of tensor batches, to transfer rather than copy. */
 export function transferables(batches: readonly TensorBatch[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];

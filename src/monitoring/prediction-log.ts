@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { PredictionEntry, PredictionSink, Tensor } from '../inference/index.js';
+import type { PredictionEntry, PredictionSink } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
-import { BufferPool, TensorAccumulator, TensorSlab, transferables } from './prediction-batch.js';
+import { BufferPool, TensorAccumulator, transferables } from './prediction-batch.js';
 import type { LogWorkerInit, LogWorkerReply, LogWorkerRequest } from './prediction-log-worker.js';
 import {
   HOUR_MS,
@@ -83,7 +83,6 @@ interface VersionState {
 export class PredictionLog implements PredictionSink {
   private readonly db: Kysely<MonitoringTables>;
   private readonly versions = new Map<string, Map<string, VersionState>>();
-  private readonly slab = new TensorSlab();
   /** The buffers of stored batches, back from the writer for the next ones. */
   private readonly buffers = new BufferPool();
   private lastModel?: string;
@@ -135,12 +134,6 @@ export class PredictionLog implements PredictionSink {
       10 * MINUTE_MS,
     );
     this.sweeper.unref();
-  }
-
-  keep(inputs: readonly Tensor[]): Tensor[] {
-    const out: Tensor[] = [];
-    for (const t of inputs) out.push(this.slab.copy(t));
-    return out;
   }
 
   record(entry: PredictionEntry): void {
