@@ -7,11 +7,11 @@
  * answers 503.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { httpCall, REPO_ROOT, slowRequest, tempRepository } from './helpers.js';
+import { type Exit, httpCall, REPO_ROOT, slowRequest, spawnCli, tempRepository } from './helpers.js';
 
 function assertRowsClose(actual: number[], reference: number[], rows: number): void {
   assert.equal(actual.length, reference.length * rows);
@@ -27,48 +27,36 @@ function assertRowsClose(actual: number[], reference: number[], rows: number): v
 interface Server {
   child: ChildProcess;
   base: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  exited: Promise<Exit>;
   stderr: () => string;
 }
 
 /** Starts the CLI and resolves once it prints its REST address. */
 async function serve(models: string, graceMs: number): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    ['bin/slipway.js', 'serve', '--models', models, '--port', '0', '--no-grpc', '--log-level', 'warn'],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, SLIPWAY_SHUTDOWN_GRACE_MS: String(graceMs) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  const cli = spawnCli(
+    ['serve', '--models', models, '--port', '0', '--no-grpc', '--log-level', 'warn'],
+    { SLIPWAY_SHUTDOWN_GRACE_MS: String(graceMs) },
+    REPO_ROOT,
   );
   const base = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`the CLI printed no address within 30 s: ${stdout} ${stderr}`)),
+      () => reject(new Error(`the CLI printed no address within 30 s: ${cli.stdout()} ${cli.stderr()}`)),
       30_000,
     );
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      const m = /REST\s+(http:\/\/\S+)/.exec(stdout);
+    // spawnCli's own listener, added first, has already collected this chunk.
+    cli.child.stdout!.on('data', () => {
+      const m = /REST\s+(http:\/\/\S+)/.exec(cli.stdout());
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
       }
     });
-    void exited.then(({ code }) => {
+    void cli.exited.then(({ code }) => {
       clearTimeout(timer);
-      reject(new Error(`the CLI exited (${code}) before serving: ${stderr}`));
+      reject(new Error(`the CLI exited (${code}) before serving: ${cli.stderr()}`));
     });
   });
-  return { child, base, exited, stderr: () => stderr };
+  return { child: cli.child, base, exited: cli.exited, stderr: cli.stderr };
 }
 
 async function inFlight(base: string, model: string): Promise<number> {
