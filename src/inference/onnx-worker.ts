@@ -4,20 +4,19 @@
  * Messages: `load` once, then `run` many times, then `close`. Tensors move as transferables.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { InferenceSession } from 'onnxruntime-node';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-protocol.js';
-import { createSession, runSession, transferables } from './onnx-session.js';
+import { createSession, type OnnxSession, transferables } from './onnx-session.js';
 
 const port = parentPort!;
-let session: InferenceSession | undefined;
+let session: OnnxSession | undefined;
 
 function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-async function run(req: Extract<WorkerRequest, { kind: 'run' }>): Promise<void> {
+function run(req: Extract<WorkerRequest, { kind: 'run' }>): void {
   try {
-    const { outputs, inferNs } = await runSession(session!, req.feeds, req.outputs);
+    const { outputs, inferNs } = session!.run(req.feeds, req.outputs);
     reply({ kind: 'result', id: req.id, outputs, inferNs }, transferables(outputs));
   } catch (err) {
     reply({ kind: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) });
@@ -25,14 +24,16 @@ async function run(req: Extract<WorkerRequest, { kind: 'run' }>): Promise<void> 
 }
 
 port.on('message', (msg: WorkerRequest) => {
-  if (msg.kind === 'run') void run(msg);
+  if (msg.kind === 'run') run(msg);
   else if (msg.kind === 'close') {
     const s = session;
     session = undefined;
-    void (s ? s.release() : Promise.resolve()).finally(() => {
+    try {
+      s?.release();
+    } finally {
       reply({ kind: 'closed' });
       port.close();
-    });
+    }
   }
 });
 
