@@ -77,3 +77,32 @@ test('the cost model fits a line over recent runs', async () => {
   for (let i = 0; i < 40; i++) m.observe(i % 2 ? 64 : 16, i % 2 ? 72_000 : 48_000);
   assert.ok(Math.abs(m.estimate(32) - 56_000) < 2_000, `${m.estimate(32)}`);
 });
+
+test('a main-thread run answers in the turn of the event loop that dispatched it', async () => {
+  const request = {
+    inputs: [
+      { name: 'INPUT0', datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.of(1, 2, 3, 4) },
+      { name: 'INPUT1', datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.of(1, 1, 1, 1) },
+    ],
+  };
+  const first = await app.plane.infer('on_main', undefined, request, { protocol: 'rest' });
+  const expected = Array.from(first.outputs[0]!.data as Float32Array);
+  // From an I/O callback (as a request arrives), the batcher dispatches in this turn's check
+  // phase. An immediate queued after the request runs in that phase too: the answer must come
+  // before it, not in a later turn (onnxruntime-node's own run() defers to another immediate).
+  const order = await new Promise<string[]>((resolve, reject) => {
+    const seen: string[] = [];
+    import('node:fs').then(({ stat }) =>
+      stat(new URL(import.meta.url), () => {
+        app.plane.infer('on_main', undefined, request, { protocol: 'rest' }).then((r) => {
+          assert.deepEqual(Array.from(r.outputs[0]!.data as Float32Array), expected);
+          seen.push('answer');
+        }, reject);
+        setImmediate(() => seen.push('immediate after it'));
+        setTimeout(() => resolve(seen), 20);
+      }),
+    );
+  });
+  assert.deepEqual(order, ['answer', 'immediate after it']);
+  assert.ok(pool('on_main').placements.main >= 2);
+});
