@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SlipwayError, toSlipwayError } from '../errors/index.js';
 import type { ServingMetrics } from '../metrics/index.js';
@@ -11,6 +10,7 @@ import type { ModelSource } from './model-repository.js';
 import { OnnxRuntimePool } from './onnx-runtime-pool.js';
 import type { PredictionEntry, PredictionSink } from './prediction-sink.js';
 import { type Prediction, recordsLayout, recordsToRequest, responseToPredictions } from './records.js';
+import { requestIds } from './request-id.js';
 import type { ModelStats } from './stats.js';
 import type {
   InferOptions,
@@ -239,10 +239,11 @@ export class RepositoryDataPlane implements DataPlane {
       }
       if (echoed) response.parameters = echoed;
       if (logged) {
-        response.id ??= randomUUID();
+        const now = Date.now();
+        response.id ??= requestIds.next(now);
         // A plain literal (no spreads): this runs for every sampled request.
         const entry: PredictionEntry = {
-          timeMs: Date.now(),
+          timeMs: now,
           model,
           version: v.version,
           protocol: options.protocol,
@@ -349,10 +350,11 @@ export class RepositoryDataPlane implements DataPlane {
       modelVersion = response.modelVersion;
       predictions = responseToPredictions(response, v.config, rows.length);
       if (this.options.predictions && sampled(v.config.sampleRate)) {
-        id ??= randomUUID();
+        const now = Date.now();
+        id ??= requestIds.next(now);
         const sent = screened.kept ? screened.kept.map((i) => records[i]!) : records;
         this.options.predictions.record({
-          timeMs: Date.now(),
+          timeMs: now,
           model,
           version: modelVersion,
           protocol: options.protocol,
