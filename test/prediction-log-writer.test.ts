@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -332,6 +332,68 @@ for (const writer of ['worker thread', 'serving thread', 'worker thread on Postg
       );
       await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
     });
+
+    test('a payload is in a segment file beside a SQLite file written by the writer thread, else in its row; the sweep removes both', async (t) => {
+      if (skipped) return t.skip(skipped);
+      const model = `where-${writer.replace(/\W+/g, '-')}`;
+      const log = open();
+      const now = Date.now();
+      for (let i = 0; i < 40; i++) log.record({ ...entry(`${model}-${i}`, [[i, 1, 2]], now), model });
+      await log.flush();
+      const batches = () =>
+        db
+          .as<MonitoringTables>()
+          .selectFrom('prediction_batches')
+          .select(['payload', 'payload_file', 'payload_offset', 'payload_length'])
+          .where('model', '=', model)
+          .execute();
+      const [b] = await batches();
+      const folder = db.file && `${db.file}-predictions`;
+      if (writer === 'worker thread') {
+        assert.equal(b!.payload, null);
+        assert.match(b!.payload_file!, /^\d{8}T\d{2}-[0-9a-f]{8}\.seg$/);
+        assert.ok(Number(b!.payload_length) > 40 * 60, `${b!.payload_length} bytes`);
+        assert.ok((await readdir(folder!)).includes(b!.payload_file!));
+      } else {
+        assert.ok(b!.payload && b!.payload.byteLength > 40 * 60);
+        assert.equal(b!.payload_file, null);
+      }
+      const rows = await new Monitoring(db).logged({ model, limit: 100 });
+      assert.deepEqual(
+        rows.map((r) => r.inputs.a as number).sort((x, y) => x - y),
+        [...Array(40).keys()],
+      );
+      await log.close();
+
+      // A sweep eight days later removes the rows past retention, then their files.
+      const later = new PredictionLog(db, {
+        flushMs: 1000,
+        queueMax: 10,
+        retentionDays: 7,
+        logger: pino({ level: 'silent' }),
+        now: () => now + 8 * 86_400_000,
+      });
+      await later.sweep();
+      assert.deepEqual(await batches(), []);
+      if (writer === 'worker thread') assert.deepEqual(await readdir(folder!), []);
+      assert.deepEqual(await new Monitoring(db).logged({ model, limit: 100 }), []);
+      await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
+    });
+
+    // Segment files are the writer thread's on a SQLite file.
+    if (writer === 'worker thread')
+      test('a batch whose segment file is gone is skipped when read, not an error', async () => {
+        const model = 'gone';
+        const log = open();
+        log.record({ ...entry('gone-1', [[1, 2, 3]]), model, timeMs: Date.now() });
+        await log.close();
+        const folder = `${db.file}-predictions`;
+        assert.equal((await new Monitoring(db).logged({ model, limit: 10 })).length, 1);
+        for (const f of await readdir(folder)) await rm(join(folder, f));
+        assert.deepEqual(await new Monitoring(db).logged({ model, limit: 10 }), []);
+        await db.as<MonitoringTables>().deleteFrom('prediction_batches').execute();
+        await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
+      });
 
     test('records-API entries go to the writer in messages of RECORDS_PER_MESSAGE, before the flush', async (t) => {
       if (skipped) return t.skip(skipped);

@@ -21,6 +21,13 @@ export interface MonitoringTables {
     data: string;
     /** A binary tensor batch's numbers, request ids and tensor bytes (null for JSON batches; 0421). */
     payload: Uint8Array | null;
+    /**
+     * Where the payload is instead, on a SQLite store: a segment file beside the database
+     * (payload-segments.ts), its byte offset and length (0422; null otherwise).
+     */
+    payload_file: string | null;
+    payload_offset: number | null;
+    payload_length: number | null;
   };
   feedback: {
     request_id: string;
@@ -124,6 +131,14 @@ export const monitoringMigrations: NamedMigration[] = [
         .alterTable('prediction_batches')
         .addColumn('payload', dialect === 'postgres' ? 'bytea' : 'blob')
         .execute();
+    },
+  },
+  {
+    name: '0422-batch-payload-file',
+    async up(db) {
+      await db.schema.alterTable('prediction_batches').addColumn('payload_file', 'varchar(64)').execute();
+      await db.schema.alterTable('prediction_batches').addColumn('payload_offset', 'bigint').execute();
+      await db.schema.alterTable('prediction_batches').addColumn('payload_length', 'integer').execute();
     },
   },
 ];

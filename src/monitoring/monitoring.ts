@@ -11,6 +11,7 @@ import {
 } from './drift/index.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
+import { readPayload, segmentFolder } from './payload-segments.js';
 import {
   classificationMetrics,
   type LabelledRow,
@@ -185,8 +186,21 @@ function predictedOf(
  *   await monitoring.recordFeedback([{ request_id: 'r-1', ground_truth: '>50K' }]);
  *   await monitoring.performance({ model: 'adult', sinceMs: Date.now() - 86_400_000, untilMs: Date.now(), by: 'region' });
  */
+/** What reading a stored batch's rows needs. */
+const BATCH_COLUMNS = [
+  'model',
+  'version',
+  'data',
+  'payload',
+  'payload_file',
+  'payload_offset',
+  'payload_length',
+] as const;
+type BatchRead = Pick<MonitoringTables['prediction_batches'], (typeof BATCH_COLUMNS)[number]>;
+
 export class Monitoring {
   private readonly db: Kysely<MonitoringTables>;
+  private readonly segments: string | undefined;
 
   constructor(
     database: Database,
@@ -194,6 +208,27 @@ export class Monitoring {
     private readonly references?: ReferenceResolver,
   ) {
     this.db = database.as<MonitoringTables>();
+    this.segments = segmentFolder(database);
+  }
+
+  /**
+   * A stored batch's columns, its payload read from its row or its segment file; undefined when
+   * retention removed the file since the row was read.
+   */
+  private async columns(b: BatchRead): Promise<ReturnType<typeof storedColumns> | undefined> {
+    if (b.payload_file === null || b.payload !== null) return storedColumns(b.data, b.payload);
+    if (!this.segments) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INTERNAL',
+        `prediction batch payload is in segment ${b.payload_file}, but this store keeps no segment files`,
+      );
+    }
+    const payload = await readPayload(this.segments, {
+      file: b.payload_file,
+      offset: Number(b.payload_offset),
+      length: Number(b.payload_length),
+    });
+    return payload && storedColumns(b.data, payload);
   }
 
   /**
@@ -346,7 +381,7 @@ export class Monitoring {
 
   /** The logged rows of batches overlapping a range (newest batches first), filtered. */
   private async rows(q: PredictionQuery): Promise<PredictionRow[]> {
-    let query = this.db.selectFrom('prediction_batches').select(['model', 'version', 'data', 'payload']);
+    let query = this.db.selectFrom('prediction_batches').select(BATCH_COLUMNS);
     if (q.model !== undefined) query = query.where('model', '=', q.model);
     if (q.version !== undefined) query = query.where('version', '=', q.version);
     if (q.sinceMs !== undefined) query = query.where('end_ms', '>=', q.sinceMs);
@@ -354,7 +389,9 @@ export class Monitoring {
     const batches = await query.orderBy('start_ms', 'desc').execute();
     const out: PredictionRow[] = [];
     for (const b of batches) {
-      for (const r of batchRows(b.model, b.version, storedColumns(b.data, b.payload))) {
+      const columns = await this.columns(b);
+      if (!columns) continue; // removed by retention since
+      for (const r of batchRows(b.model, b.version, columns)) {
         if (q.sinceMs !== undefined && r.timeMs < q.sinceMs) continue;
         if (q.untilMs !== undefined && r.timeMs >= q.untilMs) continue;
         if (q.requestId !== undefined && r.requestId !== q.requestId) continue;
@@ -497,12 +534,13 @@ export class Monitoring {
       await new Promise((resolve) => setImmediate(resolve));
       const b = await this.db
         .selectFrom('prediction_batches')
-        .select(['model', 'version', 'data', 'payload'])
+        .select(BATCH_COLUMNS)
         .where('id', '=', id)
         .executeTakeFirst();
-      if (!b) continue; // removed by retention since
+      const columns = b && (await this.columns(b));
+      if (!b || !columns) continue; // removed by retention since
       const inRange: PredictionRow[] = [];
-      for (const r of batchRows(b.model, b.version, storedColumns(b.data, b.payload))) {
+      for (const r of batchRows(b.model, b.version, columns)) {
         if (r.timeMs < q.sinceMs || r.timeMs >= q.untilMs) continue;
         if (q.segment && r.segments?.[q.segment.key] !== q.segment.value) continue;
         inRange.push(r);

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Database } from '../store/index.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
+import { PayloadSegments, segmentFolder } from './payload-segments.js';
 import { PredictionWriter, type WriteMessage, type WriteReply } from './prediction-writer.js';
 import { lowerThreadPriority } from './thread-priority.js';
 
@@ -32,10 +33,20 @@ lowerThreadPriority(10);
 const warn = (fields: Record<string, unknown>, message: string) =>
   port.postMessage({ kind: 'warn', fields, message } satisfies LogWorkerReply);
 
-const opened = Database.open({ url: init.databaseUrl, poolSize: 2 }).then((db) => ({
-  db,
-  writer: new PredictionWriter(db.as<MonitoringTables>(), { flushMs: init.flushMs, warn, now: Date.now }),
-}));
+const opened = Database.open({ url: init.databaseUrl, poolSize: 2 }).then((db) => {
+  const folder = segmentFolder(db);
+  const segments = folder ? new PayloadSegments(folder) : undefined;
+  return {
+    db,
+    segments,
+    writer: new PredictionWriter(db.as<MonitoringTables>(), {
+      flushMs: init.flushMs,
+      warn,
+      now: Date.now,
+      ...(segments ? { segments } : {}),
+    }),
+  };
+});
 
 async function handle(req: LogWorkerRequest): Promise<LogWorkerReply> {
   let store: Awaited<typeof opened>;
@@ -50,7 +61,10 @@ async function handle(req: LogWorkerRequest): Promise<LogWorkerReply> {
   if (req.kind === 'write')
     return { kind: 'written', id: req.id, ...(await store.writer.write(req.message)) };
   await store.writer.writeWindows(true);
-  if (req.kind === 'close') await store.db.close();
+  if (req.kind === 'close') {
+    store.segments?.close();
+    await store.db.close();
+  }
   return { kind: 'done', id: req.id };
 }
 

@@ -6,6 +6,7 @@ import type { PredictionEntry, PredictionSink } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
+import { removeSegmentsBefore, segmentFolder } from './payload-segments.js';
 import { BufferPool, TensorAccumulator, transferables } from './prediction-batch.js';
 import type { LogWorkerInit, LogWorkerReply, LogWorkerRequest } from './prediction-log-worker.js';
 import {
@@ -101,12 +102,15 @@ export class PredictionLog implements PredictionSink {
   private closing?: Promise<void>;
   private closed = false;
   private readonly now: () => number;
+  /** The folder of payload segments on a SQLite store (see payload-segments.ts). */
+  private readonly segments: string | undefined;
 
   constructor(
     database: Database,
     private readonly options: PredictionLogOptions,
   ) {
     this.db = database.as<MonitoringTables>();
+    this.segments = segmentFolder(database);
     this.now = options.now ?? Date.now;
     const url = options.databaseUrl;
     this.channel =
@@ -342,6 +346,8 @@ export class PredictionLog implements PredictionSink {
     }
     const rawCutoff = now - this.options.retentionDays * 86_400_000;
     await this.db.deleteFrom('prediction_batches').where('end_ms', '<', rawCutoff).execute();
+    // Only after the rows that name them are gone: a file of an hour that ended by the cutoff.
+    if (this.segments) removeSegmentsBefore(this.segments, rawCutoff);
     await this.db
       .deleteFrom('monitoring_windows')
       .where('granularity', '=', 'minute')

@@ -4,6 +4,7 @@ import { TableProfile } from '../data/index.js';
 import type { PredictionEntry } from '../inference/index.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
+import type { PayloadSegments } from './payload-segments.js';
 import {
   batchEntry,
   RecordBatchBuilder,
@@ -60,6 +61,8 @@ export interface PredictionWriterOptions {
   flushMs: number;
   warn: (fields: Record<string, unknown>, message: string) => void;
   now: () => number;
+  /** Payloads go to segment files beside a SQLite database instead of its rows. */
+  segments?: PayloadSegments;
 }
 
 /** An open minute window of one model version. */
@@ -137,6 +140,18 @@ export class PredictionWriter {
       if (b.rows === 0) continue;
       const { header, payload } = tensorBatchStorage(b, this.payloads.take);
       values.push(batchRow(b, header, payload));
+    }
+    const segments = this.options.segments;
+    if (segments && values.length > 0) {
+      // Synced to their file before the rows that name them are committed.
+      const refs = segments.append(values.map((v) => v.payload!));
+      values.forEach((v, i) => {
+        const ref = refs[i]!;
+        v.payload = null;
+        v.payload_file = ref.file;
+        v.payload_offset = ref.offset;
+        v.payload_length = ref.length;
+      });
     }
     const builders = new Map<string, RecordBatchBuilder>();
     for (const e of m.records) {
@@ -339,5 +354,8 @@ function batchRow(
     rows: b.rows,
     data: JSON.stringify(data),
     payload,
+    payload_file: null,
+    payload_offset: null,
+    payload_length: null,
   };
 }

@@ -69,6 +69,8 @@ export class Database {
     // Each capability narrows this to its own tables with `db.as<Tables>()`.
     readonly kysely: Kysely<any>,
     readonly dialect: DialectName,
+    /** The SQLite database's file (absent for PostgreSQL and `:memory:`). */
+    readonly file?: string,
   ) {}
 
   static async open(options: DatabaseOptions): Promise<Database> {
@@ -111,7 +113,11 @@ export class Database {
         sqlite.close();
       },
     };
-    return new Database(new Kysely({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+    return new Database(
+      new Kysely({ dialect: new SqliteDialect({ database }) }),
+      'sqlite',
+      path === ':memory:' ? undefined : path,
+    );
   }
 
   private static async openPostgres(options: DatabaseOptions): Promise<Database> {
