@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -73,12 +73,12 @@ test('retention removes the files of hours that ended by the cutoff, and only th
     s.close();
   }
   // The cutoff falls inside 06:xx: the 05:00 hour has ended, 06:00 and 07:00 have not.
-  assert.equal(removeSegmentsBefore(folder, T0 - HOUR + 60_000), 1);
+  assert.equal(await removeSegmentsBefore(folder, T0 - HOUR + 60_000), 1);
   assert.deepEqual((await readdir(folder)).map((f) => f.slice(0, 11)).sort(), ['20261201T06', '20261201T07']);
   // At the end of 07:00 every file has ended.
-  assert.equal(removeSegmentsBefore(folder, Date.UTC(2026, 11, 1, 8)), 2);
+  assert.equal(await removeSegmentsBefore(folder, Date.UTC(2026, 11, 1, 8)), 2);
   assert.deepEqual(await readdir(folder), []);
-  assert.equal(removeSegmentsBefore(join(dir, 'never-made'), T0), 0);
+  assert.equal(await removeSegmentsBefore(join(dir, 'never-made'), T0), 0);
 });
 
 test('a missing file reads as gone; a short one or a foreign name is an error', async () => {
@@ -90,4 +90,17 @@ test('a missing file reads as gone; a short one or a foreign name is an error', 
   await truncate(join(folder, ref!.file), 60);
   await assert.rejects(readPayload(folder, ref!), /ends at 60 bytes, before the 100 bytes at 0/);
   await assert.rejects(readPayload(folder, { ...ref!, file: '../slipway.db' }), /not a payload segment/);
+});
+
+test('bytes left in a file by an append that failed part-way do not shift the next payloads', async () => {
+  const folder = join(dir, 'partial');
+  const s = new PayloadSegments(folder, () => T0);
+  const [a] = s.append([bytes(50, 6)]);
+  // What a write that failed after some bytes leaves behind: bytes no row names.
+  await appendFile(join(folder, a!.file), bytes(13, 9));
+  const [b] = s.append([bytes(70, 7)]);
+  s.close();
+  assert.equal(b!.offset, 63);
+  assert.ok((await readPayload(folder, a!))?.equals(bytes(50, 6)));
+  assert.ok((await readPayload(folder, b!))?.equals(bytes(70, 7)));
 });

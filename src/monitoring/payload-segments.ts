@@ -1,15 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fdatasyncSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  unlinkSync,
-  writevSync,
-} from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, writevSync } from 'node:fs';
+import { open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from '../store/index.js';
 
@@ -57,7 +48,6 @@ export class PayloadSegments {
   private fd: number | undefined;
   private name = '';
   private hour = -1;
-  private size = 0;
 
   constructor(
     readonly folder: string,
@@ -68,8 +58,9 @@ export class PayloadSegments {
   append(payloads: readonly Uint8Array[]): PayloadRef[] {
     if (payloads.length === 0) return [];
     const fd = this.segment();
+    // The file's size, not a running count: bytes a failed append left behind stay before it.
     const refs: PayloadRef[] = [];
-    let offset = this.size;
+    let offset = fstatSync(fd).size;
     let total = 0;
     for (const p of payloads) {
       refs.push({ file: this.name, offset, length: p.byteLength });
@@ -84,7 +75,6 @@ export class PayloadSegments {
       pending = rest(pending, n);
     }
     fdatasyncSync(fd);
-    this.size += total;
     return refs;
   }
 
@@ -97,7 +87,6 @@ export class PayloadSegments {
     this.name = `${hourName(hour)}-${this.writer}.seg`;
     this.fd = openSync(join(this.folder, this.name), 'a');
     this.hour = hour;
-    this.size = 0;
     syncFolder(this.folder);
     return this.fd;
   }
@@ -167,10 +156,10 @@ export async function readPayload(folder: string, ref: PayloadRef): Promise<Buff
 }
 
 /** Removes the segments of hours that ended at or before `cutoffMs`; returns how many. */
-export function removeSegmentsBefore(folder: string, cutoffMs: number): number {
+export async function removeSegmentsBefore(folder: string, cutoffMs: number): Promise<number> {
   let names: string[];
   try {
-    names = readdirSync(folder);
+    names = await readdir(folder);
   } catch {
     return 0;
   }
@@ -179,7 +168,7 @@ export function removeSegmentsBefore(folder: string, cutoffMs: number): number {
     const hour = hourOf(name);
     if (hour === undefined || hour + HOUR_MS > cutoffMs) continue;
     try {
-      unlinkSync(join(folder, name));
+      await unlink(join(folder, name));
       removed++;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

@@ -347,7 +347,7 @@ export class PredictionLog implements PredictionSink {
     const rawCutoff = now - this.options.retentionDays * 86_400_000;
     await this.db.deleteFrom('prediction_batches').where('end_ms', '<', rawCutoff).execute();
     // Only after the rows that name them are gone: a file of an hour that ended by the cutoff.
-    if (this.segments) removeSegmentsBefore(this.segments, rawCutoff);
+    if (this.segments) await removeSegmentsBefore(this.segments, rawCutoff);
     await this.db
       .deleteFrom('monitoring_windows')
       .where('granularity', '=', 'minute')
