@@ -283,7 +283,10 @@ def test_v2_serves_the_champion_by_name(client, flow, trained, registry_server, 
     meta = v2.get_model_metadata(NAME)
     assert meta["name"] == NAME
     assert {i["name"]: (i["datatype"], i["shape"]) for i in meta["inputs"]} == {"features": ("FP32", [-1, 6])}
-    # The latest version is loaded too, addressable by number.
+    # The latest version is loaded too, addressable by number. The server loads it when the
+    # registry reports the change (reloads of one model at least 250 ms apart), so the champion
+    # may answer before it is ready.
+    wait_ready(registry_server, f"/v2/models/{NAME}/versions/2/ready")
     version, outputs = infer(v2, X, "2")
     assert version == "2"
     assert_same(outputs, onnxruntime_outputs(trained["onnx"][1], X))
