@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
+/** The 65,536 four-digit hex strings, so the counter's low 16 bits are a lookup. */
+const HEX4: string[] = Array.from({ length: 0x10000 }, (_, i) => i.toString(16).padStart(4, '0'));
+
 /**
  * Request ids for answers whose request brought none: UUIDs of version 7 (RFC 9562), so ids sort
  * by the millisecond they were made in, as the prediction log stores them. The layout is the
@@ -10,11 +13,9 @@ import { randomBytes } from 'node:crypto';
  * 26 random bits and counters collide in the same millisecond.
  *
  * Making one costs a clock read and formatting the counter: `crypto.randomUUID()` refilled and
- * formatted random bytes for every id, about four times as long on the serving path.
+ * formatted random bytes for every id, about twice as long (207–243 ns against 90–124 ns for
+ * two million in a loop).
  */
-/** The 65,536 four-digit hex strings, so the counter's low 16 bits are a lookup. */
-const HEX4: string[] = Array.from({ length: 0x10000 }, (_, i) => i.toString(16).padStart(4, '0'));
-
 export class RequestIds {
   private readonly middle: string;
   /** The counter's high 32 bits and low 16 bits. */
@@ -32,7 +33,6 @@ export class RequestIds {
     // 2^28 ≤ high < 2^31: the counter always has 12 hex digits, and 2^47 ids before it could wrap.
     this.high = 0x10000000 + (r.readUInt32BE(4) % 0x70000000);
     this.low = r.readUInt16BE(8);
-    this.prefix = this.time + this.middle + this.high.toString(16);
   }
 
   next(now = Date.now()): string {

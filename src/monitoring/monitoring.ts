@@ -178,14 +178,6 @@ function predictedOf(
   return null;
 }
 
-/**
- * What the prediction log holds, read back: predictions, ground truth joined to them, model
- * performance per window and segment, and the merged window profiles drift compares.
- *
- * @example
- *   await monitoring.recordFeedback([{ request_id: 'r-1', ground_truth: '>50K' }]);
- *   await monitoring.performance({ model: 'adult', sinceMs: Date.now() - 86_400_000, untilMs: Date.now(), by: 'region' });
- */
 /** What reading a stored batch's rows needs. */
 const BATCH_COLUMNS = [
   'model',
@@ -198,6 +190,14 @@ const BATCH_COLUMNS = [
 ] as const;
 type BatchRead = Pick<MonitoringTables['prediction_batches'], (typeof BATCH_COLUMNS)[number]>;
 
+/**
+ * What the prediction log holds, read back: predictions, ground truth joined to them, model
+ * performance per window and segment, and the merged window profiles drift compares.
+ *
+ * @example
+ *   await monitoring.recordFeedback([{ request_id: 'r-1', ground_truth: '>50K' }]);
+ *   await monitoring.performance({ model: 'adult', sinceMs: Date.now() - 86_400_000, untilMs: Date.now(), by: 'region' });
+ */
 export class Monitoring {
   private readonly db: Kysely<MonitoringTables>;
   private readonly segments: string | undefined;

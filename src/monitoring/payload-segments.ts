@@ -3,6 +3,7 @@ import { closeSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, wr
 import { open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from '../store/index.js';
+import { HOUR_MS } from './prediction-writer.js';
 
 /** Where a stored batch's binary payload lives when it is not in its row. */
 export interface PayloadRef {
@@ -11,7 +12,6 @@ export interface PayloadRef {
   length: number;
 }
 
-const HOUR_MS = 3_600_000;
 const SEGMENT = /^(\d{8}T\d{2})-[0-9a-f]+\.seg$/;
 
 /** The folder of a SQLite database's payload segments (none for PostgreSQL or `:memory:`). */
