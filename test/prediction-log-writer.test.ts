@@ -11,6 +11,7 @@ import { type MonitoringTables, monitoringMigrations } from '../src/monitoring/m
 import {
   BufferPool,
   batchRows,
+  HANDOFF_BYTES,
   storedColumns,
   TensorAccumulator,
   tensorBatchStorage,
@@ -18,7 +19,12 @@ import {
 } from '../src/monitoring/prediction-batch.js';
 import { PredictionLog, RECORDS_PER_MESSAGE } from '../src/monitoring/prediction-log.js';
 import { predictionRows } from '../src/monitoring/prediction-rows.js';
-import { MINUTE_MS } from '../src/monitoring/prediction-writer.js';
+import {
+  MINUTE_MS,
+  PredictionWriter,
+  WINDOW_SAMPLE_PER_SECOND,
+  type WriteMessage,
+} from '../src/monitoring/prediction-writer.js';
 import { Database } from '../src/store/index.js';
 import { postgresDatabase, type TestDatabase } from './support/databases.js';
 
@@ -197,6 +203,48 @@ describe('gathering V2 answers into a tensor batch', () => {
       requests('second', 700).flatMap((e) => predictionRows(e)),
     );
   });
+});
+
+test('window profiles fold about WINDOW_SAMPLE_PER_SECOND rows a second of traffic, however many messages bring them', async () => {
+  const db = await Database.open({ url: ':memory:' });
+  try {
+    await db.migrate(monitoringMigrations);
+    const writer = new PredictionWriter(db.as<MonitoringTables>(), {
+      flushMs: 1000,
+      warn: () => undefined,
+      now: () => T0 + 30_000, // the minute is still open: one part per version
+    });
+    const message = (minute: number, startMs: number, spanMs: number, rows: number): WriteMessage => {
+      const acc = new TensorAccumulator('iris', String(minute), entry('s-0', [[1, 2, 3]], startMs));
+      for (let i = 0; i < rows; i++)
+        acc.add(entry(`s-${i}`, [[i % 5, i % 7, i % 3]], startMs + Math.floor((i * spanMs) / rows)));
+      return { tensors: [acc.take()], records: [], counts: [], entries: rows };
+    };
+    // Version 1: ten messages of 1000 rows within one second of traffic (as large batches go
+    // before the flush). Version 2: ten of 1000 rows, one a second.
+    for (let k = 0; k < 10; k++) await writer.write(message(1, T0 + k * 100, 100, 1000));
+    for (let k = 0; k < 10; k++) await writer.write(message(2, T0 + 10_000 + k * 1000, 1000, 1000));
+    await writer.writeWindows(true);
+    const windows = await db
+      .as<MonitoringTables>()
+      .selectFrom('monitoring_windows')
+      .select(['version', 'rows', 'profile'])
+      .execute();
+    const profiled = (v: string) => {
+      const w = windows.find((x) => x.version === v)!;
+      assert.equal(w.rows, 10_000, 'every row is counted');
+      return (JSON.parse(w.profile) as { rows: number }).rows;
+    };
+    const one = profiled('1');
+    const ten = profiled('2');
+    // A full bucket, then 0.9 s of refill for the first; ten full buckets for the second
+    // (binomial samples around those).
+    const rate = WINDOW_SAMPLE_PER_SECOND;
+    assert.ok(Math.abs(one - 1.9 * rate) < 0.3 * rate, `one second of traffic: ${one} rows profiled`);
+    assert.ok(Math.abs(ten - 10 * rate) < 0.8 * rate, `ten seconds of traffic: ${ten} rows profiled`);
+  } finally {
+    await db.close();
+  }
 });
 
 for (const writer of ['worker thread', 'serving thread', 'worker thread on PostgreSQL'] as const) {
@@ -431,6 +479,55 @@ for (const writer of ['worker thread', 'serving thread', 'worker thread on Postg
         rows.map((r) => r.inputs.age as number).sort((a, b) => a - b),
         Array.from({ length: total }, (_, i) => i),
       );
+      await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
+    });
+
+    test('a V2 batch goes to the writer once it holds HANDOFF_BYTES, before the flush', async (t) => {
+      if (skipped) return t.skip(skipped);
+      const log = open(10_000); // not started: no flush timer
+      const model = `handoff-${writer.replace(/\W+/g, '-')}`;
+      // 1000 FP32 features: ~4 KB a row, so a batch is handed over at 256 rows (the floor).
+      const wide = (i: number): PredictionEntry => ({
+        timeMs: Date.now(),
+        model,
+        version: '1',
+        protocol: 'rest',
+        requestId: `${model}-${i}`,
+        latencyUs: 80,
+        inputs: [
+          {
+            name: 'x',
+            datatype: 'FP32',
+            shape: [1, 1000],
+            data: Float32Array.from({ length: 1000 }, (_, k) => i + k / 1000),
+          },
+        ],
+        outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1], data: Float32Array.of(i) }],
+      });
+      const probe = new TensorAccumulator(model, '1', wide(0));
+      assert.equal(
+        probe.handoffRows,
+        Math.max(256, Math.floor(HANDOFF_BYTES / (4000 + 4 + 48 + `${model}-0`.length))),
+      );
+      const first = probe.handoffRows;
+      const total = first + 3;
+      for (let i = 0; i < total; i++) log.record(wide(i));
+      const monitoring = new Monitoring(db);
+      try {
+        const deadline = Date.now() + 10_000;
+        while (log.stats.written < first && Date.now() < deadline) await sleep(10);
+        assert.deepEqual(log.stats, { queued: 3, written: first, dropped: 0, failedFlushes: 0 });
+      } finally {
+        await log.close();
+      }
+      const rows = await monitoring.logged({ model, limit: 5000 });
+      assert.equal(rows.length, total);
+      const byId = new Map(rows.map((r) => [r.requestId, r]));
+      for (const i of [0, first - 1, first, total - 1]) {
+        const r = byId.get(`${model}-${i}`)!;
+        assert.equal(r.outputs.y, i);
+        assert.equal((r.inputs.x as number[])[999], Math.fround(i + 0.999));
+      }
       await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
     });
 

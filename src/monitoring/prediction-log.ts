@@ -166,6 +166,7 @@ export class PredictionLog implements PredictionSink {
       s.last = acc;
     }
     acc.add(entry);
+    if (acc.rows >= acc.handoffRows) void this.handOffTensors(acc);
   }
 
   count(model: string, version: string, failed: boolean, cpuUs: number): void {
@@ -248,6 +249,12 @@ export class PredictionLog implements PredictionSink {
     const records = this.records;
     this.records = [];
     return this.send({ tensors: [], records, counts: [], entries: records.length });
+  }
+
+  /** Hands one version's batch over before the flush once it is HANDOFF_BYTES large. */
+  private handOffTensors(acc: TensorAccumulator): Promise<void> {
+    const entries = acc.entries;
+    return this.send({ tensors: [acc.take()], records: [], counts: [], entries });
   }
 
   private send(message: WriteMessage): Promise<void> {
