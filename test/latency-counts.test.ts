@@ -41,6 +41,35 @@ describe('latency counts of minute windows', () => {
     );
   });
 
+  test('stored text lists every value once, ascending, below and above 16 ms and between whole microseconds', () => {
+    const l = new LatencyCounts();
+    for (const [us, count] of [
+      [40_000, 2],
+      [300, 5],
+      [16_383, 1],
+      [16_384, 3],
+      [0, 1],
+      [300, 2],
+    ] as const)
+      l.add(us, count);
+    assert.deepEqual(l.toJSON(), [
+      [0, 300, 16_383, 16_384, 40_000],
+      [1, 7, 1, 3, 2],
+    ]);
+    // Text stored by hand or by another writer may hold fractions: they sort among the rest.
+    l.merge(
+      JSON.stringify([
+        [299.5, 20_000.25],
+        [4, 1],
+      ]),
+    );
+    assert.deepEqual(l.toJSON(), [
+      [0, 299.5, 300, 16_383, 16_384, 20_000.25, 40_000],
+      [1, 4, 7, 1, 3, 1, 2],
+    ]);
+    assert.equal(l.n, 19);
+  });
+
   test('no latencies: null quantiles', () => {
     assert.deepEqual(new LatencyCounts().quantilesMs([0.5, 0.99]), [null, null]);
   });

@@ -10,13 +10,28 @@
  *   for (const w of windows) l.merge(w.latency);
  *   const [p50, p99] = l.quantilesMs([0.5, 0.99]);
  */
+/** Latencies (µs) below this are counted in an array indexed by the latency: 16 ms. */
+const DENSE_US = 16_384;
+
 export class LatencyCounts {
+  /**
+   * Counts of latencies under DENSE_US, indexed by the latency (allocated at the first one): the
+   * writer adds every logged row's latency, and an indexed increment costs a few ns against two
+   * hash-map operations (a seventh of the writer thread's time at c=64).
+   */
+  private dense?: Float64Array;
+  /** Counts of the rest (latencies from DENSE_US up, or not whole microseconds). */
   private readonly counts = new Map<number, number>();
   /** Latencies counted. */
   n = 0;
 
   add(us: number, count = 1): void {
-    this.counts.set(us, (this.counts.get(us) ?? 0) + count);
+    if (us >>> 0 === us && us < DENSE_US) {
+      this.dense ??= new Float64Array(DENSE_US);
+      this.dense[us] += count;
+    } else {
+      this.counts.set(us, (this.counts.get(us) ?? 0) + count);
+    }
     this.n += count;
   }
 
@@ -29,8 +44,19 @@ export class LatencyCounts {
 
   /** `[values, counts]`, values ascending. */
   toJSON(): [number[], number[]] {
-    const values = [...this.counts.keys()].sort((a, b) => a - b);
-    return [values, values.map((v) => this.counts.get(v)!)];
+    const pairs: [number, number][] = [];
+    const dense = this.dense;
+    if (dense) for (let us = 0; us < DENSE_US; us++) if (dense[us]! > 0) pairs.push([us, dense[us]!]);
+    const rest = [...this.counts.entries()].sort((a, b) => a[0] - b[0]);
+    // The map holds latencies from DENSE_US up, and whatever stored text held that was not a
+    // whole number of microseconds (which can fall among the dense ones).
+    if (rest.length > 0 && rest[0]![0] < DENSE_US) {
+      pairs.push(...rest);
+      pairs.sort((a, b) => a[0] - b[0]);
+    } else {
+      for (const e of rest) pairs.push(e);
+    }
+    return [pairs.map((e) => e[0]), pairs.map((e) => e[1])];
   }
 
   /** The p-quantiles in ms (null each when nothing was counted). */
