@@ -16,8 +16,9 @@ const DENSE_US = 16_384;
 export class LatencyCounts {
   /**
    * Counts of latencies under DENSE_US, indexed by the latency (allocated at the first one): the
-   * writer adds every logged row's latency, and an indexed increment costs a few ns against two
-   * hash-map operations (a seventh of the writer thread's time at c=64).
+   * writer adds every logged row's latency: about 4 ns an add against 35 ns with the map (a loop
+   * over a million latencies of some 8,000 distinct values), where the map's lookups had been a
+   * seventh of the writer thread's samples at c=64.
    */
   private dense?: Float64Array;
   /** Counts of the rest (latencies from DENSE_US up, or not whole microseconds). */
