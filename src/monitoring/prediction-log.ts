@@ -25,7 +25,10 @@ const WORKER_URL = new URL('./prediction-log-worker.js', import.meta.url);
 export const RECORDS_PER_MESSAGE = 1024;
 
 export interface PredictionLogOptions {
-  /** Gathered entries are handed to the writer this often (ms); a crash loses at most this much. */
+  /**
+   * Gathered entries are handed to the writer this often (ms), a version's V2 batch sooner once it
+   * holds HANDOFF_BYTES; a crash loses at most this much.
+   */
   flushMs: number;
   /** Entries not yet stored at most; beyond, new ones are dropped and counted. */
   queueMax: number;
@@ -67,8 +70,9 @@ interface VersionState {
 /**
  * The prediction log. On the serving path it only gathers: a V2 answer's tensors are copied
  * into growing per-signature buffers and its fields appended to columns, a request is counted in
- * its version's minute, and nothing a request allocated outlives it. Every `flushMs` the
- * gathered batches (their buffers transferred, not copied) go to a writer on a worker thread
+ * its version's minute, and nothing a request allocated outlives it. Every `flushMs` (a
+ * version's batch sooner, once it holds HANDOFF_BYTES) the gathered batches (their buffers
+ * transferred, not copied) go to a writer on a worker thread
  * with its own database connection, which stores one batch row per model version and shape in
  * one statement, folds a sample of rows into per-minute mergeable profiles per model version
  * (inputs, and outputs as `prediction.<name>`), and writes each minute once it closes; an hourly
