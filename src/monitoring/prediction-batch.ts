@@ -145,7 +145,10 @@ const ID_END = 5;
  */
 export const HANDOFF_BYTES = 512 * 1024;
 
-/** An entry's bytes per row as gathered: its tensors' elements, the row numbers and its id. */
+/**
+ * An entry's bytes per row as gathered: its tensors' elements (a BYTES element, whose size
+ * varies, taken as 16), the row numbers and its id.
+ */
 function rowBytes(e: PredictionEntry): number {
   let bytes = PER_ROW * 8 + e.requestId.length;
   for (const t of [...(e.inputs ?? []), ...(e.outputs ?? [])]) {

@@ -90,14 +90,17 @@ export class PredictionWriter {
   private readonly windows = new Map<string, Window>();
   private retry: WriteMessage[] = [];
   private readonly payloads = new PayloadArena();
-  /** Rows that may still be folded into profiles, and the row time it was refilled to. */
-  private sampleTokens = 0;
-  private sampledUntilMs: number | undefined;
+  /** Rows that may still be folded into profiles (at most a flush interval's worth). */
+  private sampleTokens: number;
+  /** The latest row time the budget was refilled to. */
+  private sampledUntilMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly db: Kysely<MonitoringTables>,
     private readonly options: PredictionWriterOptions,
-  ) {}
+  ) {
+    this.sampleTokens = this.sampleCap();
+  }
 
   async write(message: WriteMessage): Promise<WriteReply> {
     for (const c of message.counts) {
@@ -200,9 +203,7 @@ export class PredictionWriter {
    * row counts towards its window's total and latency counts.
    */
   private profile(m: WriteMessage, rows: number): void {
-    const budget = this.sampleBudget(m);
-    const p = rows <= budget ? 1 : budget / rows;
-    this.sampleTokens = Math.max(0, this.sampleTokens - Math.min(rows, budget));
+    const p = this.sampleShare(m, rows);
     const folder = new Folder((r) => this.window(r.model, r.version, minuteOf(r.timeMs)).profile);
     for (const b of m.tensors) {
       let decoded: PredictionEntry | undefined;
@@ -230,25 +231,30 @@ export class PredictionWriter {
     folder.emit();
   }
 
+  private sampleCap(): number {
+    return (WINDOW_SAMPLE_PER_SECOND * this.options.flushMs) / 1000;
+  }
+
   /**
-   * Rows this message may fold into profiles: a bucket refilled at WINDOW_SAMPLE_PER_SECOND per
-   * second of the rows' own time and holding at most a flush interval's worth, so the rate holds
-   * however many messages a flush interval brings (a large batch goes before its flush).
+   * The share of a message's rows to fold into profiles, taken from a budget refilled at
+   * WINDOW_SAMPLE_PER_SECOND per second of the rows' own time and holding at most a flush
+   * interval's worth, so the rate holds however many messages a flush interval brings (a large
+   * batch goes before its flush).
    */
-  private sampleBudget(m: WriteMessage): number {
-    const cap = (WINDOW_SAMPLE_PER_SECOND * this.options.flushMs) / 1000;
+  private sampleShare(m: WriteMessage, rows: number): number {
     let at = Number.NEGATIVE_INFINITY;
     for (const b of m.tensors) if (b.rows > 0 && b.endMs > at) at = b.endMs;
     for (const e of m.records) if (e.timeMs > at) at = e.timeMs;
-    if (at === Number.NEGATIVE_INFINITY) return cap;
-    if (this.sampledUntilMs === undefined) this.sampleTokens = cap;
-    else
-      this.sampleTokens = Math.min(
-        cap,
-        this.sampleTokens + (WINDOW_SAMPLE_PER_SECOND * Math.max(0, at - this.sampledUntilMs)) / 1000,
-      );
-    if (this.sampledUntilMs === undefined || at > this.sampledUntilMs) this.sampledUntilMs = at;
-    return this.sampleTokens;
+    if (at > this.sampledUntilMs) {
+      if (this.sampledUntilMs > Number.NEGATIVE_INFINITY) {
+        const refill = (WINDOW_SAMPLE_PER_SECOND * (at - this.sampledUntilMs)) / 1000;
+        this.sampleTokens = Math.min(this.sampleCap(), this.sampleTokens + refill);
+      }
+      this.sampledUntilMs = at;
+    }
+    const budget = this.sampleTokens;
+    this.sampleTokens = Math.max(0, budget - rows);
+    return rows <= budget ? 1 : budget / rows;
   }
 
   /** Writes closed minute windows (all of them when `all`) as profile parts. */
