@@ -531,6 +531,28 @@ for (const writer of ['worker thread', 'serving thread', 'worker thread on Postg
       await db.as<MonitoringTables>().deleteFrom('monitoring_windows').execute();
     });
 
+    test('an entry is read after record returns, by the check phase of the same turn', async (t) => {
+      if (skipped) return t.skip(skipped);
+      const log = open();
+      const e = entry('deferred', [[7, 8, 9]]);
+      const inputs = e.inputs;
+      let phase = 'record';
+      let readIn: string | undefined;
+      Object.defineProperty(e, 'inputs', {
+        get() {
+          readIn ??= phase;
+          return inputs;
+        },
+      });
+      log.record(e);
+      phase = 'after record';
+      assert.equal(readIn, undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(readIn, 'after record');
+      await log.close();
+      assert.deepEqual(log.stats, { queued: 0, written: 1, dropped: 0, failedFlushes: 0 });
+    });
+
     test('beyond queueMax entries not yet stored, new ones are dropped and counted by rows', async (t) => {
       if (skipped) return t.skip(skipped);
       const log = open(2);

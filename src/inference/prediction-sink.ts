@@ -30,8 +30,10 @@ export interface PredictionEntry {
 /** Where served predictions go; every call returns at once (it copies, gathers or counts). */
 export interface PredictionSink {
   /**
-   * An answered request. Its tensors are read (copied or gathered) before this returns; the
-   * data plane keeps a V2 request's inputs in place until then (`Job.keepInputs`).
+   * An answered request, taken before its answer is sent. Its tensors are read (copied or
+   * gathered) later in the same turn of the event loop, once the transport has sent the answer,
+   * so nothing may write to them after the answer: the data plane keeps a V2 request's inputs in
+   * place (`Job.keepInputs`), and answers' buffers are never reused.
    */
   record(entry: PredictionEntry): void;
   /**

@@ -94,6 +94,9 @@ export class PredictionLog implements PredictionSink {
   private lastVersion?: string;
   private lastState?: VersionState;
   private records: PredictionEntry[] = [];
+  /** Entries recorded in this turn of the event loop, gathered in its check phase. */
+  private readonly incoming: PredictionEntry[] = [];
+  private gathering?: NodeJS.Immediate;
   private closedCounts: WindowCounts[] = [];
   /** Entries gathered and not yet handed over; handed over and not yet stored. */
   private pending = 0;
@@ -150,6 +153,24 @@ export class PredictionLog implements PredictionSink {
       return;
     }
     this.pending++;
+    this.incoming.push(entry);
+    this.gathering ??= setImmediate(this.gatherIncoming);
+  }
+
+  /**
+   * Gathers the entries recorded since the last turn of the event loop. Gathering waits for
+   * the check phase: the transport has sent the answer by then, so a lone request's answer does
+   * not wait for its own entry to be copied.
+   */
+  private readonly gatherIncoming = (): void => {
+    if (this.gathering) clearImmediate(this.gathering);
+    this.gathering = undefined;
+    const entries = this.incoming;
+    for (let i = 0; i < entries.length; i++) this.gather(entries[i]!);
+    entries.length = 0;
+  };
+
+  private gather(entry: PredictionEntry): void {
     if (entry.records) {
       // Records-API entries are kept as served until the flush. An id built by concatenation is
       // a rope; reading a character flattens it into one string before it is kept (kept ropes,
@@ -224,6 +245,7 @@ export class PredictionLog implements PredictionSink {
 
   /** Hands everything gathered to the writer; resolves when it (and all before it) is stored. */
   flush(): Promise<void> {
+    this.gatherIncoming();
     const tensors = [];
     const counts = this.closedCounts;
     this.closedCounts = [];
