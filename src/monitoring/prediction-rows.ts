@@ -109,6 +109,87 @@ export function tensorPredictionRow(e: PredictionEntry, i: number): PredictionRo
   };
 }
 
+/** Where one profile cell of a V2 entry's rows comes from: element `k` of a tensor's row. */
+interface CellSource {
+  tensor: Tensor;
+  width: number;
+  k: number;
+}
+
+/**
+ * The profile cells of every row of a V2 entry, worked out once: `columns` are the names
+ * `profileCells` gives each row of `tensorPredictionRow`, in the same order, and `cells` reads
+ * row `i`'s values straight from the tensors, with no row object in between.
+ */
+export interface CellPlan {
+  columns: string[];
+  cells(i: number, out: unknown[]): void;
+}
+
+/** A tensor's cells as `tensorRow` names them; `null` marks a row kept as an array. */
+function planRow(
+  t: Tensor,
+  out: Record<string, CellSource | null>,
+  names?: readonly string[],
+): Tensor | undefined {
+  const n = t.shape[0] ?? 0;
+  const width = n === 0 ? 0 : t.data.length / n;
+  if (t.datatype === 'FP16') return undefined;
+  if (width === 1) {
+    out[t.name] = { tensor: t, width, k: 0 };
+    return undefined;
+  }
+  if (names && names.length === width) {
+    for (let k = 0; k < width; k++) out[names[k]!] = { tensor: t, width, k };
+    return undefined;
+  }
+  out[t.name] = null;
+  return t;
+}
+
+export function tensorCellPlan(e: PredictionEntry): CellPlan {
+  const columns: string[] = [];
+  const sources: CellSource[] = [];
+  // Objects filled in tensorRow's order, so key order (integer-like names first) and a repeated
+  // name's last value come out as they do for a row object.
+  const inputs: Record<string, CellSource | null> = {};
+  const names = e.inputs?.length === 1 ? e.featureNames : undefined;
+  for (const t of e.inputs ?? []) planRow(t, inputs, names);
+  for (const [k, v] of Object.entries(inputs)) {
+    if (v === null) continue;
+    columns.push(k);
+    sources.push(v);
+  }
+  const outputs: Record<string, CellSource | null> = {};
+  const arrays = new Map<string, Tensor>();
+  for (const t of e.outputs ?? []) {
+    const array = planRow(t, outputs);
+    if (array) arrays.set(t.name, array);
+    else arrays.delete(t.name);
+  }
+  for (const [k, v] of Object.entries(outputs)) {
+    const name = `prediction.${k}`;
+    if (v !== null) {
+      columns.push(name);
+      sources.push(v);
+      continue;
+    }
+    const t = arrays.get(k)!;
+    const width = t.data.length / (t.shape[0] ?? 1);
+    if (width > MAX_SPREAD) continue;
+    for (let j = 0; j < width; j++) {
+      columns.push(`${name}[${j}]`);
+      sources.push({ tensor: t, width, k: j });
+    }
+  }
+  return {
+    columns,
+    cells(i, out) {
+      for (const s of sources) out.push(element(s.tensor, i * s.width + s.k));
+    },
+  };
+}
+
 /**
  * A row as the window profiles see it: inputs by name, outputs as `prediction.<name>`
  * (`prediction.probabilities.>50K` for an object of class probabilities, `prediction.scores[2]`

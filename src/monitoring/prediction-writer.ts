@@ -14,7 +14,13 @@ import {
   tensorBatchStorage,
   transferables,
 } from './prediction-batch.js';
-import { type PredictionRow, predictionRows, profileCells, tensorPredictionRow } from './prediction-rows.js';
+import {
+  type CellPlan,
+  type PredictionRow,
+  predictionRows,
+  profileCells,
+  tensorCellPlan,
+} from './prediction-rows.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -206,7 +212,7 @@ export class PredictionWriter {
     const p = this.sampleShare(m, rows);
     const folder = new Folder((r) => this.window(r.model, r.version, minuteOf(r.timeMs)).profile);
     for (const b of m.tensors) {
-      let decoded: PredictionEntry | undefined;
+      let plan: CellPlan | undefined;
       let last: Window | undefined;
       for (let i = 0; i < b.rows; i++) {
         const t = rowTime(b, i);
@@ -214,10 +220,10 @@ export class PredictionWriter {
         last.logged++;
         last.latency.add(rowLatency(b, i));
         if (p < 1 && Math.random() >= p) continue;
-        decoded ??= batchEntry(b);
-        const r = tensorPredictionRow(decoded, i);
-        r.timeMs = t;
-        folder.add(r);
+        plan ??= tensorCellPlan(batchEntry(b));
+        const cells: unknown[] = [];
+        plan.cells(i, cells);
+        folder.addCells(last.profile, plan.columns, cells);
       }
     }
     for (const e of m.records) {
@@ -338,11 +344,15 @@ class Folder {
     const names: string[] = [];
     const cells: unknown[] = [];
     profileCells(r, names, cells);
-    const profile = this.profileOf(r);
-    if (profile !== this.target || !sameNames(names, this.columns)) {
+    this.addCells(this.profileOf(r), names, cells);
+  }
+
+  /** One row's cells under `columns` (the same array for a batch's rows is compared by identity). */
+  addCells(profile: TableProfile, columns: string[], cells: unknown[]): void {
+    if (profile !== this.target || (columns !== this.columns && !sameNames(columns, this.columns))) {
       this.emit();
       this.target = profile;
-      this.columns = names;
+      this.columns = columns;
     }
     this.batch.push(cells);
   }
