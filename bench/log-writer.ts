@@ -82,7 +82,13 @@ try {
       const batch = acc.take();
       t = performance.now();
       const cpu = process.cpuUsage();
-      const reply = await s.writer.write({ tensors: [batch], records: [], counts: [], entries: rows });
+      const reply = await s.writer.write({
+        tensors: [batch],
+        records: [],
+        counts: [],
+        entries: rows,
+        sync: true,
+      });
       s.write.push(performance.now() - t);
       const spent = process.cpuUsage(cpu);
       s.writeCpu.push((spent.user + spent.system) / 1000);

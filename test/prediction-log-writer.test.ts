@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
 import pino from 'pino';
 import type { PredictionEntry, Tensor } from '../src/inference/index.js';
 import { Monitoring } from '../src/monitoring/monitoring.js';
@@ -20,6 +21,7 @@ import {
 import { PredictionLog, RECORDS_PER_MESSAGE } from '../src/monitoring/prediction-log.js';
 import { predictionRows } from '../src/monitoring/prediction-rows.js';
 import {
+  commitSyncOf,
   MINUTE_MS,
   PredictionWriter,
   WINDOW_SAMPLE_PER_SECOND,
@@ -218,7 +220,7 @@ test('window profiles fold about WINDOW_SAMPLE_PER_SECOND rows a second of traff
       const acc = new TensorAccumulator('iris', String(minute), entry('s-0', [[1, 2, 3]], startMs));
       for (let i = 0; i < rows; i++)
         acc.add(entry(`s-${i}`, [[i % 5, i % 7, i % 3]], startMs + Math.floor((i * spanMs) / rows)));
-      return { tensors: [acc.take()], records: [], counts: [], entries: rows };
+      return { tensors: [acc.take()], records: [], counts: [], entries: rows, sync: false };
     };
     // Version 1: ten messages of 1000 rows within one second of traffic (as large batches go
     // before the flush). Version 2: ten of 1000 rows, one a second.
@@ -243,6 +245,92 @@ test('window profiles fold about WINDOW_SAMPLE_PER_SECOND rows a second of traff
     assert.ok(Math.abs(one - 1.9 * rate) < 0.3 * rate, `one second of traffic: ${one} rows profiled`);
     assert.ok(Math.abs(ten - 10 * rate) < 0.8 * rate, `ten seconds of traffic: ${ten} rows profiled`);
   } finally {
+    await db.close();
+  }
+});
+
+test('on its own SQLite connection, a batch handed over early commits unsynced and the flush syncs it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-commit-sync-'));
+  const db = await Database.open({ url: join(dir, 'slipway.db') });
+  try {
+    await db.migrate(monitoringMigrations);
+    const control = commitSyncOf(db)!;
+    const calls: string[] = [];
+    const writer = new PredictionWriter(db.as<MonitoringTables>(), {
+      flushMs: 1000,
+      warn: () => undefined,
+      now: () => T0 + 30_000,
+      commitSync: {
+        set: (sync) => {
+          calls.push(`set ${sync}`);
+          return control.set(sync);
+        },
+        now: () => {
+          calls.push('now');
+          return control.now();
+        },
+      },
+    });
+    const synchronous = async () =>
+      (await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(db.kysely)).rows[0]!.synchronous;
+    let n = 0;
+    const message = (sync: boolean, rows: number): WriteMessage => {
+      const acc = new TensorAccumulator('iris', '2', entry('c-0', [[1, 2, 3]]));
+      for (let i = 0; i < rows; i++) acc.add(entry(`c-${n++}`, [[i, i, i]]));
+      return { tensors: rows > 0 ? [acc.take()] : [], records: [], counts: [], entries: rows, sync };
+    };
+    const step = async (sync: boolean, rows: number) => {
+      calls.length = 0;
+      const reply = await writer.write(message(sync, rows));
+      assert.equal(reply.rows, rows);
+      return { calls: [...calls], synchronous: await synchronous() };
+    };
+    // SQLite's synchronous: 1 is NORMAL, 2 is FULL.
+    assert.deepEqual(await step(false, 5), { calls: ['set false'], synchronous: 1 });
+    assert.deepEqual(await step(false, 5), { calls: [], synchronous: 1 });
+    assert.deepEqual(await step(true, 5), { calls: ['set true'], synchronous: 2 });
+    assert.deepEqual(await step(true, 0), { calls: [], synchronous: 2 });
+    // Handed over, then a flush that brought nothing: a checkpoint syncs what was committed.
+    assert.deepEqual(await step(false, 5), { calls: ['set false'], synchronous: 1 });
+    assert.deepEqual(await step(true, 0), { calls: ['set true', 'now'], synchronous: 2 });
+    const stored = await db.as<MonitoringTables>().selectFrom('prediction_batches').select('rows').execute();
+    assert.equal(
+      stored.reduce((sum, r) => sum + Number(r.rows), 0),
+      20,
+    );
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a batch handed over before the flush is followed by a flush that syncs it, with nothing else gathered', async () => {
+  const db = await Database.open({ url: ':memory:' });
+  await db.migrate(monitoringMigrations);
+  const syncs: boolean[] = [];
+  const write = PredictionWriter.prototype.write;
+  PredictionWriter.prototype.write = function (this: PredictionWriter, m: WriteMessage) {
+    syncs.push(m.sync);
+    return write.call(this, m);
+  };
+  const log = new PredictionLog(db, {
+    flushMs: 50,
+    queueMax: 100_000,
+    retentionDays: 7,
+    logger: pino({ level: 'silent' }),
+  });
+  try {
+    const probe = new TensorAccumulator('iris', '2', entry('h-0', [[1, 2, 3]]));
+    for (let i = 0; i < probe.handoffRows; i++) log.record(entry(`h-${i}`, [[i, i, i]], Date.now()));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(syncs, [false]);
+    log.start();
+    const deadline = Date.now() + 5000;
+    while (syncs.length < 2 && Date.now() < deadline) await sleep(10);
+    assert.deepEqual(syncs, [false, true]);
+  } finally {
+    PredictionWriter.prototype.write = write;
+    await log.close();
     await db.close();
   }
 });

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Database } from '../store/index.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import { PayloadSegments, segmentFolder } from './payload-segments.js';
-import { PredictionWriter, type WriteMessage, type WriteReply } from './prediction-writer.js';
+import { commitSyncOf, PredictionWriter, type WriteMessage, type WriteReply } from './prediction-writer.js';
 import { lowerThreadPriority } from './thread-priority.js';
 
 export interface LogWorkerInit {
@@ -36,6 +36,8 @@ const warn = (fields: Record<string, unknown>, message: string) =>
 const opened = Database.open({ url: init.databaseUrl, poolSize: 2 }).then((db) => {
   const folder = segmentFolder(db);
   const segments = folder ? new PayloadSegments(folder) : undefined;
+  // The connection is this thread's alone, so batches handed over early may commit unsynced.
+  const commitSync = commitSyncOf(db);
   return {
     db,
     segments,
@@ -44,6 +46,7 @@ const opened = Database.open({ url: init.databaseUrl, poolSize: 2 }).then((db) =
       warn,
       now: Date.now,
       ...(segments ? { segments } : {}),
+      ...(commitSync ? { commitSync } : {}),
     }),
   };
 });

@@ -102,6 +102,8 @@ export class PredictionLog implements PredictionSink {
   private pending = 0;
   private inFlight = 0;
   private retrying = false;
+  /** Whether a batch went to the writer early since the last flush (whose commit syncs it). */
+  private handedOff = false;
   private readonly counters: PredictionLogCounters = { queued: 0, written: 0, dropped: 0, failedFlushes: 0 };
   private readonly channel: WriterChannel;
   private timer?: NodeJS.Timeout;
@@ -135,7 +137,13 @@ export class PredictionLog implements PredictionSink {
   /** Starts the flush timer and the hourly compaction and retention pass. */
   start(): void {
     this.timer = setInterval(() => {
-      if (this.pending > 0 || this.retrying || this.closedCounts.length > 0 || this.counting())
+      if (
+        this.pending > 0 ||
+        this.handedOff ||
+        this.retrying ||
+        this.closedCounts.length > 0 ||
+        this.counting()
+      )
         void this.flush();
     }, this.options.flushMs);
     this.timer.unref();
@@ -261,8 +269,15 @@ export class PredictionLog implements PredictionSink {
         }
       }
     }
-    const message: WriteMessage = { tensors, records: this.records, counts, entries: this.pending };
+    const message: WriteMessage = {
+      tensors,
+      records: this.records,
+      counts,
+      entries: this.pending,
+      sync: true,
+    };
     this.records = [];
+    this.handedOff = false;
     return this.send(message);
   }
 
@@ -274,13 +289,15 @@ export class PredictionLog implements PredictionSink {
   private handOffRecords(): Promise<void> {
     const records = this.records;
     this.records = [];
-    return this.send({ tensors: [], records, counts: [], entries: records.length });
+    this.handedOff = true;
+    return this.send({ tensors: [], records, counts: [], entries: records.length, sync: false });
   }
 
   /** Hands one version's batch over before the flush once it is HANDOFF_BYTES large. */
   private handOffTensors(acc: TensorAccumulator): Promise<void> {
     const entries = acc.entries;
-    return this.send({ tensors: [acc.take()], records: [], counts: [], entries });
+    this.handedOff = true;
+    return this.send({ tensors: [acc.take()], records: [], counts: [], entries, sync: false });
   }
 
   private send(message: WriteMessage): Promise<void> {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { TableProfile } from '../data/index.js';
 import type { PredictionEntry } from '../inference/index.js';
+import type { Database } from '../store/index.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import type { PayloadSegments } from './payload-segments.js';
@@ -52,6 +53,12 @@ export interface WriteMessage {
   counts: WindowCounts[];
   /** Entries (requests) the message holds. */
   entries: number;
+  /**
+   * Whether the message ends a flush interval: its commit syncs, and with it every commit
+   * before it. A version's batch handed over early (`false`) may commit without syncing
+   * (see `PredictionWriterOptions.syncCommits`).
+   */
+  sync: boolean;
 }
 
 export interface WriteReply {
@@ -69,6 +76,39 @@ export interface PredictionWriterOptions {
   now: () => number;
   /** Payloads go to segment files beside a SQLite database instead of its rows. */
   segments?: PayloadSegments;
+  /**
+   * Whether commits sync to disk, when the writer has a SQLite connection of its own
+   * (`commitSyncOf`). Absent, every commit keeps the connection's setting.
+   */
+  commitSync?: CommitSync;
+}
+
+/** Control over whether a connection's commits sync to disk. */
+export interface CommitSync {
+  /** Whether the next commits sync. */
+  set(sync: boolean): Promise<void>;
+  /** Syncs every commit made so far. */
+  now(): Promise<void>;
+}
+
+/**
+ * Commit syncing for a writer with its own SQLite connection: `synchronous = FULL` (the store's
+ * setting) or `NORMAL`, under which a commit in WAL mode survives a crash of the process but may
+ * roll back in a crash of the machine until the WAL is synced: by a later FULL commit, which
+ * syncs the WAL and with it every commit before it, or by a checkpoint, which syncs the WAL
+ * first (`now`). Undefined for PostgreSQL, whose commits always sync. Never for a connection
+ * the serving thread shares: its other writes must stay FULL.
+ */
+export function commitSyncOf(db: Database): CommitSync | undefined {
+  if (db.dialect !== 'sqlite') return undefined;
+  return {
+    async set(sync) {
+      await sql.raw(`PRAGMA synchronous = ${sync ? 'FULL' : 'NORMAL'}`).execute(db.kysely);
+    },
+    async now() {
+      await sql.raw('PRAGMA wal_checkpoint(PASSIVE)').execute(db.kysely);
+    },
+  };
 }
 
 /** An open minute window of one model version. */
@@ -100,6 +140,10 @@ export class PredictionWriter {
   private sampleTokens: number;
   /** The latest row time the budget was refilled to. */
   private sampledUntilMs = Number.NEGATIVE_INFINITY;
+  /** Whether commits sync now (the connection opens with FULL). */
+  private syncing = true;
+  /** Whether a commit since the last synced one did not sync. */
+  private unsynced = false;
 
   constructor(
     private readonly db: Kysely<MonitoringTables>,
@@ -142,6 +186,11 @@ export class PredictionWriter {
       }
     }
     await this.writeWindows(false);
+    if (message.sync && this.unsynced && !reply.failed) {
+      await this.commitsSync(true);
+      await this.options.commitSync?.now();
+      this.unsynced = false;
+    }
     return reply;
   }
 
@@ -179,8 +228,25 @@ export class PredictionWriter {
       if (b.rows === 0) continue;
       values.push(batchRow(b, b.finish()));
     }
-    if (values.length > 0) await this.db.insertInto('prediction_batches').values(values).execute();
+    if (values.length > 0) {
+      await this.commitsSync(m.sync);
+      await this.db.insertInto('prediction_batches').values(values).execute();
+      this.unsynced = !this.syncing;
+    }
     return values.reduce((n, v) => n + v.rows, 0);
+  }
+
+  /**
+   * A batch handed over before its flush commits without syncing; the flush's commit syncs it
+   * with its own (or, when the flush brought nothing, a checkpoint does), so a crash of the
+   * machine still loses at most the last flush interval. The payload segment is synced before
+   * every commit all the same: a row never names bytes a crash could take.
+   */
+  private async commitsSync(sync: boolean): Promise<void> {
+    const control = this.options.commitSync;
+    if (!control || this.syncing === sync) return;
+    await control.set(sync);
+    this.syncing = sync;
   }
 
   private window(model: string, version: string, windowMs: number): Window {
@@ -269,6 +335,8 @@ export class PredictionWriter {
     const done = [...this.windows.entries()].filter(([, w]) => all || w.windowMs < current);
     if (done.length === 0) return;
     try {
+      // A minute's profile is written once: its commit always syncs (and every one before it).
+      await this.commitsSync(true);
       await this.db
         .insertInto('monitoring_windows')
         .values(
@@ -288,6 +356,7 @@ export class PredictionWriter {
           })),
         )
         .execute();
+      this.unsynced = false;
       for (const [key] of done) this.windows.delete(key);
     } catch (err) {
       this.options.warn({ err: (err as Error).message }, 'window profiles write failed; retrying');
