@@ -19,6 +19,24 @@ after(async () => {
 const bytes = (n: number, seed: number) =>
   Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
 
+test('a payload given as sections is written as one, in order, without being joined first', async () => {
+  const folder = join(dir, 'sections');
+  const segments = new PayloadSegments(folder, () => T0);
+  const parts = [bytes(100, 5), bytes(3, 6), bytes(0, 7), bytes(5000, 8)];
+  const [whole, sectioned, after] = segments.append([bytes(10, 9), parts, [bytes(7, 10)]]);
+  segments.close();
+  assert.deepEqual(
+    [whole, sectioned, after].map((r) => [r!.offset, r!.length]),
+    [
+      [0, 10],
+      [10, 5103],
+      [5113, 7],
+    ],
+  );
+  assert.deepEqual(await readPayload(folder, sectioned!), Buffer.concat(parts));
+  assert.deepEqual(await readPayload(folder, after!), bytes(7, 10));
+});
+
 test('payloads append to one file per hour and read back byte for byte', async () => {
   const folder = join(dir, 'append');
   let now = T0;

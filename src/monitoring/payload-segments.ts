@@ -54,21 +54,30 @@ export class PayloadSegments {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Appends payloads to this hour's file and syncs them; returns where each one is. */
-  append(payloads: readonly Uint8Array[]): PayloadRef[] {
+  /**
+   * Appends payloads to this hour's file and syncs them; returns where each one is. A payload
+   * may come as the sections it is laid out from, written in order without being joined.
+   */
+  append(payloads: readonly (Uint8Array | readonly Uint8Array[])[]): PayloadRef[] {
     if (payloads.length === 0) return [];
     const fd = this.segment();
     // The file's size, not a running count: bytes a failed append left behind stay before it.
     const refs: PayloadRef[] = [];
+    const buffers: Uint8Array[] = [];
     let offset = fstatSync(fd).size;
     let total = 0;
     for (const p of payloads) {
-      refs.push({ file: this.name, offset, length: p.byteLength });
-      offset += p.byteLength;
-      total += p.byteLength;
+      let length = 0;
+      for (const b of p instanceof Uint8Array ? [p] : p) {
+        buffers.push(b);
+        length += b.byteLength;
+      }
+      refs.push({ file: this.name, offset, length });
+      offset += length;
+      total += length;
     }
     let written = 0;
-    let pending = [...payloads];
+    let pending = buffers;
     while (written < total) {
       const n = writevSync(fd, pending);
       written += n;

@@ -494,16 +494,21 @@ export interface TensorBatchHeader {
 
 const padded = (n: number) => (n + 7) & ~7;
 
+/** Zero bytes that pad a payload's sections to 8-byte boundaries. */
+const PADDING = new Uint8Array(8);
+
 /**
  * A gathered batch as stored in binary: a small JSON header and one payload of its buffers as
- * they are (no base64, no number or id turned into text). `allocate` gives the payload's bytes
- * (their content is overwritten), so a writer can reuse one region flush after flush.
+ * they are (no base64, no number or id turned into text), here as the payload's sections in
+ * order, each followed by its padding to 8 bytes, over the batch's own buffers: a writer can
+ * hand them to `writev` without copying them into one buffer first.
  */
-export function tensorBatchStorage(
-  b: TensorBatch,
-  allocate: (bytes: number) => Buffer = (bytes) => Buffer.alloc(bytes),
-): { header: TensorBatchHeader; payload: Buffer } {
-  const sections: Uint8Array[] = [
+export function tensorBatchSections(b: TensorBatch): {
+  header: TensorBatchHeader;
+  sections: Uint8Array[];
+  bytes: number;
+} {
+  const data: Uint8Array[] = [
     new Uint8Array(b.numbers.buffer, b.numbers.byteOffset, b.rows * PER_ROW * 8),
     b.ids.subarray(0, b.idBytes),
   ];
@@ -511,7 +516,7 @@ export function tensorBatchStorage(
   const stored = (g: GatheredTensor): StoredTensor => {
     const { raw, ...t } = storedTensor(g);
     if (!raw) return t;
-    sections.push(raw);
+    data.push(raw);
     return { ...t, bytes: raw.byteLength };
   };
   const header: TensorBatchHeader = {
@@ -525,15 +530,32 @@ export function tensorBatchStorage(
     outputs: b.outputs.map(stored),
   };
   if (b.featureNames) header.feature_names = b.featureNames;
-  let total = 0;
-  for (const section of sections) total += padded(section.byteLength);
-  const payload = allocate(total);
+  const sections: Uint8Array[] = [];
+  let bytes = 0;
+  for (const d of data) {
+    sections.push(d);
+    const pad = padded(d.byteLength) - d.byteLength;
+    if (pad > 0) sections.push(PADDING.subarray(0, pad));
+    bytes += d.byteLength + pad;
+  }
+  return { header, sections, bytes };
+}
+
+/**
+ * A gathered batch as stored in binary, its payload in one buffer (for a database row).
+ * `allocate` gives the payload's bytes (their content is overwritten), so a writer can reuse
+ * one region flush after flush.
+ */
+export function tensorBatchStorage(
+  b: TensorBatch,
+  allocate: (bytes: number) => Buffer = (bytes) => Buffer.alloc(bytes),
+): { header: TensorBatchHeader; payload: Buffer } {
+  const { header, sections, bytes } = tensorBatchSections(b);
+  const payload = allocate(bytes);
   let at = 0;
   for (const section of sections) {
     payload.set(section, at);
-    const end = padded(section.byteLength);
-    payload.fill(0, at + section.byteLength, at + end);
-    at += end;
+    at += section.byteLength;
   }
   return { header, payload };
 }

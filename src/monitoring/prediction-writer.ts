@@ -12,6 +12,7 @@ import {
   rowLatency,
   rowTime,
   type TensorBatch,
+  tensorBatchSections,
   tensorBatchStorage,
   transferables,
 } from './prediction-batch.js';
@@ -196,23 +197,31 @@ export class PredictionWriter {
 
   private async insert(m: WriteMessage): Promise<number> {
     const values: MonitoringTables['prediction_batches'][] = [];
-    this.payloads.begin();
-    for (const b of m.tensors) {
-      if (b.rows === 0) continue;
-      const { header, payload } = tensorBatchStorage(b, this.payloads.take);
-      values.push(batchRow(b, header, payload));
-    }
     const segments = this.options.segments;
-    if (segments && values.length > 0) {
-      // Synced to their file before the rows that name them are committed.
-      const refs = segments.append(values.map((v) => v.payload!));
+    if (segments) {
+      // The payloads go from the batches' own buffers to their file (no copy into one buffer),
+      // synced before the rows that name them are committed.
+      const parts: Uint8Array[][] = [];
+      for (const b of m.tensors) {
+        if (b.rows === 0) continue;
+        const { header, sections } = tensorBatchSections(b);
+        values.push(batchRow(b, header));
+        parts.push(sections);
+      }
+      const refs = segments.append(parts);
       values.forEach((v, i) => {
         const ref = refs[i]!;
-        v.payload = null;
         v.payload_file = ref.file;
         v.payload_offset = ref.offset;
         v.payload_length = ref.length;
       });
+    } else {
+      this.payloads.begin();
+      for (const b of m.tensors) {
+        if (b.rows === 0) continue;
+        const { header, payload } = tensorBatchStorage(b, this.payloads.take);
+        values.push(batchRow(b, header, payload));
+      }
     }
     const builders = new Map<string, RecordBatchBuilder>();
     for (const e of m.records) {
