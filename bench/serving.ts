@@ -2,8 +2,8 @@
  * `npm run bench:serving [-- --quick]`: serving throughput and latency of Slipway next to a bare
  * node:http ceiling, a naive Fastify + onnxruntime-node handler and MLServer, on one model (a
  * 30-feature logistic regression, one row per request) and one load generator (wrk for HTTP,
- * ghz for gRPC) in one run. Each run starts the servers afresh and interleaves the cases; medians
- * of the runs are printed with the ratios Slipway is held to. See docs/BENCHMARKS.md.
+ * ghz for gRPC) in one run. Cases are interleaved and repeated; medians are printed with the
+ * ratios Slipway is held to. See docs/BENCHMARKS.md.
  *
  * Flags: --quick (1 run of 2 s per point), --runs N, --seconds S, --warmup S,
  * --concurrency 1,16,64, --cases bare,fastify,slipway-json,slipway-binary,slipway-grpc,mlserver,
@@ -178,35 +178,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
 
-  const wanted = new Set(cases.map((c) => c.server));
-  const dist = join(ROOT, 'dist', 'bench', 'servers');
-  const slipwayModels =
-    wanted.has('slipway') || wanted.has('slipway-nolog') ? prepareSlipwayModels(ROOT, samples) : '';
-  const load: Omit<LoadOptions, 'concurrency' | 'seconds'> = {
-    wrk: tools.wrk,
-    ghz: tools.ghz,
-    luaScript: join(ROOT, 'bench', 'wrk', 'post.lua'),
-    protoPath: PROTO,
-    taskset:
-      tools.taskset && opts.loadgenCpu !== 'none' ? { path: tools.taskset, cpu: opts.loadgenCpu } : undefined,
-  };
-  const targetOf = (c: BenchCase): LoadTarget => {
-    const s = servers.get(c.server)!;
-    return {
-      tool: c.tool,
-      url: c.tool === 'ghz' ? s.grpc! : s.http,
-      data: data[c.id],
-      serverPid: s.child.pid!,
-    };
-  };
-
-  /**
-   * Every server of the run, started afresh (a Slipway data folder emptied): one process's luck —
-   * which core the scheduler kept it on, what the JIT made of its first minutes, a log store
-   * grown by earlier runs — then weighs on one run of its case, not on all of them.
-   */
-  const startServers = async (run: number): Promise<void> => {
-    log(`run ${run}: starting servers`);
+  try {
+    const wanted = new Set(cases.map((c) => c.server));
+    const dist = join(ROOT, 'dist', 'bench', 'servers');
+    if (opts.waitQuiet > 0) await waitQuiet(opts.waitQuiet);
+    log('starting servers');
     if (wanted.has('bare'))
       servers.set('bare', await startNodeServer('bare', join(dist, 'bare-http.js'), []));
     if (wanted.has('fastify')) {
@@ -216,6 +192,8 @@ async function main(): Promise<void> {
         await startNodeServer('fastify', join(dist, 'naive-fastify.js'), ['--model', model]),
       );
     }
+    const slipwayModels =
+      wanted.has('slipway') || wanted.has('slipway-nolog') ? prepareSlipwayModels(ROOT, samples) : '';
     if (wanted.has('slipway')) {
       servers.set(
         'slipway',
@@ -234,6 +212,7 @@ async function main(): Promise<void> {
     if (wanted.has('mlserver')) {
       servers.set('mlserver', await startMlserver(ROOT, tools.mlserver!, join(OUT, 'mlserver')));
     }
+
     // Every case must compute the right answer before its speed means anything.
     for (const c of cases) {
       const s = servers.get(c.server)!;
@@ -241,35 +220,33 @@ async function main(): Promise<void> {
       else await checkHttp(s.http, c.format, samples);
     }
     log(`answers checked against scikit-learn for ${cases.map((c) => c.id).join(', ')}`);
+
+    const load: Omit<LoadOptions, 'concurrency' | 'seconds'> = {
+      wrk: tools.wrk,
+      ghz: tools.ghz,
+      luaScript: join(ROOT, 'bench', 'wrk', 'post.lua'),
+      protoPath: PROTO,
+      taskset:
+        tools.taskset && opts.loadgenCpu !== 'none'
+          ? { path: tools.taskset, cpu: opts.loadgenCpu }
+          : undefined,
+    };
+    const targetOf = (c: BenchCase): LoadTarget => {
+      const s = servers.get(c.server)!;
+      return {
+        tool: c.tool,
+        url: c.tool === 'ghz' ? s.grpc! : s.http,
+        data: data[c.id],
+        serverPid: s.child.pid!,
+      };
+    };
+
     // One longer warm-up per case at the highest concurrency: JIT, ORT's first runs, pools.
     const top = Math.max(...opts.concurrency);
     for (const c of cases) {
       log(`warming up ${c.id}`);
       await runLoad(targetOf(c), { ...load, concurrency: top, seconds: opts.quick ? 1 : 3 });
     }
-  };
-
-  // What the log-on servers stored, summed over the runs.
-  let predictionLog: Awaited<ReturnType<typeof predictionLogCounters>> | undefined;
-  const stopServers = async (): Promise<void> => {
-    const slipway = servers.get('slipway');
-    if (slipway) {
-      const c = await predictionLogCounters(slipway.http);
-      predictionLog = predictionLog
-        ? {
-            written: predictionLog.written + c.written,
-            dropped: predictionLog.dropped + c.dropped,
-            failedFlushes: predictionLog.failedFlushes + c.failedFlushes,
-            queued: predictionLog.queued + c.queued,
-          }
-        : c;
-    }
-    await stopAll();
-    servers.clear();
-  };
-
-  try {
-    if (opts.waitQuiet > 0) await waitQuiet(opts.waitQuiet);
 
     // A run disturbed by other processes is taken again (twice at most) after a wait for quiet;
     // the least disturbed attempt counts.
@@ -290,7 +267,6 @@ async function main(): Promise<void> {
     const results: { caseId: CaseId; concurrency: number; run: number; result: LoadResult }[] = [];
     const total = opts.runs * opts.concurrency.length * cases.length;
     for (let run = 1; run <= opts.runs; run++) {
-      await startServers(run);
       for (const concurrency of opts.concurrency) {
         for (const c of cases) {
           const first = concurrency === opts.concurrency[0] && c === cases[0];
@@ -305,10 +281,11 @@ async function main(): Promise<void> {
           );
         }
       }
-      await stopServers();
     }
 
     // The log-on figures mean something only if the log stored what was served.
+    const slipway = servers.get('slipway');
+    const predictionLog = slipway ? await predictionLogCounters(slipway.http) : undefined;
     if (predictionLog) {
       const ok = predictionLog.written > 0 && predictionLog.failedFlushes === 0;
       log(
