@@ -109,7 +109,10 @@ export function tensorPredictionRow(e: PredictionEntry, i: number): PredictionRo
   };
 }
 
-/** Where one profile cell of a V2 entry's rows comes from: element `k` of a tensor's row. */
+/**
+ * Where one profile cell of a V2 entry's rows comes from: element `k` of a tensor's row, or
+ * (`k` = -1) the whole row, as `tensorRow` keeps a row it cannot name element by element.
+ */
 interface CellSource {
   tensor: Tensor;
   width: number;
@@ -126,60 +129,43 @@ export interface CellPlan {
   cells(i: number, out: unknown[]): void;
 }
 
-/** A tensor's cells as `tensorRow` names them; `null` marks a row kept as an array. */
-function planRow(
-  t: Tensor,
-  out: Record<string, CellSource | null>,
-  names?: readonly string[],
-): Tensor | undefined {
+/** A tensor's sources under the names `tensorRow` gives its values. */
+function planRow(t: Tensor, out: Record<string, CellSource>, names?: readonly string[]): void {
   const n = t.shape[0] ?? 0;
   const width = n === 0 ? 0 : t.data.length / n;
-  if (t.datatype === 'FP16') return undefined;
-  if (width === 1) {
-    out[t.name] = { tensor: t, width, k: 0 };
-    return undefined;
-  }
-  if (names && names.length === width) {
+  if (t.datatype === 'FP16') return;
+  if (width === 1) out[t.name] = { tensor: t, width, k: 0 };
+  else if (names && names.length === width)
     for (let k = 0; k < width; k++) out[names[k]!] = { tensor: t, width, k };
-    return undefined;
-  }
-  out[t.name] = null;
-  return t;
+  else out[t.name] = { tensor: t, width, k: -1 };
 }
 
+/** The cell plan of a V2 entry (see CellPlan). */
 export function tensorCellPlan(e: PredictionEntry): CellPlan {
   const columns: string[] = [];
   const sources: CellSource[] = [];
   // Objects filled in tensorRow's order, so key order (integer-like names first) and a repeated
   // name's last value come out as they do for a row object.
-  const inputs: Record<string, CellSource | null> = {};
+  const inputs: Record<string, CellSource> = {};
   const names = e.inputs?.length === 1 ? e.featureNames : undefined;
   for (const t of e.inputs ?? []) planRow(t, inputs, names);
   for (const [k, v] of Object.entries(inputs)) {
-    if (v === null) continue;
+    if (v.k < 0) continue; // an array: profileCells leaves an input's arrays out
     columns.push(k);
     sources.push(v);
   }
-  const outputs: Record<string, CellSource | null> = {};
-  const arrays = new Map<string, Tensor>();
-  for (const t of e.outputs ?? []) {
-    const array = planRow(t, outputs);
-    if (array) arrays.set(t.name, array);
-    else arrays.delete(t.name);
-  }
+  const outputs: Record<string, CellSource> = {};
+  for (const t of e.outputs ?? []) planRow(t, outputs);
   for (const [k, v] of Object.entries(outputs)) {
     const name = `prediction.${k}`;
-    if (v !== null) {
+    if (v.k >= 0) {
       columns.push(name);
       sources.push(v);
-      continue;
-    }
-    const t = arrays.get(k)!;
-    const width = t.data.length / (t.shape[0] ?? 1);
-    if (width > MAX_SPREAD) continue;
-    for (let j = 0; j < width; j++) {
-      columns.push(`${name}[${j}]`);
-      sources.push({ tensor: t, width, k: j });
+    } else if (v.width <= MAX_SPREAD) {
+      for (let j = 0; j < v.width; j++) {
+        columns.push(`${name}[${j}]`);
+        sources.push({ tensor: v.tensor, width: v.width, k: j });
+      }
     }
   }
   return {

@@ -57,7 +57,7 @@ export interface WriteMessage {
   /**
    * Whether the message ends a flush interval: its commit syncs, and with it every commit
    * before it. A version's batch handed over early (`false`) may commit without syncing
-   * (see `PredictionWriterOptions.syncCommits`).
+   * (see `PredictionWriterOptions.commitSync`).
    */
   sync: boolean;
 }
