@@ -484,6 +484,21 @@ describe('DynamicBatcher', () => {
     await within(1000, batcher.drain());
   });
 
+  test('a job of no rows that reaches the batcher runs alone instead of forming an empty batch', async () => {
+    // Validation answers such requests 400; the batcher must still never dispatch nothing (an
+    // empty batch once re-pumped itself until the stack overflowed and the process died).
+    const runtime = new MarkerRuntime(1);
+    const batcher = new DynamicBatcher(runtime, config(), new StatsRecorder('m', '1'));
+    const alone = await within(5000, batcher.submit(job(0, 0)));
+    assert.deepEqual(alone.outputs[0]!.shape, [0, 2]);
+    // Beside a request with rows it simply joins that request's batch.
+    const [none, two] = await within(5000, Promise.all([batcher.submit(job(0, 0)), batcher.submit(job(2, 0))]));
+    assert.deepEqual(runtime.runs, [0, 2]);
+    assert.deepEqual(none.outputs[0]!.shape, [0, 2]);
+    assert.deepEqual(two.outputs[0]!.shape, [2, 2]);
+    await within(1000, batcher.drain());
+  });
+
   test('a request whose inputs are read afterwards asks the runtime to keep them when it runs alone (a stacked batch is a new tensor)', async () => {
     const runtime = new MarkerRuntime(1);
     const batcher = new DynamicBatcher(runtime, config(), new StatsRecorder('m', '1'));

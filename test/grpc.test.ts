@@ -402,6 +402,16 @@ describe('gRPC on the real server (fixture models)', () => {
       [{ ...addSub([1, 2, 3, 4], [1, 2, 3, 4]), outputs: [{ name: 'OUTPUT9' }] }, /unknown output 'OUTPUT9'/],
       [
         {
+          model_name: 'add_sub',
+          inputs: [
+            { name: 'INPUT0', datatype: 'FP32', shape: [0, 4], contents: { fp32_contents: [] } },
+            { name: 'INPUT1', datatype: 'FP32', shape: [0, 4], contents: { fp32_contents: [] } },
+          ],
+        },
+        /input 'INPUT0': the first \(batch\) dimension is 0/,
+      ],
+      [
+        {
           model_name: 'identity_fp16',
           inputs: [{ name: 'INPUT0', datatype: 'FP16', shape: [1, 1], contents: { fp32_contents: [1] } }],
         },
@@ -411,6 +421,9 @@ describe('gRPC on the real server (fixture models)', () => {
     for (const [request, message] of cases) {
       await rejectsWith(client.call('ModelInfer', request), grpc.status.INVALID_ARGUMENT, message);
     }
+    // None of them took the server down.
+    const ok = await client.call('ModelInfer', addSub([1, 2, 3, 4], [10, 20, 30, 40]));
+    assert.equal(ok.model_name, 'add_sub');
   });
 
   test('unknown model or version answers NOT_FOUND', async () => {

@@ -351,6 +351,14 @@ describe('bad requests are 4xx naming the field', () => {
       /batch size 65 exceeds the model's max_batch_size 64/,
     ],
     [
+      'a batch of no rows',
+      {
+        inputs: ['INPUT0', 'INPUT1'].map((name) => ({ name, datatype: 'FP32', shape: [0, 4], data: [] })),
+      },
+      400,
+      /input 'INPUT0': the first \(batch\) dimension is 0; a request needs at least one row/,
+    ],
+    [
       'batch sizes differ',
       one({ shape: [2, 4], data: new Array(8).fill(0) }),
       400,

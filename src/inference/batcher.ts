@@ -185,7 +185,9 @@ export class DynamicBatcher {
         return undefined;
       }
     }
-    // The head always fits (target >= its size), so a batch is never empty.
+    // The head fits (target >= its size); a head of no rows, which validation refuses, still goes
+    // alone rather than leaving an empty batch that would dispatch nothing.
+    if (target === 0) return this.queue.splice(0, 1);
     const taken: Entry[] = [];
     const rest: Entry[] = [];
     let size = 0;

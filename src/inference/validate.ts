@@ -70,6 +70,12 @@ export function prepareJob(
     }
     if (useBatching) {
       const b = t.shape[0]!;
+      if (b === 0) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_INPUT_SHAPE',
+          `input '${m.name}': the first (batch) dimension is 0; a request needs at least one row`,
+        );
+      }
       if (batchSize === -1) batchSize = b;
       else if (b !== batchSize) {
         throw new SlipwayError(
