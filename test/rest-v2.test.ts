@@ -519,6 +519,16 @@ describe('statistics, repository and metrics', () => {
     assert.equal(s.inference_count, before.inference_count + 3);
     assert.ok(s.inference_stats.compute_infer.ns > 0);
     assert.ok(s.batch_stats.some((b: { batch_size: number }) => b.batch_size === 3));
+    // Every duration is a whole number of nanoseconds, as Triton's uint64 fields are.
+    const durations = [
+      ...Object.values(s.inference_stats as Record<string, { ns: number }>),
+      ...s.batch_stats.flatMap((b: Record<string, { ns: number }>) => [
+        b.compute_input!,
+        b.compute_infer!,
+        b.compute_output!,
+      ]),
+    ];
+    for (const d of durations) assert.ok(Number.isSafeInteger(d.ns), `ns ${d.ns} is not an integer`);
     const all = await getJson(`${url}/v2/models/stats`);
     assert.ok(all.body.model_stats.length >= 18);
   });
