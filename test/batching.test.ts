@@ -492,7 +492,10 @@ describe('DynamicBatcher', () => {
     const alone = await within(5000, batcher.submit(job(0, 0)));
     assert.deepEqual(alone.outputs[0]!.shape, [0, 2]);
     // Beside a request with rows it simply joins that request's batch.
-    const [none, two] = await within(5000, Promise.all([batcher.submit(job(0, 0)), batcher.submit(job(2, 0))]));
+    const [none, two] = await within(
+      5000,
+      Promise.all([batcher.submit(job(0, 0)), batcher.submit(job(2, 0))]),
+    );
     assert.deepEqual(runtime.runs, [0, 2]);
     assert.deepEqual(none.outputs[0]!.shape, [0, 2]);
     assert.deepEqual(two.outputs[0]!.shape, [2, 2]);

@@ -115,6 +115,53 @@ describe('feedback and performance', () => {
     assert.equal(typeof one.accuracy, 'number');
   });
 
+  test('a classifier called through V2 is scored by class name, with ROC AUC and log loss from its probabilities', async () => {
+    // V2 answers carry the label as an INT64 index and the probabilities as an [N, 2] tensor;
+    // config.json's label_names name the classes, as the records API answers them.
+    const rows = [
+      [25, 20, 'State-gov'],
+      [45, 50, 'Private'],
+      [60, 60, 'Private'],
+      [35, 40, 'Self-emp'],
+    ] as const;
+    const r = await postJson(`${url}/v2/models/tabular/infer`, {
+      id: 'v2-cls',
+      parameters: { region: 'V2' },
+      inputs: [
+        { name: 'age', datatype: 'FP32', shape: [4, 1], data: rows.map((x) => x[0]) },
+        { name: 'hours_per_week', datatype: 'FP32', shape: [4, 1], data: rows.map((x) => x[1]) },
+        { name: 'workclass', datatype: 'BYTES', shape: [4, 1], data: rows.map((x) => x[2]) },
+      ],
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const names = ['<=50K', '>50K'];
+    const out = (name: string) => r.body.outputs.find((o: { name: string }) => o.name === name).data;
+    const labels = (out('label') as number[]).map((k) => names[k]!);
+    const p1 = (out('probabilities') as number[]).filter((_, k) => k % 2 === 1);
+    const truth = ['<=50K', '>50K', '<=50K', '>50K'];
+    await postJson(
+      `${url}/v1/feedback`,
+      truth.map((t, row) => ({ request_id: 'v2-cls', row, ground_truth: t })),
+    );
+    await app.predictions!.flush();
+    const perf = await getJson(
+      `${url}/api/v1/monitoring/performance?model=tabular&since=1h&segment=region:V2`,
+    );
+    assert.equal(perf.status, 200, JSON.stringify(perf.body));
+    const m = perf.body.metrics;
+    assert.equal(m.task, 'classification');
+    assert.deepEqual(m.classes, names);
+    assert.equal(m.accuracy, labels.filter((l, i) => l === truth[i]).length / 4);
+    const auc = binaryAuc(
+      p1,
+      truth.map((t) => t === '>50K'),
+      [1, 1, 1, 1],
+    );
+    assert.ok(Math.abs(m.roc_auc - auc!) < 1e-6, `${m.roc_auc} against ${auc}`);
+    const loss = -truth.reduce((sum, t, i) => sum + Math.log(t === '>50K' ? p1[i]! : 1 - p1[i]!), 0) / 4;
+    assert.ok(Math.abs(m.log_loss - loss) < 1e-6, `${m.log_loss} against ${loss}`);
+  });
+
   test('bad feedback and bad ranges are 400s naming the field', async () => {
     const missing = await postJson(`${url}/v1/feedback`, { request_id: 'x' });
     assert.equal(missing.status, 400);

@@ -253,6 +253,7 @@ export class RepositoryDataPlane implements DataPlane {
           outputs: response.outputs,
         };
         if (v.config.featureNames) entry.featureNames = v.config.featureNames;
+        if (v.config.labelNames) entry.labelNames = v.config.labelNames;
         if (v.config.segments.length > 0) {
           const { segments } = segmentsOf(v.config.segments, request.parameters, options.headers);
           if (segments) entry.segments = segments;

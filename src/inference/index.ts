@@ -40,6 +40,7 @@ export type { ModelRuntime, RunOptions, RunResult, RuntimeSignature } from './mo
 export { OnnxRuntimePool } from './onnx-runtime-pool.js';
 export type { PredictionEntry, PredictionSink } from './prediction-sink.js';
 export {
+  classifierPredictions,
   type Prediction,
   type RecordsLayout,
   recordsLayout,

@@ -21,6 +21,8 @@ export interface PredictionEntry {
   outputs?: readonly Tensor[];
   /** Column names of one [N, F] input (`feature_names` in config.json). */
   featureNames?: readonly string[];
+  /** Class names of a classifier's label indices (`label_names` in config.json). */
+  labelNames?: readonly string[];
   /** Segment keys of the whole request (request parameters or headers). */
   segments?: Readonly<Record<string, string>>;
   /** Segment keys that records carry as fields, read per record. */

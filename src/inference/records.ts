@@ -112,52 +112,67 @@ export function recordsToRequest(
 }
 
 /**
- * Turns outputs into one prediction per record. A classifier (an integer or string label output
- * beside a float [N, C] output) gives `{label, probabilities: {class: p}}`; anything else gives
- * each output's row under its name.
+ * A classifier's answer, one `{label, probabilities: {class: p}}` per row: an integer or string
+ * label output (one value a row) beside a float [N, C] output, either alone; class indices take
+ * their names from `labelNames` (config.json's `label_names`). Undefined when the outputs have
+ * neither, as a regressor's do.
  */
-export function responseToPredictions(response: InferResponse, config: ModelConfig, n: number): Prediction[] {
-  const labelOut = response.outputs.find(
+export function classifierPredictions(
+  outputs: readonly Tensor[],
+  labelNames: readonly string[] | undefined,
+  n: number,
+): Prediction[] | undefined {
+  const labelOut = outputs.find(
     (o) => (o.datatype === 'INT64' || o.datatype === 'INT32' || o.datatype === 'BYTES') && rowWidth(o) === 1,
   );
-  const probOut = response.outputs.find(
+  const probOut = outputs.find(
     (o) => (o.datatype === 'FP32' || o.datatype === 'FP64') && o.shape.length === 2,
   );
-  const names = config.labelNames;
+  if (!labelOut && !probOut) return undefined;
   const className = (k: number | string): string | number =>
-    typeof k === 'number' && names && k >= 0 && k < names.length ? names[k]! : k;
+    typeof k === 'number' && labelNames && k >= 0 && k < labelNames.length ? labelNames[k]! : k;
   const predictions: Prediction[] = [];
   for (let i = 0; i < n; i++) {
-    if (labelOut || probOut) {
-      const p: Prediction = {};
-      if (labelOut) {
-        const raw = labelOut.data[i]!;
-        p.label = className(typeof raw === 'bigint' ? Number(raw) : (raw as string | number));
-      }
-      if (probOut) {
-        const c = probOut.shape[1]!;
-        const probs: Record<string, number> = {};
-        for (let k = 0; k < c; k++) probs[String(className(k))] = (probOut.data as Float32Array)[i * c + k]!;
-        p.probabilities = probs;
-        if (!labelOut) {
-          let best = 0;
-          for (let k = 1; k < c; k++)
-            if (probs[String(className(k))]! > probs[String(className(best))]!) best = k;
-          p.label = className(best);
-        }
-      }
-      predictions.push(p);
-    } else {
-      const p: Prediction = {};
-      for (const o of response.outputs) {
-        const w = rowWidth(o);
-        const row = Array.from(o.data.slice(i * w, (i + 1) * w) as ArrayLike<unknown>, (x) =>
-          typeof x === 'bigint' ? Number(x) : x,
-        );
-        p[o.name] = w === 1 ? row[0] : row;
-      }
-      predictions.push(p);
+    const p: Prediction = {};
+    if (labelOut) {
+      const raw = labelOut.data[i]!;
+      p.label = className(typeof raw === 'bigint' ? Number(raw) : (raw as string | number));
     }
+    if (probOut) {
+      const c = probOut.shape[1]!;
+      const probs: Record<string, number> = {};
+      for (let k = 0; k < c; k++) probs[String(className(k))] = (probOut.data as Float32Array)[i * c + k]!;
+      p.probabilities = probs;
+      if (!labelOut) {
+        let best = 0;
+        for (let k = 1; k < c; k++)
+          if (probs[String(className(k))]! > probs[String(className(best))]!) best = k;
+        p.label = className(best);
+      }
+    }
+    predictions.push(p);
+  }
+  return predictions;
+}
+
+/**
+ * Turns outputs into one prediction per record: a classifier's label and probabilities by class
+ * name (see classifierPredictions); anything else gives each output's row under its name.
+ */
+export function responseToPredictions(response: InferResponse, config: ModelConfig, n: number): Prediction[] {
+  const classes = classifierPredictions(response.outputs, config.labelNames, n);
+  if (classes) return classes;
+  const predictions: Prediction[] = [];
+  for (let i = 0; i < n; i++) {
+    const p: Prediction = {};
+    for (const o of response.outputs) {
+      const w = rowWidth(o);
+      const row = Array.from(o.data.slice(i * w, (i + 1) * w) as ArrayLike<unknown>, (x) =>
+        typeof x === 'bigint' ? Number(x) : x,
+      );
+      p[o.name] = w === 1 ? row[0] : row;
+    }
+    predictions.push(p);
   }
   return predictions;
 }

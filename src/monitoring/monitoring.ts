@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Cell, type RowBatch, readTable, type TableFormat, type TableProfile } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
+import type { Prediction } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import {
   analyzeDrift,
@@ -18,7 +19,7 @@ import {
   type PerformanceMetrics,
   regressionMetrics,
 } from './performance.js';
-import { batchRows, storedColumns } from './prediction-batch.js';
+import { batchClassPredictions, batchRows, storedColumns } from './prediction-batch.js';
 import type { PredictionRow } from './prediction-rows.js';
 import { HOUR_MS, mergeProfiles } from './prediction-writer.js';
 
@@ -155,6 +156,14 @@ async function firstBatch(t: { local: string; format: TableFormat }): Promise<Ro
 const bad = (message: string): never => {
   throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
 };
+
+/** A classifier's answer as a labelled row's prediction: its class by name, with probabilities. */
+function classPredicted(p: Prediction): Pick<LabelledRow, 'predicted' | 'probabilities'> {
+  return {
+    predicted: String(p.label),
+    ...(p.probabilities ? { probabilities: p.probabilities as Record<string, number> } : {}),
+  };
+}
 
 /** What a prediction row says the model answered: a class (with probabilities) or a number. */
 function predictedOf(
@@ -540,10 +549,17 @@ export class Monitoring {
       const columns = b && (await this.columns(b));
       if (!b || !columns) continue; // removed by retention since
       const inRange: PredictionRow[] = [];
-      for (const r of batchRows(b.model, b.version, columns)) {
+      const all = batchRows(b.model, b.version, columns);
+      // A V2 classifier's rows hold its label as an integer and its probabilities as an array:
+      // read as the records API answers them, so they are scored as classes, not as numbers.
+      const classes = anyTruth ? batchClassPredictions(columns) : undefined;
+      const classOf = new Map<PredictionRow, Prediction>();
+      for (let i = 0; i < all.length; i++) {
+        const r = all[i]!;
         if (r.timeMs < q.sinceMs || r.timeMs >= q.untilMs) continue;
         if (q.segment && r.segments?.[q.segment.key] !== q.segment.value) continue;
         inRange.push(r);
+        if (classes) classOf.set(r, classes[i]!);
       }
       predictions += inRange.length;
       if (!anyTruth) continue;
@@ -551,7 +567,8 @@ export class Monitoring {
       for (const r of inRange) {
         const f = truth.get(`${r.requestId}\u0000${r.rowIndex}`);
         if (!f) continue;
-        const predicted = predictedOf(r.outputs);
+        const c = classOf.get(r);
+        const predicted = c ? classPredicted(c) : predictedOf(r.outputs);
         if (!predicted) continue;
         const actual = f.groundTruth as string | number | boolean;
         labelled.push({

@@ -1,4 +1,11 @@
-import { type Datatype, fromBytes, type PredictionEntry, type Tensor } from '../inference/index.js';
+import {
+  classifierPredictions,
+  type Datatype,
+  fromBytes,
+  type Prediction,
+  type PredictionEntry,
+  type Tensor,
+} from '../inference/index.js';
 import type { PredictionRow } from './prediction-rows.js';
 import { predictionRows } from './prediction-rows.js';
 
@@ -42,6 +49,8 @@ export interface TensorColumns extends RowFields {
   inputs: StoredTensor[];
   outputs: StoredTensor[];
   feature_names?: string[];
+  /** The model's class names when it was served (config.json's `label_names`). */
+  label_names?: string[];
 }
 
 export type BatchColumns = RecordColumns | TensorColumns;
@@ -188,6 +197,7 @@ export interface TensorBatch {
   inputs: GatheredTensor[];
   outputs: GatheredTensor[];
   featureNames?: string[];
+  labelNames?: string[];
 }
 
 /** A gathered row's latency (µs). */
@@ -355,6 +365,7 @@ export class TensorAccumulator {
       outputs: (e.outputs ?? []).map((t, k) => gather(t, last?.outputs[k]?.length ?? 0, pool)),
     };
     if (e.featureNames) b.featureNames = [...e.featureNames];
+    if (e.labelNames) b.labelNames = [...e.labelNames];
     return b;
   }
 
@@ -490,6 +501,7 @@ export interface TensorBatchHeader {
   inputs: StoredTensor[];
   outputs: StoredTensor[];
   feature_names?: string[];
+  label_names?: string[];
 }
 
 const padded = (n: number) => (n + 7) & ~7;
@@ -530,6 +542,7 @@ export function tensorBatchSections(b: TensorBatch): {
     outputs: b.outputs.map(stored),
   };
   if (b.featureNames) header.feature_names = b.featureNames;
+  if (b.labelNames) header.label_names = b.labelNames;
   const sections: Uint8Array[] = [];
   let bytes = 0;
   for (const d of data) {
@@ -588,6 +601,7 @@ export function storedColumns(data: string, payload: Uint8Array | null): BatchCo
     outputs,
   };
   if (h.feature_names) out.feature_names = h.feature_names;
+  if (h.label_names) out.label_names = h.label_names;
   return out;
 }
 
@@ -619,6 +633,21 @@ function decode(t: StoredTensor, rows: number): Tensor {
     ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
     : Buffer.from(t.b64 ?? '', 'base64');
   return { name: t.name, datatype: t.datatype, shape, data: fromBytes(t.datatype, bytes, t.name) };
+}
+
+/**
+ * A stored V2 batch's rows as a classifier's answers (label and probabilities by class name), in
+ * batchRows' order; undefined for a records batch (its predictions are stored so already) and for
+ * a model whose outputs are not a classifier's.
+ */
+export function batchClassPredictions(d: BatchColumns): Prediction[] | undefined {
+  if (d.kind !== 'tensors') return undefined;
+  const n = d.row.length;
+  return classifierPredictions(
+    d.outputs.map((t) => decode(t, n)),
+    d.label_names,
+    n,
+  );
 }
 
 /** The rows of a stored batch, in order. */
