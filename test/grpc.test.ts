@@ -243,6 +243,9 @@ describe('gRPC on the real server (fixture models)', () => {
     assert.equal(config.scheduling_choice, 'dynamic_batching');
     const bytes = (await client.call('ModelConfig', { name: 'identity_bytes' })).config;
     assert.equal(bytes.input[0].data_type, 'TYPE_STRING');
+    const fixed = (await client.call('ModelConfig', { name: 'fixed_shape' })).config;
+    assert.equal(Number(fixed.max_batch_size), 0);
+    assert.deepEqual(fixed.input[0].dims, ['2', '4']);
     const tabular = (await client.call('ModelConfig', { name: 'tabular' })).config;
     assert.deepEqual(
       tabular.output.map((o: Msg) => [o.name, o.data_type]),

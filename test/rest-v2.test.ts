@@ -71,6 +71,19 @@ describe('health and metadata', () => {
     assert.deepEqual(r.body.version_policy, { all: {} });
     const bytes = await getJson(`${url}/v2/models/identity_bytes/config`);
     assert.equal(bytes.body.input[0].data_type, 'TYPE_STRING');
+    // A fixed first dimension cannot batch: max_batch_size 0 and the full shapes, which a client
+    // then sends as they are.
+    const fixed = await getJson(`${url}/v2/models/fixed_shape/config`);
+    assert.equal(fixed.body.max_batch_size, 0);
+    assert.deepEqual(fixed.body.input[0].dims, [2, 4]);
+    assert.deepEqual(fixed.body.output[0].dims, [2, 4]);
+    assert.equal(fixed.body.dynamic_batching, undefined);
+    const data = [0, 1, 2, 3, 4, 5, 6, 7];
+    const run = await postJson(`${url}/v2/models/fixed_shape/infer`, {
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: fixed.body.input[0].dims, data }],
+    });
+    assert.equal(run.status, 200, JSON.stringify(run.body));
+    assert.deepEqual(run.body.outputs[0].data, data);
   });
 
   test('unknown routes and models are 404 with an error body', async () => {

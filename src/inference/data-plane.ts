@@ -162,7 +162,7 @@ export class RepositoryDataPlane implements DataPlane {
 
   modelConfig(model: string, version?: string): Record<string, unknown> {
     const v = this.manager.resolve(model, version);
-    return describeConfig(model, v.config, v.runtime!.signature);
+    return describeConfig(model, v.config, v.runtime!.signature, v.runtime!.batchable);
   }
 
   /**

@@ -280,9 +280,14 @@ export function describeConfig(
     inputs: { name: string; datatype: string; shape: number[] }[];
     outputs: { name: string; datatype: string; shape: number[] }[];
   },
+  /** Whether every input's first dimension is dynamic, so requests can be batched along it. */
+  batchable = true,
 ): Record<string, unknown> {
+  // A model whose first dimension is fixed cannot batch, whatever config.json says: Triton reports
+  // max_batch_size 0 and the full shapes, so a client sends them as they are.
+  const maxBatchSize = batchable ? config.maxBatchSize : 0;
   // Triton reports dims without the batch dimension when max_batch_size > 0.
-  const dims = (shape: number[]) => (config.maxBatchSize > 0 ? shape.slice(1) : shape);
+  const dims = (shape: number[]) => (maxBatchSize > 0 ? shape.slice(1) : shape);
   const policy =
     config.versionPolicy.kind === 'latest'
       ? { latest: { num_versions: config.versionPolicy.numVersions } }
@@ -294,7 +299,7 @@ export function describeConfig(
     platform: 'onnxruntime_onnx',
     backend: 'onnxruntime',
     version_policy: policy,
-    max_batch_size: config.maxBatchSize,
+    max_batch_size: maxBatchSize,
     input: io.inputs.map((t) => ({
       name: t.name,
       data_type: `TYPE_${tritonType(t.datatype)}`,
@@ -307,7 +312,7 @@ export function describeConfig(
     })),
     instance_group: [{ name: `${name}_0`, kind: 'KIND_CPU', count: config.instanceCount }],
     dynamic_batching:
-      config.maxBatchSize > 0
+      maxBatchSize > 0
         ? {
             preferred_batch_size: config.preferredBatchSizes,
             max_queue_delay_microseconds: config.maxQueueDelayUs,
