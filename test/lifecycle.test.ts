@@ -234,6 +234,7 @@ describe('unload', () => {
     const refused = await postJson(`${base}/v2/models/slow/infer`, slowInput(1));
     assert.equal(refused.status, 503);
     assert.equal(refused.body.code, 'SLIPWAY_ERR_MODEL_UNAVAILABLE');
+    assert.equal(refused.headers.get('retry-after'), '1');
     assert.match(refused.body.error, /unloading/);
     assert.equal(unloadReturned, false, 'unload returned while requests were still in flight');
 
@@ -332,6 +333,7 @@ describe('models that fail to load', () => {
       const res = await postJson(`${base}/v2/models/${model}/infer`, identity);
       assert.equal(res.status, 503, `${model}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.code, 'SLIPWAY_ERR_MODEL_UNAVAILABLE');
+      assert.equal(res.headers.get('retry-after'), '1', 'every 503 carries Retry-After');
       assert.match(res.body.error, new RegExp(`model '${model}' is unavailable`));
       assert.match(res.body.error, reason);
       const ready = await getJson(`${base}/v2/models/${model}/ready`);

@@ -254,6 +254,16 @@ export class SlipwayError extends Error {
     return ERROR_CODES[this.code].grpc;
   }
 
+  /**
+   * The `Retry-After` every 429 and 503 answer carries: the error's own, else one second (a model
+   * loading, a server draining, a store that failed: worth trying again soon, on another replica).
+   */
+  get retryAfter(): number | undefined {
+    if (this.retryAfterSeconds !== undefined) return this.retryAfterSeconds;
+    const status = this.httpStatus;
+    return status === 429 || status === 503 ? 1 : undefined;
+  }
+
   get mlflowCode(): string {
     return ERROR_CODES[this.code].mlflow;
   }

@@ -90,6 +90,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
   fastify.setErrorHandler((err, _req, reply) => {
     const e = fastifyErrorToSlipway(err);
     if (e.code === 'SLIPWAY_ERR_INTERNAL') options.logger.error({ err }, 'internal error');
+    const retry = e.retryAfter;
+    if (retry !== undefined) reply.header('retry-after', String(retry));
     reply.code(e.httpStatus).send({ error: e.message, code: e.code });
   });
   fastify.decorateRequest('principal', null as unknown as Principal);

@@ -260,7 +260,8 @@ function toServiceError(
     logger?.error({ err, method: call.getPath() }, 'gRPC call failed');
   const metadata = new grpc.Metadata();
   metadata.set('slipway-error-code', e.code);
-  if (e.retryAfterSeconds !== undefined) metadata.set('retry-after', String(e.retryAfterSeconds));
+  const retry = e.retryAfter;
+  if (retry !== undefined) metadata.set('retry-after', String(retry));
   return { code: e.grpcStatus, details: e.message, metadata };
 }
 

@@ -49,7 +49,8 @@ export const MLFLOW_HTTP_STATUS: Readonly<Record<string, number>> = {
 export function sendMlflowError(reply: FastifyReply, err: unknown): SlipwayError {
   const e = fastifyErrorToSlipway(err);
   const status = MLFLOW_HTTP_STATUS[e.mlflowCode] ?? e.httpStatus;
-  if (e.retryAfterSeconds !== undefined) reply.header('retry-after', String(e.retryAfterSeconds));
+  const retry = e.retryAfter;
+  if (retry !== undefined) reply.header('retry-after', String(retry));
   reply.code(status).send({ error_code: e.mlflowCode, message: e.message });
   return e;
 }

@@ -107,7 +107,8 @@ export async function startHttpServer(
       res.destroy();
       return;
     }
-    if (e.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(e.retryAfterSeconds));
+    const retry = e.retryAfter;
+    if (retry !== undefined) res.setHeader('retry-after', String(retry));
     if (e.code === 'SLIPWAY_ERR_PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
     send(res, e.httpStatus, encodeError(e));
   };
