@@ -631,6 +631,7 @@ class EchoPlane implements DataPlane {
   async predictRecords(): Promise<never> {
     throw new Error('the gRPC service has no records API');
   }
+  failed(): void {}
   async repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]> {
     const all: RepositoryEntry[] = [
       { name: 'echo', version: '1', state: 'READY', reason: '' },

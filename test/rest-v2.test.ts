@@ -583,6 +583,30 @@ describe('statistics, repository and metrics', () => {
     assert.match(text, /slipway_inference_queue_depth\{model="add_sub",version="2"\} 0/);
     assert.match(text, /slipway_inference_in_flight_requests\{model="add_sub",version="2"\} 0/);
   });
+
+  test('/metrics counts requests refused before a model version ran them, for models the server has', async () => {
+    const count = async (pattern: RegExp) => {
+      const m = (await (await fetch(`${url}/metrics`)).text()).match(pattern);
+      return m ? Number(m[1]) : 0;
+    };
+    const decodeFailures =
+      /slipway_inference_requests_total\{model="identity_fp32",version="",protocol="rest",status="400"\} (\d+)/;
+    const recordFailures =
+      /slipway_inference_requests_total\{model="tabular",version="",protocol="records",status="400"\} (\d+)/;
+    const before = [await count(decodeFailures), await count(recordFailures)];
+    // The body cannot be decoded: no version is resolved, the model is known.
+    const bad = await postJson(`${url}/v2/models/identity_fp32/infer`, {
+      inputs: [{ name: 'INPUT0', datatype: 'FP99', shape: [1, 1], data: [1] }],
+    });
+    assert.equal(bad.status, 400);
+    const records = await postJson(`${url}/v1/models/tabular:predict`, { instances: 'none' });
+    assert.equal(records.status, 400);
+    // Unknown models are not counted: their names would be unbounded label values.
+    assert.equal((await postJson(`${url}/v2/models/no_such_model/infer`, addSubRequest(1))).status, 404);
+    assert.equal(await count(decodeFailures), before[0]! + 1);
+    assert.equal(await count(recordFailures), before[1]! + 1);
+    assert.doesNotMatch(await (await fetch(`${url}/metrics`)).text(), /no_such_model/);
+  });
 });
 
 describe('request size limit', () => {

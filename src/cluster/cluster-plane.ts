@@ -37,6 +37,9 @@ export class ClusterDataPlane implements DataPlane {
   predictRecords(...args: Parameters<DataPlane['predictRecords']>) {
     return this.local.predictRecords(...args);
   }
+  failed(...args: Parameters<DataPlane['failed']>) {
+    this.local.failed(...args);
+  }
   repositoryIndex(readyOnly: boolean) {
     return this.local.repositoryIndex(readyOnly);
   }

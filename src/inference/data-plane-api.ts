@@ -49,6 +49,14 @@ export interface DataPlane {
     id: string | undefined,
     options: InferOptions,
   ): Promise<RecordsResponse>;
+  /**
+   * A transport's inference request that failed: counted in /metrics (status, duration) unless
+   * `infer` or `predictRecords` already counted it under its model version. One that failed
+   * before a version was resolved (its body could not be decoded, the model is loading or failed
+   * to load) counts under version "", and only for a model the server has: names of unknown
+   * models would be unbounded label values.
+   */
+  failed(model: string, protocol: string, err: unknown, seconds: number): void;
   /** Every model in the repository folder, loaded or not, one row per version. */
   repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]>;
   /** (Re)loads a model from the repository; resolves when the new versions serve. */

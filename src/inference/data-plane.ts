@@ -82,6 +82,8 @@ export class RepositoryDataPlane implements DataPlane {
   readonly manager: ModelManager;
   private draining = false;
   private readonly metrics?: ServingMetrics;
+  /** Failures counted under their model version, which `failed` then leaves alone. */
+  private readonly counted = new WeakSet<object>();
 
   constructor(private readonly options: DataPlaneOptions) {
     this.metrics = options.metrics;
@@ -296,9 +298,16 @@ export class RepositoryDataPlane implements DataPlane {
           e.httpStatus,
           (performance.now() - start) / 1000,
         );
+        this.counted.add(e);
       }
       throw e;
     }
+  }
+
+  failed(model: string, protocol: string, err: unknown, seconds: number): void {
+    const e = toSlipwayError(err);
+    if (this.counted.has(e) || !this.manager.has(model)) return;
+    this.metrics?.request(model, '', protocol, e.httpStatus, seconds);
   }
 
   /**

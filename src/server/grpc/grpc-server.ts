@@ -172,18 +172,27 @@ function createHandlers(
       encodeModelMetadata(plane.modelMetadata(req.name ?? '', req.version || undefined)),
     ),
     ModelInfer: predict(async (msg: ModelInferRequestMsg, call) => {
-      const decoded = decodeInferRequest(msg);
+      const start = performance.now();
       const cancel = new Cancellation();
       const onCancel = () => cancel.fire();
-      if (call.cancelled) onCancel();
-      else call.once('cancelled', onCancel);
       try {
+        const decoded = decodeInferRequest(msg);
+        if (call.cancelled) onCancel();
+        else call.once('cancelled', onCancel);
         const res = await plane.infer(decoded.model, decoded.version, decoded.request, {
           protocol: 'grpc',
           cancel,
           timeoutMs: earliest(decoded.timeoutMs, untilDeadline(call.getDeadline())),
         });
         return encodeInferResponse(res, decoded.request.id, decoded.raw);
+      } catch (err) {
+        plane.failed(
+          typeof msg.model_name === 'string' ? msg.model_name : '',
+          'grpc',
+          err,
+          (performance.now() - start) / 1000,
+        );
+        throw err;
       } finally {
         call.off('cancelled', onCancel);
       }

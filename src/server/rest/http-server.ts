@@ -211,7 +211,21 @@ export async function startHttpServer(
   const infer: Handler = async (req, res, segs) => {
     // segs: v2 models {m} [versions {v}] infer
     const model = segs[2]!;
-    const version = segs[3] === 'versions' ? segs[4] : undefined;
+    const start = performance.now();
+    try {
+      await inferModel(req, res, model, segs[3] === 'versions' ? segs[4] : undefined);
+    } catch (err) {
+      plane.failed(model, 'rest', err, (performance.now() - start) / 1000);
+      throw err;
+    }
+  };
+
+  const inferModel = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    model: string,
+    version: string | undefined,
+  ): Promise<void> => {
     const body = await readBody(req);
     const headerLength = req.headers['inference-header-content-length'];
     let request: InferRequest;
@@ -260,6 +274,21 @@ export async function startHttpServer(
     const last = segs[segs.length - 1]!;
     const model = segs.length === 3 ? last.slice(0, -':predict'.length) : segs[2]!;
     const version = segs.length === 5 ? last.slice(0, -':predict'.length) : undefined;
+    const start = performance.now();
+    try {
+      await predictModel(req, res, model, version);
+    } catch (err) {
+      plane.failed(model, 'records', err, (performance.now() - start) / 1000);
+      throw err;
+    }
+  };
+
+  const predictModel = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    model: string,
+    version: string | undefined,
+  ): Promise<void> => {
     const body = await readJsonBody(req);
     const response = await plane.predictRecords(
       model,
