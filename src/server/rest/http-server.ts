@@ -211,62 +211,54 @@ export async function startHttpServer(
   const infer: Handler = async (req, res, segs) => {
     // segs: v2 models {m} [versions {v}] infer
     const model = segs[2]!;
+    const version = segs[3] === 'versions' ? segs[4] : undefined;
     const start = performance.now();
     try {
-      await inferModel(req, res, model, segs[3] === 'versions' ? segs[4] : undefined);
+      const body = await readBody(req);
+      const headerLength = req.headers['inference-header-content-length'];
+      let request: InferRequest;
+      if (headerLength === '0') request = rawBodyRequest(plane, model, version, body);
+      else {
+        let hl: number | undefined;
+        if (headerLength !== undefined) {
+          hl = Number(headerLength);
+          if (!Number.isInteger(hl) || hl < 0) {
+            throw new SlipwayError(
+              'SLIPWAY_ERR_BINARY_DATA',
+              'Inference-Header-Content-Length must be a non-negative integer',
+            );
+          }
+        }
+        request = decodeInferRequest(body, hl);
+      }
+      const response = await plane.infer(model, version, request, {
+        protocol: 'rest',
+        timeoutMs: timeoutOf(req, request),
+        cancel: cancelOnClose(res),
+        headers: req.headers,
+      });
+      const { json, binary } = encodeInferResponse(request, response);
+      if (binary.length === 0) {
+        send(res, 200, json, 'application/json', response.id);
+        return;
+      }
+      const header = Buffer.from(json, 'utf8');
+      let total = header.length;
+      for (const b of binary) total += b.byteLength;
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': header.length,
+        'content-length': total,
+        ...(response.id !== undefined ? { 'x-request-id': response.id } : {}),
+        ...(draining ? { connection: 'close' } : {}),
+      });
+      res.write(header);
+      for (const b of binary) res.write(b);
+      res.end();
     } catch (err) {
       plane.failed(model, 'rest', err, (performance.now() - start) / 1000);
       throw err;
     }
-  };
-
-  const inferModel = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    model: string,
-    version: string | undefined,
-  ): Promise<void> => {
-    const body = await readBody(req);
-    const headerLength = req.headers['inference-header-content-length'];
-    let request: InferRequest;
-    if (headerLength === '0') request = rawBodyRequest(plane, model, version, body);
-    else {
-      let hl: number | undefined;
-      if (headerLength !== undefined) {
-        hl = Number(headerLength);
-        if (!Number.isInteger(hl) || hl < 0) {
-          throw new SlipwayError(
-            'SLIPWAY_ERR_BINARY_DATA',
-            'Inference-Header-Content-Length must be a non-negative integer',
-          );
-        }
-      }
-      request = decodeInferRequest(body, hl);
-    }
-    const response = await plane.infer(model, version, request, {
-      protocol: 'rest',
-      timeoutMs: timeoutOf(req, request),
-      cancel: cancelOnClose(res),
-      headers: req.headers,
-    });
-    const { json, binary } = encodeInferResponse(request, response);
-    if (binary.length === 0) {
-      send(res, 200, json, 'application/json', response.id);
-      return;
-    }
-    const header = Buffer.from(json, 'utf8');
-    let total = header.length;
-    for (const b of binary) total += b.byteLength;
-    res.writeHead(200, {
-      'content-type': 'application/octet-stream',
-      'inference-header-content-length': header.length,
-      'content-length': total,
-      ...(response.id !== undefined ? { 'x-request-id': response.id } : {}),
-      ...(draining ? { connection: 'close' } : {}),
-    });
-    res.write(header);
-    for (const b of binary) res.write(b);
-    res.end();
   };
 
   const predict: Handler = async (req, res, segs) => {
@@ -276,40 +268,31 @@ export async function startHttpServer(
     const version = segs.length === 5 ? last.slice(0, -':predict'.length) : undefined;
     const start = performance.now();
     try {
-      await predictModel(req, res, model, version);
+      const body = await readJsonBody(req);
+      const response = await plane.predictRecords(
+        model,
+        version,
+        body.instances,
+        typeof body.id === 'string' ? body.id : undefined,
+        {
+          protocol: 'records',
+          timeoutMs: timeoutOf(req, undefined),
+          cancel: cancelOnClose(res),
+          headers: req.headers,
+        },
+      );
+      const answer = JSON.stringify({
+        model_name: response.modelName,
+        model_version: response.modelVersion,
+        ...(response.id !== undefined ? { id: response.id } : {}),
+        predictions: response.predictions,
+        ...(response.quarantined ? { quarantined: response.quarantined } : {}),
+      });
+      send(res, 200, answer, 'application/json', response.id);
     } catch (err) {
       plane.failed(model, 'records', err, (performance.now() - start) / 1000);
       throw err;
     }
-  };
-
-  const predictModel = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    model: string,
-    version: string | undefined,
-  ): Promise<void> => {
-    const body = await readJsonBody(req);
-    const response = await plane.predictRecords(
-      model,
-      version,
-      body.instances,
-      typeof body.id === 'string' ? body.id : undefined,
-      {
-        protocol: 'records',
-        timeoutMs: timeoutOf(req, undefined),
-        cancel: cancelOnClose(res),
-        headers: req.headers,
-      },
-    );
-    const answer = JSON.stringify({
-      model_name: response.modelName,
-      model_version: response.modelVersion,
-      ...(response.id !== undefined ? { id: response.id } : {}),
-      predictions: response.predictions,
-      ...(response.quarantined ? { quarantined: response.quarantined } : {}),
-    });
-    send(res, 200, answer, 'application/json', response.id);
   };
 
   const recordsMetadata: Handler = (_req, res, segs) => {
