@@ -223,6 +223,9 @@ describe('back-pressure and timeouts', () => {
     const param = await postJson(`${base}/v2/models/slow_t/infer`, slowRequest(1, { timeout: -5 }));
     assert.equal(param.status, 400);
     assert.match(param.body.error, /'timeout'/);
+    // 0 means no timeout, as in Triton and over gRPC.
+    const none = await postJson(`${base}/v2/models/slow_t/infer`, slowRequest(1, { timeout: 0 }));
+    assert.equal(none.status, 200, JSON.stringify(none.body));
   });
 
   test('over gRPC, a deadline or a timeout parameter that passes in the queue answers DEADLINE_EXCEEDED', async () => {

@@ -529,6 +529,15 @@ describe('gRPC on the real server (fixture models)', () => {
       grpc.status.INVALID_ARGUMENT,
       /parameter 'config' is not valid JSON/,
     );
+    // Model files sent with the load are refused by name rather than ignored.
+    await rejectsWith(
+      client.call('RepositoryModelLoad', {
+        model_name: 'add_sub',
+        parameters: { 'file:1/model.onnx': { bytes_param: Buffer.from('onnx') } },
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /parameter 'file:1\/model.onnx': model files sent with a load request are not supported/,
+    );
   });
 });
 

@@ -488,6 +488,15 @@ export class RepositoryDataPlane implements DataPlane {
   }
 
   async loadModel(model: string, parameters?: Parameters): Promise<void> {
+    // Triton's `file:<version>/<name>` parameters carry model files in the request; this server
+    // loads from the repository folder (or the registry) only, and says so rather than ignore them.
+    const file = Object.keys(parameters ?? {}).find((k) => k.startsWith('file:'));
+    if (file !== undefined) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `parameter '${file}': model files sent with a load request are not supported; place them in the model repository or push a version to the registry`,
+      );
+    }
     let override: unknown;
     const config = parameters?.config;
     if (config !== undefined) {

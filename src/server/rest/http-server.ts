@@ -185,13 +185,14 @@ export async function startHttpServer(
     }
     const us = request?.parameters?.timeout;
     if (us === undefined) return undefined;
-    if (typeof us !== 'number' || !(us > 0)) {
+    if (typeof us !== 'number' || !Number.isFinite(us) || us < 0) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BAD_REQUEST',
-        "parameter 'timeout' must be a positive number of microseconds",
+        "parameter 'timeout' must be microseconds (a number >= 0; 0 means none)",
       );
     }
-    return us / 1000;
+    // 0 means no timeout, as in Triton and over gRPC.
+    return us > 0 ? us / 1000 : undefined;
   };
 
   /** Fires when the client goes away before its answer is written, so it leaves the queue. */
