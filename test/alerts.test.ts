@@ -471,10 +471,11 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
           requestId: `r-${timeMs}-${i}`,
           latencyUs: 1000,
           records: [{ age, hours: 40 + (i % 7) }],
-          predictions: [{ label: 'a' }],
+          predictions: [{ label: age >= 60 ? 'old' : 'young' }],
           segments: { region },
         });
-        // Two days ago: ages 20–59 everywhere. Now: the EU has grown old, the US has not.
+        // Two days ago: ages 20–59 everywhere. Now: the EU has grown old, the US has not; the
+        // predictions (a column of their own, prediction.label) follow the ages.
         for (let i = 0; i < 120; i++)
           s.log.record(entry(now - 2 * 86_400_000 + i, i, 20 + (i % 40), i % 2 ? 'EU' : 'US'));
         for (let i = 0; i < 120; i++) {
@@ -489,12 +490,14 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         await rule('eu-share', 'drift_share >= 0.5 over 1h segment=region:EU');
         await rule('us-share', 'drift_share >= 0.5 over 1h segment=region:US');
         await rule('no-col', 'psi(salary) > 0.1 over 1h');
+        await rule('eu-label', 'drift_score(prediction.label) < 0.05 over 1h segment=region:EU');
         const got = Object.fromEntries((await s.engine.evaluate()).map((e) => [e.rule, e]));
         assert.equal(got['age-ks']!.state, 'firing');
         assert.ok(got['age-ks']!.value! < 1e-6, `ks p-value ${got['age-ks']!.value}`);
-        // EU: age drifted, hours did not: one of two columns.
-        assert.deepEqual([got['eu-share']!.state, got['eu-share']!.value], ['firing', 0.5]);
+        // EU: age and the predicted label drifted, hours did not: two of three columns.
+        assert.deepEqual([got['eu-share']!.state, got['eu-share']!.value], ['firing', 2 / 3]);
         assert.deepEqual([got['us-share']!.state, got['us-share']!.value], ['ok', 0]);
+        assert.equal(got['eu-label']!.state, 'firing', JSON.stringify(got['eu-label']));
         assert.deepEqual(
           [got['no-col']!.state, got['no-col']!.reason],
           ['no_data', "no logged values of column 'salary'"],

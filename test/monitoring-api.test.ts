@@ -381,6 +381,11 @@ describe('drift of logged traffic', () => {
     assert.equal(window.status, 200, JSON.stringify(window.body));
     assert.equal(window.body.columns.age.test, 'ks');
     assert.equal(window.body.columns.age.drifted, true);
+    // The predictions are compared too, as the window profiles name them; a training dataset
+    // holds no such column, so the comparisons above were over the inputs alone.
+    assert.equal(window.body.columns['prediction.label'].type, 'categorical');
+    assert.equal(typeof window.body.columns['prediction.probabilities.>50K'].score, 'number');
+    assert.equal(shifted.body.columns['prediction.label'], undefined);
   });
 
   test('no reference, no data, a bad test name: 400s saying what is missing', async () => {

@@ -20,7 +20,7 @@ import {
   regressionMetrics,
 } from './performance.js';
 import { batchClassPredictions, batchRows, storedColumns } from './prediction-batch.js';
-import type { PredictionRow } from './prediction-rows.js';
+import { type PredictionRow, profileCells } from './prediction-rows.js';
 import { HOUR_MS, mergeProfiles } from './prediction-writer.js';
 
 /** Reference rows read for multivariate drift at most (the first ones of the dataset version). */
@@ -153,6 +153,40 @@ async function firstBatch(t: { local: string; format: TableFormat }): Promise<Ro
   return undefined;
 }
 
+/**
+ * Logged rows as one table for drift: their inputs by name and their predictions as
+ * `prediction.<output>` (class probabilities as `prediction.probabilities.<class>`, a short array's
+ * elements as `prediction.<output>[k]`), as the window profiles name them. A reference that holds
+ * no such column (a training dataset) compares the inputs only.
+ */
+export function rowsTable(rows: readonly Pick<PredictionRow, 'inputs' | 'outputs'>[]): RowBatch {
+  const columns: string[] = [];
+  const index = new Map<string, number>();
+  const cellsOf: Map<number, unknown>[] = [];
+  const names: string[] = [];
+  const cells: unknown[] = [];
+  for (const r of rows) {
+    names.length = 0;
+    cells.length = 0;
+    profileCells(r, names, cells);
+    const row = new Map<number, unknown>();
+    for (let k = 0; k < names.length; k++) {
+      let i = index.get(names[k]!);
+      if (i === undefined) {
+        i = columns.push(names[k]!) - 1;
+        index.set(names[k]!, i);
+      }
+      row.set(i, cells[k]);
+    }
+    cellsOf.push(row);
+  }
+  return {
+    columns,
+    rows: cellsOf.map((row) => columns.map((_, i) => (row.get(i) ?? null) as Cell)),
+    firstRow: 1,
+  };
+}
+
 const bad = (message: string): never => {
   throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
 };
@@ -257,7 +291,7 @@ export class Monitoring {
       const multivariate = options.multivariate
         ? await this.multivariate(
             q,
-            [await this.inputTable({ ...q, sinceMs: reference.sinceMs, untilMs: reference.untilMs })],
+            [await this.loggedTable({ ...q, sinceMs: reference.sinceMs, untilMs: reference.untilMs })],
             report,
           )
         : undefined;
@@ -310,8 +344,10 @@ export class Monitoring {
     reference: RowBatch[],
     report: DriftReport,
   ): Promise<MultivariateDrift> {
-    const current = await this.inputTable(q);
-    return pcaReconstructionDrift(reference, [current], Object.keys(report.columns));
+    const current = await this.loggedTable(q);
+    // Over the inputs: the predictions follow from them.
+    const inputs = Object.keys(report.columns).filter((c) => !c.startsWith('prediction.'));
+    return pcaReconstructionDrift(reference, [current], inputs);
   }
 
   private readonly profiles = new Map<string, TableProfile | null>();
@@ -659,7 +695,7 @@ export class Monitoring {
       | { sinceMs: number; untilMs: number },
     options: DriftOptions = {},
   ): Promise<DriftReport> {
-    const current = await this.inputTable(q);
+    const current = await this.loggedTable(q);
     if (current.rows.length === 0) {
       bad(
         `no logged predictions of model '${q.model}'${q.version ? ` version ${q.version}` : ''} in that range`,
@@ -694,7 +730,7 @@ export class Monitoring {
         for (const t of tables) yield* readTable(t.local, { format: t.format });
       };
     } else {
-      const ref = await this.inputTable({ ...q, sinceMs: reference.sinceMs, untilMs: reference.untilMs });
+      const ref = await this.loggedTable({ ...q, sinceMs: reference.sinceMs, untilMs: reference.untilMs });
       if (ref.rows.length === 0) bad('no logged predictions in the reference range');
       refColumns = ref.columns;
       refBatches = async function* () {
@@ -722,27 +758,13 @@ export class Monitoring {
   }
 
   /** The logged inputs of a range as one table (scalar values only; arrays and objects left out). */
-  private async inputTable(q: {
+  private async loggedTable(q: {
     model: string;
     version?: string;
     sinceMs: number;
     untilMs: number;
   }): Promise<RowBatch> {
-    const rows = await this.rows(q);
-    const columns: string[] = [];
-    const seen = new Set<string>();
-    for (const r of rows) {
-      for (const [k, v] of Object.entries(r.inputs)) {
-        if (seen.has(k) || (v !== null && typeof v === 'object')) continue;
-        seen.add(k);
-        columns.push(k);
-      }
-    }
-    return {
-      columns,
-      rows: rows.map((r) => columns.map((c) => (r.inputs[c] ?? null) as Cell)),
-      firstRow: 1,
-    };
+    return rowsTable(await this.rows(q));
   }
 
   /**

@@ -181,7 +181,11 @@ export function tensorCellPlan(e: PredictionEntry): CellPlan {
  * (`prediction.probabilities.>50K` for an object of class probabilities, `prediction.scores[2]`
  * for a short array); nested or long values are left out.
  */
-export function profileCells(row: PredictionRow, columns: string[], cells: unknown[]): void {
+export function profileCells(
+  row: Pick<PredictionRow, 'inputs' | 'outputs'>,
+  columns: string[],
+  cells: unknown[],
+): void {
   for (const [k, v] of Object.entries(row.inputs)) {
     if (v === null || typeof v !== 'object') {
       columns.push(k);

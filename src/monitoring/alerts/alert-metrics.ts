@@ -8,7 +8,7 @@ import type { Registry } from '../../registry/index.js';
 import { parseDatasetRef } from '../../registry/index.js';
 import { analyzeDrift, type DriftAnalysis, type DriftOptions } from '../drift/index.js';
 import { parseTime } from '../durations.js';
-import type { LoggedPrediction, Monitoring } from '../monitoring.js';
+import { type LoggedPrediction, type Monitoring, rowsTable } from '../monitoring.js';
 import type { RuleExpression } from './rule-expression.js';
 
 /** A measured metric, or why there is none (`no_data`). */
@@ -260,24 +260,23 @@ function mostFrequent(values: readonly string[]): string {
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
 }
 
-/** Logged inputs as one table (columns limited to `keep` when given); arrays are left out. */
+/**
+ * Logged rows as one table, inputs and predictions (`prediction.<output>`, see rowsTable), the
+ * columns limited to `keep` when given.
+ */
 function currentProfile(rows: readonly LoggedPrediction[], keep: Set<string> | null): TableProfile {
-  const columns: string[] = [];
-  const seen = new Set<string>();
-  for (const r of rows) {
-    for (const [k, v] of Object.entries(r.inputs)) {
-      if (seen.has(k) || Array.isArray(v) || (keep && !keep.has(k))) continue;
-      seen.add(k);
-      columns.push(k);
-    }
-  }
+  const all = rowsTable(rows);
+  const idx: number[] = [];
+  all.columns.forEach((c, i) => {
+    if (!keep || keep.has(c)) idx.push(i);
+  });
   const batch: RowBatch = {
-    columns,
-    rows: rows.map((r) => columns.map((c) => toCell(r.inputs[c]))),
+    columns: idx.map((i) => all.columns[i]!),
+    rows: all.rows.map((r) => idx.map((i) => toCell(r[i]))),
     firstRow: 1,
   };
   const profile = new TableProfile(EXACT);
-  if (columns.length > 0) profile.add(batch);
+  if (batch.columns.length > 0) profile.add(batch);
   return profile;
 }
 
