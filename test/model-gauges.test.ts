@@ -80,6 +80,15 @@ describe('model gauges for Prometheus', () => {
     assert.equal(value(/^slipway_model_error_rate\{model="income",version="1"\} (\S+)$/m), 0);
     const accuracy = value(/^slipway_model_accuracy\{model="income",version="1"\} (\S+)$/m);
     assert.ok(accuracy >= 0 && accuracy <= 1);
+    // Every classification figure by name, the same as the performance API's for the day.
+    const perf = await getJson(`${url}/api/v1/monitoring/performance?model=income&version=1&since=1d`);
+    for (const metric of ['accuracy', 'precision', 'recall', 'f1']) {
+      const gauge = value(
+        new RegExp(`^slipway_model_quality\\{model="income",version="1",metric="${metric}"\\} (\\S+)$`, 'm'),
+      );
+      assert.equal(gauge, perf.body.metrics[metric], metric);
+    }
+    assert.equal(value(/^slipway_model_quality\{model="income",version="1",metric="accuracy"\} (\S+)$/m), accuracy);
     assert.ok(value(/^slipway_model_latency_p99_milliseconds\{model="income",version="1"\} (\S+)$/m) > 0);
     assert.ok(value(/^slipway_model_cost_per_1000_predictions\{model="income",version="1"\} (\S+)$/m) > 0);
 

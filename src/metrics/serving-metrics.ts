@@ -14,6 +14,8 @@ export interface ModelGaugeValues {
   version: string;
   accuracy?: number;
   rmse?: number;
+  /** Every scalar quality figure of the task by name (accuracy, f1, roc_auc… or mae, r2…). */
+  quality?: Record<string, number>;
   errorRate: number;
   latencyP99Ms: number | null;
   costPer1000: number | null;
@@ -234,6 +236,19 @@ export class ServingMetrics {
       'RMSE over the last day (regression), on predictions with ground truth.',
       (v) => v.rmse,
     );
+    new Gauge({
+      name: 'slipway_model_quality',
+      help: 'Each quality figure over the last day on predictions with ground truth, by metric: accuracy, precision, recall, f1, roc_auc, log_loss (classification) or mae, rmse, mape, r2 (regression).',
+      labelNames: ['model', 'version', 'metric'],
+      registers,
+      collect() {
+        this.reset();
+        for (const v of read()) {
+          for (const [metric, x] of Object.entries(v.quality ?? {}))
+            this.set({ model: v.model, version: v.version, metric }, x);
+        }
+      },
+    });
     gauge(
       'slipway_model_error_rate',
       'Failed (5xx) share of requests over the last hour.',

@@ -68,6 +68,7 @@ export class ModelGauges {
             version: v.version,
             ...(v.accuracy !== undefined ? { accuracy: v.accuracy } : {}),
             ...(v.rmse !== undefined ? { rmse: v.rmse } : {}),
+            ...(v.quality ? { quality: v.quality } : {}),
             errorRate: hour.error_rate,
             latencyP99Ms: hour.latency_ms.p99,
             costPer1000: v.cost_per_1000,

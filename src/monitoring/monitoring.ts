@@ -133,6 +133,12 @@ export interface VersionComparison {
   labelled: number;
   accuracy?: number;
   rmse?: number;
+  /**
+   * Every scalar quality figure of the task on the labelled predictions: accuracy, precision,
+   * recall, f1, roc_auc and log_loss (classification), or mae, rmse, mape and r2 (regression);
+   * figures not defined for the data (roc_auc of one class) are left out.
+   */
+  quality?: Record<string, number>;
 }
 
 export interface PerformanceResult {
@@ -151,6 +157,24 @@ export interface PerformanceResult {
 async function firstBatch(t: { local: string; format: TableFormat }): Promise<RowBatch | undefined> {
   for await (const b of readTable(t.local, { format: t.format, batchRows: 1 })) return b;
   return undefined;
+}
+
+/** A task's scalar quality figures by name (see VersionComparison.quality). */
+function qualityFigures(m: PerformanceMetrics): Record<string, number> {
+  const picked =
+    m.task === 'classification'
+      ? {
+          accuracy: m.accuracy,
+          precision: m.precision,
+          recall: m.recall,
+          f1: m.f1,
+          roc_auc: m.roc_auc,
+          log_loss: m.log_loss,
+        }
+      : { mae: m.mae, rmse: m.rmse, mape: m.mape, r2: m.r2 };
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(picked)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return out;
 }
 
 /**
@@ -419,6 +443,7 @@ export class Monitoring {
         labelled: perf.labelled,
         ...(m?.task === 'classification' ? { accuracy: m.accuracy } : {}),
         ...(m?.task === 'regression' ? { rmse: m.rmse } : {}),
+        ...(m ? { quality: qualityFigures(m) } : {}),
       });
     }
     return out;
