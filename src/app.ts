@@ -190,6 +190,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         return first;
       },
     },
+    (model) => plane?.manager.configOf(model)?.drift,
   );
   const alerts = new AlertEngine(db, {
     metrics: new MonitoringMetrics({ monitoring, registry, datasets }),

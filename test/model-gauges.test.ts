@@ -88,7 +88,10 @@ describe('model gauges for Prometheus', () => {
       );
       assert.equal(gauge, perf.body.metrics[metric], metric);
     }
-    assert.equal(value(/^slipway_model_quality\{model="income",version="1",metric="accuracy"\} (\S+)$/m), accuracy);
+    assert.equal(
+      value(/^slipway_model_quality\{model="income",version="1",metric="accuracy"\} (\S+)$/m),
+      accuracy,
+    );
     assert.ok(value(/^slipway_model_latency_p99_milliseconds\{model="income",version="1"\} (\S+)$/m) > 0);
     assert.ok(value(/^slipway_model_cost_per_1000_predictions\{model="income",version="1"\} (\S+)$/m) > 0);
 

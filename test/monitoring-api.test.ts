@@ -388,6 +388,54 @@ describe('drift of logged traffic', () => {
     assert.equal(shifted.body.columns['prediction.label'], undefined);
   });
 
+  test("a model's config.json chooses tests and thresholds per column; a request's choice for every column replaces them", async () => {
+    // Reloaded with monitoring.drift in its config (the logged rows above stay).
+    const config = {
+      max_batch_size: 64,
+      label_names: ['<=50K', '>50K'],
+      monitoring: {
+        drift: {
+          drift_share: 0.3,
+          columns: {
+            hours_per_week: { test: 'psi', threshold: 0.001 },
+            // Absent from the dataset reference: left out there, not refused.
+            'prediction.label': { test: 'chisquare' },
+          },
+        },
+      },
+    };
+    const load = await postJson(`${url}/v2/repository/models/tabular/load`, {
+      parameters: { config: JSON.stringify(config) },
+    });
+    assert.equal(load.status, 200, JSON.stringify(load.body));
+    const r = await getJson(`${url}/api/v1/monitoring/drift?model=tabular&since=1h&reference=adult@1`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.columns.hours_per_week.test, 'psi');
+    assert.equal(r.body.columns.hours_per_week.threshold, 0.001);
+    assert.equal(
+      r.body.columns.age.test,
+      'wasserstein',
+      'a column the config does not name keeps the default',
+    );
+    const drifted = Object.values(r.body.columns as Record<string, { drifted: boolean }>).filter(
+      (c) => c.drifted,
+    );
+    assert.equal(r.body.dataset_drift, drifted.length / 3 >= 0.3);
+    const asked = await getJson(
+      `${url}/api/v1/monitoring/drift?model=tabular&since=1h&reference=adult@1&test=jensenshannon`,
+    );
+    assert.equal(asked.status, 200, JSON.stringify(asked.body));
+    assert.equal(asked.body.columns.hours_per_week.test, 'jensenshannon');
+    // A bad choice in config.json is refused at load, naming the field.
+    const bad = await postJson(`${url}/v2/repository/models/tabular/load`, {
+      parameters: {
+        config: JSON.stringify({ monitoring: { drift: { columns: { age: { threshold: -1 } } } } }),
+      },
+    });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(bad.body.error, /monitoring\.drift\.columns\.age\.threshold/);
+  });
+
   test('no reference, no data, a bad test name: 400s saying what is missing', async () => {
     const training = await getJson(`${url}/api/v1/monitoring/drift?model=tabular&since=1h`);
     assert.equal(training.status, 400);

@@ -28,7 +28,12 @@ export type {
   QuarantineSink,
   RowProblem,
 } from './input-policy.js';
-export { DEFAULT_MODEL_CONFIG, type ModelConfig, resolveModelConfig } from './model-config.js';
+export {
+  DEFAULT_MODEL_CONFIG,
+  type DriftSettings,
+  type ModelConfig,
+  resolveModelConfig,
+} from './model-config.js';
 export { ModelManager, type RuntimeFactory, ServedVersion } from './model-manager.js';
 export {
   FolderModelSource,

@@ -34,8 +34,20 @@ export interface ModelConfigFile {
   label_names?: string[];
   /** With a schema beside the model: `reject` a request with invalid rows (400), or `quarantine` them. */
   data_validation?: 'reject' | 'quarantine';
-  /** The prediction log: the share of requests recorded, and the segment keys to record with them. */
-  monitoring?: { sample_rate?: number; segments?: string[] };
+  /**
+   * The prediction log: the share of requests recorded, the segment keys to record with them, and
+   * how live drift tests this model's columns (Evidently's test names and thresholds).
+   */
+  monitoring?: {
+    sample_rate?: number;
+    segments?: string[];
+    drift?: {
+      test?: string;
+      threshold?: number;
+      drift_share?: number;
+      columns?: Record<string, { test?: string; threshold?: number }>;
+    };
+  };
 }
 
 export type VersionPolicy =
@@ -75,6 +87,20 @@ export interface ModelConfig {
    * or a header as `header:<name>`.
    */
   segments: string[];
+  /** How live drift tests this model's columns unless a request says otherwise. */
+  drift?: DriftSettings;
+}
+
+/**
+ * A model's drift test choices (config.json `monitoring.drift`), as the drift engine takes them:
+ * a test and threshold for every column, per-column ones that win over those, and the share of
+ * drifted columns that makes the dataset drift.
+ */
+export interface DriftSettings {
+  test?: string;
+  threshold?: number;
+  driftShare?: number;
+  columns?: Record<string, { test?: string; threshold?: number }>;
 }
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
@@ -217,9 +243,10 @@ export function resolveModelConfig(
     const m = c.monitoring as Record<string, unknown>;
     if (typeof m !== 'object' || m === null || Array.isArray(m)) fail(model, 'monitoring', 'an object');
     for (const key of Object.keys(m)) {
-      if (key !== 'sample_rate' && key !== 'segments')
-        fail(model, `monitoring.${key}`, 'one of: sample_rate, segments');
+      if (key !== 'sample_rate' && key !== 'segments' && key !== 'drift')
+        fail(model, `monitoring.${key}`, 'one of: sample_rate, segments, drift');
     }
+    if (m.drift !== undefined) out.drift = driftSettings(model, m.drift);
     if (m.sample_rate !== undefined) {
       if (typeof m.sample_rate !== 'number' || !(m.sample_rate >= 0 && m.sample_rate <= 1)) {
         fail(model, 'monitoring.sample_rate', 'a number from 0 to 1');
@@ -231,6 +258,58 @@ export function resolveModelConfig(
   for (const p of out.preferredBatchSizes) {
     if (out.maxBatchSize > 0 && p > out.maxBatchSize) {
       fail(model, 'dynamic_batching.preferred_batch_size', `at most max_batch_size (${out.maxBatchSize})`);
+    }
+  }
+  return out;
+}
+
+function driftSettings(model: string, v: unknown): DriftSettings {
+  const isObject = (x: unknown): x is Record<string, unknown> =>
+    typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isObject(v)) fail(model, 'monitoring.drift', 'an object');
+  const d = v as Record<string, unknown>;
+  const out: DriftSettings = {};
+  const testAndThreshold = (
+    field: string,
+    o: Record<string, unknown>,
+    into: { test?: string; threshold?: number },
+  ) => {
+    if (o.test !== undefined) {
+      if (typeof o.test !== 'string' || o.test === '')
+        fail(model, `${field}.test`, "the name of one of Evidently's tests");
+      into.test = o.test;
+    }
+    if (o.threshold !== undefined) {
+      if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold) || o.threshold < 0) {
+        fail(model, `${field}.threshold`, 'a number >= 0');
+      }
+      into.threshold = o.threshold;
+    }
+  };
+  for (const key of Object.keys(d)) {
+    if (!['test', 'threshold', 'drift_share', 'columns'].includes(key))
+      fail(model, `monitoring.drift.${key}`, 'one of: test, threshold, drift_share, columns');
+  }
+  testAndThreshold('monitoring.drift', d, out);
+  if (d.drift_share !== undefined) {
+    if (typeof d.drift_share !== 'number' || !(d.drift_share >= 0 && d.drift_share <= 1)) {
+      fail(model, 'monitoring.drift.drift_share', 'a number from 0 to 1');
+    }
+    out.driftShare = d.drift_share;
+  }
+  if (d.columns !== undefined) {
+    if (!isObject(d.columns))
+      fail(model, 'monitoring.drift.columns', 'an object of column → {test, threshold}');
+    out.columns = {};
+    for (const [column, o] of Object.entries(d.columns as Record<string, unknown>)) {
+      const field = `monitoring.drift.columns.${column}`;
+      if (!isObject(o)) fail(model, field, 'an object with test and/or threshold');
+      for (const key of Object.keys(o as object)) {
+        if (key !== 'test' && key !== 'threshold') fail(model, `${field}.${key}`, 'one of: test, threshold');
+      }
+      const c: { test?: string; threshold?: number } = {};
+      testAndThreshold(field, o as Record<string, unknown>, c);
+      out.columns[column] = c;
     }
   }
   return out;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Cell, type RowBatch, readTable, type TableFormat, type TableProfile } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
-import type { Prediction } from '../inference/index.js';
+import type { DriftSettings, Prediction } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import {
   analyzeDrift,
@@ -159,6 +159,17 @@ async function firstBatch(t: { local: string; format: TableFormat }): Promise<Ro
   return undefined;
 }
 
+/** Drift options without the config-only column choices (`optionalColumns`) a comparison lacks. */
+export function withinColumns(options: DriftOptions, columns: readonly string[]): DriftOptions {
+  const { optionalColumns, ...rest } = options;
+  if (!optionalColumns || !rest.columns) return rest;
+  const present = new Set(columns);
+  const kept = Object.entries(rest.columns).filter(
+    ([name]) => present.has(name) || !optionalColumns.includes(name),
+  );
+  return { ...rest, columns: Object.fromEntries(kept) };
+}
+
 /** A task's scalar quality figures by name (see VersionComparison.quality). */
 function qualityFigures(m: PerformanceMetrics): Record<string, number> {
   const picked =
@@ -273,6 +284,8 @@ export class Monitoring {
     database: Database,
     private readonly prices: { cpuHour: number; gpuHour: number } = { cpuHour: 0.045, gpuHour: 0 },
     private readonly references?: ReferenceResolver,
+    /** A model's drift test choices from its config.json (`monitoring.drift`), if any. */
+    private readonly driftSettings?: (model: string) => DriftSettings | undefined,
   ) {
     this.db = database.as<MonitoringTables>();
     this.segments = segmentFolder(database);
@@ -308,8 +321,9 @@ export class Monitoring {
       | { kind: 'training' }
       | { kind: 'dataset'; ref: string }
       | { kind: 'window'; sinceMs: number; untilMs: number },
-    options: DriftOptions & { multivariate?: boolean } = {},
+    requested: DriftOptions & { multivariate?: boolean } = {},
   ): Promise<DriftReport & { reference: string; version: string | null; multivariate?: MultivariateDrift }> {
+    const options = { ...this.driftOptions(q.model, requested), multivariate: requested.multivariate };
     if (reference.kind === 'window') {
       const report = await this.drift(q, reference, options);
       const multivariate = options.multivariate
@@ -360,6 +374,41 @@ export class Monitoring {
       multivariate = await this.multivariate(range, batches, report);
     }
     return { ...report, reference: ref!, version, ...(multivariate ? { multivariate } : {}) };
+  }
+
+  /**
+   * The drift options for a model: its config.json choices (`monitoring.drift`) under what a
+   * request asks. A request's test (or threshold) for every column replaces the config's, per
+   * column ones included; its per-column choices win over the config's for their columns. Columns
+   * named only by the config and absent from a comparison are left out there, not refused.
+   */
+  driftOptions(model: string, requested: DriftOptions = {}): DriftOptions {
+    const s = this.driftSettings?.(model);
+    if (!s) return requested;
+    const columns: Record<string, { test?: string; threshold?: number }> = {};
+    for (const [name, c] of Object.entries(s.columns ?? {})) {
+      const kept = {
+        ...(c.test !== undefined && requested.test === undefined ? { test: c.test } : {}),
+        ...(c.threshold !== undefined && requested.threshold === undefined ? { threshold: c.threshold } : {}),
+      };
+      if (Object.keys(kept).length > 0) columns[name] = kept;
+    }
+    const configured = new Set(Object.keys(columns));
+    for (const [name, c] of Object.entries(requested.columns ?? {})) {
+      columns[name] = { ...columns[name], ...c };
+      configured.delete(name);
+    }
+    const test = requested.test ?? s.test;
+    const threshold = requested.threshold ?? s.threshold;
+    const driftShare = requested.driftShare ?? s.driftShare;
+    return {
+      ...requested,
+      ...(test !== undefined ? { test } : {}),
+      ...(threshold !== undefined ? { threshold } : {}),
+      ...(driftShare !== undefined ? { driftShare } : {}),
+      ...(Object.keys(columns).length > 0 ? { columns } : {}),
+      ...(configured.size > 0 ? { optionalColumns: [...configured] } : {}),
+    };
   }
 
   /** PCA reconstruction drift over the columns the per-column report compared. */
@@ -718,7 +767,7 @@ export class Monitoring {
       | { tables: { local: string; format: TableFormat }[] }
       | { profile: TableProfile }
       | { sinceMs: number; untilMs: number },
-    options: DriftOptions = {},
+    requested: DriftOptions = {},
   ): Promise<DriftReport> {
     const current = await this.loggedTable(q);
     if (current.rows.length === 0) {
@@ -729,6 +778,7 @@ export class Monitoring {
     if ('profile' in reference) {
       const shared = current.columns.filter((c) => reference.profile.get(c));
       if (shared.length === 0) bad("the reference has none of the model's logged input columns");
+      const options = withinColumns(requested, shared);
       const idx = shared.map((c) => current.columns.indexOf(c));
       const cur = {
         columns: shared,
@@ -764,6 +814,7 @@ export class Monitoring {
     }
     const shared = current.columns.filter((c) => refColumns.includes(c));
     if (shared.length === 0) bad("the reference has none of the model's logged input columns");
+    const options = withinColumns(requested, shared);
     const project = (batch: RowBatch): RowBatch => {
       const idx = shared.map((c) => batch.columns.indexOf(c));
       return {

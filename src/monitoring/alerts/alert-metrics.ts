@@ -8,7 +8,7 @@ import type { Registry } from '../../registry/index.js';
 import { parseDatasetRef } from '../../registry/index.js';
 import { analyzeDrift, type DriftAnalysis, type DriftOptions } from '../drift/index.js';
 import { parseTime } from '../durations.js';
-import { type LoggedPrediction, type Monitoring, rowsTable } from '../monitoring.js';
+import { type LoggedPrediction, type Monitoring, rowsTable, withinColumns } from '../monitoring.js';
 import type { RuleExpression } from './rule-expression.js';
 
 /** A measured metric, or why there is none (`no_data`). */
@@ -137,10 +137,16 @@ export class MonitoringMetrics implements AlertMetricSource {
     if (expr.column !== undefined && !current.columnNames.includes(expr.column)) {
       return { value: null, reason: `no logged values of column '${expr.column}'`, ...measured };
     }
-    const options: DriftOptions =
-      expr.column !== undefined && expr.test !== 'drift_score'
-        ? { columns: { [expr.column]: { test: expr.test! } } }
-        : {};
+    // The model's config.json choices (monitoring.drift) under the rule's own test for its column.
+    const options = withinColumns(
+      this.options.monitoring.driftOptions(
+        target.model,
+        expr.column !== undefined && expr.test !== 'drift_score'
+          ? { columns: { [expr.column]: { test: expr.test! } } }
+          : {},
+      ),
+      current.columnNames,
+    );
     const drift = this.options.drift ?? ((a, b, o) => analyzeDrift(a, b, o));
     const { report, skipped } = await drift(ref.profile, current, options);
     if (expr.kind === 'column_drift') {

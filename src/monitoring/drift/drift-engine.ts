@@ -33,6 +33,11 @@ export interface DriftOptions {
   threshold?: number;
   /** Per column (Evidently's `per_column_method` / `per_column_threshold`). */
   columns?: Readonly<Record<string, ColumnOverride>>;
+  /**
+   * Columns of `columns` chosen ahead (a model's config.json) rather than asked for: a comparison
+   * without them leaves them out instead of refusing them.
+   */
+  optionalColumns?: readonly string[];
   /** The catalogue to pick from (default: every registered test). */
   tests?: ReadonlyMap<string, StatTest>;
 }
