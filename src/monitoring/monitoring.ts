@@ -159,6 +159,50 @@ async function firstBatch(t: { local: string; format: TableFormat }): Promise<Ro
   return undefined;
 }
 
+/** A stored row as the API lists it. */
+function loggedOf(r: PredictionRow): LoggedPrediction {
+  return {
+    requestId: r.requestId,
+    row: r.rowIndex,
+    timeMs: r.timeMs,
+    model: r.model,
+    version: r.version,
+    protocol: r.protocol,
+    latencyUs: r.latencyUs,
+    inputs: r.inputs,
+    outputs: r.outputs,
+    segments: r.segments,
+  };
+}
+
+/**
+ * Rows of the log a drift comparison reads at most (about): a longer range is read as a uniform
+ * random sample of its stored batches.
+ */
+export const DRIFT_SAMPLE_ROWS = 200_000;
+
+/** Batches in a random order until they hold `rows` rows, back in their order (all when fewer). */
+function sampleBatches<T extends { rows: number }>(batches: T[], rows: number): T[] {
+  let total = 0;
+  for (const b of batches) total += Number(b.rows);
+  if (total <= rows) return batches;
+  const order = batches.map((_, i) => i);
+  const taken: number[] = [];
+  let held = 0;
+  for (let i = 0; i < order.length && held < rows; i++) {
+    const j = i + Math.floor(Math.random() * (order.length - i));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+    taken.push(order[i]!);
+    held += Number(batches[order[i]!]!.rows);
+  }
+  return taken.sort((a, b) => a - b).map((i) => batches[i]!);
+}
+
+/** The time of the n-th newest row held. */
+function nthNewest(rows: readonly PredictionRow[], n: number): number {
+  return rows.map((r) => r.timeMs).sort((a, b) => b - a)[n - 1]!;
+}
+
 /** Drift options without the config-only column choices (`optionalColumns`) a comparison lacks. */
 export function withinColumns(options: DriftOptions, columns: readonly string[]): DriftOptions {
   const { optionalColumns, ...rest } = options;
@@ -498,18 +542,39 @@ export class Monitoring {
     return out;
   }
 
-  /** The logged rows of batches overlapping a range (newest batches first), filtered. */
-  private async rows(q: PredictionQuery): Promise<PredictionRow[]> {
-    let query = this.db.selectFrom('prediction_batches').select(BATCH_COLUMNS);
+  /**
+   * The logged rows of batches overlapping a range (newest batches first), filtered. With
+   * `newest`, batches stop being read once `newest` rows are held that are all newer than
+   * anything a further batch holds (a listing reads the last few batches, not the range). With
+   * `sample`, a range holding more rows than that is read as a uniform random sample of its
+   * batches, about `sample` rows in all (drift over a week reads a bounded share of it).
+   */
+  private async rows(
+    q: PredictionQuery,
+    how: { newest?: number; sample?: number } = {},
+  ): Promise<PredictionRow[]> {
+    let query = this.db.selectFrom('prediction_batches').select(['id', 'start_ms', 'end_ms', 'rows']);
     if (q.model !== undefined) query = query.where('model', '=', q.model);
     if (q.version !== undefined) query = query.where('version', '=', q.version);
     if (q.sinceMs !== undefined) query = query.where('end_ms', '>=', q.sinceMs);
     if (q.untilMs !== undefined) query = query.where('start_ms', '<', q.untilMs);
-    const batches = await query.orderBy('start_ms', 'desc').execute();
+    let batches = await query.orderBy('start_ms', 'desc').execute();
+    if (how.sample !== undefined) batches = sampleBatches(batches, how.sample);
     const out: PredictionRow[] = [];
-    for (const b of batches) {
-      const columns = await this.columns(b);
-      if (!columns) continue; // removed by retention since
+    for (const m of batches) {
+      if (
+        how.newest !== undefined &&
+        out.length >= how.newest &&
+        Number(m.end_ms) < nthNewest(out, how.newest)
+      )
+        break;
+      const b = await this.db
+        .selectFrom('prediction_batches')
+        .select(BATCH_COLUMNS)
+        .where('id', '=', m.id)
+        .executeTakeFirst();
+      const columns = b && (await this.columns(b));
+      if (!b || !columns) continue; // removed by retention since
       for (const r of batchRows(b.model, b.version, columns)) {
         if (q.sinceMs !== undefined && r.timeMs < q.sinceMs) continue;
         if (q.untilMs !== undefined && r.timeMs >= q.untilMs) continue;
@@ -544,7 +609,7 @@ export class Monitoring {
 
   /** Logged predictions, newest first, without their ground truth (what drift needs, and cheaper). */
   async logged(q: PredictionQuery): Promise<LoggedPrediction[]> {
-    return (await this.rows(q))
+    return (await this.rows(q, { newest: q.limit ?? 100 }))
       .sort(
         (a, b) =>
           b.timeMs - a.timeMs ||
@@ -552,18 +617,15 @@ export class Monitoring {
           a.rowIndex - b.rowIndex,
       )
       .slice(0, q.limit ?? 100)
-      .map((r) => ({
-        requestId: r.requestId,
-        row: r.rowIndex,
-        timeMs: r.timeMs,
-        model: r.model,
-        version: r.version,
-        protocol: r.protocol,
-        latencyUs: r.latencyUs,
-        inputs: r.inputs,
-        outputs: r.outputs,
-        segments: r.segments,
-      }));
+      .map(loggedOf);
+  }
+
+  /**
+   * Logged predictions of a range for drift: all of them, or a uniform random sample of the
+   * range's stored batches holding about `rows` rows when it holds more (in no set order).
+   */
+  async sampled(q: Omit<PredictionQuery, 'limit'>, rows = DRIFT_SAMPLE_ROWS): Promise<LoggedPrediction[]> {
+    return (await this.rows(q, { sample: rows })).map(loggedOf);
   }
 
   /** Logged predictions, newest first, with their ground truth when it has arrived. */
@@ -840,7 +902,7 @@ export class Monitoring {
     sinceMs: number;
     untilMs: number;
   }): Promise<RowBatch> {
-    return rowsTable(await this.rows(q));
+    return rowsTable(await this.rows(q, { sample: DRIFT_SAMPLE_ROWS }));
   }
 
   /**

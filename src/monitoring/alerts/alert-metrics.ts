@@ -50,7 +50,7 @@ export interface MonitoringMetricsOptions {
   registry?: Registry;
   datasets?: Datasets;
   drift?: DriftFunction;
-  /** Most logged rows a drift check reads from its window (newest first). Default 200 000. */
+  /** About the most logged rows a drift check reads from its window (a uniform sample of its batches beyond). Default DRIFT_SAMPLE_ROWS. */
   maxDriftRows?: number;
 }
 
@@ -170,12 +170,11 @@ export class MonitoringMetrics implements AlertMetricSource {
     window: { sinceMs: number; untilMs: number },
     segment?: { key: string; value: string },
   ): Promise<LoggedPrediction[]> {
-    const rows = await this.options.monitoring.logged({
-      model,
-      ...(version !== undefined ? { version } : {}),
-      ...window,
-      limit: this.options.maxDriftRows ?? 200_000,
-    });
+    // A long window is read as a uniform sample of its stored batches, not as its newest rows.
+    const rows = await this.options.monitoring.sampled(
+      { model, ...(version !== undefined ? { version } : {}), ...window },
+      this.options.maxDriftRows,
+    );
     return segment ? rows.filter((r) => r.segments?.[segment.key] === segment.value) : rows;
   }
 
