@@ -71,6 +71,43 @@ describe('reading the prediction log', () => {
     }
   });
 
+  test('a listing holds the newest rows when the batches of one flush overlap in time', async () => {
+    // One flush stores a batch per version: version 1 spans the others ([t, t+900]), version 2
+    // starts latest ([t+500, t+510]), version 3 in between ([t+400, t+410]).
+    const t = end + 3 * DAY;
+    const log = new PredictionLog(store.db, {
+      flushMs: 1000,
+      queueMax: 1000,
+      retentionDays: 30,
+      logger: pino({ level: 'silent' }),
+      now: () => t,
+    });
+    const times: [string, number][] = [
+      ['1', t],
+      ['1', t + 900],
+      ...Array.from({ length: 11 }, (_, i): [string, number] => ['2', t + 500 + i]),
+      ...Array.from({ length: 11 }, (_, i): [string, number] => ['3', t + 400 + i]),
+    ];
+    times.forEach(([version, timeMs], i) =>
+      log.record({
+        timeMs,
+        model: 'o',
+        version,
+        protocol: 'records',
+        requestId: `o-${version}-${timeMs - t}-${i}`,
+        latencyUs: 1,
+        records: [{ x: i }],
+        predictions: [{ label: 'a' }],
+      }),
+    );
+    await log.close();
+    const newest = await monitoring.logged({ model: 'o', limit: 5 });
+    assert.deepEqual(
+      newest.map((r) => r.timeMs - t),
+      [900, 510, 509, 508, 507],
+    );
+  });
+
   test('drift over a long range reads a uniform sample of its batches, whole batches of about the asked rows', async () => {
     const range = { model: 'm', sinceMs: start, untilMs: end + DAY };
     const everything = await monitoring.sampled(range, 1_000_000);

@@ -543,9 +543,11 @@ export class Monitoring {
   }
 
   /**
-   * The logged rows of batches overlapping a range (newest batches first), filtered. With
-   * `newest`, batches stop being read once `newest` rows are held that are all newer than
-   * anything a further batch holds (a listing reads the last few batches, not the range). With
+   * The logged rows of batches overlapping a range (latest-ending batches first), filtered.
+   * With `newest`, batches stop being read once `newest` rows are held that are all newer than
+   * the end of the next batch, and so than anything it or a later one holds (batches of one
+   * flush overlap in time: records, each version's tensors, early hand-offs); a listing reads
+   * the last few batches, not the range. With
    * `sample`, a range holding more rows than that is read as a uniform random sample of its
    * batches, about `sample` rows in all (drift over a week reads a bounded share of it).
    */
@@ -558,7 +560,7 @@ export class Monitoring {
     if (q.version !== undefined) query = query.where('version', '=', q.version);
     if (q.sinceMs !== undefined) query = query.where('end_ms', '>=', q.sinceMs);
     if (q.untilMs !== undefined) query = query.where('start_ms', '<', q.untilMs);
-    let batches = await query.orderBy('start_ms', 'desc').execute();
+    let batches = await query.orderBy('end_ms', 'desc').orderBy('start_ms', 'desc').execute();
     if (how.sample !== undefined) batches = sampleBatches(batches, how.sample);
     const out: PredictionRow[] = [];
     for (const m of batches) {
