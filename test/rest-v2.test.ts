@@ -606,6 +606,22 @@ describe('statistics, repository and metrics', () => {
     assert.equal(await count(decodeFailures), before[0]! + 1);
     assert.equal(await count(recordFailures), before[1]! + 1);
     assert.doesNotMatch(await (await fetch(`${url}/metrics`)).text(), /no_such_model/);
+    // Answered by the model, then refused while encoding (FP16 asked for as JSON): counted once.
+    const fp16 = async () =>
+      [
+        ...(await (await fetch(`${url}/metrics`)).text()).matchAll(
+          /^slipway_inference_requests_total\{model="identity_fp16",[^}]*\} (\d+)$/gm,
+        ),
+      ].reduce((n, m) => n + Number(m[1]), 0);
+    const fp16Before = await fp16();
+    const half = new Uint8Array(new Uint16Array([0x3c00]).buffer);
+    const json = await postBinary(
+      `${url}/v2/models/identity_fp16/infer`,
+      { inputs: [{ name: 'INPUT0', datatype: 'FP16', shape: [1, 1], parameters: { binary_data_size: 2 } }] },
+      [half],
+    );
+    assert.equal(json.status, 400);
+    assert.equal(await fp16(), fp16Before + 1);
   });
 });
 

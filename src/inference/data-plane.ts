@@ -330,7 +330,34 @@ export class RepositoryDataPlane implements DataPlane {
       }
     });
     const records = instances as Record<string, unknown>[];
+    const start = performance.now();
     const v = this.manager.resolve(model, version);
+    try {
+      return await this.predictResolved(model, v, records, id, options);
+    } catch (err) {
+      // Refused under this version before it ran (the schema check): counted as run() counts.
+      const e = toSlipwayError(err);
+      if (!this.counted.has(e)) {
+        this.metrics?.request(
+          model,
+          v.version,
+          options.protocol,
+          e.httpStatus,
+          (performance.now() - start) / 1000,
+        );
+        this.counted.add(e);
+      }
+      throw e;
+    }
+  }
+
+  private async predictResolved(
+    model: string,
+    v: ServedVersion,
+    records: Record<string, unknown>[],
+    id: string | undefined,
+    options: InferOptions,
+  ): Promise<RecordsResponse> {
     let screened: Screened = { kept: null };
     if (v.policy) {
       const columns = recordColumns(records);

@@ -214,6 +214,7 @@ export async function startHttpServer(
     const model = segs[2]!;
     const version = segs[3] === 'versions' ? segs[4] : undefined;
     const start = performance.now();
+    let answered = false;
     try {
       const body = await readBody(req);
       const headerLength = req.headers['inference-header-content-length'];
@@ -238,6 +239,9 @@ export async function startHttpServer(
         cancel: cancelOnClose(res),
         headers: req.headers,
       });
+      // Counted as answered from here: a failure to encode (an FP16 output asked for as JSON)
+      // is the client's 400 without a second count.
+      answered = true;
       const { json, binary } = encodeInferResponse(request, response);
       if (binary.length === 0) {
         send(res, 200, json, 'application/json', response.id);
@@ -257,7 +261,7 @@ export async function startHttpServer(
       for (const b of binary) res.write(b);
       res.end();
     } catch (err) {
-      plane.failed(model, 'rest', err, (performance.now() - start) / 1000);
+      if (!answered) plane.failed(model, 'rest', err, (performance.now() - start) / 1000);
       throw err;
     }
   };
