@@ -190,7 +190,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
         return first;
       },
     },
-    (model) => plane?.manager.configOf(model)?.drift,
+    (model) => plane?.manager.configOf(model),
   );
   const alerts = new AlertEngine(db, {
     metrics: new MonitoringMetrics({ monitoring, registry, datasets }),

@@ -396,6 +396,7 @@ describe('drift of logged traffic', () => {
       monitoring: {
         drift: {
           drift_share: 0.3,
+          threshold: 0.05,
           columns: {
             hours_per_week: { test: 'psi', threshold: 0.001 },
             // Absent from the dataset reference: left out there, not refused.
@@ -417,6 +418,7 @@ describe('drift of logged traffic', () => {
       'wasserstein',
       'a column the config does not name keeps the default',
     );
+    assert.equal(r.body.columns.age.threshold, 0.05, "the config's threshold for every column");
     const drifted = Object.values(r.body.columns as Record<string, { drifted: boolean }>).filter(
       (c) => c.drifted,
     );
@@ -426,6 +428,9 @@ describe('drift of logged traffic', () => {
     );
     assert.equal(asked.status, 200, JSON.stringify(asked.body));
     assert.equal(asked.body.columns.hours_per_week.test, 'jensenshannon');
+    // The config's thresholds were chosen for its tests: the request's test keeps its own default.
+    assert.equal(asked.body.columns.hours_per_week.threshold, 0.1);
+    assert.equal(asked.body.columns.age.threshold, 0.1);
     // A bad choice in config.json is refused at load, naming the field.
     const bad = await postJson(`${url}/v2/repository/models/tabular/load`, {
       parameters: {
@@ -434,6 +439,16 @@ describe('drift of logged traffic', () => {
     });
     assert.equal(bad.status, 400, JSON.stringify(bad.body));
     assert.match(bad.body.error, /monitoring\.drift\.columns\.age\.threshold/);
+    const unknown = await postJson(`${url}/v2/repository/models/tabular/load`, {
+      parameters: {
+        config: JSON.stringify({ monitoring: { drift: { columns: { age: { test: 'pzi' } } } } }),
+      },
+    });
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    assert.match(
+      unknown.body.error,
+      /monitoring\.drift\.columns\.age\.test' must be one of Evidently's tests: ks, /,
+    );
   });
 
   test('no reference, no data, a bad test name: 400s saying what is missing', async () => {

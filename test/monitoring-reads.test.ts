@@ -71,6 +71,31 @@ describe('reading the prediction log', () => {
     }
   });
 
+  test("drift options: the config's choices unless a request or a rule chooses", () => {
+    const m = new Monitoring(store.db, undefined, undefined, () => ({
+      drift: {
+        test: 'psi',
+        threshold: 0.2,
+        driftShare: 0.4,
+        columns: { a: { test: 'psi', threshold: 0.01 } },
+      },
+    }));
+    // The config alone; its column named as optional (a comparison without it leaves it out).
+    assert.deepEqual(m.driftOptions('any'), {
+      test: 'psi',
+      threshold: 0.2,
+      driftShare: 0.4,
+      columns: { a: { test: 'psi', threshold: 0.01 } },
+      optionalColumns: ['a'],
+    });
+    // A rule's test for a column replaces the config's for it, with that test's own threshold.
+    assert.deepEqual(m.driftOptions('any', { columns: { a: { test: 'ks' } } }).columns, {
+      a: { test: 'ks', threshold: 0.05 },
+    });
+    // A request's test for every column replaces the config's choices altogether.
+    assert.deepEqual(m.driftOptions('any', { test: 'ks' }), { test: 'ks' });
+  });
+
   test('a listing holds the newest rows when the batches of one flush overlap in time', async () => {
     // One flush stores a batch per version: version 1 spans the others ([t, t+900]), version 2
     // starts latest ([t+500, t+510]), version 3 in between ([t+400, t+410]).

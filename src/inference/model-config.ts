@@ -1,4 +1,5 @@
 import { SlipwayError } from '../errors/index.js';
+import { statTests } from '../monitoring/drift/stattests/index.js';
 
 /**
  * A model's `config.json` (beside its version folders), in Triton's snake_case spelling.
@@ -275,9 +276,9 @@ function driftSettings(model: string, v: unknown): DriftSettings {
     into: { test?: string; threshold?: number },
   ) => {
     if (o.test !== undefined) {
-      if (typeof o.test !== 'string' || o.test === '')
-        fail(model, `${field}.test`, "the name of one of Evidently's tests");
-      into.test = o.test;
+      if (typeof o.test !== 'string' || !statTests.has(o.test))
+        fail(model, `${field}.test`, `one of Evidently's tests: ${[...statTests.keys()].join(', ')}`);
+      into.test = o.test as string;
     }
     if (o.threshold !== undefined) {
       if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold) || o.threshold < 0) {

@@ -9,6 +9,7 @@ import {
   type DriftReport,
   type MultivariateDrift,
   pcaReconstructionDrift,
+  statTests,
 } from './drift/index.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
@@ -328,8 +329,11 @@ export class Monitoring {
     database: Database,
     private readonly prices: { cpuHour: number; gpuHour: number } = { cpuHour: 0.045, gpuHour: 0 },
     private readonly references?: ReferenceResolver,
-    /** A model's drift test choices from its config.json (`monitoring.drift`), if any. */
-    private readonly driftSettings?: (model: string) => DriftSettings | undefined,
+    /**
+     * A model's config.json as it serves now: its drift test choices (`monitoring.drift`), and
+     * its class names for batches logged before the log stored them.
+     */
+    private readonly config?: (model: string) => { drift?: DriftSettings; labelNames?: string[] } | undefined,
   ) {
     this.db = database.as<MonitoringTables>();
     this.segments = segmentFolder(database);
@@ -421,34 +425,31 @@ export class Monitoring {
   }
 
   /**
-   * The drift options for a model: its config.json choices (`monitoring.drift`) under what a
-   * request asks. A request's test (or threshold) for every column replaces the config's, per
-   * column ones included; its per-column choices win over the config's for their columns. Columns
-   * named only by the config and absent from a comparison are left out there, not refused.
+   * The drift options for a model: its config.json choices (`monitoring.drift`) unless a request
+   * chooses. A request's test or threshold for every column replaces the config's choices
+   * altogether (a threshold means something only for the test it was chosen with); a request's
+   * (or a rule's) choice for a column replaces the config's for that column. Columns named only by
+   * the config and absent from a comparison are left out there, not refused.
    */
   driftOptions(model: string, requested: DriftOptions = {}): DriftOptions {
-    const s = this.driftSettings?.(model);
-    if (!s) return requested;
-    const columns: Record<string, { test?: string; threshold?: number }> = {};
-    for (const [name, c] of Object.entries(s.columns ?? {})) {
-      const kept = {
-        ...(c.test !== undefined && requested.test === undefined ? { test: c.test } : {}),
-        ...(c.threshold !== undefined && requested.threshold === undefined ? { threshold: c.threshold } : {}),
-      };
-      if (Object.keys(kept).length > 0) columns[name] = kept;
-    }
+    const s = this.config?.(model)?.drift;
+    if (!s || requested.test !== undefined || requested.threshold !== undefined) return requested;
+    const columns: Record<string, { test?: string; threshold?: number }> = { ...s.columns };
     const configured = new Set(Object.keys(columns));
     for (const [name, c] of Object.entries(requested.columns ?? {})) {
-      columns[name] = { ...columns[name], ...c };
+      // The config's threshold for every column was chosen for its own test, not this one.
+      const test = c.test !== undefined ? statTests.get(c.test) : undefined;
+      columns[name] =
+        c.threshold === undefined && test && s.threshold !== undefined
+          ? { ...c, threshold: test.defaultThreshold }
+          : c;
       configured.delete(name);
     }
-    const test = requested.test ?? s.test;
-    const threshold = requested.threshold ?? s.threshold;
     const driftShare = requested.driftShare ?? s.driftShare;
     return {
       ...requested,
-      ...(test !== undefined ? { test } : {}),
-      ...(threshold !== undefined ? { threshold } : {}),
+      ...(s.test !== undefined ? { test: s.test } : {}),
+      ...(s.threshold !== undefined ? { threshold: s.threshold } : {}),
       ...(driftShare !== undefined ? { driftShare } : {}),
       ...(Object.keys(columns).length > 0 ? { columns } : {}),
       ...(configured.size > 0 ? { optionalColumns: [...configured] } : {}),
@@ -726,7 +727,9 @@ export class Monitoring {
       const all = batchRows(b.model, b.version, columns);
       // A V2 classifier's rows hold its label as an integer and its probabilities as an array:
       // read as the records API answers them, so they are scored as classes, not as numbers.
-      const classes = anyTruth ? batchClassPredictions(columns) : undefined;
+      const classes = anyTruth
+        ? batchClassPredictions(columns, this.config?.(b.model)?.labelNames)
+        : undefined;
       const classOf = new Map<PredictionRow, Prediction>();
       for (let i = 0; i < all.length; i++) {
         const r = all[i]!;

@@ -640,12 +640,16 @@ function decode(t: StoredTensor, rows: number): Tensor {
  * batchRows' order; undefined for a records batch (its predictions are stored so already) and for
  * a model whose outputs are not a classifier's.
  */
-export function batchClassPredictions(d: BatchColumns): Prediction[] | undefined {
+export function batchClassPredictions(
+  d: BatchColumns,
+  /** Class names for a batch stored without them (logged before the log kept them). */
+  labelNames?: readonly string[],
+): Prediction[] | undefined {
   if (d.kind !== 'tensors') return undefined;
   const n = d.row.length;
   return classifierPredictions(
     d.outputs.map((t) => decode(t, n)),
-    d.label_names,
+    d.label_names ?? labelNames,
     n,
   );
 }
