@@ -113,7 +113,7 @@ describe('reading the prediction log', () => {
       ...Array.from({ length: 11 }, (_, i): [string, number] => ['2', t + 500 + i]),
       ...Array.from({ length: 11 }, (_, i): [string, number] => ['3', t + 400 + i]),
     ];
-    times.forEach(([version, timeMs], i) =>
+    times.forEach(([version, timeMs], i) => {
       log.record({
         timeMs,
         model: 'o',
@@ -123,8 +123,8 @@ describe('reading the prediction log', () => {
         latencyUs: 1,
         records: [{ x: i }],
         predictions: [{ label: 'a' }],
-      }),
-    );
+      });
+    });
     await log.close();
     const newest = await monitoring.logged({ model: 'o', limit: 5 });
     assert.deepEqual(
