@@ -291,6 +291,7 @@ export class RepositoryDataPlane implements DataPlane {
         // Failures before the queue (validation) count as failed inferences, as in Triton.
         if (e.code !== 'SLIPWAY_ERR_INFERENCE_FAILED')
           v.stats.request(false, (performance.now() - start) * 1e6, 0);
+        // Always: one error object may fail many requests (those queued at shutdown share one).
         this.metrics?.request(
           model,
           v.version,
@@ -305,9 +306,20 @@ export class RepositoryDataPlane implements DataPlane {
   }
 
   failed(model: string, protocol: string, err: unknown, seconds: number): void {
-    const e = toSlipwayError(err);
-    if (this.counted.has(e) || !this.manager.has(model)) return;
-    this.metrics?.request(model, '', protocol, e.httpStatus, seconds);
+    if (this.manager.has(model)) this.countFailed(model, '', protocol, toSlipwayError(err), seconds);
+  }
+
+  /** Counts a failed request in /metrics under `version` unless run() counted its error. */
+  private countFailed(
+    model: string,
+    version: string,
+    protocol: string,
+    e: SlipwayError,
+    seconds: number,
+  ): void {
+    if (this.counted.has(e)) return;
+    this.metrics?.request(model, version, protocol, e.httpStatus, seconds);
+    this.counted.add(e);
   }
 
   /**
@@ -337,16 +349,7 @@ export class RepositoryDataPlane implements DataPlane {
     } catch (err) {
       // Refused under this version before it ran (the schema check): counted as run() counts.
       const e = toSlipwayError(err);
-      if (!this.counted.has(e)) {
-        this.metrics?.request(
-          model,
-          v.version,
-          options.protocol,
-          e.httpStatus,
-          (performance.now() - start) / 1000,
-        );
-        this.counted.add(e);
-      }
+      this.countFailed(model, v.version, options.protocol, e, (performance.now() - start) / 1000);
       throw e;
     }
   }
