@@ -204,17 +204,6 @@ function nthNewest(rows: readonly PredictionRow[], n: number): number {
   return rows.map((r) => r.timeMs).sort((a, b) => b - a)[n - 1]!;
 }
 
-/** Drift options without the config-only column choices (`optionalColumns`) a comparison lacks. */
-export function withinColumns(options: DriftOptions, columns: readonly string[]): DriftOptions {
-  const { optionalColumns, ...rest } = options;
-  if (!optionalColumns || !rest.columns) return rest;
-  const present = new Set(columns);
-  const kept = Object.entries(rest.columns).filter(
-    ([name]) => present.has(name) || !optionalColumns.includes(name),
-  );
-  return { ...rest, columns: Object.fromEntries(kept) };
-}
-
 /** A task's scalar quality figures by name (see VersionComparison.quality). */
 function qualityFigures(m: PerformanceMetrics): Record<string, number> {
   const picked =
@@ -242,29 +231,27 @@ function qualityFigures(m: PerformanceMetrics): Record<string, number> {
 export function rowsTable(rows: readonly Pick<PredictionRow, 'inputs' | 'outputs'>[]): RowBatch {
   const columns: string[] = [];
   const index = new Map<string, number>();
-  const cellsOf: Map<number, unknown>[] = [];
   const names: string[] = [];
   const cells: unknown[] = [];
+  const table: Cell[][] = [];
   for (const r of rows) {
     names.length = 0;
     cells.length = 0;
     profileCells(r, names, cells);
-    const row = new Map<number, unknown>();
+    const row: Cell[] = [];
     for (let k = 0; k < names.length; k++) {
       let i = index.get(names[k]!);
       if (i === undefined) {
         i = columns.push(names[k]!) - 1;
         index.set(names[k]!, i);
       }
-      row.set(i, cells[k]);
+      row[i] = cells[k] as Cell;
     }
-    cellsOf.push(row);
+    table.push(row);
   }
-  return {
-    columns,
-    rows: cellsOf.map((row) => columns.map((_, i) => (row.get(i) ?? null) as Cell)),
-    firstRow: 1,
-  };
+  // Every row as wide as the columns, a cell its row lacks as null.
+  for (const row of table) for (let i = 0; i < columns.length; i++) row[i] ??= null;
+  return { columns, rows: table, firstRow: 1 };
 }
 
 const bad = (message: string): never => {
@@ -834,7 +821,7 @@ export class Monitoring {
       | { tables: { local: string; format: TableFormat }[] }
       | { profile: TableProfile }
       | { sinceMs: number; untilMs: number },
-    requested: DriftOptions = {},
+    options: DriftOptions = {},
   ): Promise<DriftReport> {
     const current = await this.loggedTable(q);
     if (current.rows.length === 0) {
@@ -845,7 +832,6 @@ export class Monitoring {
     if ('profile' in reference) {
       const shared = current.columns.filter((c) => reference.profile.get(c));
       if (shared.length === 0) bad("the reference has none of the model's logged input columns");
-      const options = withinColumns(requested, shared);
       const idx = shared.map((c) => current.columns.indexOf(c));
       const cur = {
         columns: shared,
@@ -881,7 +867,6 @@ export class Monitoring {
     }
     const shared = current.columns.filter((c) => refColumns.includes(c));
     if (shared.length === 0) bad("the reference has none of the model's logged input columns");
-    const options = withinColumns(requested, shared);
     const project = (batch: RowBatch): RowBatch => {
       const idx = shared.map((c) => batch.columns.indexOf(c));
       return {

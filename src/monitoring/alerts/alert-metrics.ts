@@ -2,13 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Cell, Datasets, RowBatch } from '../../data/index.js';
+import type { Datasets, RowBatch } from '../../data/index.js';
 import { readTable, TableProfile } from '../../data/index.js';
 import type { Registry } from '../../registry/index.js';
 import { parseDatasetRef } from '../../registry/index.js';
 import { analyzeDrift, type DriftAnalysis, type DriftOptions } from '../drift/index.js';
 import { parseTime } from '../durations.js';
-import { type LoggedPrediction, type Monitoring, rowsTable, withinColumns } from '../monitoring.js';
+import { type LoggedPrediction, type Monitoring, rowsTable } from '../monitoring.js';
 import type { RuleExpression } from './rule-expression.js';
 
 /** A measured metric, or why there is none (`no_data`). */
@@ -138,14 +138,11 @@ export class MonitoringMetrics implements AlertMetricSource {
       return { value: null, reason: `no logged values of column '${expr.column}'`, ...measured };
     }
     // The model's config.json choices (monitoring.drift) under the rule's own test for its column.
-    const options = withinColumns(
-      this.options.monitoring.driftOptions(
-        target.model,
-        expr.column !== undefined && expr.test !== 'drift_score'
-          ? { columns: { [expr.column]: { test: expr.test! } } }
-          : {},
-      ),
-      current.columnNames,
+    const options = this.options.monitoring.driftOptions(
+      target.model,
+      expr.column !== undefined && expr.test !== 'drift_score'
+        ? { columns: { [expr.column]: { test: expr.test! } } }
+        : {},
     );
     const drift = this.options.drift ?? ((a, b, o) => analyzeDrift(a, b, o));
     const { report, skipped } = await drift(ref.profile, current, options);
@@ -277,16 +274,10 @@ function currentProfile(rows: readonly LoggedPrediction[], keep: Set<string> | n
   });
   const batch: RowBatch = {
     columns: idx.map((i) => all.columns[i]!),
-    rows: all.rows.map((r) => idx.map((i) => toCell(r[i]))),
+    rows: all.rows.map((r) => idx.map((i) => r[i]!)),
     firstRow: 1,
   };
   const profile = new TableProfile(EXACT);
   if (batch.columns.length > 0) profile.add(batch);
   return profile;
-}
-
-function toCell(v: unknown): Cell {
-  if (v === undefined || v === null) return null;
-  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
-  return JSON.stringify(v);
 }

@@ -34,8 +34,8 @@ export interface DriftOptions {
   /** Per column (Evidently's `per_column_method` / `per_column_threshold`). */
   columns?: Readonly<Record<string, ColumnOverride>>;
   /**
-   * Columns of `columns` chosen ahead (a model's config.json) rather than asked for: a comparison
-   * without them leaves them out instead of refusing them.
+   * Columns of `columns` chosen ahead (a model's config.json) rather than asked for: a current
+   * table without them is compared without them instead of refused.
    */
   optionalColumns?: readonly string[];
   /** The catalogue to pick from (default: every registered test). */
@@ -268,7 +268,7 @@ export async function compareProfiles(
   const driftShare = options.driftShare ?? DEFAULT_DRIFT_SHARE;
   const overrides = options.columns ?? {};
   for (const name of Object.keys(overrides)) {
-    if (!current.get(name))
+    if (!current.get(name) && !options.optionalColumns?.includes(name))
       throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `no column '${name}' in the current table`);
   }
   const columns: ColumnComparison[] = [];

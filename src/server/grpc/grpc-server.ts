@@ -186,12 +186,7 @@ function createHandlers(
         });
         return encodeInferResponse(res, decoded.request.id, decoded.raw);
       } catch (err) {
-        plane.failed(
-          typeof msg.model_name === 'string' ? msg.model_name : '',
-          'grpc',
-          err,
-          (performance.now() - start) / 1000,
-        );
+        plane.failed(msg.model_name ?? '', 'grpc', err, (performance.now() - start) / 1000);
         throw err;
       } finally {
         call.off('cancelled', onCancel);
