@@ -5,6 +5,9 @@ import { KEEP_INPUTS, type ModelRuntime } from './model-runtime.js';
 import type { StatsRecorder } from './stats.js';
 import type { Cancellation, Tensor, TensorData } from './types.js';
 
+/** The longest delay a Node timer keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A validated request, its inputs in the model's input order. */
 export interface Job {
   inputs: Tensor[];
@@ -72,14 +75,16 @@ export class DynamicBatcher {
       return Promise.reject(
         new SlipwayError(
           'SLIPWAY_ERR_QUEUE_FULL',
-          `the model's queue holds ${this.queue.length} requests (max_queue_size ${this.config.maxQueueSize}); retry later`,
+          `the model's queue is full (max_queue_size ${this.config.maxQueueSize}); retry later`,
           { retryAfterSeconds: 1 },
         ),
       );
     }
     return new Promise<JobResult>((resolve, reject) => {
       const entry: Entry = { job, enqueuedAt: performance.now(), resolve, reject, settled: false };
-      if (job.timeoutMs !== undefined && job.timeoutMs > 0) {
+      // Node's timers hold at most 2^31 - 1 ms (24.8 days) and fire at once beyond it; a longer
+      // timeout is as good as none.
+      if (job.timeoutMs !== undefined && job.timeoutMs > 0 && job.timeoutMs <= MAX_TIMER_MS) {
         entry.timer = setTimeout(() => {
           this.settle(
             entry,

@@ -2,14 +2,20 @@ import type { Logger } from 'pino';
 import { SlipwayError, toSlipwayError } from '../errors/index.js';
 import type { ServingMetrics } from '../metrics/index.js';
 import type { DataPlane, ServerMetadata } from './data-plane-api.js';
-import { allocate } from './datatypes.js';
+import { allocate, describeValue } from './datatypes.js';
 import type { PolicyFactory, QuarantinedRow, QuarantineSink, RowProblem } from './input-policy.js';
 import { describeConfig } from './model-config.js';
 import { ModelManager, type RuntimeFactory, type ServedVersion } from './model-manager.js';
 import type { ModelSource } from './model-repository.js';
 import { OnnxRuntimePool } from './onnx-runtime-pool.js';
 import type { PredictionEntry, PredictionSink } from './prediction-sink.js';
-import { type Prediction, recordsLayout, recordsToRequest, responseToPredictions } from './records.js';
+import {
+  checkRecordDepth,
+  type Prediction,
+  recordsLayout,
+  recordsToRequest,
+  responseToPredictions,
+} from './records.js';
 import { requestIds } from './request-id.js';
 import type { ModelStats } from './stats.js';
 import type {
@@ -340,6 +346,7 @@ export class RepositoryDataPlane implements DataPlane {
       if (typeof r !== 'object' || r === null || Array.isArray(r)) {
         throw new SlipwayError('SLIPWAY_ERR_RECORD_FIELD', `instances[${i}] must be an object`);
       }
+      checkRecordDepth(r as Record<string, unknown>, i);
     });
     const records = instances as Record<string, unknown>[];
     const start = performance.now();
@@ -593,7 +600,7 @@ function recordColumns(records: readonly Record<string, unknown>[]): string[] {
 
 function describe(p: RowProblem): string {
   const where = p.row === null ? '' : `row ${p.row} `;
-  return `${where}${p.field ?? ''}: ${p.rule}, got ${JSON.stringify(p.value)}, expected ${p.expected}`;
+  return `${where}${p.field ?? ''}: ${p.rule}, got ${describeValue(p.value)}, expected ${p.expected}`;
 }
 
 /** A tensor cut down to some of its rows (along the first dimension). */

@@ -119,6 +119,16 @@ export function fromBytes(datatype: Datatype, bytes: Uint8Array, name: string): 
       `input '${name}': ${bytes.byteLength} bytes is not a whole number of ${datatype} elements (${size} bytes each)`,
     );
   }
+  if (datatype === 'BOOL') {
+    // One byte an element, 0 or 1: another value is no boolean ONNX Runtime defines.
+    const at = bytes.findIndex((b) => b > 1);
+    if (at >= 0) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_INPUT_DATA',
+        `input '${name}': BOOL element ${at} is the byte ${bytes[at]}; a BOOL element is 0 or 1`,
+      );
+    }
+  }
   const Ctor = TYPED_ARRAY[datatype];
   const aligned = bytes.byteOffset % size === 0 ? bytes : (new Uint8Array(bytes) as Uint8Array<ArrayBuffer>);
   return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, bytes.byteLength / size);
@@ -144,6 +154,20 @@ export function checkOrtString(value: string, name: string, index: number): void
       `input '${name}': BYTES element ${index} holds a NUL or is not valid UTF-8, which an ONNX string tensor cannot carry`,
     );
   }
+}
+
+/**
+ * A request value in an error message: scalars as JSON (long strings cut short), arrays and
+ * objects by kind, so a message never serializes (or recurses into) a large or deep value.
+ */
+export function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string')
+    return value.length > 40 ? `${JSON.stringify(value.slice(0, 40)).slice(0, -1)}…"` : JSON.stringify(value);
+  if (value === undefined) return 'missing';
+  return String(value);
 }
 
 /** Decodes one BYTES element, refusing what an ONNX string cannot hold unchanged. */

@@ -11,6 +11,7 @@ export {
   checkOrtString,
   decodeBytesElements,
   decodeOrtString,
+  describeValue,
   ELEMENT_SIZE,
   elementCount,
   encodeBytesElements,

@@ -63,10 +63,22 @@ export async function listModels(root: string): Promise<string[]> {
       `model repository ${root} cannot be read: ${(err as Error).message}`,
     );
   }
-  return entries
-    .filter((e) => e.isDirectory() && isValidModelName(e.name))
-    .map((e) => e.name)
-    .sort();
+  const names: string[] = [];
+  for (const e of entries)
+    if (isValidModelName(e.name) && (await isKind(root, e, 'directory'))) names.push(e.name);
+  return names.sort();
+}
+
+/** Whether a folder entry is a directory (or a file), following a symbolic link to see. */
+async function isKind(
+  dir: string,
+  e: import('node:fs').Dirent,
+  kind: 'directory' | 'file',
+): Promise<boolean> {
+  if (kind === 'directory' ? e.isDirectory() : e.isFile()) return true;
+  if (!e.isSymbolicLink()) return false;
+  const target = await stat(join(dir, e.name)).catch(() => undefined);
+  return kind === 'directory' ? target?.isDirectory() === true : target?.isFile() === true;
 }
 
 /** Reads one model's folder. Throws SLIPWAY_ERR_MODEL_NOT_FOUND or SLIPWAY_ERR_MODEL_LOAD. */
@@ -81,7 +93,8 @@ export async function readModel(root: string, name: string, overrideConfig?: unk
     throw new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `no model '${name}' in the repository`);
   }
   let raw: unknown = overrideConfig;
-  if (raw === undefined && entries.some((e) => e.isFile() && e.name === 'config.json')) {
+  const configEntry = entries.find((e) => e.name === 'config.json');
+  if (raw === undefined && configEntry && (await isKind(dir, configEntry, 'file'))) {
     const text = await readFile(join(dir, 'config.json'), 'utf8');
     try {
       raw = JSON.parse(text);
@@ -95,7 +108,7 @@ export async function readModel(root: string, name: string, overrideConfig?: unk
   const config = resolveModelConfig(name, raw);
   const onDisk: number[] = [];
   for (const e of entries) {
-    if (!e.isDirectory() || !/^[0-9]+$/.test(e.name)) continue;
+    if (!/^[0-9]+$/.test(e.name) || !(await isKind(dir, e, 'directory'))) continue;
     const v = Number(e.name);
     if (v >= 1 && Number.isSafeInteger(v)) onDisk.push(v);
   }

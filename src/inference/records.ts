@@ -5,7 +5,7 @@
  * from `feature_names` in config.json; maps outputs back to labels and probabilities by class name.
  */
 import { SlipwayError } from '../errors/index.js';
-import { allocate } from './datatypes.js';
+import { allocate, describeValue } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
 import type { InferRequest, InferResponse, Tensor, TensorData, TensorMetadata } from './types.js';
 
@@ -44,26 +44,92 @@ export function recordsLayout(inputs: TensorMetadata[], config: ModelConfig): Re
   return { kind: 'columns', features: inputs.map((m) => ({ name: m.name, datatype: m.datatype })) };
 }
 
+/** A decimal number written as a string ("41", "-0.5", "1e3"); not hex, not "Infinity". */
+const DECIMAL = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
+
+/** The integers a record can give an integer input: JSON numbers are exact up to 2^53. */
+const INTEGER_RANGE: Record<string, [number, number]> = {
+  INT8: [-128, 127],
+  INT16: [-32_768, 32_767],
+  INT32: [-2_147_483_648, 2_147_483_647],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  UINT8: [0, 255],
+  UINT16: [0, 65_535],
+  UINT32: [0, 4_294_967_295],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+/**
+ * One record's value for one feature, as the input's datatype takes it; anything the datatype
+ * cannot hold unchanged is refused, naming the record and the feature.
+ */
 function cell(value: unknown, datatype: string, row: number, feature: string): RecordValue {
-  if (value === undefined) throw fieldError(`instances[${row}].${feature} is missing`);
+  const field = `instances[${row}].${feature}`;
+  if (value === undefined) throw fieldError(`${field} is missing`);
   if (datatype === 'BYTES') {
-    if (typeof value === 'string') return value;
-    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    throw fieldError(`instances[${row}].${feature} must be a string`);
+    let s: string;
+    if (typeof value === 'string') s = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') s = String(value);
+    else throw fieldError(`${field} must be a string, got ${describeValue(value)}`);
+    if (s.includes('\0') || !s.isWellFormed())
+      throw fieldError(
+        `${field} holds a NUL or is not valid UTF-8, which an ONNX string tensor cannot carry`,
+      );
+    return s;
   }
   if (datatype === 'FP32' || datatype === 'FP64' || datatype === 'FP16') {
     if (value === null) return Number.NaN; // a missing numeric value, as imputers expect
-    if (typeof value === 'number') return value;
-    if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
-      return Number(value);
-    throw fieldError(`instances[${row}].${feature} must be a number, got ${JSON.stringify(value)}`);
+    let x: number | undefined;
+    if (typeof value === 'number') x = value;
+    else if (typeof value === 'string' && DECIMAL.test(value)) x = Number(value);
+    if (x === undefined || !Number.isFinite(x))
+      throw fieldError(`${field} must be a number, got ${describeValue(value)}`);
+    if (datatype === 'FP32' && !Number.isFinite(Math.fround(x)))
+      throw fieldError(`${field} is ${x}, beyond FP32's range (±3.4028235e38)`);
+    return x;
   }
   if (datatype === 'BOOL') {
     if (typeof value === 'boolean') return value;
-    throw fieldError(`instances[${row}].${feature} must be true or false`);
+    throw fieldError(`${field} must be true or false, got ${describeValue(value)}`);
   }
-  if (typeof value === 'number' && Number.isInteger(value)) return value;
-  throw fieldError(`instances[${row}].${feature} must be an integer, got ${JSON.stringify(value)}`);
+  const [min, max] = INTEGER_RANGE[datatype] ?? [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
+  throw fieldError(
+    `${field} must be an integer from ${min} to ${max} for ${datatype}, got ${describeValue(value)}`,
+  );
+}
+
+/**
+ * A numeric feature given as a decimal string is stored as the number the model saw, so the
+ * prediction log (which keeps records as sent) holds one type per column for drift.
+ */
+function settle(row: Record<string, unknown>, feature: string, v: RecordValue): RecordValue {
+  if (typeof v === 'number' && typeof row[feature] === 'string') row[feature] = v;
+  return v;
+}
+
+/** The deepest a record's value may nest: the prediction log keeps records as sent. */
+export const MAX_RECORD_DEPTH = 32;
+
+/**
+ * Refuses a record whose values nest deeper than MAX_RECORD_DEPTH (checked without recursion):
+ * copying such a record to the log's writer would overflow the stack.
+ */
+export function checkRecordDepth(record: Record<string, unknown>, row: number): void {
+  for (const key in record) {
+    const v = record[key];
+    if (typeof v !== 'object' || v === null) continue;
+    const stack: [object, number][] = [[v, 1]];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      if (depth > MAX_RECORD_DEPTH)
+        throw fieldError(`instances[${row}].${key} nests deeper than ${MAX_RECORD_DEPTH} levels`);
+      for (const k in node) {
+        const c = (node as Record<string, unknown>)[k];
+        if (typeof c === 'object' && c !== null) stack.push([c, depth + 1]);
+      }
+    }
+  }
 }
 
 function fill(data: TensorData, datatype: string, j: number, v: RecordValue): void {
@@ -96,7 +162,13 @@ export function recordsToRequest(
     for (let i = 0; i < n; i++) {
       for (let k = 0; k < f; k++) {
         const feat = layout.features[k]!;
-        fill(data, m.datatype, i * f + k, cell(rows[i]![feat.name], m.datatype, i, feat.name));
+        const row = rows[i]!;
+        fill(
+          data,
+          m.datatype,
+          i * f + k,
+          settle(row, feat.name, cell(row[feat.name], m.datatype, i, feat.name)),
+        );
       }
     }
     return { inputs: [{ name: m.name, datatype: m.datatype, shape: [n, f], data }] };
@@ -105,7 +177,10 @@ export function recordsToRequest(
     if (m.datatype === 'FP16')
       throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `input '${m.name}' is FP16; use the V2 binary API`);
     const data = allocate(m.datatype, n);
-    for (let i = 0; i < n; i++) fill(data, m.datatype, i, cell(rows[i]![m.name], m.datatype, i, m.name));
+    for (let i = 0; i < n; i++) {
+      const row = rows[i]!;
+      fill(data, m.datatype, i, settle(row, m.name, cell(row[m.name], m.datatype, i, m.name)));
+    }
     return { name: m.name, datatype: m.datatype, shape: m.shape.length === 1 ? [n] : [n, 1], data };
   });
   return { inputs: tensors };

@@ -94,7 +94,15 @@ export function prepareJob(
   }
   let outputs: string[];
   if (request.outputs && request.outputs.length > 0) {
-    outputs = request.outputs.map((o) => {
+    outputs = request.outputs.map((o, i) => {
+      for (let k = 0; k < i; k++) {
+        if (request.outputs![k]!.name === o.name) {
+          throw new SlipwayError(
+            'SLIPWAY_ERR_BAD_REQUEST',
+            `output '${o.name}' is requested twice (outputs[${k}] and outputs[${i}])`,
+          );
+        }
+      }
       if (!signature.outputs.some((m) => m.name === o.name)) {
         throw new SlipwayError(
           'SLIPWAY_ERR_OUTPUT_UNKNOWN',

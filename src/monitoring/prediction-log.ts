@@ -102,6 +102,8 @@ export class PredictionLog implements PredictionSink {
   private pending = 0;
   private inFlight = 0;
   private retrying = false;
+  /** When the minute of the last rows or counts handed to the writer ends (0: none open). */
+  private openUntilMs = 0;
   /** Whether a batch went to the writer early since the last flush (whose commit syncs it). */
   private handedOff = false;
   private readonly counters: PredictionLogCounters = { queued: 0, written: 0, dropped: 0, failedFlushes: 0 };
@@ -137,12 +139,17 @@ export class PredictionLog implements PredictionSink {
   /** Starts the flush timer and the hourly compaction and retention pass. */
   start(): void {
     this.timer = setInterval(() => {
+      // Once the minute of the last rows handed over has ended, a flush (even an empty one) lets
+      // the writer write that minute's window when traffic stopped.
+      const windowsDue = this.openUntilMs > 0 && this.now() >= this.openUntilMs;
+      if (windowsDue) this.openUntilMs = 0;
       if (
         this.pending > 0 ||
         this.handedOff ||
         this.retrying ||
         this.closedCounts.length > 0 ||
-        this.counting()
+        this.counting() ||
+        windowsDue
       )
         void this.flush();
     }, this.options.flushMs);
@@ -301,10 +308,15 @@ export class PredictionLog implements PredictionSink {
   }
 
   private send(message: WriteMessage): Promise<void> {
+    if (message.entries > 0 || message.counts.length > 0) {
+      const now = this.now();
+      this.openUntilMs = now - (now % MINUTE_MS) + MINUTE_MS;
+    }
     this.pending -= message.entries;
     this.inFlight += message.entries;
     return this.channel.write(message).then((reply) => {
       if (reply.spent) this.buffers.release(reply.spent);
+      if (reply.lost) this.counters.dropped += reply.lost;
       this.inFlight -= reply.entries;
       this.counters.written += reply.rows;
       this.retrying = reply.failed;
@@ -443,7 +455,10 @@ class WorkerChannel implements WriterChannel {
   private readonly pending = new Map<number, (reply: LogWorkerReply) => void>();
   private exited = false;
 
-  constructor(init: LogWorkerInit, logger: Logger) {
+  constructor(
+    init: LogWorkerInit,
+    private readonly logger: Logger,
+  ) {
     // No execArgv: flags given to the parent (profiling, loaders) are not the writer's.
     this.worker = new Worker(WORKER_URL, { workerData: init, execArgv: [] });
     this.worker.unref();
@@ -468,17 +483,36 @@ class WorkerChannel implements WriterChannel {
   private request(req: LogWorkerRequest, transfer: ArrayBuffer[] = []): Promise<LogWorkerReply> {
     if (this.exited)
       return Promise.resolve({ kind: 'written', id: req.id, entries: 0, rows: 0, failed: true });
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.pending.set(req.id, resolve);
-      this.worker.postMessage(req, transfer);
+      try {
+        this.worker.postMessage(req, transfer);
+      } catch (err) {
+        this.pending.delete(req.id);
+        reject(err);
+      }
     });
   }
 
   async write(message: WriteMessage): Promise<WriteReply> {
-    const reply = await this.request(
-      { kind: 'write', id: this.nextId++, message },
-      transferables(message.tensors),
-    );
+    let reply: LogWorkerReply;
+    try {
+      reply = await this.request(
+        { kind: 'write', id: this.nextId++, message },
+        transferables(message.tensors),
+      );
+    } catch (err) {
+      // A message that cannot be copied to the writer thread would fail the same way again:
+      // its rows are counted as dropped rather than retried, and serving goes on.
+      const rows =
+        message.tensors.reduce((n, t) => n + t.rows, 0) +
+        message.records.reduce((n, r) => n + (r.records?.length ?? 0), 0);
+      this.logger.warn(
+        { err: (err as Error).message, rows },
+        'prediction log rows could not be handed to the writer; dropped',
+      );
+      return { entries: message.entries, rows: 0, failed: false, lost: rows };
+    }
     return reply.kind === 'written' ? reply : { entries: 0, rows: 0, failed: true };
   }
 

@@ -69,6 +69,8 @@ export interface WriteReply {
   failed: boolean;
   /** The buffers of the tensor batches stored, given back to gather into again. */
   spent?: ArrayBuffer[];
+  /** Rows of a message that could not reach the writer at all (it could not be copied to it). */
+  lost?: number;
 }
 
 export interface PredictionWriterOptions {

@@ -22,7 +22,7 @@ import {
   recordsLayout,
 } from '../../inference/index.js';
 import type { ServingMetrics } from '../../metrics/index.js';
-import { decodeInferRequest, encodeError, encodeInferResponse } from './v2-codec.js';
+import { checkRequestId, decodeInferRequest, encodeError, encodeInferResponse } from './v2-codec.js';
 
 const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
@@ -138,10 +138,17 @@ export async function startHttpServer(
       req.on('end', () => {
         const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
         const encoding = req.headers['content-encoding'];
+        // The limit holds for the decompressed body too: a small gzip body may expand a thousandfold.
+        const limit = { maxOutputLength: options.maxRequestBytes };
+        const inflated = (e: Error & { code?: string }) =>
+          reject(
+            e.code === 'ERR_BUFFER_TOO_LARGE'
+              ? tooLarge(options.maxRequestBytes, 'once decompressed')
+              : badEncoding(e),
+          );
         if (!encoding || encoding === 'identity') resolve(body);
-        else if (encoding === 'gzip') gunzipAsync(body).then(resolve, (e: Error) => reject(badEncoding(e)));
-        else if (encoding === 'deflate')
-          inflateAsync(body).then(resolve, (e: Error) => reject(badEncoding(e)));
+        else if (encoding === 'gzip') gunzipAsync(body, limit).then(resolve, inflated);
+        else if (encoding === 'deflate') inflateAsync(body, limit).then(resolve, inflated);
         else
           reject(
             new SlipwayError(
@@ -150,7 +157,12 @@ export async function startHttpServer(
             ),
           );
       });
-      req.on('error', reject);
+      // The client went away before the body ended: nobody waits for the answer.
+      req.on('error', () =>
+        reject(
+          new SlipwayError('SLIPWAY_ERR_CANCELLED', 'the client closed the connection before the body ended'),
+        ),
+      );
     });
 
   const readJsonBody = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
@@ -278,7 +290,7 @@ export async function startHttpServer(
         model,
         version,
         body.instances,
-        typeof body.id === 'string' ? body.id : undefined,
+        body.id === undefined ? undefined : checkRequestId(body.id),
         {
           protocol: 'records',
           timeoutMs: timeoutOf(req, undefined),
@@ -420,8 +432,19 @@ export async function startHttpServer(
     res.on('close', onResponseClose);
     route(req, res).catch((err) => sendError(res, err));
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  // Requests Node's parser refuses before any handler runs still get a JSON error body.
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    if (!socket.writable) return;
+    const tooLong = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify({
+      error: tooLong
+        ? 'the request line and headers exceed the 16 KiB the server reads'
+        : `the request is not valid HTTP/1.1 (${err.code ?? err.message})`,
+      code: 'SLIPWAY_ERR_BAD_REQUEST',
+    });
+    socket.end(
+      `HTTP/1.1 ${tooLong ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -482,10 +505,10 @@ function decodeSegment(s: string): string {
   }
 }
 
-function tooLarge(limit: number): SlipwayError {
+function tooLarge(limit: number, when = ''): SlipwayError {
   return new SlipwayError(
     'SLIPWAY_ERR_PAYLOAD_TOO_LARGE',
-    `the request body exceeds the limit of ${limit} bytes`,
+    `the request body${when ? ` ${when}` : ''} exceeds the limit of ${limit} bytes`,
   );
 }
 

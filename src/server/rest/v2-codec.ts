@@ -6,6 +6,7 @@ import { SlipwayError } from '../../errors/index.js';
 import {
   checkOrtString,
   type Datatype,
+  describeValue,
   elementCount,
   fromBytes,
   type InferRequest,
@@ -46,10 +47,7 @@ export function decodeInferRequest(body: Buffer, headerLength: number | undefine
     throw bad('the request body must be a JSON object');
   const r = raw as Record<string, unknown>;
   const request: InferRequest = { inputs: [] };
-  if (r.id !== undefined) {
-    if (typeof r.id !== 'string') throw bad("'id' must be a string");
-    request.id = r.id;
-  }
+  if (r.id !== undefined) request.id = checkRequestId(r.id);
   if (r.parameters !== undefined) request.parameters = parameters(r.parameters, 'parameters');
   if (!Array.isArray(r.inputs)) throw bad("'inputs' must be an array of tensors");
   let offset = jsonEnd;
@@ -79,6 +77,28 @@ export function decodeInferRequest(body: Buffer, headerLength: number | undefine
   return request;
 }
 
+/** Longest request id a client may bring: it travels back in a response header. */
+export const MAX_REQUEST_ID_LENGTH = 1024;
+
+/**
+ * A request's own `id`, which is echoed in the body and in the `x-request-id` header: a string
+ * of printable ASCII (what a header value carries unaltered), at most MAX_REQUEST_ID_LENGTH long.
+ */
+export function checkRequestId(id: unknown): string {
+  if (typeof id !== 'string') throw bad("'id' must be a string");
+  if (id.length > MAX_REQUEST_ID_LENGTH)
+    throw bad(`'id' is ${id.length} characters long; the longest allowed is ${MAX_REQUEST_ID_LENGTH}`);
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) {
+      throw bad(
+        `'id' holds character ${i} (U+${c.toString(16).toUpperCase().padStart(4, '0')}), which an HTTP header cannot carry; use printable ASCII`,
+      );
+    }
+  }
+  return id;
+}
+
 function parameters(p: unknown, field: string): Parameters {
   if (typeof p !== 'object' || p === null || Array.isArray(p)) throw bad(`'${field}' must be an object`);
   for (const [k, v] of Object.entries(p)) {
@@ -102,7 +122,7 @@ function decodeInput(
   if (!isDatatype(t.datatype)) {
     throw new SlipwayError(
       'SLIPWAY_ERR_INPUT_DATATYPE',
-      `input '${name}': datatype ${JSON.stringify(t.datatype)} is not one of BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES`,
+      `input '${name}': datatype ${describeValue(t.datatype)} is not one of BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES`,
     );
   }
   const datatype = t.datatype;
@@ -152,17 +172,22 @@ function decodeInput(
         `input '${name}': FP16 cannot travel as JSON; send it with the binary tensor extension`,
       );
     }
-    tensor.data = decodeJsonData(t.data, datatype, count, name);
+    tensor.data = decodeJsonData(t.data, datatype, count, name, tensor.shape.length);
   }
   return { tensor, consumed };
 }
 
 /** Flattens JSON `data` (flat or nested, row-major) into the datatype's typed array. */
-export function decodeJsonData(data: unknown, datatype: Datatype, count: number, name: string): TensorData {
+export function decodeJsonData(
+  data: unknown,
+  datatype: Datatype,
+  count: number,
+  name: string,
+  rank: number,
+): TensorData {
   if (!Array.isArray(data))
     throw new SlipwayError('SLIPWAY_ERR_INPUT_DATA', `input '${name}': data must be an array`);
-  const flat: unknown[] =
-    data.length > 0 && Array.isArray(data[0]) ? (data.flat(Number.POSITIVE_INFINITY) as unknown[]) : data;
+  const flat: unknown[] = data.length > 0 && Array.isArray(data[0]) ? flatten(data, rank, name) : data;
   if (flat.length !== count) {
     throw new SlipwayError(
       'SLIPWAY_ERR_INPUT_SHAPE',
@@ -172,7 +197,7 @@ export function decodeJsonData(data: unknown, datatype: Datatype, count: number,
   const wrong = (j: number, expected: string) =>
     new SlipwayError(
       'SLIPWAY_ERR_INPUT_DATA',
-      `input '${name}': element ${j} is ${JSON.stringify(flat[j])}, expected ${expected} for ${datatype}`,
+      `input '${name}': element ${j} is ${describeValue(flat[j])}, expected ${expected} for ${datatype}`,
     );
   switch (datatype) {
     case 'BYTES': {
@@ -198,6 +223,9 @@ export function decodeJsonData(data: unknown, datatype: Datatype, count: number,
         const v = flat[j];
         if (typeof v !== 'number') throw wrong(j, 'a number');
         out[j] = v;
+        // A double beyond FP32's range would silently become ±Infinity.
+        if (out[j] === Number.POSITIVE_INFINITY || out[j] === Number.NEGATIVE_INFINITY)
+          throw wrong(j, `a number within ${datatype}'s range (±3.4028235e38)`);
       }
       return out;
     }
@@ -236,6 +264,40 @@ export function decodeJsonData(data: unknown, datatype: Datatype, count: number,
       return out;
     }
   }
+}
+
+/**
+ * Nested `data`, row-major, as one flat array. Iterative, and no deeper than the shape has
+ * dimensions: a body nested thousands of levels deep is a 400, not a stack overflow. Uneven
+ * nesting is accepted as Triton accepts it; the element count is checked afterwards.
+ */
+function flatten(data: unknown[], rank: number, name: string): unknown[] {
+  const out: unknown[] = [];
+  const arrays: unknown[][] = [data];
+  const next: number[] = [0];
+  while (arrays.length > 0) {
+    const top = arrays.length - 1;
+    const a = arrays[top]!;
+    const i = next[top]!;
+    if (i === a.length) {
+      arrays.pop();
+      next.pop();
+      continue;
+    }
+    next[top] = i + 1;
+    const v = a[i];
+    if (Array.isArray(v)) {
+      if (arrays.length >= rank) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_INPUT_SHAPE',
+          `input '${name}': data nests deeper than its shape's ${rank} dimension${rank === 1 ? '' : 's'}`,
+        );
+      }
+      arrays.push(v);
+      next.push(0);
+    } else out.push(v);
+  }
+  return out;
 }
 
 /** Writes tensor data as a JSON array. Non-finite floats become null: JSON has no NaN. */
