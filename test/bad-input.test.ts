@@ -220,6 +220,27 @@ describe('bad input is a 4xx naming the field, and the server lives on', () => {
     await alive();
   });
 
+  test('control-plane routes take gzip bodies too, with the size limit on the inflated bytes', async () => {
+    const send = (body: Buffer, encoding = 'gzip') =>
+      fetch(`${url}/v1/feedback`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        body,
+      });
+    const ok = await send(gzipSync(JSON.stringify({ request_id: 'gz-1', ground_truth: 'yes' })));
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { accepted: 1 });
+    const padded = `{"request_id":"gz-2","ground_truth":"yes"${' '.repeat(2 << 20)}}`;
+    const big = await send(gzipSync(padded));
+    assert.equal(big.status, 413);
+    const broken = await send(Buffer.from('not gzip at all'));
+    assert.equal(broken.status, 400);
+    assert.match(((await broken.json()) as { error: string }).error, /cannot be decompressed/);
+    const br = await send(Buffer.from('{}'), 'br');
+    assert.equal(br.status, 400);
+    assert.match(((await br.json()) as { error: string }).error, /Content-Encoding 'br' is not supported/);
+  });
+
   test('a timeout past what a Node timer holds waits like no timeout, not an instant 504', async () => {
     const r = await postJson(`${url}/v2/models/slow/infer`, {
       ...slowRequest(1),

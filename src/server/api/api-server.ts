@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Transform } from 'node:stream';
+import { createGunzip, createInflate } from 'node:zlib';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -94,6 +96,26 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
     if (retry !== undefined) reply.header('retry-after', String(retry));
     reply.code(e.httpStatus).send({ error: e.message, code: e.code });
   });
+  // Compressed bodies, as the inference routes take them; bodyLimit counts the decompressed bytes.
+  fastify.addHook('preParsing', async (req, _reply, payload) => {
+    const encoding = req.headers['content-encoding'];
+    if (!encoding || encoding === 'identity') return payload;
+    if (encoding !== 'gzip' && encoding !== 'deflate') {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `Content-Encoding '${encoding}' is not supported (gzip, deflate)`,
+      );
+    }
+    const inflated: Transform & { receivedEncodedLength?: number } = payload.pipe(
+      encoding === 'gzip' ? createGunzip() : createInflate(),
+    );
+    // Fastify compares the bytes that came in, not the inflated ones, with Content-Length.
+    inflated.receivedEncodedLength = 0;
+    payload.on('data', (chunk: Buffer) => {
+      inflated.receivedEncodedLength! += chunk.length;
+    });
+    return inflated;
+  });
   fastify.decorateRequest('principal', null as unknown as Principal);
   const authenticate = options.authenticate;
   fastify.addHook('onRequest', async (req) => {
@@ -126,6 +148,12 @@ export function fastifyErrorToSlipway(err: unknown): SlipwayError {
   }
   if (e.validation) {
     return new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', e.message ?? 'the request is invalid');
+  }
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+    return new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      `the request body cannot be decompressed: ${e.message ?? e.code}`,
+    );
   }
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new SlipwayError('SLIPWAY_ERR_PAYLOAD_TOO_LARGE', e.message ?? 'the request body is too large');
