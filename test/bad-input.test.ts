@@ -277,6 +277,16 @@ describe('bad input is a 4xx naming the field, and the server lives on', () => {
     assert.doesNotMatch(metrics, /model="identity_fp32",version="[^"]*",protocol="rest",status="500"/);
   });
 
+  test('HEAD answers as GET without a body; load parameters must be an object', async () => {
+    const head = await fetch(`${url}/v2/health/live`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+    assert.equal((await fetch(`${url}/v2/models/add_sub`, { method: 'HEAD' })).status, 200);
+    const r = await postJson(`${url}/v2/repository/models/add_sub/load`, { parameters: ['config'] });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error, /'parameters' must be an object/);
+  });
+
   test('a request line or headers past the parser limit get a JSON 431', async () => {
     const res = await fetch(`${url}/v2/models/${'m'.repeat(20_000)}`);
     assert.equal(res.status, 431);

@@ -342,7 +342,8 @@ export async function startHttpServer(
       .split('/')
       .filter((s) => s !== '')
       .map(decodeSegment);
-    const method = req.method ?? 'GET';
+    // HEAD is answered as GET; Node leaves the body out.
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const n = segs.length;
     if (options.authorize) {
       const scope = scopeFor(segs, method);
@@ -399,7 +400,11 @@ export async function startHttpServer(
           const body = await readJsonBody(req);
           let params: Parameters | undefined;
           if (body.parameters !== undefined) {
-            if (typeof body.parameters !== 'object' || body.parameters === null) {
+            if (
+              typeof body.parameters !== 'object' ||
+              body.parameters === null ||
+              Array.isArray(body.parameters)
+            ) {
               throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "'parameters' must be an object");
             }
             params = body.parameters as Parameters;
