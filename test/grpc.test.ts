@@ -429,6 +429,27 @@ describe('gRPC on the real server (fixture models)', () => {
     assert.equal(ok.model_name, 'add_sub');
   });
 
+  test('a message that is not valid protobuf answers INVALID_ARGUMENT, not INTERNAL', async () => {
+    const raw = new grpc.Client(`127.0.0.1:${app.grpc!.port}`, grpc.credentials.createInsecure());
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
+        raw.makeUnaryRequest(
+          '/inference.GRPCInferenceService/ModelInfer',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0xff, 0xff, 0xff]), // a tag and varint cut short
+          (e) => (e ? resolve(e) : reject(new Error('answered'))),
+        ),
+      );
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /the request message cannot be decoded/);
+    } finally {
+      raw.close();
+    }
+    const ok = await client.call('ModelInfer', addSub([1, 2, 3, 4], [10, 20, 30, 40]));
+    assert.equal(ok.model_name, 'add_sub');
+  });
+
   test('unknown model or version answers NOT_FOUND', async () => {
     await rejectsWith(
       client.call('ModelInfer', { ...addSub([1, 2, 3, 4], [1, 2, 3, 4]), model_name: 'nope' }),

@@ -86,6 +86,18 @@ export function grpcProtoPath(): string {
 export async function startGrpcServer(plane: DataPlane, options: GrpcServerOptions): Promise<GrpcServer> {
   const definition = loadSync(grpcProtoPath(), LOADER_OPTIONS);
   const service = definition['inference.GRPCInferenceService'] as grpc.ServiceDefinition;
+  // grpc-js answers a message its deserializer throws on with INTERNAL; a malformed message is the
+  // client's mistake, so it reaches the handler marked and is answered INVALID_ARGUMENT.
+  for (const method of Object.values(service)) {
+    const decode = method.requestDeserialize;
+    method.requestDeserialize = (bytes: Buffer) => {
+      try {
+        return decode(bytes);
+      } catch (err) {
+        return { [UNDECODABLE]: (err as Error).message };
+      }
+    };
+  }
   const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': max,
@@ -230,11 +242,23 @@ function modelReady(plane: DataPlane, model: string, version: string | undefined
 }
 
 /** Runs a handler that may return a value or a promise, answering errors with their gRPC status. */
+/** Marks a request message that could not be decoded (see startGrpcServer). */
+const UNDECODABLE = Symbol('undecodable');
+
 function wrapUnary<Req>(
   fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown,
   logger: GrpcLogger | undefined,
 ): grpc.handleUnaryCall<Req, unknown> {
   return (call, callback) => {
+    const undecodable = (call.request as { [UNDECODABLE]?: string } | undefined)?.[UNDECODABLE];
+    if (undecodable !== undefined) {
+      const e = new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `the request message cannot be decoded: ${undecodable}`,
+      );
+      callback(toServiceError(e, call, logger));
+      return;
+    }
     let result: unknown;
     try {
       result = fn(call.request, call);
