@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { App } from '../src/app.js';
 import { Datasets } from '../src/data/index.js';
-import { alertMigrations } from '../src/monitoring/alert-migrations.js';
+import { type AlertTables, alertMigrations } from '../src/monitoring/alert-migrations.js';
 import {
   AlertEngine,
   type AlertNotification,
@@ -558,6 +558,125 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
       }
     });
 
+    test('windows, intervals and `for` are bounded, references and names checked when a rule is created', async (t) => {
+      if ('skip' in server) return t.skip(server.skip);
+      const s = await open();
+      try {
+        const rejects = (input: Record<string, unknown>, re: RegExp) =>
+          assert.rejects(
+            s.engine.createRule({ name: 'x', model: 'm', expression: 'requests > 1', ...input } as never),
+            (e: Error & { code?: string }) =>
+              e.code === 'SLIPWAY_ERR_BAD_REQUEST' && re.test(e.message) ? true : assert.fail(e.message),
+          );
+        // Past 366 days a window leaves the dates a Date holds (or soon would): refused, naming the field.
+        for (const metric of [
+          'p99_latency_ms > 0',
+          'accuracy < 0.8',
+          'psi(age) > 0.1',
+          'drift_share > 0.5',
+        ]) {
+          await rejects(
+            { expression: `${metric} over 99999999999999w` },
+            /^expression: at position \d+: the window must be 1ms to 366d, got '99999999999999w'/,
+          );
+        }
+        await rejects({ expression: 'requests > 1 over 367d' }, /^expression: .*366d/);
+        await rejects({ expression: 'requests > 1 over 0.1ms' }, /^expression: .*1ms to 366d/);
+        await rejects({ interval: '99999999999999w' }, /^interval must be at most 366d/);
+        await rejects({ interval: 99_999_999_999_999 }, /^interval must be at most 366d/);
+        await rejects({ for: '99999999999999w' }, /^for must be at most 366d/);
+        await rejects({ for: true }, /^for must be a duration/);
+        await rejects(
+          { retrain: { command: ['x'], timeoutMs: 2 ** 31 } },
+          /^retrain\.timeoutMs .* at most 2147483647/,
+        );
+        // A reference is read when the rule is created, as it will be when it is evaluated.
+        const drift = { expression: 'psi(age) > 0.1' };
+        await rejects(
+          { ...drift, reference: 'window:x/y' },
+          /^reference since must be epoch milliseconds .* got "x"/,
+        );
+        await rejects({ ...drift, reference: 'window:1d/8d' }, /^reference "window:1d\/8d" is reversed/);
+        await rejects(
+          { ...drift, reference: 'window:99999999999999w/1d' },
+          /^reference since must lie between/,
+        );
+        await rejects({ ...drift, reference: 'window:8d' }, /^reference must be window:<since>\/<until>/);
+        await rejects({ ...drift, reference: 'a@b@c' }, /^reference: "a@b@c" is neither a dataset reference/);
+        await rejects({ ...drift, reference: '@' }, /^reference: "@" is neither/);
+        await rejects({ ...drift, reference: 's3://bucket/x.csv' }, /^reference: .* cannot be read/);
+        await rejects({ ...drift, reference: 1 }, /^reference must be training, a dataset version/);
+        // Names the routes take for themselves, and the shape of rule ids.
+        await rejects({ name: 'history' }, /^name: 'history' is reserved/);
+        await rejects({ name: 'evaluate' }, /^name: 'evaluate' is reserved/);
+        await rejects({ name: 'al-0b1d2e3f-0000-4000-8000-000000000000' }, /^name: .* is reserved/);
+        await rejects({ nmae: 'typo' }, /^nmae is not a rule field/);
+        // Both ways of writing a window reference; bounds met exactly.
+        const ok = await s.engine.createRule({
+          name: 'dots',
+          model: 'm',
+          expression: 'psi(age) > 0.1 over 366d',
+          reference: 'window:8d..1d',
+          interval: '366d',
+          for: 31_622_400_000,
+        });
+        assert.deepEqual(
+          [ok.parsed.windowMs, ok.intervalMs, ok.forMs],
+          [31_622_400_000, 31_622_400_000, 31_622_400_000],
+        );
+      } finally {
+        await s.close();
+      }
+    });
+
+    test('a rule stored before the bounds still lists, evaluates to no_data and leaves history readable', async (t) => {
+      if ('skip' in server) return t.skip(server.skip);
+      const s = await open();
+      try {
+        await s.engine.createRule({ name: 'fine', model: 'm', expression: 'requests >= 0 over 5m' });
+        const now = Date.now();
+        // As an older server accepted it: a window no Date can start.
+        await s.db
+          .as<AlertTables>()
+          .insertInto('alert_rules')
+          .values({
+            id: 'al-old',
+            name: 'huge',
+            model: 'm',
+            version: null,
+            expression: 'p99_latency_ms > 0 over 99999999999999w',
+            interval_ms: 60_000,
+            for_ms: 0,
+            reference: null,
+            webhooks: '[]',
+            retrain: null,
+            state: 'ok',
+            state_since_ms: now,
+            last_value: null,
+            last_eval_ms: null,
+            last_reason: null,
+            created_ms: now,
+          })
+          .execute();
+        assert.deepEqual(
+          (await s.engine.listRules()).map((r) => r.name),
+          ['fine', 'huge'],
+        );
+        const got = Object.fromEntries((await s.engine.evaluate(undefined, now)).map((e) => [e.rule, e]));
+        assert.equal(got.fine!.state, 'firing');
+        assert.equal(got.huge!.state, 'no_data');
+        assert.match(got.huge!.reason!, /outside 1ms to 366d: recreate the rule/);
+        const history = await s.engine.history();
+        assert.deepEqual(history.map((e) => e.rule).sort(), ['fine', 'huge']);
+        const huge = history.find((e) => e.rule === 'huge')!;
+        assert.equal(huge.windowStartMs, -8.64e15, 'held within the dates a Date holds');
+        assert.equal(new Date(huge.windowStartMs).toISOString(), '-271821-04-20T00:00:00.000Z');
+        await s.engine.deleteRule('huge');
+      } finally {
+        await s.close();
+      }
+    });
+
     test('the schedule evaluates each rule at its own interval', async (t) => {
       if ('skip' in server) return t.skip(server.skip);
       const { db, log } = await open();
@@ -848,5 +967,61 @@ describe('alerts on a server: REST, drift against the training data, retraining,
     await postJson(`${base}/income-drift/evaluate`, {});
     await app.alerts.idle();
     assert.equal((await getJson(`${base}/income-drift/history`)).body.runs.length, 1);
+  });
+  test('REST: a rule body is taken as sent (no coercion), bounds and reserved names are 400s naming the field; one bad stored event does not break history', async () => {
+    const base = `${url}/api/v1/monitoring/alerts`;
+    const create = (body: Record<string, unknown>) =>
+      postJson(base, { name: 'x', model: 'income', expression: 'requests > 1', ...body });
+    for (const [body, re] of [
+      [{ name: 1 }, /^name must be/],
+      [{ model: 1 }, /^model must be a model name/],
+      [{ version: 2 }, /^version must be a version string/],
+      [
+        { expression: 'p99_latency_ms > 0 over 99999999999999w' },
+        /^expression: at position 25: the window must be 1ms to 366d/,
+      ],
+      [{ interval: '99999999999999w' }, /^interval must be at most 366d/],
+      [{ for: '99999999999999w' }, /^for must be at most 366d/],
+      [{ expression: 'psi(age) > 0.1', reference: 'window:1d/8d' }, /^reference "window:1d\/8d" is reversed/],
+      [{ expression: 'psi(age) > 0.1', reference: 'a@b@c' }, /^reference: "a@b@c" is neither/],
+      [{ name: 'history' }, /^name: 'history' is reserved/],
+      [{ extra: 1 }, /^extra is not a rule field/],
+    ] as const) {
+      const r = await create(body);
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.code, 'SLIPWAY_ERR_BAD_REQUEST');
+      assert.match(r.body.error, re);
+    }
+    assert.deepEqual(
+      (await getJson(`${base}?model=income`)).body.rules.map((r: { name: string }) => r.name).includes('x'),
+      false,
+    );
+
+    // An event whose window no Date holds, as a server without the bounds stored one.
+    const rule = await create({ name: 'old-window' });
+    assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    await app.db
+      .as<AlertTables>()
+      .insertInto('alert_events')
+      .values({
+        id: 'ae-old',
+        rule_id: rule.body.id,
+        state: 'no_data',
+        previous: 'ok',
+        value: null,
+        threshold: 1,
+        window_start_ms: -9_000_000_000_000_000,
+        window_end_ms: Date.now(),
+        at_ms: Date.now(),
+        reason: 'cannot measure: Invalid time value',
+      })
+      .execute();
+    const all = await getJson(`${base}/history`);
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    const old = all.body.events.find((e: { id: string }) => e.id === 'ae-old');
+    assert.equal(old.window_start, null);
+    assert.equal(typeof old.window_end, 'string');
+    assert.equal((await getJson(`${base}/old-window/history`)).status, 200);
+    assert.equal((await fetch(`${base}/old-window`, { method: 'DELETE' })).status, 204);
   });
 });

@@ -102,7 +102,7 @@ describe('slipway monitor', () => {
     assert.match(bad.stderr, /--segment must be key:value/);
     const badSince = await slipway(['monitor', 'service', '--model', 'm', '--since', 'yesterday']);
     assert.equal(badSince.code, 1);
-    assert.match(badSince.stderr, /--since must be an ISO date-time/);
+    assert.match(badSince.stderr, /--since must be epoch milliseconds \(digits only\), an ISO 8601 date/);
   });
 
   test('alerts add, list, evaluate (webhook once while firing), history, remove', async () => {

@@ -455,8 +455,14 @@ describe('drift of logged traffic', () => {
     const training = await getJson(`${url}/api/v1/monitoring/drift?model=tabular&since=1h`);
     assert.equal(training.status, 400);
     assert.match(training.body.error, /names no training dataset version/);
+    // A model neither served nor ever logged is not found; a served one with nothing in range is a 400.
     const none = await getJson(`${url}/api/v1/monitoring/drift?model=nope&since=1h&reference=adult@1`);
-    assert.equal(none.status, 400);
-    assert.match(none.body.error, /no logged predictions/);
+    assert.equal(none.status, 404);
+    assert.match(none.body.error, /model 'nope' is not served here and has no logged predictions/);
+    const empty = await getJson(
+      `${url}/api/v1/monitoring/drift?model=tabular&since=2000-01-01&until=2000-01-02&reference=adult@1`,
+    );
+    assert.equal(empty.status, 400);
+    assert.match(empty.body.error, /no logged predictions of model 'tabular' in that range/);
   });
 });

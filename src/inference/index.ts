@@ -53,5 +53,6 @@ export {
   recordsToRequest,
   responseToPredictions,
 } from './records.js';
+export { MAX_REQUEST_ID_LENGTH } from './request-id.js';
 export type { ModelStats } from './stats.js';
 export * from './types.js';

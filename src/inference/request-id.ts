@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
 
+/**
+ * Longest request id a client may bring (V2 `id`, records `id`, feedback `request_id`): ids travel
+ * back in the `x-request-id` header.
+ */
+export const MAX_REQUEST_ID_LENGTH = 1024;
+
 /** The 65,536 four-digit hex strings, so the counter's low 16 bits are a lookup. */
 const HEX4: string[] = Array.from({ length: 0x10000 }, (_, i) => i.toString(16).padStart(4, '0'));
 

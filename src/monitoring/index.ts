@@ -1,7 +1,16 @@
 export { type AlertTables, alertMigrations } from './alert-migrations.js';
 export * from './alerts/index.js';
 export * from './drift/index.js';
-export { parseDuration, parseTime } from './durations.js';
+export {
+  checkDurationMs,
+  isoOrNull,
+  MAX_DURATION_MS,
+  MAX_TIME_MS,
+  parseDuration,
+  parseDurationInput,
+  parseTime,
+  parseWindowReference,
+} from './durations.js';
 export { ModelGauges, type ModelGaugeValues } from './model-gauges.js';
 export {
   type FeedbackInput,

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Cell, type RowBatch, readTable, type TableFormat, type TableProfile } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
-import type { DriftSettings, Prediction } from '../inference/index.js';
+import { type DriftSettings, MAX_REQUEST_ID_LENGTH, type Prediction } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import {
   analyzeDrift,
@@ -11,6 +11,7 @@ import {
   pcaReconstructionDrift,
   statTests,
 } from './drift/index.js';
+import { MAX_TIME_MS } from './durations.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import { readPayload, segmentFolder } from './payload-segments.js';
@@ -258,6 +259,65 @@ const bad = (message: string): never => {
   throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
 };
 
+/** Windows of a performance answer at most (`windowMs` against the range). */
+const MAX_WINDOWS = 10_000;
+
+const FEEDBACK_FIELDS = ['request_id', 'row', 'ground_truth', 'weight'];
+
+/** Longest ground truth given as a string: a class name. */
+const MAX_GROUND_TRUTH_LENGTH = 1024;
+
+/** A value as an error message quotes it: JSON, cut short. */
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  let text: string;
+  try {
+    text = JSON.stringify(typeof v === 'string' ? v.slice(0, 61) : v) ?? String(v);
+  } catch {
+    // Nested past the stack (a body of 100 000 brackets): described, not printed.
+    text = Array.isArray(v) ? 'a deeply nested array' : 'a deeply nested object';
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * Refuses a range whose ends a Date cannot hold (they are printed as ISO, and a 500 "Invalid time
+ * value" helps no one) or that is reversed or empty, naming the end at fault.
+ */
+function checkRange(
+  q: { sinceMs?: number; untilMs?: number },
+  names: { since: string; until: string } = { since: 'since', until: 'until' },
+): void {
+  for (const [field, ms] of [
+    [names.since, q.sinceMs],
+    [names.until, q.untilMs],
+  ] as const) {
+    if (ms !== undefined && !(Math.abs(ms) <= MAX_TIME_MS)) {
+      bad(
+        `${field} must lie between -271821-04-20T00:00:00Z and +275760-09-13T00:00:00Z (±8.64e15 epoch ms), got ${ms}`,
+      );
+    }
+  }
+  if (q.sinceMs !== undefined && q.untilMs !== undefined && q.sinceMs >= q.untilMs) {
+    bad(`${names.since} must be before ${names.until}`);
+  }
+}
+
+const REFERENCE_RANGE = { since: 'reference since', until: 'reference until' };
+
+/** Drift choices a request makes, checked before anything is read. */
+function checkDriftOptions(o: DriftOptions): void {
+  if (o.test !== undefined && !statTests.has(o.test)) {
+    bad(`test must be one of Evidently's tests (${[...statTests.keys()].join(', ')}), got ${shown(o.test)}`);
+  }
+  if (o.threshold !== undefined && !(Number.isFinite(o.threshold) && o.threshold >= 0)) {
+    bad(`threshold must be a finite number >= 0, got ${o.threshold}`);
+  }
+  if (o.driftShare !== undefined && !(o.driftShare >= 0 && o.driftShare <= 1)) {
+    bad(`drift_share must be between 0 and 1, got ${o.driftShare}`);
+  }
+}
+
 /** A classifier's answer as a labelled row's prediction: its class by name, with probabilities. */
 function classPredicted(p: Prediction): Pick<LabelledRow, 'predicted' | 'probabilities'> {
   return {
@@ -358,6 +418,9 @@ export class Monitoring {
       | { kind: 'window'; sinceMs: number; untilMs: number },
     requested: DriftOptions & { multivariate?: boolean } = {},
   ): Promise<DriftReport & { reference: string; version: string | null; multivariate?: MultivariateDrift }> {
+    checkDriftOptions(requested);
+    checkRange(q);
+    if (reference.kind === 'window') checkRange(reference, REFERENCE_RANGE);
     const options = { ...this.driftOptions(q.model, requested), multivariate: requested.multivariate };
     if (reference.kind === 'window') {
       const report = await this.drift(q, reference, options);
@@ -381,7 +444,7 @@ export class Monitoring {
     if (reference.kind === 'dataset') ref = reference.ref;
     else {
       version ??= await this.latestVersion(q);
-      if (version === null) bad(`no logged predictions of model '${q.model}' in that range`);
+      if (version === null) await this.noPredictions(q);
       const training = await this.references!.trainingData(q.model, version!);
       if (!training) {
         bad(
@@ -409,6 +472,38 @@ export class Monitoring {
       multivariate = await this.multivariate(range, batches, report);
     }
     return { ...report, reference: ref!, version, ...(multivariate ? { multivariate } : {}) };
+  }
+
+  /**
+   * Why a range holds no logged predictions of a model: a 404 when nothing here knows the model
+   * (it is not served and was never logged; one indexed lookup, made only on this path), else a
+   * 400 — the model exists, the range is empty. Without the served models (the CLI), always the 400.
+   */
+  private async noPredictions(q: { model: string; version?: string }): Promise<never> {
+    if (this.config && this.config(q.model) === undefined) {
+      const logged =
+        (await this.db
+          .selectFrom('prediction_batches')
+          .select('id')
+          .where('model', '=', q.model)
+          .limit(1)
+          .executeTakeFirst()) ??
+        (await this.db
+          .selectFrom('monitoring_windows')
+          .select('model')
+          .where('model', '=', q.model)
+          .limit(1)
+          .executeTakeFirst());
+      if (!logged) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_MODEL_NOT_FOUND',
+          `model '${q.model}' is not served here and has no logged predictions`,
+        );
+      }
+    }
+    return bad(
+      `no logged predictions of model '${q.model}'${q.version ? ` version ${q.version}` : ''} in that range`,
+    );
   }
 
   /**
@@ -495,6 +590,7 @@ export class Monitoring {
    * per 1000 predictions and the headline quality figure (accuracy, or RMSE for regression).
    */
   async versions(q: { model: string; sinceMs: number; untilMs: number }): Promise<VersionComparison[]> {
+    checkRange(q);
     const seen = await this.db
       .selectFrom('monitoring_windows')
       .select('version')
@@ -543,6 +639,7 @@ export class Monitoring {
     q: PredictionQuery,
     how: { newest?: number; sample?: number } = {},
   ): Promise<PredictionRow[]> {
+    checkRange(q);
     let query = this.db.selectFrom('prediction_batches').select(['id', 'start_ms', 'end_ms', 'rows']);
     if (q.model !== undefined) query = query.where('model', '=', q.model);
     if (q.version !== undefined) query = query.where('version', '=', q.version);
@@ -630,34 +727,63 @@ export class Monitoring {
 
   /**
    * Stores ground truth, before or long after its prediction; sending the same (request, row)
-   * again replaces it, so retries are harmless. Each item is checked first, naming its index.
+   * again replaces it, so retries are harmless. Each item is checked first, as sent (nothing is
+   * coerced: `null` is not a class, `"2"` is not a weight): a lone item's errors name the field
+   * (`weight`), a list's the item too (`feedback[3].weight`).
    */
-  async recordFeedback(items: readonly FeedbackInput[]): Promise<{ accepted: number }> {
+  async recordFeedback(input: FeedbackInput | readonly FeedbackInput[]): Promise<{ accepted: number }> {
+    const list = Array.isArray(input);
+    const items: readonly unknown[] = list ? (input as readonly FeedbackInput[]) : [input];
     if (items.length === 0) bad('feedback: give at least one item');
     const now = Date.now();
-    const rows = items.map((item, i) => {
-      const at = `feedback[${i}]`;
-      if (typeof item !== 'object' || item === null) bad(`${at} must be an object`);
-      if (typeof item.request_id !== 'string' || item.request_id === '' || item.request_id.length > 256) {
-        bad(`${at}.request_id must be a non-empty string of at most 256 characters`);
+    const rows = items.map((value, i) => {
+      const at = list ? `feedback[${i}].` : '';
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        bad(
+          `${list ? `feedback[${i}]` : 'a feedback item'} must be an object {request_id, ground_truth, row?, weight?}, got ${shown(value)}`,
+        );
       }
-      const row = item.row ?? 0;
-      if (!Number.isSafeInteger(row) || row < 0) bad(`${at}.row must be a non-negative integer`);
+      const item = value as Record<string, unknown>;
+      for (const k of Object.keys(item)) {
+        if (!FEEDBACK_FIELDS.includes(k))
+          bad(`${at}${k} is not a feedback field (${FEEDBACK_FIELDS.join(', ')})`);
+      }
+      const id = item.request_id;
+      if (typeof id !== 'string' || id === '' || id.length > MAX_REQUEST_ID_LENGTH) {
+        bad(
+          `${at}request_id must be a non-empty string of at most ${MAX_REQUEST_ID_LENGTH} characters, got ${shown(id)}`,
+        );
+      }
       const gt = item.ground_truth;
       if (
-        !['string', 'number', 'boolean'].includes(typeof gt) ||
-        (typeof gt === 'number' && !Number.isFinite(gt))
+        !(
+          typeof gt === 'string' ||
+          typeof gt === 'boolean' ||
+          (typeof gt === 'number' && Number.isFinite(gt))
+        )
       ) {
-        bad(`${at}.ground_truth must be a string, a finite number or a boolean`);
+        bad(`${at}ground_truth must be a string, a finite number or a boolean, got ${shown(gt)}`);
       }
-      const weight = item.weight ?? 1;
-      if (typeof weight !== 'number' || !(weight > 0) || !Number.isFinite(weight))
-        bad(`${at}.weight must be a positive number`);
+      if (typeof gt === 'string' && gt.length > MAX_GROUND_TRUTH_LENGTH) {
+        bad(
+          `${at}ground_truth is ${gt.length} characters long, and a class name may be at most ${MAX_GROUND_TRUTH_LENGTH}`,
+        );
+      }
+      const row = item.row === undefined ? 0 : item.row;
+      if (typeof row !== 'number' || !Number.isSafeInteger(row) || row < 0) {
+        bad(
+          `${at}row must be a non-negative integer when present (the request's 0-based row), got ${shown(row)}`,
+        );
+      }
+      const weight = item.weight === undefined ? 1 : item.weight;
+      if (typeof weight !== 'number' || !(weight > 0) || !Number.isFinite(weight)) {
+        bad(`${at}weight must be a positive finite number when present, got ${shown(weight)}`);
+      }
       return {
-        request_id: item.request_id,
-        row_index: row,
+        request_id: id as string,
+        row_index: row as number,
         ground_truth: JSON.stringify(gt),
-        weight,
+        weight: weight as number,
         received_ms: now,
       };
     });
@@ -758,13 +884,24 @@ export class Monitoring {
     q: PerformanceQuery,
     options: { labelledOnly?: boolean } = {},
   ): Promise<PerformanceResult> {
+    checkRange(q);
+    if (q.windowMs !== undefined) {
+      if (!(q.windowMs >= 1)) bad(`window must be at least 1ms, got ${q.windowMs} ms`);
+      if ((q.untilMs - q.sinceMs) / q.windowMs > MAX_WINDOWS) {
+        bad('window: at most 10 000 windows per request (a longer window or a shorter range)');
+      }
+      // The first window starts on a multiple of its length at or before since.
+      if (Math.floor(q.sinceMs / q.windowMs) * q.windowMs < -MAX_TIME_MS) {
+        bad('since: the first window would start before the earliest date a Date holds (-271821-04-20)');
+      }
+    }
     const { predictions, labelled } = await this.labelled(q, options.labelledOnly === true);
+    const isClassification = (subset: readonly LabelledRow[]) =>
+      subset.some((x) => typeof x.predicted === 'string' || x.probabilities !== undefined);
+    if (q.positive !== undefined) this.checkPositive(q.model, q.positive, labelled, isClassification);
     const metricsOf = (subset: readonly LabelledRow[]): PerformanceMetrics | null => {
       if (subset.length === 0) return null;
-      const classification = subset.some(
-        (x) => typeof x.predicted === 'string' || x.probabilities !== undefined,
-      );
-      return classification ? classificationMetrics(subset, q.positive) : regressionMetrics(subset);
+      return isClassification(subset) ? classificationMetrics(subset, q.positive) : regressionMetrics(subset);
     };
     const result: PerformanceResult = {
       model: q.model,
@@ -811,6 +948,36 @@ export class Monitoring {
   }
 
   /**
+   * Refuses a positive class the model does not have (its `label_names`, or the classes its
+   * labelled predictions and ground truth hold), or any positive class for a regressor: else
+   * precision, recall and F1 would be 0 for a typo. Nothing to check against, nothing refused.
+   */
+  private checkPositive(
+    model: string,
+    positive: string,
+    labelled: readonly LabelledPrediction[],
+    isClassification: (rows: readonly LabelledRow[]) => boolean,
+  ): void {
+    const rows = labelled.map((x) => x.row);
+    if (rows.length > 0 && !isClassification(rows)) {
+      bad(`positive: model '${model}' is scored as a regressor here; positive is for classifiers`);
+    }
+    const classes = new Set(this.config?.(model)?.labelNames ?? []);
+    for (const r of rows) {
+      classes.add(String(r.actual));
+      classes.add(String(r.predicted));
+    }
+    if (classes.size > 0 && !classes.has(positive)) {
+      bad(
+        `positive: ${shown(positive)} is not a class of model '${model}' (classes: ${[...classes]
+          .sort()
+          .map((c) => shown(c))
+          .join(', ')})`,
+      );
+    }
+  }
+
+  /**
    * Drift of a model's logged inputs in a range against a reference table (the training dataset
    * version's files, or another range of the log), with Evidently's tests and defaults (see
    * src/monitoring/drift). Only columns both sides have are compared.
@@ -823,12 +990,10 @@ export class Monitoring {
       | { sinceMs: number; untilMs: number },
     options: DriftOptions = {},
   ): Promise<DriftReport> {
+    checkRange(q);
+    if ('sinceMs' in reference) checkRange(reference, REFERENCE_RANGE);
     const current = await this.loggedTable(q);
-    if (current.rows.length === 0) {
-      bad(
-        `no logged predictions of model '${q.model}'${q.version ? ` version ${q.version}` : ''} in that range`,
-      );
-    }
+    if (current.rows.length === 0) await this.noPredictions(q);
     if ('profile' in reference) {
       const shared = current.columns.filter((c) => reference.profile.get(c));
       if (shared.length === 0) bad("the reference has none of the model's logged input columns");
@@ -859,7 +1024,11 @@ export class Monitoring {
       };
     } else {
       const ref = await this.loggedTable({ ...q, sinceMs: reference.sinceMs, untilMs: reference.untilMs });
-      if (ref.rows.length === 0) bad('no logged predictions in the reference range');
+      if (ref.rows.length === 0) {
+        bad(
+          `no logged predictions of model '${q.model}'${q.version ? ` version ${q.version}` : ''} in the reference window ${new Date(reference.sinceMs).toISOString()}..${new Date(reference.untilMs).toISOString()}`,
+        );
+      }
       refColumns = ref.columns;
       refBatches = async function* () {
         yield ref;
@@ -905,6 +1074,7 @@ export class Monitoring {
     sinceMs: number;
     untilMs: number;
   }): Promise<ServiceStats> {
+    checkRange(q);
     // Minute windows only: counts, CPU time and every written row's latency, merged (an hour of
     // traffic is 60 rows here, not an hour of raw predictions).
     let windows = this.db
@@ -942,6 +1112,7 @@ export class Monitoring {
     sinceMs: number;
     untilMs: number;
   }): Promise<TableProfile> {
+    checkRange(q);
     const firstHour = Math.ceil(q.sinceMs / HOUR_MS) * HOUR_MS;
     const lastHour = Math.floor(q.untilMs / HOUR_MS) * HOUR_MS;
     let hoursQ = this.db

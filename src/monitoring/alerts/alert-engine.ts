@@ -3,9 +3,16 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { SlipwayError } from '../../errors/index.js';
 import type { ModelVersion, Registry } from '../../registry/index.js';
+import { parseDatasetRef } from '../../registry/index.js';
 import type { Database } from '../../store/index.js';
 import type { AlertTables } from '../alert-migrations.js';
-import { parseDuration } from '../durations.js';
+import {
+  checkDurationMs,
+  MAX_DURATION_MS,
+  MAX_TIME_MS,
+  parseDurationInput,
+  parseWindowReference,
+} from '../durations.js';
 import type { AlertMetricSource, Measurement } from './alert-metrics.js';
 import { checkRetrainConfig, type RetrainConfig, runCommand } from './retrain.js';
 import { compare, formatDuration, parseRuleExpression, type RuleExpression } from './rule-expression.js';
@@ -146,6 +153,27 @@ export interface AlertEngineOptions {
 
 const DEFAULT_INTERVAL_MS = 60_000;
 
+/** What a rule takes; anything else is refused rather than ignored. */
+const RULE_FIELDS = [
+  'name',
+  'model',
+  'version',
+  'expression',
+  'interval',
+  'for',
+  'reference',
+  'webhooks',
+  'retrain',
+] as const;
+
+/**
+ * Names the alert routes take for themselves (`GET …/alerts/history`, `POST …/alerts/evaluate`):
+ * a rule so named could not be reached by name. A rule id's shape is refused too, as names and
+ * ids share the `…/alerts/{rule}` path.
+ */
+const RESERVED_NAMES = ['history', 'evaluate'];
+const RULE_ID = /^al-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const bad = (message: string): never => {
   throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
 };
@@ -193,9 +221,18 @@ export class AlertEngine {
   // ---------------------------------------------------------------- rules
 
   async createRule(input: AlertRuleInput): Promise<AlertRule> {
-    if (typeof input !== 'object' || input === null) bad('rule must be an object');
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) bad('rule must be an object');
+    for (const k of Object.keys(input)) {
+      if (!(RULE_FIELDS as readonly string[]).includes(k))
+        bad(`${k} is not a rule field (${RULE_FIELDS.join(', ')})`);
+    }
     if (typeof input.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,255}$/.test(input.name)) {
       bad('name must be 1-256 letters, digits, _ . : or -, starting with a letter or digit');
+    }
+    if (RESERVED_NAMES.includes(input.name) || RULE_ID.test(input.name)) {
+      bad(
+        `name: '${input.name}' is reserved (${RESERVED_NAMES.join(', ')} and rule ids al-<uuid> name routes or rules): choose another`,
+      );
     }
     if (typeof input.model !== 'string' || input.model === '') bad('model must be a model name');
     if (input.version != null && (typeof input.version !== 'string' || input.version === '')) {
@@ -205,16 +242,7 @@ export class AlertEngine {
     const intervalMs = durationField(input.interval, 'interval', DEFAULT_INTERVAL_MS);
     if (intervalMs < 1000) bad('interval must be at least 1s');
     const forMs = durationField(input.for, 'for', 0);
-    const reference = input.reference ?? null;
-    if (reference !== null) {
-      if (typeof reference !== 'string' || reference === '')
-        bad('reference must be training, a dataset ref or window:<since>/<until>');
-      if (parsed.kind !== 'drift' && parsed.kind !== 'column_drift')
-        bad(`reference: ${parsed.metric} is not a drift metric`);
-      if (reference.startsWith('window:') && !/^window:[^/]+\/[^/]+$/.test(reference)) {
-        bad('reference must be window:<since>/<until>, e.g. window:8d/1d');
-      }
-    }
+    const reference = checkReference(input.reference, parsed);
     const webhooks = input.webhooks ?? [];
     if (!Array.isArray(webhooks)) bad('webhooks must be an array of {url, secret?}');
     webhooks.forEach((h, i) => {
@@ -467,16 +495,25 @@ export class AlertEngine {
     const row = await this.row(id);
     const rule = toRule(row);
     const expr = rule.parsed;
-    const window = { sinceMs: now - expr.windowMs, untilMs: now };
+    // Held within the dates a Date can show, whatever the rule: history and webhooks print it.
+    const window = { sinceMs: Math.max(now - expr.windowMs, -MAX_TIME_MS), untilMs: now };
     let m: Measurement;
-    try {
-      m = await this.options.metrics.measure(
-        { model: rule.model, version: rule.version, reference: rule.reference },
-        expr,
-        window,
-      );
-    } catch (err) {
-      m = { value: null, reason: `cannot measure: ${(err as Error).message}` };
+    if (!(expr.windowMs >= 1 && expr.windowMs <= MAX_DURATION_MS)) {
+      // Stored before windows were bounded: reported, never measured.
+      m = {
+        value: null,
+        reason: `the window ${formatDuration(expr.windowMs)} is outside 1ms to ${MAX_DURATION_MS / 86_400_000}d: recreate the rule with a shorter one`,
+      };
+    } else {
+      try {
+        m = await this.options.metrics.measure(
+          { model: rule.model, version: rule.version, reference: rule.reference },
+          expr,
+          window,
+        );
+      } catch (err) {
+        m = { value: null, reason: `cannot measure: ${(err as Error).message}` };
+      }
     }
     const value = m.value !== null && Number.isFinite(m.value) ? m.value : null;
     const reason = value === null ? (m.reason ?? 'no value') : null;
@@ -715,14 +752,42 @@ export class AlertEngine {
   }
 }
 
-function durationField(v: string | number | undefined, field: string, fallback: number): number {
+/** A rule's `interval` or `for`: a duration (`5m`) or milliseconds, 0 to 366 days. */
+function durationField(v: unknown, field: string, fallback: number): number {
   if (v === undefined || v === null) return fallback;
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v) || v < 0) bad(`${field} must be a duration (30s, 5m) or milliseconds`);
+    if (!Number.isSafeInteger(v) || v < 0)
+      bad(`${field} must be a duration (30s, 5m) or a whole number of milliseconds, got ${v}`);
+    if (v > 0) checkDurationMs(v, field);
     return v;
   }
-  if (v === '0') return 0;
-  return parseDuration(v, field);
+  if (typeof v !== 'string') bad(`${field} must be a duration (30s, 5m) or milliseconds`);
+  if ((v as string).trim() === '0') return 0;
+  return parseDurationInput(v as string, field);
+}
+
+/**
+ * A drift rule's reference, checked as it will be read: `training`, a dataset version
+ * (`adult@1`), a `file:` URI, or a past window `window:<since>/<until>` in order (now).
+ */
+function checkReference(value: unknown, parsed: RuleExpression): string | null {
+  if (value === undefined || value === null) return null;
+  const expected =
+    'training, a dataset version (adult@1), a file: URI or window:<since>/<until> (e.g. window:8d/1d)';
+  if (typeof value !== 'string' || value.trim() === '') bad(`reference must be ${expected}`);
+  const reference = value as string;
+  if (parsed.kind !== 'drift' && parsed.kind !== 'column_drift')
+    bad(`reference: ${parsed.metric} is not a drift metric`);
+  if (reference === 'training') return reference;
+  if (reference.startsWith('window:')) {
+    parseWindowReference(reference, 'reference');
+    return reference;
+  }
+  const ref = parseDatasetRef(reference, 'reference');
+  if (ref.uri !== null && !ref.uri.startsWith('file:')) {
+    bad(`reference: ${JSON.stringify(reference)} cannot be read; give ${expected}`);
+  }
+  return reference;
 }
 
 function toRule(r: RuleRow): AlertRule {
@@ -732,7 +797,7 @@ function toRule(r: RuleRow): AlertRule {
     model: r.model,
     version: r.version,
     expression: r.expression,
-    parsed: parseRuleExpression(r.expression),
+    parsed: parseRuleExpression(r.expression, { stored: true }),
     intervalMs: Number(r.interval_ms),
     forMs: Number(r.for_ms),
     reference: r.reference,

@@ -7,7 +7,7 @@ import { readTable, TableProfile } from '../../data/index.js';
 import type { Registry } from '../../registry/index.js';
 import { parseDatasetRef } from '../../registry/index.js';
 import { analyzeDrift, type DriftAnalysis, type DriftOptions } from '../drift/index.js';
-import { parseTime } from '../durations.js';
+import { parseWindowReference } from '../durations.js';
 import { type LoggedPrediction, type Monitoring, rowsTable } from '../monitoring.js';
 import type { RuleExpression } from './rule-expression.js';
 
@@ -184,9 +184,14 @@ export class MonitoringMetrics implements AlertMetricSource {
   ): Promise<{ profile: TableProfile; dataset?: string } | { reason: string }> {
     const spec = target.reference ?? 'training';
     if (spec.startsWith('window:')) {
-      const [since, until] = spec.slice('window:'.length).split('/');
-      const sinceMs = parseTime(since ?? '', 'reference', window.untilMs);
-      const untilMs = parseTime(until ?? '', 'reference', window.untilMs);
+      let sinceMs: number;
+      let untilMs: number;
+      try {
+        // As the rule was checked when created; an absolute end may since have made it reversed.
+        ({ sinceMs, untilMs } = parseWindowReference(spec, 'reference', window.untilMs));
+      } catch (err) {
+        return { reason: (err as Error).message };
+      }
       // The same segment then and now.
       const rows = await this.logged(
         target.model,

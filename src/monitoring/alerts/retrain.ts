@@ -22,6 +22,9 @@ export interface CommandResult {
 
 export const TAIL_BYTES = 8192;
 
+/** The longest delay a Node timer keeps. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Checks a retrain config from the API or CLI; errors name the field. */
 export function checkRetrainConfig(value: unknown, field = 'retrain'): RetrainConfig {
   const bad = (m: string): never => {
@@ -43,8 +46,14 @@ export function checkRetrainConfig(value: unknown, field = 'retrain'): RetrainCo
   }
   if (v.cwd !== undefined && (typeof v.cwd !== 'string' || v.cwd === ''))
     bad('.cwd must be a directory path');
-  if (v.timeoutMs !== undefined && (!Number.isSafeInteger(v.timeoutMs) || (v.timeoutMs as number) <= 0)) {
-    bad('.timeoutMs must be a positive integer');
+  // A Node timer longer than 2^31-1 ms fires at once: the command would be killed on start.
+  if (
+    v.timeoutMs !== undefined &&
+    (!Number.isSafeInteger(v.timeoutMs) ||
+      (v.timeoutMs as number) <= 0 ||
+      (v.timeoutMs as number) > MAX_TIMER_MS)
+  ) {
+    bad(`.timeoutMs must be a positive integer of at most ${MAX_TIMER_MS} (about 24.8 days)`);
   }
   if (v.env !== undefined) {
     if (typeof v.env !== 'object' || v.env === null || Array.isArray(v.env))

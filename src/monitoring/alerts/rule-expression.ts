@@ -21,6 +21,7 @@
  */
 import { SlipwayError } from '../../errors/index.js';
 import { statTests } from '../drift/index.js';
+import { MAX_DURATION_MS } from '../durations.js';
 
 export type Comparison = '>' | '>=' | '<' | '<=' | '==' | '!=';
 export type MetricKind = 'service' | 'performance' | 'drift' | 'column_drift';
@@ -110,8 +111,12 @@ const OPS = new Set<string>(['>', '>=', '<', '<=', '==', '!=']);
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
 const COLUMN = /^[^\s()]+$/;
 
-/** Parses a rule; an error names the 1-based position of what it could not read. */
-export function parseRuleExpression(src: string): RuleExpression {
+/**
+ * Parses a rule; an error names the 1-based position of what it could not read. The window is
+ * 1 ms to 366 days; `stored` lifts that bound for a rule read back from the store, which may
+ * predate it (it must still list and delete; evaluation refuses to measure it).
+ */
+export function parseRuleExpression(src: string, options: { stored?: boolean } = {}): RuleExpression {
   if (typeof src !== 'string' || src.trim() === '') {
     throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'expression: must be a non-empty string');
   }
@@ -181,6 +186,9 @@ export function parseRuleExpression(src: string): RuleExpression {
       if (!m || Number(m[1]) <= 0)
         fail(src, d.at, `expected a duration such as 30s, 5m, 1h or 1d, got '${d.text}'`);
       windowMs = Math.round(Number(m![1]) * UNITS[m![2]!]!);
+      if (!options.stored && !(windowMs >= 1 && windowMs <= MAX_DURATION_MS)) {
+        fail(src, d.at, `the window must be 1ms to ${MAX_DURATION_MS / 86_400_000}d, got '${d.text}'`);
+      }
       explicitWindow = true;
     } else if (t.text.startsWith('segment=')) {
       if (segment) fail(src, t.at, "'segment=' given twice");

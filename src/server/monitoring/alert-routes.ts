@@ -8,6 +8,8 @@ import type {
   Evaluation,
   RetrainRun,
 } from '../../monitoring/alerts/index.js';
+import { isoOrNull } from '../../monitoring/index.js';
+import { bodyAsSent } from './body-as-sent.js';
 
 const errorBody = {
   type: 'object',
@@ -28,13 +30,17 @@ const ruleBody = {
       type: 'string',
       minLength: 1,
       description:
-        'metric op threshold [over window] [segment=key:value], e.g. "accuracy < 0.8 over 1d segment=region:EU"',
+        'metric op threshold [over window (at most 366d)] [segment=key:value], e.g. "accuracy < 0.8 over 1d segment=region:EU"',
     },
-    interval: { ...duration, description: 'evaluation interval (default 1m)' },
-    for: { ...duration, description: 'how long the condition must hold before firing (default 0)' },
+    interval: { ...duration, description: 'evaluation interval, 1s to 366d (default 1m)' },
+    for: {
+      ...duration,
+      description: 'how long the condition must hold before firing, at most 366d (default 0)',
+    },
     reference: {
       type: ['string', 'null'],
-      description: 'drift reference: training (default), a dataset ref (adult@1) or window:<since>/<until>',
+      description:
+        'drift reference: training (default), a dataset ref (adult@1), a file: URI or window:<since>/<until> (since before until)',
     },
     webhooks: {
       type: 'array',
@@ -59,7 +65,9 @@ const ruleBody = {
   },
 } as const;
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+// Null for a time no Date holds (an event stored before windows were bounded): one such row must
+// not fail a listing of every rule's history.
+const iso = isoOrNull;
 
 /** A rule as the API shows it (snake_case, ISO times, no webhook secrets). */
 export function ruleJson(r: AlertRule) {
@@ -187,6 +195,8 @@ export function alertRoutes(engine: AlertEngine): FastifyPluginAsync {
       base,
       {
         config: { scope: 'admin' },
+        // As sent, not coerced by AJV (1 → "1"): createRule checks every field, naming it.
+        validatorCompiler: bodyAsSent,
         schema: {
           tags: ['monitoring'],
           summary: 'Create an alert rule',

@@ -1,12 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { SlipwayError } from '../../errors/index.js';
+import { MAX_REQUEST_ID_LENGTH } from '../../inference/index.js';
 import {
   type FeedbackInput,
   type Monitoring,
-  parseDuration,
+  parseDurationInput,
   parseTime,
+  parseWindowReference,
   predictionJson,
 } from '../../monitoring/index.js';
+import { bodyAsSent } from './body-as-sent.js';
 
 const errorBody = {
   type: 'object',
@@ -18,7 +21,7 @@ const feedbackItem = {
   required: ['request_id', 'ground_truth'],
   additionalProperties: false,
   properties: {
-    request_id: { type: 'string', minLength: 1, maxLength: 256 },
+    request_id: { type: 'string', minLength: 1, maxLength: MAX_REQUEST_ID_LENGTH },
     row: {
       type: 'integer',
       minimum: 0,
@@ -32,18 +35,50 @@ const feedbackItem = {
 const range = {
   model: { type: 'string', minLength: 1 },
   version: { type: 'string' },
-  since: { type: 'string', description: 'ISO date-time, epoch ms, or a duration ago (1h); default 1d' },
-  until: { type: 'string', description: 'ISO date-time, epoch ms, or a duration ago; default now' },
+  since: {
+    type: 'string',
+    description: 'ISO 8601 date or date-time, epoch ms (digits only), or a duration ago (1h); default 1d',
+  },
+  until: {
+    type: 'string',
+    description: 'ISO 8601 date or date-time, epoch ms (digits only), or a duration ago; default now',
+  },
 } as const;
 
 type RangeQuery = { model: string; version?: string; since?: string; until?: string };
 
+const bad = (message: string): never => {
+  throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
+};
+
+/** A query's range: both ends given or defaulted (the last day), since before until. */
 function timeRange(q: RangeQuery): { sinceMs: number; untilMs: number } {
   const now = Date.now();
   const sinceMs = q.since === undefined ? now - 86_400_000 : parseTime(q.since, 'since', now);
   const untilMs = q.until === undefined ? now + 1 : parseTime(q.until, 'until', now);
-  if (sinceMs >= untilMs) throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'since must be before until');
+  if (sinceMs >= untilMs) bad('since must be before until');
   return { sinceMs, untilMs };
+}
+
+/** The feedback items of a body: one item, an array of them, or `{feedback: [...]}`. */
+function feedbackItems(body: unknown): FeedbackInput | readonly FeedbackInput[] {
+  const shape =
+    'the body must be a feedback item {request_id, ground_truth, row?, weight?}, an array of them or {"feedback": [...]}';
+  const list = (items: unknown, field: string): readonly FeedbackInput[] => {
+    if (!Array.isArray(items)) bad(`${field} must be an array of feedback items`);
+    const n = (items as unknown[]).length;
+    if (n === 0 || n > 100_000) bad(`${field} must hold 1 to 100000 items, got ${n}`);
+    return items as FeedbackInput[];
+  };
+  if (Array.isArray(body)) return list(body, 'feedback');
+  if (typeof body !== 'object' || body === null) bad(shape);
+  const o = body as Record<string, unknown>;
+  if (!('feedback' in o)) return o as unknown as FeedbackInput;
+  for (const k of Object.keys(o)) {
+    if (k !== 'feedback')
+      bad(`${k} is not a field beside feedback (${shape.slice('the body must be '.length)})`);
+  }
+  return list(o.feedback, 'feedback');
 }
 
 /** A query's model, optional version and time range, as the monitoring service takes them. */
@@ -57,10 +92,13 @@ function modelRange(q: RangeQuery): { model: string; version?: string; sinceMs: 
  */
 export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
   return async (app) => {
-    app.post<{ Body: FeedbackInput | FeedbackInput[] | { feedback: FeedbackInput[] } }>(
+    app.post<{ Body: unknown }>(
       '/v1/feedback',
       {
         config: { scope: 'predict' },
+        // Not the control plane's AJV: it coerces (null → "", "2" → 2) and answers a bad item of
+        // this union with every branch's complaint. recordFeedback checks each field, naming it.
+        validatorCompiler: bodyAsSent,
         schema: {
           tags: ['monitoring'],
           summary:
@@ -85,11 +123,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
           },
         },
       },
-      async (req) => {
-        const b = req.body;
-        const items = Array.isArray(b) ? b : 'feedback' in b ? b.feedback : [b];
-        return monitoring.recordFeedback(items);
-      },
+      async (req) => monitoring.recordFeedback(feedbackItems(req.body)),
     );
 
     app.get<{ Querystring: RangeQuery & { request_id?: string; limit?: number } }>(
@@ -124,12 +158,16 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
       async (req) => {
         const q = req.query;
         const now = Date.now();
+        // No default range here: without since and until, every logged prediction (newest first).
+        // A reversed range is refused by the service, as on the other endpoints.
+        const sinceMs = q.since !== undefined ? parseTime(q.since, 'since', now) : undefined;
+        const untilMs = q.until !== undefined ? parseTime(q.until, 'until', now) : undefined;
         const predictions = await monitoring.predictions({
           ...(q.model !== undefined ? { model: q.model } : {}),
           ...(q.version !== undefined ? { version: q.version } : {}),
           ...(q.request_id !== undefined ? { requestId: q.request_id } : {}),
-          ...(q.since !== undefined ? { sinceMs: parseTime(q.since, 'since', now) } : {}),
-          ...(q.until !== undefined ? { untilMs: parseTime(q.until, 'until', now) } : {}),
+          ...(sinceMs !== undefined ? { sinceMs } : {}),
+          ...(untilMs !== undefined ? { untilMs } : {}),
           limit: q.limit ?? 100,
         });
         return {
@@ -156,7 +194,11 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
               ...range,
               segment: { type: 'string', pattern: '^[^:]+:.*$', description: 'key:value, e.g. region:EU' },
               by: { type: 'string', minLength: 1, description: 'a segment key: one result per value' },
-              window: { type: 'string', description: 'a duration: one result per window (1h, 1d)' },
+              window: {
+                type: 'string',
+                description:
+                  'a duration of at most 366d: one result per window (1h, 1d); 10 000 windows at most',
+              },
               positive: { type: 'string', description: 'the positive class of binary precision/recall/F1' },
             },
           },
@@ -169,10 +211,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
       async (req) => {
         const q = req.query;
         const { sinceMs, untilMs } = timeRange(q);
-        const windowMs = q.window === undefined ? undefined : parseDuration(q.window, 'window');
-        if (windowMs !== undefined && (untilMs - sinceMs) / windowMs > 10_000) {
-          throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'window: at most 10 000 windows per request');
-        }
+        const windowMs = q.window === undefined ? undefined : parseDurationInput(q.window, 'window');
         const colon = q.segment?.indexOf(':') ?? -1;
         return monitoring.performance({
           model: q.model,
@@ -274,7 +313,11 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
                 type: 'string',
                 description: "one of Evidently's tests for every column (ks, psi, wasserstein…)",
               },
-              threshold: { type: 'number' },
+              threshold: {
+                type: 'number',
+                minimum: 0,
+                description: "every column's threshold (a number >= 0)",
+              },
               drift_share: { type: 'number', minimum: 0, maximum: 1 },
               multivariate: {
                 type: 'boolean',
@@ -293,16 +336,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
         if (ref === 'training') reference = { kind: 'training' };
         else if (ref.startsWith('window:')) {
           // `window:2d..1d` (or `window:2d/1d`, as alert rules write it)
-          const [a, b] = ref.slice(7).split(ref.includes('..') ? '..' : '/');
-          if (a === undefined || b === undefined || a === '' || b === '') {
-            throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'reference must be window:<since>..<until>');
-          }
-          const now = Date.now();
-          reference = {
-            kind: 'window',
-            sinceMs: parseTime(a, 'reference since', now),
-            untilMs: parseTime(b, 'reference until', now),
-          };
+          reference = { kind: 'window', ...parseWindowReference(ref, 'reference') };
         } else reference = { kind: 'dataset', ref };
         return monitoring.driftAgainst(range, reference, {
           ...(q.test !== undefined ? { test: q.test } : {}),

@@ -12,6 +12,7 @@ import {
   type InferRequest,
   type InferResponse,
   isDatatype,
+  MAX_REQUEST_ID_LENGTH,
   type Parameters,
   type RequestedOutput,
   type Tensor,
@@ -76,9 +77,6 @@ export function decodeInferRequest(body: Buffer, headerLength: number | undefine
   }
   return request;
 }
-
-/** Longest request id a client may bring: it travels back in a response header. */
-export const MAX_REQUEST_ID_LENGTH = 1024;
 
 /**
  * A request's own `id`, which is echoed in the body and in the `x-request-id` header: a string
