@@ -241,6 +241,21 @@ describe('bad input is a 4xx naming the field, and the server lives on', () => {
     assert.match(((await br.json()) as { error: string }).error, /Content-Encoding 'br' is not supported/);
   });
 
+  test('an alert rule with a 256-character name can be fetched by its path', async () => {
+    const name = 'r'.repeat(256);
+    const made = await postJson(`${url}/api/v1/monitoring/alerts`, {
+      name,
+      model: 'tabular',
+      expression: 'error_rate > 0.5',
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const got = await getJson(`${url}/api/v1/monitoring/alerts/${name}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.name, name);
+    const del = await fetch(`${url}/api/v1/monitoring/alerts/${name}`, { method: 'DELETE' });
+    assert.ok(del.status < 300);
+  });
+
   test('a timeout past what a Node timer holds waits like no timeout, not an instant 504', async () => {
     const r = await postJson(`${url}/v2/models/slow/infer`, {
       ...slowRequest(1),

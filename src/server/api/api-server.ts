@@ -49,6 +49,9 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,
+    // Path parameters carry names of up to 256 characters (rules, models), percent-encoded up
+    // to three times as long; Fastify's default of 100 answers longer ones with its own 414.
+    maxParamLength: 2048,
     // Fastify never listens: the REST server owns the socket and hands requests over.
     serverFactory: (h) => {
       handler = h;
