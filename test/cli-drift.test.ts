@@ -116,6 +116,12 @@ describe('slipway drift', () => {
     const share = await slipway(['drift', '--reference', REF, '--current', CUR, '--drift-share', '2']);
     assert.notEqual(share.code, 0);
     assert.match(share.stderr, /drift-share/);
+    const missing = await slipway(['drift', '--reference', join(dir, 'nope.csv'), '--current', CUR]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error: --reference .*nope\.csv: no such file/);
+    const folder = await slipway(['drift', '--reference', REF, '--current', dir]);
+    assert.equal(folder.code, 1);
+    assert.match(folder.stderr, /^error: --current .*: not a file/);
   });
 
   test('--html writes one self-contained file with one chart per column', async () => {

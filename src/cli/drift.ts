@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   analyzeDrift,
@@ -132,6 +132,16 @@ export function registerDriftCommand(program: Command): void {
       runCommand(async () => {
         const { all, columns } = overrides(flags);
         const driftShare = flags.driftShare ?? DEFAULT_DRIFT_SHARE;
+        // A file that cannot be read is named by its flag, not only by the system's message.
+        for (const [flag, path] of [
+          ['--reference', flags.reference],
+          ['--current', flags.current],
+        ] as const) {
+          const s = await stat(path).catch((err: NodeJS.ErrnoException) => err);
+          if (s instanceof Error)
+            throw new Error(`${flag} ${path}: ${s.code === 'ENOENT' ? 'no such file' : s.message}`);
+          if (!s.isFile()) throw new Error(`${flag} ${path}: not a file`);
+        }
         const analysis = await analyzeDrift(flags.reference, flags.current, {
           driftShare,
           test: all.test,
