@@ -256,6 +256,25 @@ describe('bad input is a 4xx naming the field, and the server lives on', () => {
     assert.ok(del.status < 300);
   });
 
+  test('compressed uploads are refused, not half-stored; a corrupt gzip upload does not stop the server', async () => {
+    for (const [path, method] of [
+      ['/api/v1/models/gz-model/versions?create_model=true', 'POST'],
+      ['/api/2.0/mlflow-artifacts/artifacts/gz/a.txt', 'PUT'],
+    ] as const) {
+      for (const body of [gzipSync('hello world'), Buffer.from('\x1f\x8b\x08\x00junk', 'latin1')]) {
+        const res = await fetch(`${url}${path}`, {
+          method,
+          headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
+          body,
+        });
+        assert.equal(res.status, 400, path);
+        // The admin API answers {error}, the MLflow proxy {error_code, message}.
+        assert.match(await res.text(), /Content-Encoding 'gzip' is accepted on JSON bodies only/);
+        await alive();
+      }
+    }
+  });
+
   test('a timeout past what a Node timer holds waits like no timeout, not an instant 504', async () => {
     const r = await postJson(`${url}/v2/models/slow/infer`, {
       ...slowRequest(1),

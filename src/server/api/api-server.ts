@@ -109,6 +109,14 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
         `Content-Encoding '${encoding}' is not supported (gzip, deflate)`,
       );
     }
+    // Uploads (ONNX files, artifacts) are streamed to storage as sent; only JSON is inflated here.
+    const type = String(req.headers['content-type'] ?? '');
+    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `Content-Encoding '${encoding}' is accepted on JSON bodies only; send ${type ? `a ${type} body` : 'this body'} uncompressed`,
+      );
+    }
     const inflated: Transform & { receivedEncodedLength?: number } = payload.pipe(
       encoding === 'gzip' ? createGunzip() : createInflate(),
     );
@@ -117,6 +125,9 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
     payload.on('data', (chunk: Buffer) => {
       inflated.receivedEncodedLength! += chunk.length;
     });
+    // Fastify's body reader reports a corrupt stream as a 400; this keeps one it never reads
+    // (a request refused before its body) from being an unhandled 'error' event.
+    inflated.on('error', () => undefined);
     return inflated;
   });
   fastify.decorateRequest('principal', null as unknown as Principal);
