@@ -275,6 +275,16 @@ describe('bad input is a 4xx naming the field, and the server lives on', () => {
     }
   });
 
+  test('a path segment past 2048 characters is a 414 in the error shape of its API', async () => {
+    const admin = await getJson(`${url}/api/v1/models/${'a'.repeat(3000)}`);
+    assert.equal(admin.status, 414);
+    assert.equal(admin.body.code, 'SLIPWAY_ERR_BAD_REQUEST');
+    assert.match(admin.body.error, /longer than the 2048 characters/);
+    const mlflow = await getJson(`${url}/api/2.0/mlflow/logged-models/${'a'.repeat(3000)}`);
+    assert.equal(mlflow.status, 414);
+    assert.equal(mlflow.body.error_code, 'INVALID_PARAMETER_VALUE');
+  });
+
   test('a timeout past what a Node timer holds waits like no timeout, not an instant 504', async () => {
     const r = await postJson(`${url}/v2/models/slow/infer`, {
       ...slowRequest(1),

@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
+  type FastifyReply,
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
@@ -52,6 +53,20 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
     // Path parameters carry names of up to 256 characters (rules, models), percent-encoded up
     // to three times as long; Fastify's default of 100 answers longer ones with its own 414.
     maxParamLength: 2048,
+    // A path Fastify's router refuses (a parameter past that length, a malformed URL) is answered
+    // in the shape of the API it was meant for.
+    frameworkErrors: (err, req, reply) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const e = new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        tooLong ? 'a path segment is longer than the 2048 characters a name may take' : err.message,
+      );
+      const status = tooLong ? 414 : e.httpStatus;
+      const mlflow = /^\/(?:api\/[0-9.]+\/mlflow|ajax-api)\//.test(req.url);
+      (reply as unknown as FastifyReply)
+        .code(status)
+        .send(mlflow ? { error_code: e.mlflowCode, message: e.message } : { error: e.message, code: e.code });
+    },
     // Fastify never listens: the REST server owns the socket and hands requests over.
     serverFactory: (h) => {
       handler = h;
