@@ -388,7 +388,18 @@ describe('admin API', () => {
       ['GET', '/api/v1/models?filter=nam%20%3D%20%27x%27', undefined, /filter: unknown attribute 'nam'/],
       ['GET', '/api/v1/models?tag=novalue', undefined, /^tag: "novalue" must be key=value/],
       ['GET', '/api/v1/models?page_token=zzz', undefined, /page_token/],
-      ['GET', '/api/v1/models/adult/versions/abc', undefined, /params[./]version must be integer/],
+      [
+        'GET',
+        '/api/v1/models/adult/versions/abc',
+        undefined,
+        /params[./]version: "abc" is not a version number/,
+      ],
+      [
+        'GET',
+        '/api/v1/models/adult/versions/1e3',
+        undefined,
+        /params[./]version: "1e3" is not a version number/,
+      ],
       ['GET', '/api/v1/models/adult/versions/0', undefined, /params[./]version must be >= 1/],
       [
         'GET',
@@ -417,7 +428,7 @@ describe('admin API', () => {
     const uploads: [string, RegExp][] = [
       ['metric=auc', /^metric: "auc" must be key=value/],
       ['metric=auc=high', /^metric: "auc=high" must be name=<number>/],
-      ['training_data=not%20a%20ref', /^trainingData: "not a ref"/],
+      ['training_data=not%20a%20ref', /^training_data: "not a ref"/],
       ['alias=v2', /^alias: "v2" is not a valid alias/],
       ['config=%7Bnope', /^config: not JSON/],
       ['nonsense=1', /querystring(: unknown field 'nonsense'| must NOT have additional properties)/],

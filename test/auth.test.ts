@@ -27,6 +27,40 @@ async function call(url: string, init: RequestInit = {}) {
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
+test('slipway tokens create stores a fractional expiry as whole milliseconds and refuses a bad one', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-cli-tokens-'));
+  const cli = (...args: string[]) =>
+    run(process.execPath, [join(REPO_ROOT, 'bin/slipway.js'), 'tokens', ...args, '--data-dir', dir], {
+      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent' },
+    });
+  try {
+    await cli('create', '--name', 'tiny', '--expires-in-days', '0.000000123');
+    for (const bad of ['0', '-1', 'abc', '0x10', '1e9']) {
+      await assert.rejects(
+        cli('create', '--name', 'bad', '--expires-in-days', bad),
+        (err: { stderr: string }) => {
+          assert.match(err.stderr, /--expires-in-days must be a number of days/);
+          return true;
+        },
+      );
+    }
+    const { stdout } = await cli('list');
+    assert.match(stdout, /tiny\s+read\s+\S+\s+expired/);
+    assert.doesNotMatch(stdout, /bad/);
+    const db = await Database.open({ url: join(dir, 'slipway.db') });
+    try {
+      // The row itself, not the listing (which rounds what older versions stored).
+      const rows = await db.as<any>().selectFrom('api_tokens').select('expires_ms').execute();
+      assert.equal(rows.length, 1);
+      assert.ok(Number.isInteger(Number(rows[0].expires_ms)), String(rows[0].expires_ms));
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 describe('token auth over REST, the control plane and gRPC', () => {
   let app: App;
   let dataDir: string;

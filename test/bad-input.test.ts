@@ -283,6 +283,9 @@ describe('bad input is a 4xx naming the field, and the server lives on', () => {
     const mlflow = await getJson(`${url}/api/2.0/mlflow/logged-models/${'a'.repeat(3000)}`);
     assert.equal(mlflow.status, 414);
     assert.equal(mlflow.body.error_code, 'INVALID_PARAMETER_VALUE');
+    const badUrl = await fetch(`${url}/api/2.0/mlflow-artifacts/artifacts/%FF`, { method: 'PUT', body: 'x' });
+    assert.equal(badUrl.status, 400);
+    assert.equal(((await badUrl.json()) as { error_code: string }).error_code, 'INVALID_PARAMETER_VALUE');
   });
 
   test('a timeout past what a Node timer holds waits like no timeout, not an instant 504', async () => {

@@ -200,7 +200,7 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
             'ana',
           ),
           'SLIPWAY_ERR_BAD_REQUEST',
-          /trainingData/,
+          /^training_data: /,
         );
         const v = await o.registry.createVersion({ name: 'm', content: { file: ADD_SUB } }, 'ana');
         assert.equal(v.version, 1);
@@ -253,7 +253,7 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
             'ana',
           ),
           'SLIPWAY_ERR_BAD_REQUEST',
-          /^evaluationData:/,
+          /^evaluation_data:/,
         );
         await rejectsWith(
           r.updateVersion('m', 1, { description: nul }, 'ana'),

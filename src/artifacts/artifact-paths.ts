@@ -12,7 +12,9 @@ export function confinePath(raw: string, field = 'path'): string {
   if (typeof raw !== 'string') bad('must be a string');
   if (raw.includes('\0')) bad('contains a NUL byte');
   if (raw.includes('\\')) bad('contains a backslash');
-  if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw)) bad('must be relative');
+  if (raw.startsWith('/')) bad('must be relative (it starts with /)');
+  // `c:x` is a drive-relative path on Windows, which an artifact store may be served from.
+  if (/^[A-Za-z]:/.test(raw)) bad(`must be relative (it starts with a drive letter, '${raw.slice(0, 2)}')`);
   const trimmed = raw.replace(/\/+$/, '');
   if (trimmed === '') return '';
   const segs = trimmed.split('/');
@@ -36,4 +38,16 @@ export function confinePath(raw: string, field = 'path'): string {
 /** Joins confined paths. */
 export function joinPath(...parts: string[]): string {
   return parts.filter((p) => p !== '').join('/');
+}
+
+/**
+ * The folder under which the model registry keeps each version's files, `registry/<name>/<n>`.
+ * Those files are immutable once the version exists (its metadata holds their sha256), so the
+ * artifact proxy serves them but refuses to write or delete anything there.
+ */
+export const REGISTRY_ROOT = 'registry';
+
+/** True when the confined `path` is the registry's folder or inside it. */
+export function isRegistryPath(path: string): boolean {
+  return path === REGISTRY_ROOT || path.startsWith(`${REGISTRY_ROOT}/`);
 }

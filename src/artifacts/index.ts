@@ -1,4 +1,4 @@
-export { confinePath, joinPath } from './artifact-paths.js';
+export { confinePath, isRegistryPath, joinPath, REGISTRY_ROOT } from './artifact-paths.js';
 export {
   type ArtifactEntry,
   type ArtifactFile,

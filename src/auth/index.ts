@@ -1,2 +1,9 @@
 export { ANONYMOUS, allows, type Principal, SCOPES, type Scope } from './principal.js';
-export { isLoopback, parseScopes, type TokenInfo, TokenStore, tokenMigrations } from './tokens.js';
+export {
+  isLoopback,
+  MAX_TOKEN_DAYS,
+  parseScopes,
+  type TokenInfo,
+  TokenStore,
+  tokenMigrations,
+} from './tokens.js';

@@ -50,6 +50,9 @@ export interface TokenInfo {
   lastUsedMs: number | null;
 }
 
+/** The longest life a token may be given, in days (ten years). */
+export const MAX_TOKEN_DAYS = 3650;
+
 const TOKEN = /^slw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 interface Cached {
@@ -80,22 +83,42 @@ export class TokenStore {
     this.db = database.as<TokenTables>();
   }
 
+  /**
+   * Creates a token. Every field is checked as sent (no coercion) and a bad one is a 400 naming
+   * it by its wire name: `name`, `scopes`, `expires_in_days`.
+   */
   async create(
     spec: { name: string; scopes: readonly string[]; expiresInDays?: number },
     actor: string,
   ): Promise<{ token: string; info: TokenInfo }> {
-    const name = spec.name?.trim();
+    const raw = spec.name as unknown;
+    const name = typeof raw === 'string' ? raw.trim() : '';
     if (!name || name.length > 200) {
-      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "token 'name' must be 1 to 200 characters");
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        "token 'name' must be a string of 1 to 200 characters",
+      );
     }
+    // PostgreSQL cannot store NUL in text; SQLite would, so refuse it on both.
+    if (name.includes('\0'))
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "token 'name' must not contain NUL");
     const scopes = parseScopes(spec.scopes);
-    if (spec.expiresInDays !== undefined && !(spec.expiresInDays > 0)) {
-      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "'expiresInDays' must be a positive number");
+    const days = spec.expiresInDays as unknown;
+    if (
+      days !== undefined &&
+      (typeof days !== 'number' || !Number.isFinite(days) || days <= 0 || days > MAX_TOKEN_DAYS)
+    ) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `'expires_in_days' must be a number above 0 and at most ${MAX_TOKEN_DAYS}, got ${describe(days)}`,
+      );
     }
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const createdMs = now();
-    const expiresMs = spec.expiresInDays === undefined ? null : createdMs + spec.expiresInDays * 86_400_000;
+    // Whole milliseconds, as the bigint column and every reader expect; at least 1 ms ahead.
+    const expiresMs =
+      days === undefined ? null : createdMs + Math.max(1, Math.round((days as number) * 86_400_000));
     await this.db
       .insertInto('api_tokens')
       .values({
@@ -224,7 +247,7 @@ export function parseScopes(raw: readonly unknown[] | unknown): Scope[] {
   }
   const out = new Set<Scope>();
   for (const s of raw) {
-    if (!SCOPES.includes(s as Scope)) {
+    if (typeof s !== 'string' || !SCOPES.includes(s as Scope)) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BAD_REQUEST',
         `'scopes': unknown scope ${JSON.stringify(s)}; known: ${SCOPES.join(', ')}`,
@@ -244,12 +267,28 @@ function toInfo(row: TokenTables['api_tokens']): TokenInfo {
     id: row.id,
     name: row.name,
     scopes: fromJson<Scope[]>(row.scopes, []),
-    createdMs: row.created_ms,
+    createdMs: wholeMs(row.created_ms) ?? 0,
     createdBy: row.created_by,
-    expiresMs: row.expires_ms,
-    revokedMs: row.revoked_ms,
-    lastUsedMs: row.last_used_ms,
+    expiresMs: wholeMs(row.expires_ms),
+    revokedMs: wholeMs(row.revoked_ms),
+    lastUsedMs: wholeMs(row.last_used_ms),
   };
+}
+
+/**
+ * A stored time as whole milliseconds. Older versions could store a fraction (an expiry of
+ * 1e-9 days), which the integer wire schema cannot answer; such a row must still list.
+ */
+function wholeMs(v: number | string | null): number | null {
+  if (v === null) return null;
+  const n = Math.round(Number(v));
+  return Number.isFinite(n) ? n : null;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v;
 }
 
 /** True for addresses only this machine can reach. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { openStore } from '../app.js';
-import { TokenStore } from '../auth/index.js';
+import { MAX_TOKEN_DAYS, TokenStore } from '../auth/index.js';
+import { SlipwayError } from '../errors/index.js';
 import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 /** `slipway tokens create|list|revoke`: API tokens, straight on the store (no server needed). */
@@ -22,7 +23,7 @@ export function registerTokenCommands(program: Command): void {
           {
             name: flags.name,
             scopes: flags.scope.split(',').map((s) => s.trim()),
-            ...(flags.expiresInDays ? { expiresInDays: Number(flags.expiresInDays) } : {}),
+            ...(flags.expiresInDays === undefined ? {} : { expiresInDays: daysFlag(flags.expiresInDays) }),
           },
           cliActor(),
         );
@@ -77,4 +78,16 @@ export function registerTokenCommands(program: Command): void {
         }
       }),
   );
+}
+
+/** `--expires-in-days` as a plain decimal number of days, above 0 and at most MAX_TOKEN_DAYS. */
+function daysFlag(raw: string): number {
+  const days = /^\s*(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(days > 0 && days <= MAX_TOKEN_DAYS)) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      `--expires-in-days must be a number of days above 0 and at most ${MAX_TOKEN_DAYS}, got '${raw}'`,
+    );
+  }
+  return days;
 }

@@ -56,8 +56,30 @@ export function checkVersion(version: unknown, field = 'version'): number {
   return n;
 }
 
+/** The most tags one request may set or delete on a model or version (docs/registry.md). */
+export const MAX_TAGS = 1000;
+/** The most entries in one list of a request: aliases, training or evaluation data. */
+export const MAX_LIST = 1000;
+
+export function checkTagCount(tags: object | undefined, field = 'tags'): void {
+  const n = tags ? Object.keys(tags).length : 0;
+  if (n > MAX_TAGS) {
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${field}: at most ${MAX_TAGS} tags, got ${n}`);
+  }
+}
+
+export function checkListLength(list: readonly unknown[] | undefined, field: string): void {
+  if (list && list.length > MAX_LIST) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      `${field}: at most ${MAX_LIST} entries, got ${list.length}`,
+    );
+  }
+}
+
 export function checkTags(tags: Record<string, unknown> | undefined, field = 'tags'): Record<string, string> {
-  const out: Record<string, string> = {};
+  checkTagCount(tags, field);
+  const out = plainMap<string>();
   for (const [key, value] of Object.entries(tags ?? {})) {
     checkTagKey(key, field);
     if (typeof value !== 'string' || value.length > 5000) {
@@ -82,7 +104,7 @@ export function checkTagKey(key: unknown, field = 'key'): string {
 }
 
 export function checkMetrics(metrics: Record<string, unknown> | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
+  const out = plainMap<number>();
   for (const [key, value] of Object.entries(metrics ?? {})) {
     if (key.length === 0 || key.length > 250 || key.includes('\0')) {
       throw new SlipwayError(
@@ -137,12 +159,23 @@ export function splitPair(text: string, field: string): [string, string] {
   return [text.slice(0, i), text.slice(i + 1)];
 }
 
+const DECIMAL = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
+
+/**
+ * A key → value object without a prototype, so every key a client sends is kept as given:
+ * on `{}`, assigning `__proto__` would silently drop the entry.
+ */
+function plainMap<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 /** Parses `k=v` metric pairs into numbers, naming the field of a bad one. */
 export function parseMetricPairs(pairs: readonly string[], field = 'metric'): Record<string, number> {
-  const out: Record<string, number> = {};
+  const out = plainMap<number>();
   for (const p of pairs) {
     const [k, v] = splitPair(p, field);
-    const n = v.trim() === '' ? Number.NaN : Number(v);
+    // Decimal only: Number() would also read 0x10 as 16, 0b1 and 0o7.
+    const n = DECIMAL.test(v) ? Number(v) : Number.NaN;
     if (!Number.isFinite(n)) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BAD_REQUEST',
@@ -155,7 +188,7 @@ export function parseMetricPairs(pairs: readonly string[], field = 'metric'): Re
 }
 
 export function parseTagPairs(pairs: readonly string[], field = 'tag'): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = plainMap<string>();
   for (const p of pairs) {
     const [k, v] = splitPair(p, field);
     out[k] = v;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
-import type { ArtifactFile, ArtifactRepository } from '../artifacts/index.js';
+import { type ArtifactFile, type ArtifactRepository, REGISTRY_ROOT } from '../artifacts/index.js';
 import { SlipwayError } from '../errors/index.js';
 import { resolveModelConfig } from '../inference/index.js';
 import { type Database, fromJson, now, toJson } from '../store/index.js';
@@ -17,9 +17,11 @@ import {
 } from './model-card.js';
 import {
   checkAlias,
+  checkListLength,
   checkMetrics,
   checkModelName,
   checkNoNul,
+  checkTagCount,
   checkTagKey,
   checkTags,
   checkVersion,
@@ -95,6 +97,7 @@ function optionalText(value: string | undefined, field: string, max: number): st
 
 /** A tag change (`null` deletes the tag), checked as `checkTags` checks new tags. */
 function checkTagChanges(tags: Record<string, string | null> | undefined): Record<string, string | null> {
+  checkTagCount(tags, 'tags');
   for (const [k, v] of Object.entries(tags ?? {})) {
     checkTagKey(k, 'tags');
     if (v !== null) checkTags({ [k]: v });
@@ -235,7 +238,7 @@ export class Registry {
     const moved: { version: number; from: string; to: string }[] = [];
     try {
       for (const v of versions) {
-        const dest = `registry/${to}/${v.version}`;
+        const dest = `${REGISTRY_ROOT}/${to}/${v.version}`;
         await this.copyFolder(v.artifact_path, dest);
         moved.push({ version: v.version, from: v.artifact_path, to: dest });
       }
@@ -315,7 +318,7 @@ export class Registry {
     const models = await this.toModels(await q.execute());
     const matching = models.filter((m) =>
       matchesAll(conditions, (kind, key) => {
-        if (kind === 'tag') return m.tags[key];
+        if (kind === 'tag') return Object.hasOwn(m.tags, key) ? m.tags[key] : undefined;
         if (key === 'name') return m.name;
         if (key === 'creation_timestamp') return m.createdMs;
         if (key === 'last_updated_timestamp') return m.updatedMs;
@@ -344,9 +347,27 @@ export class Registry {
     const runId = optionalText(input.runId, 'run_id', 64);
     const runLink = optionalText(input.runLink, 'run_link', 4096);
     const loggedModelId = optionalText(input.loggedModelId, 'model_id', 64);
-    const training = (input.trainingData ?? []).map((r) => parseDatasetRef(r, 'trainingData'));
-    const evaluation = (input.evaluationData ?? []).map((r) => parseDatasetRef(r, 'evaluationData'));
+    checkListLength(input.trainingData, 'training_data');
+    checkListLength(input.evaluationData, 'evaluation_data');
+    checkListLength(input.aliases, 'alias');
+    const training = (input.trainingData ?? []).map((r) => parseDatasetRef(r, 'training_data'));
+    const evaluation = (input.evaluationData ?? []).map((r) => parseDatasetRef(r, 'evaluation_data'));
     const aliases = [...new Set((input.aliases ?? []).map((a) => checkAlias(a)))];
+    // Everything that can be refused is refused before the body is read: an uploader should not
+    // send a whole file to learn that the model name or an alias was wrong.
+    if ('file' in input.content && input.content.fileName !== undefined) {
+      checkNoNul(input.content.fileName, 'file_name');
+    }
+    if (input.source !== undefined) {
+      if (input.source.length > 4096) bad('source: must be at most 4096 characters');
+      checkNoNul(input.source, 'source');
+    }
+    if (input.config !== undefined) {
+      if (typeof input.config !== 'object' || input.config === null || Array.isArray(input.config)) {
+        bad('config: must be a JSON object of serving settings (config.json fields)');
+      }
+      resolveModelConfig(name, input.config);
+    }
     if (!input.createModel) await this.modelRow(this.db, name);
 
     // The bytes go to the blob store and are checked before any row is written.
@@ -369,11 +390,6 @@ export class Registry {
       source = input.source ?? folder;
     }
     if (input.config !== undefined) {
-      if (typeof input.config !== 'object' || input.config === null || Array.isArray(input.config)) {
-        bad('config: must be a JSON object of serving settings (config.json fields)');
-      }
-      // Refused now rather than when serving loads the version.
-      resolveModelConfig(name, input.config);
       const blob = await this.artifacts.blobs.put(Buffer.from(`${JSON.stringify(input.config, null, 2)}\n`));
       files = [...files.filter((f) => f.rel !== 'config.json'), { rel: 'config.json', ...blob }];
     }
@@ -408,7 +424,7 @@ export class Registry {
         .executeTakeFirstOrThrow();
       const version = next.last_version;
       const at = now();
-      const artifactPath = `registry/${m.name}/${version}`;
+      const artifactPath = `${REGISTRY_ROOT}/${m.name}/${version}`;
       await w.k
         .insertInto('registry_versions')
         .values({
@@ -433,12 +449,14 @@ export class Registry {
         })
         .execute();
       const tagRows = Object.entries(tags).map(([key, value]) => ({ model_id: m.id, version, key, value }));
-      if (tagRows.length) await w.k.insertInto('registry_version_tags').values(tagRows).execute();
+      for (const part of chunks(tagRows))
+        await w.k.insertInto('registry_version_tags').values(part).execute();
       const dsRows = [
         ...training.map((d, i) => datasetRow(m.id, version, 'training', i, d)),
         ...evaluation.map((d, i) => datasetRow(m.id, version, 'evaluation', i, d)),
       ];
-      if (dsRows.length) await w.k.insertInto('registry_version_datasets').values(dsRows).execute();
+      for (const part of chunks(dsRows))
+        await w.k.insertInto('registry_version_datasets').values(part).execute();
       await this.artifacts.replaceFolder(w.k, artifactPath, files);
       w.record({
         ...versionEntry(who, 'version.create', m.name, version),
@@ -513,7 +531,7 @@ export class Registry {
     const versions = await this.toVersions(rows, names);
     const matching = versions.filter((v) =>
       matchesAll(conditions, (kind, key) => {
-        if (kind === 'tag') return v.tags[key];
+        if (kind === 'tag') return Object.hasOwn(v.tags, key) ? v.tags[key] : undefined;
         switch (key) {
           case 'name':
             return v.name;
@@ -1186,7 +1204,7 @@ export class Registry {
       .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false;
     const rows = Object.entries(tags).map(([key, value]) => ({ model_id: id, key, value }));
-    if (rows.length) await w.k.insertInto('registry_model_tags').values(rows).execute();
+    for (const part of chunks(rows)) await w.k.insertInto('registry_model_tags').values(part).execute();
     w.record({ ...modelEntry(who, 'model.create', name), details: { description: desc, tags } });
     return true;
   }
@@ -1273,26 +1291,32 @@ export class Registry {
   }
 
   private aliasesOf(modelIds: string[]) {
-    return this.db
-      .selectFrom('registry_aliases')
-      .select(['model_id', 'alias', 'version'])
-      .where('model_id', 'in', modelIds)
-      .execute();
+    return inChunks(modelIds, (part) =>
+      this.db
+        .selectFrom('registry_aliases')
+        .select(['model_id', 'alias', 'version'])
+        .where('model_id', 'in', part)
+        .execute(),
+    );
   }
 
   private async toModels(rows: ModelRow[]): Promise<RegisteredModel[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
     const [tags, aliases, stats] = await Promise.all([
-      this.db.selectFrom('registry_model_tags').selectAll().where('model_id', 'in', ids).execute(),
+      inChunks(ids, (part) =>
+        this.db.selectFrom('registry_model_tags').selectAll().where('model_id', 'in', part).execute(),
+      ),
       this.aliasesOf(ids),
-      this.db
-        .selectFrom('registry_versions')
-        .select(['model_id', sql<number>`max(version)`.as('latest'), sql<number>`count(*)`.as('n')])
-        .where('model_id', 'in', ids)
-        .where('status', '=', 'READY')
-        .groupBy('model_id')
-        .execute(),
+      inChunks(ids, (part) =>
+        this.db
+          .selectFrom('registry_versions')
+          .select(['model_id', sql<number>`max(version)`.as('latest'), sql<number>`count(*)`.as('n')])
+          .where('model_id', 'in', part)
+          .where('status', '=', 'READY')
+          .groupBy('model_id')
+          .execute(),
+      ),
     ]);
     const tagsBy = groupBy(tags, (t) => t.model_id);
     const aliasesBy = groupBy(aliases, (a) => a.model_id);
@@ -1318,14 +1342,18 @@ export class Registry {
     if (rows.length === 0) return [];
     const ids = [...new Set(rows.map((r) => r.model_id))];
     const [tags, aliases, datasets] = await Promise.all([
-      this.db.selectFrom('registry_version_tags').selectAll().where('model_id', 'in', ids).execute(),
+      inChunks(ids, (part) =>
+        this.db.selectFrom('registry_version_tags').selectAll().where('model_id', 'in', part).execute(),
+      ),
       this.aliasesOf(ids),
-      this.db
-        .selectFrom('registry_version_datasets')
-        .selectAll()
-        .where('model_id', 'in', ids)
-        .orderBy('position')
-        .execute(),
+      inChunks(ids, (part) =>
+        this.db
+          .selectFrom('registry_version_datasets')
+          .selectAll()
+          .where('model_id', 'in', part)
+          .orderBy('position')
+          .execute(),
+      ),
     ]);
     const key = (id: string, v: number) => `${id}\n${v}`;
     const tagsBy = groupBy(tags, (t) => key(t.model_id, t.version));
@@ -1470,6 +1498,22 @@ function datasetRow(
 function pickModelFile<T extends { rel: string }>(files: T[]): T | undefined {
   const top = files.filter((f) => !f.rel.includes('/') && f.rel.toLowerCase().endsWith('.onnx'));
   return top.find((f) => f.rel === 'model.onnx') ?? (top.length === 1 ? top[0] : undefined);
+}
+
+/**
+ * Rows or ids in parts small enough for one statement: SQLite binds at most 32766 variables
+ * (999 in builds before 3.32), and a row of a few columns times a long list exceeds that.
+ */
+function chunks<T>(items: readonly T[], size = 200): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+async function inChunks<T>(ids: readonly string[], query: (part: string[]) => Promise<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for (const part of chunks(ids, 500)) out.push(...(await query(part)));
+  return out;
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {

@@ -169,7 +169,8 @@ function identifier(word: string, target: SearchTarget): { kind: 'attribute' | '
   const dot = word.startsWith('`') ? -1 : word.indexOf('.');
   if (dot < 0) {
     const key = unquoteKey(word);
-    if (!(key in ATTRIBUTES[target])) {
+    // Own keys only: `constructor` or `toString` is an unknown attribute, not Object.prototype's.
+    if (!Object.hasOwn(ATTRIBUTES[target], key)) {
       bad(
         `filter: unknown attribute '${key}'; ${target} can be filtered by ${Object.keys(ATTRIBUTES[target]).join(', ')} and tags.<key>`,
       );
@@ -258,14 +259,50 @@ export function parseOrderBy(orderBy: readonly string[] | undefined, target: Sea
   });
 }
 
-function likeRegex(pattern: string, flags: string): RegExp {
-  let re = '';
-  for (const c of pattern) {
-    if (c === '%') re += '[\\s\\S]*';
-    else if (c === '_') re += '[\\s\\S]';
-    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/**
+ * SQL LIKE without an escape character (MLflow's, on SQLite): `%` is any run of characters, `_`
+ * exactly one, anything else itself; `caseless` for ILIKE. The classic greedy wildcard match with
+ * one backtrack point (the last `%`): O(text × pattern) at worst, never exponential as a
+ * backtracking regex is on `%a%a%a%b`.
+ *
+ * @example
+ *   likeMatch('income-v2', 'inc%v_', false); // true
+ */
+export function likeMatch(text: string, pattern: string, caseless: boolean): boolean {
+  const t = Array.from(caseless ? canonical(text) : text);
+  const p = Array.from(caseless ? canonical(pattern) : pattern);
+  let ti = 0;
+  let pi = 0;
+  let star = -1;
+  let mark = 0;
+  while (ti < t.length) {
+    const c = p[pi];
+    if (c === '%') {
+      star = pi++;
+      mark = ti;
+    } else if (c !== undefined && (c === '_' || c === t[ti])) {
+      pi++;
+      ti++;
+    } else if (star >= 0) {
+      // Let the last `%` take one more character and retry what follows it.
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
   }
-  return new RegExp(`^${re}$`, flags);
+  while (p[pi] === '%') pi++;
+  return pi === p.length;
+}
+
+/** Case folding as a case-insensitive JavaScript regex did it: each character's upper case. */
+function canonical(s: string): string {
+  let out = '';
+  for (const c of s) {
+    const u = c.toUpperCase();
+    out += Array.from(u).length === 1 ? u : c;
+  }
+  return out;
 }
 
 /** Whether one item satisfies every condition; `get` reads an attribute or a tag of it. */
@@ -274,7 +311,9 @@ export function matchesAll(
   get: (kind: 'attribute' | 'tag', key: string) => string | number | undefined,
 ): boolean {
   for (const c of conditions) {
-    const lhs = get(c.kind, c.key);
+    const raw = get(c.kind, c.key);
+    // Only a string or number is a value; anything else (never expected) matches nothing.
+    const lhs = typeof raw === 'string' || typeof raw === 'number' ? raw : undefined;
     if (lhs === undefined) {
       if (c.kind === 'tag' && c.key === IS_PROMPT_TAG) {
         if ((c.comparator === '!=' && c.value === 'true') || (c.comparator === '=' && c.value === 'false'))
@@ -294,9 +333,9 @@ function compare(lhs: string | number, op: Comparator, rhs: SearchCondition['val
     case '!=':
       return lhs !== rhs;
     case 'LIKE':
-      return likeRegex(String(rhs), '').test(String(lhs));
+      return likeMatch(String(lhs), String(rhs), false);
     case 'ILIKE':
-      return likeRegex(String(rhs), 'i').test(String(lhs));
+      return likeMatch(String(lhs), String(rhs), true);
     case 'CONTAINS':
       return String(lhs).toLowerCase().includes(String(rhs).toLowerCase());
     case 'IN':

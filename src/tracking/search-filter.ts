@@ -4,7 +4,7 @@
  * and order-by clauses such as `metrics.loss DESC`. One tokenizer and parser serve runs,
  * experiments and logged models; a `Grammar` says which entities, keys and comparators each allows.
  */
-import { bad } from './validate.js';
+import { bad, LIMITS } from './validate.js';
 
 export type EntityType = 'metric' | 'param' | 'tag' | 'attribute' | 'dataset';
 
@@ -241,6 +241,14 @@ class Cursor {
   }
 }
 
+/**
+ * A grammar table's own entry: `constructor`, `toString` or `__proto__` name nothing, not
+ * Object.prototype's members.
+ */
+export function own<T>(table: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(table, name) ? table[name] : undefined;
+}
+
 /** `entity.key`, `key`, with backtick or double-quoted parts (`metrics."my loss"`, `` `tags`.`a.b` ``). */
 function readIdentifier(cur: Cursor, grammar: Grammar): { type: EntityType; key: string } {
   const parts: { text: string; quoted: boolean }[] = [];
@@ -256,7 +264,7 @@ function readIdentifier(cur: Cursor, grammar: Grammar): { type: EntityType; key:
   let key: string;
   if (parts.length === 1) key = parts[0]!.text;
   else {
-    const entity = grammar.entities[parts[0]!.text];
+    const entity = own(grammar.entities, parts[0]!.text);
     if (!entity) {
       const valid = [...new Set(Object.keys(grammar.entities))].join(', ');
       cur.fail(`invalid entity type '${parts[0]!.text}'; valid ones are ${valid}`);
@@ -268,7 +276,7 @@ function readIdentifier(cur: Cursor, grammar: Grammar): { type: EntityType; key:
       .join('.');
   }
   if (type === 'attribute') {
-    key = grammar.aliases[key] ?? key;
+    key = own(grammar.aliases, key) ?? key;
     if (!grammar.attributes.has(key)) {
       cur.fail(`invalid attribute key '${key}'; valid keys are ${[...grammar.attributes].join(', ')}`);
     }
@@ -339,6 +347,7 @@ export function parseFilter(filter: string | undefined, grammar: Grammar): Claus
   if (!filter || filter.trim() === '') return [];
   const cur = new Cursor(tokenize(filter, 'filter'), filter, 'filter');
   const clauses: Clause[] = [];
+  let listed = 0;
   for (;;) {
     const { type, key } = readIdentifier(cur, grammar);
     const comparator = readComparator(cur);
@@ -348,6 +357,17 @@ export function parseFilter(filter: string | undefined, grammar: Grammar): Claus
     }
     const value = readValue(cur, grammar, type, key, comparator);
     clauses.push({ type, key, comparator, value });
+    if (clauses.length > LIMITS.filterClauses) {
+      throw bad(
+        `filter has more than ${LIMITS.filterClauses} clauses; at most ${LIMITS.filterClauses} are allowed`,
+      );
+    }
+    if (Array.isArray(value)) listed += value.length;
+    if (listed > LIMITS.filterListValues) {
+      throw bad(
+        `filter lists more than ${LIMITS.filterListValues} values in IN lists; at most ${LIMITS.filterListValues} are allowed in one filter`,
+      );
+    }
     if (cur.peek() === undefined) break;
     if (!cur.keyword('AND')) cur.fail('clauses must be joined with AND');
   }
@@ -371,15 +391,24 @@ export function pageToken(offset: number): string {
   return Buffer.from(JSON.stringify({ offset })).toString('base64');
 }
 
+/**
+ * The offset of a page token this server wrote: base64 of a JSON object whose `offset` is a
+ * non-negative safe integer. Anything else (`1e20`, `null`, `"5"`, `[]`) is a 400 naming page_token.
+ */
 export function parsePageToken(token: string | undefined): number {
   if (!token) return 0;
-  let offset: unknown;
+  let decoded: unknown;
   try {
-    offset = (JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { offset?: unknown }).offset;
+    decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
   } catch {
     throw bad(`page_token '${token}' is invalid: it could not be decoded`);
   }
-  const n = Number(offset);
-  if (!Number.isInteger(n) || n < 0) throw bad(`page_token '${token}' is invalid: bad offset`);
-  return n;
+  const offset =
+    typeof decoded === 'object' && decoded !== null && Object.hasOwn(decoded, 'offset')
+      ? (decoded as { offset: unknown }).offset
+      : undefined;
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw bad(`page_token '${token}' is invalid: its offset must be a non-negative integer`);
+  }
+  return offset;
 }

@@ -5,7 +5,7 @@
  */
 import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { DialectName } from '../store/index.js';
-import type { Clause, OrderClause } from './search-filter.js';
+import { type Clause, type OrderClause, own } from './search-filter.js';
 import type { TrackingTables } from './tracking-migrations.js';
 import { ARTIFACT_URI_SCHEME } from './tracking-types.js';
 import { bad, parseExperimentId } from './validate.js';
@@ -114,7 +114,11 @@ export class SearchSql {
           const norm = (v: string) => (v.startsWith('LOGGED_MODEL_') ? v : `LOGGED_MODEL_${v}`);
           value = Array.isArray(value) ? value.map(norm) : norm(String(value));
         }
-        return this.compare(sql.ref(`m.${LOGGED_MODEL_COLUMNS[c.key]}`), c.comparator, value);
+        return this.compare(
+          sql.ref(`m.${loggedModelColumn(c.key, 'filter attribute')}`),
+          c.comparator,
+          value,
+        );
       }
       case 'metric':
         return sql<SqlBool>`exists (select 1 from tracking_logged_model_metrics mm where mm.model_id = m.model_id and mm.key = ${c.key} and mm.is_nan = 0 and ${this.compare(sql.ref('mm.value'), c.comparator, c.value)}${datasets ? sql` and ${datasets}` : sql``})`;
@@ -147,6 +151,17 @@ export const LOGGED_MODEL_COLUMNS: Record<string, keyof LoggedModelRow> = {
   last_updated_time: 'last_updated_ms',
   last_updated_timestamp_ms: 'last_updated_ms',
 };
+
+/** The logged-model column `name` names; anything else is a 400 naming `field`. */
+export function loggedModelColumn(name: string, field: string): keyof LoggedModelRow {
+  const column = own(LOGGED_MODEL_COLUMNS, name);
+  if (!column) {
+    throw bad(
+      `${field} '${name}' is invalid; valid ones are ${Object.keys(LOGGED_MODEL_COLUMNS).join(', ')}`,
+    );
+  }
+  return column;
+}
 
 function runAttribute(key: string): Expression<unknown> {
   switch (key) {

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type Expression, type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
-import { type ArtifactEntry, type ArtifactRepository, confinePath, joinPath } from '../artifacts/index.js';
+import {
+  type ArtifactEntry,
+  type ArtifactRepository,
+  confinePath,
+  joinPath,
+  REGISTRY_ROOT,
+} from '../artifacts/index.js';
 import { SlipwayError } from '../errors/index.js';
 import type { Database } from '../store/index.js';
 import { randomRunName } from './run-names.js';
@@ -13,7 +19,7 @@ import {
   parsePageToken,
   RUN_GRAMMAR,
 } from './search-filter.js';
-import { LOGGED_MODEL_COLUMNS, SearchSql } from './search-sql.js';
+import { loggedModelColumn, SearchSql } from './search-sql.js';
 import { DEFAULT_EXPERIMENT_ID, type TrackingTables } from './tracking-migrations.js';
 import {
   ARTIFACT_URI_SCHEME,
@@ -42,6 +48,7 @@ import {
 import {
   bad,
   LIMITS,
+  maxItems,
   maxLength,
   parseExperimentId,
   validateBatchLimits,
@@ -115,10 +122,18 @@ export class Tracking {
     options: { artifactLocation?: string; tags?: KeyValue[] } = {},
   ): Promise<string> {
     validateExperimentName(name);
-    const tags = (options.tags ?? []).map((t, i) => validateExperimentTag(t, `tags[${i}].`));
+    const tags = maxItems(options.tags, LIMITS.listItems, 'tags').map((t, i) =>
+      validateExperimentTag(t, `tags[${i}].`),
+    );
     const location = options.artifactLocation
       ? parseArtifactUri(options.artifactLocation, 'artifact_location')
       : undefined;
+    // Runs writing into the registry's folder would overwrite or pose as registered versions.
+    if (location !== undefined && location.split('/')[0] === REGISTRY_ROOT) {
+      throw bad(
+        `artifact_location '${options.artifactLocation}' is inside the model registry's folder (${REGISTRY_ROOT}/); choose another folder`,
+      );
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (trx) => {
@@ -190,6 +205,7 @@ export class Tracking {
   async searchExperiments(req: SearchExperimentsRequest = {}): Promise<Page<Experiment>> {
     const max = validateMaxResults(req.maxResults, LIMITS.searchDefaultResults);
     const clauses = parseFilter(req.filter, EXPERIMENT_GRAMMAR);
+    maxItems(req.orderBy, LIMITS.orderByTerms, 'order_by');
     const orders = (req.orderBy?.length ? req.orderBy : ['creation_time DESC', 'experiment_id ASC']).map(
       (o) => parseOrderBy(o, EXPERIMENT_GRAMMAR),
     );
@@ -275,7 +291,9 @@ export class Tracking {
   // Runs
 
   async createRun(req: CreateRunRequest): Promise<Run> {
-    const tags = dedupe((req.tags ?? []).map((t, i) => validateTag(t, `tags[${i}].`)));
+    const tags = dedupe(
+      maxItems(req.tags, LIMITS.listItems, 'tags').map((t, i) => validateTag(t, `tags[${i}].`)),
+    );
     const nameTag = tags.find((t) => t.key === RUN_NAME_TAG)?.value;
     if (req.runName && nameTag && req.runName !== nameTag) {
       throw bad(
@@ -363,9 +381,13 @@ export class Tracking {
    */
   async searchRuns(req: SearchRunsRequest): Promise<Page<Run>> {
     const max = validateMaxResults(req.maxResults, LIMITS.searchDefaultResults);
-    const experimentIds = req.experimentIds.map((id, i) => parseExperimentId(id, `experiment_ids[${i}]`));
+    const experimentIds = maxItems(req.experimentIds, LIMITS.listItems, 'experiment_ids').map((id, i) =>
+      parseExperimentId(id, `experiment_ids[${i}]`),
+    );
     const clauses = parseFilter(req.filter, RUN_GRAMMAR);
-    const orders = (req.orderBy ?? []).map((o) => parseOrderBy(o, RUN_GRAMMAR));
+    const orders = maxItems(req.orderBy, LIMITS.orderByTerms, 'order_by').map((o) =>
+      parseOrderBy(o, RUN_GRAMMAR),
+    );
     const offset = parsePageToken(req.pageToken);
     if (experimentIds.length === 0) return { items: [] };
     let q = this.db
@@ -495,7 +517,8 @@ export class Tracking {
   ): Promise<void> {
     validateRunId(runId);
     const datasets = new Map<string, DatasetInput>();
-    (inputs.datasets ?? []).forEach((d, i) => {
+    maxItems(inputs.models, LIMITS.listItems, 'models');
+    maxItems(inputs.datasets, LIMITS.listItems, 'datasets').forEach((d, i) => {
       const ds = d.dataset;
       if (!ds || typeof ds.name !== 'string' || ds.name === '')
         throw bad(`datasets[${i}].dataset.name is required`);
@@ -547,20 +570,35 @@ export class Tracking {
   /** Logged models a run produced (3.x `log_model` records its model here). */
   async logOutputs(runId: string, models: { modelId: string; step?: number }[]): Promise<void> {
     validateRunId(runId);
+    maxItems(models, LIMITS.listItems, 'models');
     await this.db.transaction().execute(async (trx) => {
       const run = await this.activeRun(trx, runId);
       await this.insertRunModels(trx, run.run_id, 'output', models);
     });
   }
 
-  /** `runs/log-model` (2.x clients): appends the model's MLmodel dict to the run's model history tag. */
+  /**
+   * `runs/log-model` (2.x clients): appends the model's MLmodel dict to the run's model history
+   * tag. As MLflow's server, the whole history must fit in one tag value (8000 characters): a
+   * log-model past that is refused, naming model_json, rather than growing the tag without bound.
+   */
   async logModelHistory(runId: string, modelJson: string): Promise<void> {
+    validateRunId(runId);
+    maxLength(modelJson, LIMITS.tagValueLength, 'model_json');
+    // JSON.stringify recurses: a model nested thousands of levels deep would overflow the stack.
+    if (jsonDepth(modelJson) > LIMITS.modelJsonDepth) {
+      throw bad(`model_json nests deeper than ${LIMITS.modelJsonDepth} levels`);
+    }
     let model: unknown;
     try {
       model = JSON.parse(modelJson);
     } catch {
       throw bad(`model_json is not valid JSON`);
     }
+    if (typeof model !== 'object' || model === null || Array.isArray(model)) {
+      throw bad(`model_json must be a JSON object (the model's MLmodel as a dict)`);
+    }
+    const entry = JSON.stringify(model);
     await this.db.transaction().execute(async (trx) => {
       const run = await this.activeRun(trx, runId);
       const prev = await trx
@@ -569,11 +607,28 @@ export class Tracking {
         .where('run_id', '=', run.run_id)
         .where('key', '=', LOG_MODEL_HISTORY_TAG)
         .executeTakeFirst();
-      const history = prev ? (JSON.parse(prev.value) as unknown[]) : [];
-      history.push(model);
-      await this.upsertRunTags(trx, run.run_id, [
-        { key: LOG_MODEL_HISTORY_TAG, value: JSON.stringify(history) },
-      ]);
+      let value = `[${entry}]`;
+      if (prev) {
+        let history: unknown;
+        try {
+          history = JSON.parse(prev.value);
+        } catch {
+          history = undefined;
+        }
+        if (!Array.isArray(history)) {
+          throw bad(
+            `tag ${LOG_MODEL_HISTORY_TAG} of run ${runId} is not a JSON list, so model_json cannot be appended to it; delete the tag or set it to '[]'`,
+          );
+        }
+        // Appended as text: the earlier entries are kept as stored, never re-serialized.
+        if (history.length > 0) value = `${prev.value.slice(0, prev.value.lastIndexOf(']'))},${entry}]`;
+      }
+      if (value.length > LIMITS.tagValueLength) {
+        throw bad(
+          `model_json cannot be recorded: the run's model history (tag ${LOG_MODEL_HISTORY_TAG}) would be ${value.length} characters, over the tag value limit of ${LIMITS.tagValueLength}`,
+        );
+      }
+      await this.upsertRunTags(trx, run.run_id, [{ key: LOG_MODEL_HISTORY_TAG, value }]);
     });
   }
 
@@ -587,8 +642,12 @@ export class Tracking {
   // Logged models (MLflow 3.x)
 
   async createLoggedModel(req: CreateLoggedModelRequest): Promise<LoggedModel> {
-    const params = dedupe((req.params ?? []).map((p, i) => keyValue(p, `params[${i}].`)));
-    const tags = dedupe((req.tags ?? []).map((t, i) => keyValue(t, `tags[${i}].`)));
+    const params = dedupe(
+      maxItems(req.params, LIMITS.listItems, 'params').map((p, i) => keyValue(p, `params[${i}].`)),
+    );
+    const tags = dedupe(
+      maxItems(req.tags, LIMITS.listItems, 'tags').map((t, i) => keyValue(t, `tags[${i}].`)),
+    );
     maxLength(req.name, LIMITS.loggedModelNameLength, 'name');
     maxLength(req.modelType, LIMITS.loggedModelNameLength, 'model_type');
     if (req.sourceRunId) validateRunId(req.sourceRunId, 'source_run_id');
@@ -668,7 +727,7 @@ export class Tracking {
   }
 
   async setLoggedModelTags(modelId: string, tags: KeyValue[]): Promise<LoggedModel> {
-    const rows = dedupe(tags.map((t, i) => keyValue(t, `tags[${i}].`)));
+    const rows = dedupe(maxItems(tags, LIMITS.listItems, 'tags').map((t, i) => keyValue(t, `tags[${i}].`)));
     return this.db.transaction().execute(async (trx) => {
       const row = await this.loggedModelRow(trx, modelId);
       if (rows.length > 0) {
@@ -700,7 +759,7 @@ export class Tracking {
 
   /** Params are immutable, as a run's are: the same value again is a no-op, another value a 400. */
   async logLoggedModelParams(modelId: string, params: KeyValue[]): Promise<void> {
-    const rows = params.map((p, i) => keyValue(p, `params[${i}].`));
+    const rows = maxItems(params, LIMITS.listItems, 'params').map((p, i) => keyValue(p, `params[${i}].`));
     await this.db.transaction().execute(async (trx) => {
       await this.loggedModelRow(trx, modelId);
       if (rows.length === 0) return;
@@ -727,10 +786,12 @@ export class Tracking {
 
   async searchLoggedModels(req: SearchLoggedModelsRequest): Promise<Page<LoggedModel>> {
     const max = validateMaxResults(req.maxResults, LIMITS.loggedModelsDefaultResults);
-    const experimentIds = req.experimentIds.map((id, i) => parseExperimentId(id, `experiment_ids[${i}]`));
+    const experimentIds = maxItems(req.experimentIds, LIMITS.listItems, 'experiment_ids').map((id, i) =>
+      parseExperimentId(id, `experiment_ids[${i}]`),
+    );
     const clauses = parseFilter(req.filter, LOGGED_MODEL_GRAMMAR);
     const offset = parsePageToken(req.pageToken);
-    const datasets = req.datasets ?? [];
+    const datasets = maxItems(req.datasets, LIMITS.searchDatasets, 'datasets');
     datasets.forEach((d, i) => {
       if (!d.datasetName) throw bad(`datasets[${i}].dataset_name must be specified`);
     });
@@ -764,7 +825,7 @@ export class Tracking {
     }
     let byCreation = false;
     let byId = false;
-    for (const o of req.orderBy ?? []) {
+    for (const o of maxItems(req.orderBy, LIMITS.orderByTerms, 'order_by')) {
       const dir = o.ascending === false ? 'desc' : 'asc';
       const field = o.fieldName ?? '';
       let value: Expression<unknown>;
@@ -776,8 +837,7 @@ export class Tracking {
         ];
         value = sql`(select mm.value from tracking_logged_model_metrics mm where mm.model_id = m.model_id and mm.key = ${key}${extra[0]}${extra[1]} order by mm.timestamp_ms desc, mm.step desc, mm.run_id asc limit 1)`;
       } else {
-        const column = LOGGED_MODEL_COLUMNS[field];
-        if (!column) throw bad(`order_by field_name '${field}' is invalid`);
+        const column = loggedModelColumn(field, 'order_by field_name');
         if (column === 'creation_ms') byCreation = true;
         if (column === 'model_id') byId = true;
         value = sql.ref(`m.${column}`);
@@ -815,6 +875,16 @@ export class Tracking {
    *   await tracking.resolveModelSource('runs:/0123…/model'); // '1/0123…/artifacts/model'
    */
   async resolveModelSource(source: string, modelId?: string): Promise<string> {
+    const folder = await this.sourceFolder(source, modelId);
+    if (holdsVersions(folder)) {
+      throw bad(
+        `source '${source}' names a folder that holds other model versions' files (the artifact root, ${REGISTRY_ROOT}/ or ${REGISTRY_ROOT}/<name>/): register from a run's artifacts, a logged model or one version (models:/<name>/<version>)`,
+      );
+    }
+    return folder;
+  }
+
+  private async sourceFolder(source: string, modelId?: string): Promise<string> {
     if (typeof source !== 'string' || source === '') {
       if (modelId) return (await this.loggedModelRow(this.db, modelId)).artifact_path;
       throw bad(`source is required`);
@@ -1292,4 +1362,32 @@ function parseArtifactUri(uri: string, field: string): string {
 function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** How deep a JSON text nests, read without building it (brackets inside strings do not count). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
+ * True for a folder holding several registered versions' files: the artifact root, the
+ * registry's folder or one model's. A version made from one would copy the registry into itself,
+ * doubling it each time.
+ */
+function holdsVersions(folder: string): boolean {
+  if (folder === '') return true;
+  const parts = folder.split('/');
+  return parts[0] === REGISTRY_ROOT && parts.length < 3;
 }

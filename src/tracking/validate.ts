@@ -24,6 +24,21 @@ export const LIMITS = {
   datasetDigestLength: 36,
   datasetSourceTypeLength: 36,
   artifactPathLength: 900,
+  /** How deep a `runs/log-model` model_json may nest (an MLmodel dict is a few levels). */
+  modelJsonDepth: 100,
+  /**
+   * Lists in one request where MLflow sets no bound of its own (tags or params of a create,
+   * datasets and models of log-inputs and outputs, experiment_ids of a search): at most this many.
+   */
+  listItems: 1000,
+  /** AND-ed clauses of a search filter. */
+  filterClauses: 100,
+  /** Values in all the IN / NOT IN lists of one search filter together. */
+  filterListValues: 1000,
+  /** Order-by terms of a search. */
+  orderByTerms: 100,
+  /** Datasets of a logged-models search. */
+  searchDatasets: 100,
   searchMaxResults: 50000,
   searchDefaultResults: 1000,
   loggedModelsDefaultResults: 100,
@@ -166,6 +181,17 @@ export function validateRunId(runId: unknown, field = 'run_id'): string {
   if (typeof runId !== 'string' || runId === '') throw bad(`${field} is required`);
   if (!RUN_ID.test(runId)) throw bad(`${field} '${runId}' is not a valid run ID`);
   return runId;
+}
+
+/**
+ * A request list within its bound, refused naming the field and the limit (long lists would
+ * otherwise reach the database's bound-parameter and expression limits).
+ */
+export function maxItems<T>(list: readonly T[] | undefined, limit: number, field: string): readonly T[] {
+  if (list && list.length > limit) {
+    throw bad(`${field} lists ${list.length} items; at most ${limit} are allowed in one request`);
+  }
+  return list ?? [];
 }
 
 /** Experiment IDs are integers written as strings. */

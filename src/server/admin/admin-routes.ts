@@ -50,6 +50,20 @@ const versionParams = {
   },
 } as const;
 
+/**
+ * Refuses a version that is not plain decimal digits before AJV sees it: coercing to an integer,
+ * it would read `1e3` as 1000 and `1 ` as 1.
+ */
+async function decimalVersion(req: FastifyRequest): Promise<void> {
+  const raw = (req.params as { version?: unknown }).version;
+  if (typeof raw === 'string' && !/^[0-9]+$/.test(raw)) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      `params/version: ${JSON.stringify(raw)} is not a version number (decimal digits only)`,
+    );
+  }
+}
+
 const aliasParams = {
   type: 'object',
   required: ['name', 'alias'],
@@ -351,15 +365,13 @@ export function adminRoutes(registry: Registry, options: AdminRoutesOptions = {}
         const metrics = parseMetricPairs(q.metric ?? [], 'metric');
         const tags = parseTagPairs(q.tag ?? [], 'tag');
         let v: ModelVersion;
+        const file = limited(body, maxUpload);
         try {
-          if (Number(req.headers['content-length']) > maxUpload) {
-            body.resume();
-            throw tooLarge(maxUpload);
-          }
+          if (Number(req.headers['content-length']) > maxUpload) throw tooLarge(maxUpload);
           v = await registry.createVersion(
             {
               name: req.params.name,
-              content: { file: limited(body, maxUpload), fileName: q.file_name ?? 'model.onnx' },
+              content: { file, fileName: q.file_name ?? 'model.onnx' },
               createModel: q.create_model === true,
               description: q.description,
               source: q.source,
@@ -374,7 +386,12 @@ export function adminRoutes(registry: Registry, options: AdminRoutesOptions = {}
             req.principal.name,
           );
         } catch (err) {
-          // The rest of an oversized body is not worth reading: close after the answer.
+          // Whatever failed, the rest of the body is read and dropped so that a client that sends
+          // it all before reading (Python's http.client) gets the answer; an oversized one is not
+          // worth keeping the connection for.
+          file.destroy();
+          body.unpipe();
+          body.resume();
           if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_PAYLOAD_TOO_LARGE') {
             reply.header('connection', 'close');
           }
@@ -420,6 +437,7 @@ export function adminRoutes(registry: Registry, options: AdminRoutesOptions = {}
     app.get<{ Params: VersionParams }>(
       '/api/v1/models/:name/versions/:version',
       {
+        preValidation: decimalVersion,
         config: { scope: 'read' },
         schema: {
           tags: ['versions'],
@@ -437,6 +455,7 @@ export function adminRoutes(registry: Registry, options: AdminRoutesOptions = {}
     }>(
       '/api/v1/models/:name/versions/:version',
       {
+        preValidation: decimalVersion,
         config: { scope: 'write' },
         schema: {
           tags: ['versions'],
@@ -459,6 +478,7 @@ export function adminRoutes(registry: Registry, options: AdminRoutesOptions = {}
     app.delete<{ Params: VersionParams }>(
       '/api/v1/models/:name/versions/:version',
       {
+        preValidation: decimalVersion,
         config: { scope: 'write' },
         schema: {
           tags: ['versions'],
@@ -744,6 +764,15 @@ function limited(body: IncomingMessage, max: number): Readable {
   // The consumer (the blob store) may start reading only after the limit already failed the
   // stream; it sees the error then. Until it listens, nothing else may treat it as unhandled.
   out.on('error', () => undefined);
+  // `pipe` does not pass on a client's abort: without this the blob store would wait for the
+  // rest forever, holding its temp file open.
+  body.on('close', () => {
+    if (!body.complete) {
+      out.destroy(
+        new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', 'body: the upload ended before the whole file was sent'),
+      );
+    }
+  });
   body.pipe(out);
   return out;
 }

@@ -62,7 +62,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
         tooLong ? 'a path segment is longer than the 2048 characters a name may take' : err.message,
       );
       const status = tooLong ? 414 : e.httpStatus;
-      const mlflow = /^\/(?:api\/[0-9.]+\/mlflow|ajax-api)\//.test(req.url);
+      const mlflow = /^\/(?:api\/[0-9.]+\/mlflow(?:-artifacts)?|ajax-api)\//.test(req.url);
       (reply as unknown as FastifyReply)
         .code(status)
         .send(mlflow ? { error_code: e.mlflowCode, message: e.message } : { error: e.message, code: e.code });

@@ -4,7 +4,12 @@
  */
 import { posix } from 'node:path';
 import type { FastifyInstance, FastifyReply, HTTPMethods, RouteHandlerMethod } from 'fastify';
-import { type ArtifactRepository, confinePath } from '../../artifacts/index.js';
+import {
+  type ArtifactRepository,
+  confinePath,
+  isRegistryPath,
+  REGISTRY_ROOT,
+} from '../../artifacts/index.js';
 import type { Scope } from '../../auth/index.js';
 import { SlipwayError } from '../../errors/index.js';
 import { mlflowRoute } from './mlflow-route.js';
@@ -25,9 +30,22 @@ export function artifactRoutes(app: FastifyInstance, artifacts: ArtifactReposito
   // The router decodes the wildcard once; `confinePath` refuses `..` also when still encoded.
   const pathOf = (params: unknown): string => confinePath((params as { '*'?: string })['*'] ?? '');
 
+  // Registry versions are immutable (their metadata records each file's sha256): the proxy
+  // reads them but never changes them, nor deletes a folder that holds them.
+  const refuseRegistry = (path: string, verb: string) => {
+    if (isRegistryPath(path) || (verb === 'delete' && path === '')) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_ARTIFACT_PATH',
+        `path '${path}': cannot ${verb} under '${REGISTRY_ROOT}/', where registry versions are immutable; ` +
+          'register a new version instead',
+      );
+    }
+  };
+
   route('PUT', '/artifacts/*', 'write', async (req) => {
     const path = pathOf(req.params);
     if (path === '') throw new SlipwayError('SLIPWAY_ERR_ARTIFACT_PATH', 'path must name a file');
+    refuseRegistry(path, 'write');
     await artifacts.put(path, req.raw);
     return {};
   });
@@ -52,6 +70,7 @@ export function artifactRoutes(app: FastifyInstance, artifacts: ArtifactReposito
   });
   route('DELETE', '/artifacts/*', 'write', async (req) => {
     const path = pathOf(req.params);
+    refuseRegistry(path, 'delete');
     const file = path === '' ? undefined : await artifacts.stat(path);
     const files = file ? [file] : await artifacts.filesUnder(path);
     if (files.length === 0) {

@@ -17,24 +17,50 @@ export function messageOf(req: FastifyRequest): Message {
     req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Message) : {};
   const params = (req.params ?? {}) as Message;
   const msg = { ...query, ...body, ...params };
-  refuseNul(msg, '');
+  refuseNul(msg);
   return msg;
 }
 
-/** PostgreSQL text holds no NUL character; refused up front as the caller's mistake, naming the field. */
-function refuseNul(value: unknown, path: string): void {
-  if (typeof value === 'string') {
-    if (value.includes('\0')) {
-      throw new SlipwayError(
-        'SLIPWAY_ERR_BAD_REQUEST',
-        `${path || 'request'} must not contain NUL characters`,
-      );
+/**
+ * PostgreSQL text holds no NUL character; refused up front as the caller's mistake, naming the field.
+ * Iterative: a body nested thousands of levels deep is JSON that parses, not a stack overflow.
+ */
+function refuseNul(root: unknown): void {
+  const stack: Visit[] = [{ value: root, key: '', parent: undefined }];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const v = node.value;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) {
+        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${pathOf(node)} must not contain NUL characters`);
+      }
+    } else if (Array.isArray(v)) {
+      // Pushed in reverse so the first NUL in document order is the one named.
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], key: i, parent: node });
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        stack.push({ value: entries[i]![1], key: entries[i]![0], parent: node });
+      }
     }
-  } else if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) refuseNul(value[i], `${path}[${i}]`);
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) refuseNul(v, path ? `${path}.${k}` : k);
   }
+}
+
+interface Visit {
+  value: unknown;
+  key: string | number;
+  parent: Visit | undefined;
+}
+
+/** `tags[3].value`; a path deeper than a person reads is cut in the middle. */
+function pathOf(node: Visit): string {
+  const parts: string[] = [];
+  for (let n: Visit | undefined = node; n?.parent; n = n.parent) {
+    parts.push(typeof n.key === 'number' ? `[${n.key}]` : n.parent.parent ? `.${n.key}` : n.key);
+  }
+  if (parts.length === 0) return 'request';
+  parts.reverse();
+  return parts.length > 20 ? `${parts.slice(0, 10).join('')}…${parts.slice(-5).join('')}` : parts.join('');
 }
 
 /**
@@ -49,13 +75,54 @@ export function mlflowRoute(
   schema: FastifySchema,
   handle: Handle,
 ): void {
+  const nullable = nullCoerced((schema.body as SchemaNode | undefined) ?? {});
   app.route({
     method,
     url,
     config: { scope },
     schema: { hide: true, ...schema },
+    // Before validation, which would coerce the null to 0, false or [''] and blame that value.
+    ...(nullable.fields.length > 0
+      ? { preValidation: async (req) => refuseNull(req.body, nullable, '') }
+      : {}),
     handler: async (req) => handle(messageOf(req), req),
   });
+}
+
+interface SchemaNode {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+}
+
+/** The fields of a body schema that validation would coerce from null, and those of list items. */
+interface NullCoerced {
+  fields: string[];
+  items: Record<string, NullCoerced>;
+}
+
+function nullCoerced(node: SchemaNode): NullCoerced {
+  const out: NullCoerced = { fields: [], items: {} };
+  for (const [name, field] of Object.entries(node.properties ?? {})) {
+    if (field.type === 'integer' || field.type === 'boolean' || field.type === 'array') out.fields.push(name);
+    if (field.type === 'array' && field.items?.properties) out.items[name] = nullCoerced(field.items);
+  }
+  return out;
+}
+
+function refuseNull(body: unknown, fields: NullCoerced, path: string): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  const msg = body as Message;
+  for (const name of fields.fields) {
+    if (Object.hasOwn(msg, name) && msg[name] === null) {
+      throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${path}${name} must not be null`);
+    }
+  }
+  for (const [name, inner] of Object.entries(fields.items)) {
+    const list = Object.hasOwn(msg, name) ? msg[name] : undefined;
+    if (!Array.isArray(list)) continue;
+    for (let i = 0; i < list.length; i++) refuseNull(list[i], inner, `${path}${name}[${i}].`);
+  }
 }
 
 export const S = { type: 'string' } as const;

@@ -14,6 +14,7 @@ import {
   type Registry,
   STAGES,
 } from '../../registry/index.js';
+import { TRACKING_LIMITS } from '../../tracking/index.js';
 import { int, keyValues, type Message, required, str, strings } from './mlflow-json.js';
 import { ANY, I, KV_LIST, mlflowRoutes, nextPageJson, S, STR_LIST } from './mlflow-route.js';
 
@@ -98,9 +99,16 @@ function versionOf(msg: Message): number {
   return Number(raw);
 }
 
-/** The request's `tags` list as the registry's key → value record. */
+/** The request's `tags` list as the registry's key → value record; at most 1000 tags, as the tracking routes. */
 function tagsOf(msg: Message): Record<string, string> {
-  return Object.fromEntries(keyValues(msg, 'tags').map((t) => [t.key, t.value]));
+  const tags = keyValues(msg, 'tags');
+  if (tags.length > TRACKING_LIMITS.listItems) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      `tags lists ${tags.length} items; at most ${TRACKING_LIMITS.listItems} are allowed in one request`,
+    );
+  }
+  return Object.fromEntries(tags.map((t) => [t.key, t.value]));
 }
 
 /** The tag change of a set-tag request (models and versions alike); a null value deletes. */

@@ -338,10 +338,12 @@ export async function startHttpServer(
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const segs = path
-      .split('/')
-      .filter((s) => s !== '')
-      .map(decodeSegment);
+    const raw = path.split('/').filter((s) => s !== '');
+    // Paths outside the inference routes go to the control plane as they came, so that it, not
+    // this server, answers what it cannot decode (in its own API's error shape).
+    if (options.fallback && raw[0] !== 'v2' && raw[0] !== 'v1' && raw[0] !== 'metrics')
+      return options.fallback(req, res);
+    const segs = raw.map(decodeSegment);
     // HEAD is answered as GET; Node leaves the body out.
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const n = segs.length;

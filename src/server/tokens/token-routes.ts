@@ -1,5 +1,38 @@
-import type { FastifyPluginAsync } from 'fastify';
-import { SCOPES, type TokenInfo, type TokenStore } from '../../auth/index.js';
+import type { FastifyPluginAsync, FastifySchemaCompiler } from 'fastify';
+import { MAX_TOKEN_DAYS, SCOPES, type TokenInfo, type TokenStore } from '../../auth/index.js';
+import { SlipwayError } from '../../errors/index.js';
+
+/**
+ * The body as sent: the control plane's AJV coerces (`"5"` → 5, `true` → 1, `[["read"]]` →
+ * `["read"]`), and `TokenStore.create` checks every field itself, naming it.
+ */
+const bodyAsSent: FastifySchemaCompiler<unknown> = () => () => true;
+const CREATE_FIELDS = new Set(['name', 'scopes', 'expires_in_days']);
+
+function createBody(body: unknown): { name: string; scopes: string[]; expiresInDays?: number } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      'the body must be a JSON object {name, scopes, expires_in_days?}',
+    );
+  }
+  for (const k of Object.keys(body)) {
+    if (!CREATE_FIELDS.has(k)) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_BAD_REQUEST',
+        `unknown field ${JSON.stringify(k)}; known: name, scopes, expires_in_days`,
+      );
+    }
+  }
+  const b = body as Record<string, unknown>;
+  if (typeof b.name !== 'string')
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "token 'name' must be a string");
+  return {
+    name: b.name,
+    scopes: b.scopes as string[],
+    ...(b.expires_in_days === undefined ? {} : { expiresInDays: b.expires_in_days as number }),
+  };
+}
 
 const tokenInfo = {
   type: 'object',
@@ -40,10 +73,11 @@ function wire(t: TokenInfo) {
  */
 export function tokenRoutes(tokens: TokenStore): FastifyPluginAsync {
   return async (app) => {
-    app.post<{ Body: { name: string; scopes: string[]; expires_in_days?: number } }>(
+    app.post<{ Body: unknown }>(
       '/api/v1/tokens',
       {
         config: { scope: 'admin' },
+        validatorCompiler: bodyAsSent,
         schema: {
           tags: ['tokens'],
           summary: 'Create an API token; the token itself is returned once and stored only as a hash',
@@ -54,7 +88,7 @@ export function tokenRoutes(tokens: TokenStore): FastifyPluginAsync {
             properties: {
               name: { type: 'string', minLength: 1, maxLength: 200 },
               scopes: { type: 'array', minItems: 1, items: { type: 'string', enum: [...SCOPES] } },
-              expires_in_days: { type: 'number', exclusiveMinimum: 0 },
+              expires_in_days: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TOKEN_DAYS },
             },
           },
           response: {
@@ -68,10 +102,7 @@ export function tokenRoutes(tokens: TokenStore): FastifyPluginAsync {
         },
       },
       async (req, reply) => {
-        const { token, info } = await tokens.create(
-          { name: req.body.name, scopes: req.body.scopes, expiresInDays: req.body.expires_in_days },
-          req.principal.name,
-        );
+        const { token, info } = await tokens.create(createBody(req.body), req.principal.name);
         reply.code(201);
         return { token, info: wire(info) };
       },
