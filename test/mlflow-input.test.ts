@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ArtifactRepository, artifactMigrations, FolderBlobStore } from '../src/artifacts/index.js';
 import { Registry, registryMigrations } from '../src/registry/index.js';
-import { mlflowRegistryRoutes } from '../src/server/mlflow/registry-routes.js';
 import { Database } from '../src/store/index.js';
 import { Tracking, trackingMigrations } from '../src/tracking/index.js';
-import { type MlflowTestServer, startMlflowServer } from './support/mlflow-server.js';
+import { type MlflowTestServer, startRegistryMlflowServer } from './support/mlflow-server.js';
 
 const MLMODEL = 'artifact_path: model\nflavors:\n  onnx:\n    data: model.onnx\n';
 
@@ -35,18 +34,7 @@ describe('MLflow routes under hostile input', () => {
     artifacts = new ArtifactRepository(db, blobs);
     tracking = new Tracking(db, artifacts);
     const registry = new Registry(db, artifacts);
-    server = await startMlflowServer(
-      {
-        tracking,
-        artifacts,
-        registryRoutes: mlflowRegistryRoutes({
-          registry,
-          resolveSource: (source, id) => tracking.resolveModelSource(source, id),
-          loggedModelRun: async (id) => (await tracking.getLoggedModel(id)).info.sourceRunId,
-        }),
-      },
-      async () => ({ name: 'fuzzer', scopes: ['write'] }),
-    );
+    server = await startRegistryMlflowServer({ tracking, artifacts, registry }, 'fuzzer');
     call = async (method, path, body) => {
       const r = await server.mlflow(method, path, body);
       return { status: r.status, body: r.body };

@@ -12,11 +12,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ArtifactRepository, artifactMigrations, FolderBlobStore } from '../src/artifacts/index.js';
 import { Registry, registryMigrations } from '../src/registry/index.js';
-import { mlflowRegistryRoutes } from '../src/server/mlflow/registry-routes.js';
 import { Database } from '../src/store/index.js';
 import { Tracking, trackingMigrations } from '../src/tracking/index.js';
 import { FIXTURES, REPO_ROOT } from './helpers.js';
-import { type MlflowTestServer, startMlflowServer } from './support/mlflow-server.js';
+import { type MlflowTestServer, startRegistryMlflowServer } from './support/mlflow-server.js';
 
 const ADULT = readFileSync(join(REPO_ROOT, 'examples/models/adult-income/1/model.onnx'));
 const ADD_SUB = readFileSync(join(FIXTURES, 'add_sub/1/model.onnx'));
@@ -44,18 +43,7 @@ describe('MLflow registry routes', () => {
     artifacts = new ArtifactRepository(db, blobs);
     tracking = new Tracking(db, artifacts);
     registry = new Registry(db, artifacts);
-    server = await startMlflowServer(
-      {
-        tracking,
-        artifacts,
-        registryRoutes: mlflowRegistryRoutes({
-          registry,
-          resolveSource: (source, id) => tracking.resolveModelSource(source, id),
-          loggedModelRun: async (id) => (await tracking.getLoggedModel(id)).info.sourceRunId,
-        }),
-      },
-      async () => ({ name: 'ds-ana', scopes: ['write'] }),
-    );
+    server = await startRegistryMlflowServer({ tracking, artifacts, registry }, 'ds-ana');
     base = server.base;
     // Status and body only: the assertions compare whole answers.
     call = async (method, path, body) => {

@@ -2,8 +2,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
+import type { ArtifactRepository } from '../../src/artifacts/index.js';
+import type { Registry } from '../../src/registry/index.js';
 import { type ApiServerOptions, buildApiServer } from '../../src/server/api/index.js';
 import { type MlflowPluginDeps, mlflowPlugin } from '../../src/server/mlflow/index.js';
+import { mlflowRegistryRoutes } from '../../src/server/mlflow/registry-routes.js';
+import type { Tracking } from '../../src/tracking/index.js';
 
 export interface MlflowTestServer {
   base: string;
@@ -63,4 +67,24 @@ export async function startMlflowServer(
       await api.close();
     },
   };
+}
+
+/** The MLflow server with tracking and the registry routes wired as the app wires them, acting as `actor`. */
+export function startRegistryMlflowServer(
+  deps: { tracking: Tracking; artifacts: ArtifactRepository; registry: Registry },
+  actor: string,
+): Promise<MlflowTestServer> {
+  const { tracking, artifacts, registry } = deps;
+  return startMlflowServer(
+    {
+      tracking,
+      artifacts,
+      registryRoutes: mlflowRegistryRoutes({
+        registry,
+        resolveSource: (source, id) => tracking.resolveModelSource(source, id),
+        loggedModelRun: async (id) => (await tracking.getLoggedModel(id)).info.sourceRunId,
+      }),
+    },
+    async () => ({ name: actor, scopes: ['write'] }),
+  );
 }
