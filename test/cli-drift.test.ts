@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -119,6 +119,11 @@ describe('slipway drift', () => {
     const missing = await slipway(['drift', '--reference', join(dir, 'nope.csv'), '--current', CUR]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^error: --reference .*nope\.csv: no such file/);
+    const header = join(dir, 'header-only.csv');
+    await writeFile(header, `${(await readFile(REF, 'utf8')).split('\n')[0]}\n`);
+    const nothing = await slipway(['drift', '--reference', REF, '--current', header, '--fail-on-drift']);
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.stderr, /^error: no column could be compared/);
     const folder = await slipway(['drift', '--reference', REF, '--current', dir]);
     assert.equal(folder.code, 1);
     assert.match(folder.stderr, /^error: --current .*: not a file/);

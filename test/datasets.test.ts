@@ -211,6 +211,14 @@ for (const make of [sqliteDatabase, postgresDatabase]) {
         assert.equal(await readFile(join(out, 'data', 'train.csv'), 'utf8'), 'x,y\n1,2\n');
         assert.equal(await readFile(join(out, 'data', 'test.jsonl'), 'utf8'), '{"x":1}\n');
         assert.equal(await readFile(join(out, 'notes.txt'), 'utf8'), 'a,b\n');
+        // A file where the folder should be, or a folder that cannot be made (under /proc,
+        // where Node's recursive mkdir never returns), fails at once.
+        await assert.rejects(
+          s.datasets.get('toy@1', join(out, 'notes.txt')),
+          /notes\.txt is a file, not a folder to write into/,
+        );
+        if (process.platform === 'linux')
+          await assert.rejects(s.datasets.get('toy@1', '/proc/slipway-no-such/x'), /ENOENT|EACCES|EPERM/);
 
         const d = await s.datasets.diff('toy@1', `toy@${v2.digest.slice(0, 8)}`);
         assert.equal(d.from.number, v1.number);

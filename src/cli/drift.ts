@@ -148,6 +148,12 @@ export function registerDriftCommand(program: Command): void {
           threshold: all.threshold,
           columns,
         });
+        // Nothing compared is no evidence of no drift: a gate (--fail-on-drift) must not pass on it.
+        if (Object.keys(analysis.report.columns).length === 0) {
+          throw new Error(
+            `no column could be compared: the columns --current shares with --reference are empty or all missing (NaN) in one of them (${flags.current}, ${flags.reference})`,
+          );
+        }
         if (flags.html) {
           await writeFile(
             flags.html,

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
@@ -363,7 +363,7 @@ export class Datasets {
           `${v.ref}: the artifact store holds no blob sha256:${f.sha256} for '${f.path}'`,
         );
       }
-      await mkdir(dirname(dest), { recursive: true });
+      await makeFolder(dirname(dest));
       const temp = `${dest}.${randomUUID().slice(0, 8)}.partial`;
       const hash = createHash('sha256');
       let size = 0;
@@ -530,3 +530,34 @@ export function parseRef(ref: string): { name: string; version: string | null } 
 
 /** Digest prefix shown next to a version number. */
 export const shortDigest = (digest: string): string => digest.slice(0, SHORT);
+
+/**
+ * Creates a folder and its missing parents one level at a time. Node's recursive `mkdir` spins
+ * without end under some pseudo file systems (a path under /proc); this fails with the error of
+ * the first level that cannot be made, and says so when a file stands where a folder should.
+ */
+async function makeFolder(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let d = resolve(dir);
+  for (;;) {
+    const s = await stat(d).catch((err: NodeJS.ErrnoException) => {
+      // ENOTDIR: a file stands somewhere above; walking up finds it and says so.
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw err;
+      return undefined;
+    });
+    if (s) {
+      if (!s.isDirectory())
+        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${d} is a file, not a folder to write into`);
+      break;
+    }
+    missing.push(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (const m of missing.reverse()) {
+    await mkdir(m).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}

@@ -85,7 +85,18 @@ export async function* readJsonl(path: string, options: ReadOptions = {}): Async
   for await (const { line, text } of lines(path, half(1))) {
     const obj = parseObject(path, line, text);
     const row: Cell[] = new Array(columns.length).fill(null);
-    for (const key in obj) row[index.get(key)!] = cell(obj[key]);
+    for (const key in obj) {
+      try {
+        row[index.get(key)!] = cell(obj[key]);
+      } catch (err) {
+        // Writing a value nested thousands of levels deep back out as text overflows the stack.
+        if (!(err instanceof RangeError)) throw err;
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `${path}: line ${line}: the value of '${key}' nests too deeply to keep as a cell`,
+        );
+      }
+    }
     batch.push(row);
     if (batch.length >= batchRows) {
       yield { columns, rows: batch, firstRow };
