@@ -113,6 +113,9 @@ describe('slipway drift', () => {
     const kind = await slipway(['drift', '--reference', REF, '--current', CUR, '--test', 'city=ks']);
     assert.equal(kind.code, 1);
     assert.match(kind.stderr, /^error: column 'city' is categorical: test 'ks' takes numerical columns/);
+    const negative = await slipway(['drift', '--reference', REF, '--current', CUR, '--threshold', 'age=-1']);
+    assert.equal(negative.code, 1);
+    assert.match(negative.stderr, /^error: --threshold age=-1: not a number of at least 0/);
     const share = await slipway(['drift', '--reference', REF, '--current', CUR, '--drift-share', '2']);
     assert.notEqual(share.code, 0);
     assert.match(share.stderr, /drift-share/);

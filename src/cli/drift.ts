@@ -43,7 +43,9 @@ function overrides(flags: DriftFlags): { all: ColumnOverride; columns: Record<st
     let value: string | number = raw;
     if (field === 'threshold') {
       value = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(value)) throw new Error(`${flag} ${item}: not a number`);
+      // A p-value or a distance: never below 0, as the drift API and config.json hold too.
+      if (raw.trim() === '' || !Number.isFinite(value) || value < 0)
+        throw new Error(`${flag} ${item}: not a number of at least 0`);
     } else if (!statTests.has(raw)) {
       throw new Error(`${flag} ${item}: no drift test '${raw}' (known: ${[...statTests.keys()].join(', ')})`);
     }
