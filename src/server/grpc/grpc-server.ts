@@ -241,10 +241,10 @@ function modelReady(plane: DataPlane, model: string, version: string | undefined
   }
 }
 
-/** Runs a handler that may return a value or a promise, answering errors with their gRPC status. */
 /** Marks a request message that could not be decoded (see startGrpcServer). */
 const UNDECODABLE = Symbol('undecodable');
 
+/** Runs a handler that may return a value or a promise, answering errors with their gRPC status. */
 function wrapUnary<Req>(
   fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown,
   logger: GrpcLogger | undefined,
