@@ -222,7 +222,7 @@ describe('the monitoring API refuses bad input with a 400 naming the field', () 
   test('feedback: nothing is coerced; each bad field is one 400 naming it, in the single and the list form', async () => {
     const cases: [Record<string, unknown>, string, RegExp][] = [
       [{ ground_truth: null }, 'ground_truth', /must be a string, a finite number or a boolean, got null/],
-      [{ ground_truth: [] }, 'ground_truth', /must be a string, a finite number or a boolean, got \[\]/],
+      [{ ground_truth: [] }, 'ground_truth', /must be a string, a finite number or a boolean, got an array/],
       [{ row: null }, 'row', /must be a non-negative integer when present .*got null/],
       [{ row: '0' }, 'row', /must be a non-negative integer when present .*got "0"/],
       [{ row: 1.5 }, 'row', /must be a non-negative integer/],
@@ -230,7 +230,7 @@ describe('the monitoring API refuses bad input with a 400 naming the field', () 
       [{ weight: null }, 'weight', /must be a positive finite number when present, got null/],
       [{ weight: 0 }, 'weight', /must be a positive finite number/],
       [{ request_id: 1 }, 'request_id', /must be a non-empty string of at most 1024 characters, got 1/],
-      [{ request_id: ['a'] }, 'request_id', /must be a non-empty string .*got \["a"\]/],
+      [{ request_id: ['a'] }, 'request_id', /must be a non-empty string .*got an array/],
       [{ request_id: '' }, 'request_id', /must be a non-empty string/],
       [{ request_id: 'r'.repeat(1025) }, 'request_id', /at most 1024 characters/],
       [
@@ -282,7 +282,7 @@ describe('the monitoring API refuses bad input with a 400 naming the field', () 
       [[null], /^feedback\[0\] must be an object/],
       [
         `{"feedback":[${'['.repeat(100_000)}${']'.repeat(100_000)}]}`,
-        /^feedback\[0\] must be an object .*got a deeply nested array/,
+        /^feedback\[0\] must be an object .*got an array/,
       ],
     ] as const) {
       const r = await postJson(`${url}/v1/feedback`, body === null ? 'null' : body);

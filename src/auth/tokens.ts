@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { SlipwayError } from '../errors/index.js';
+import { describeValue, SlipwayError } from '../errors/index.js';
 import { type Database, fromJson, type NamedMigration, now, toJson } from '../store/index.js';
 import { allows, type Principal, SCOPES, type Scope } from './principal.js';
 
@@ -110,7 +110,7 @@ export class TokenStore {
     ) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BAD_REQUEST',
-        `'expires_in_days' must be a number above 0 and at most ${MAX_TOKEN_DAYS}, got ${describe(days)}`,
+        `'expires_in_days' must be a number above 0 and at most ${MAX_TOKEN_DAYS}, got ${describeValue(days)}`,
       );
     }
     const id = randomBytes(6).toString('hex');
@@ -283,12 +283,6 @@ function wholeMs(v: number | string | null): number | null {
   if (v === null) return null;
   const n = Math.round(Number(v));
   return Number.isFinite(n) ? n : null;
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
-  return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v;
 }
 
 /** True for addresses only this machine can reach. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { openStore } from '../app.js';
 import { MAX_TOKEN_DAYS, TokenStore } from '../auth/index.js';
+import { parseDecimal } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
 import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
@@ -82,7 +83,7 @@ export function registerTokenCommands(program: Command): void {
 
 /** `--expires-in-days` as a plain decimal number of days, above 0 and at most MAX_TOKEN_DAYS. */
 function daysFlag(raw: string): number {
-  const days = /^\s*(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/.test(raw) ? Number(raw) : Number.NaN;
+  const days = parseDecimal(raw);
   if (!(days > 0 && days <= MAX_TOKEN_DAYS)) {
     throw new SlipwayError(
       'SLIPWAY_ERR_BAD_REQUEST',

@@ -34,6 +34,7 @@ export {
   PROFILE_FORMAT,
   PROFILE_VERSION,
   type ProfileOptions,
+  parseDecimal,
   profileTable,
   TableProfile,
   type TableProfileJson,

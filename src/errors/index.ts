@@ -1,1 +1,2 @@
+export { describeValue } from './describe-value.js';
 export { ERROR_CODES, type ErrorCode, GrpcStatus, SlipwayError, toSlipwayError } from './errors.js';

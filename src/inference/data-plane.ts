@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { SlipwayError, toSlipwayError } from '../errors/index.js';
+import { describeValue, SlipwayError, toSlipwayError } from '../errors/index.js';
 import type { ServingMetrics } from '../metrics/index.js';
 import type { DataPlane, ServerMetadata } from './data-plane-api.js';
-import { allocate, describeValue } from './datatypes.js';
+import { allocate } from './datatypes.js';
 import type { PolicyFactory, QuarantinedRow, QuarantineSink, RowProblem } from './input-policy.js';
 import { describeConfig } from './model-config.js';
 import { ModelManager, type RuntimeFactory, type ServedVersion } from './model-manager.js';

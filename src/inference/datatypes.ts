@@ -156,20 +156,6 @@ export function checkOrtString(value: string, name: string, index: number): void
   }
 }
 
-/**
- * A request value in an error message: scalars as JSON (long strings cut short), arrays and
- * objects by kind, so a message never serializes (or recurses into) a large or deep value.
- */
-export function describeValue(value: unknown): string {
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string')
-    return value.length > 40 ? `${JSON.stringify(value.slice(0, 40)).slice(0, -1)}…"` : JSON.stringify(value);
-  if (value === undefined) return 'missing';
-  return String(value);
-}
-
 /** Decodes one BYTES element, refusing what an ONNX string cannot hold unchanged. */
 export function decodeOrtString(bytes: Uint8Array, name: string, index: number): string {
   let s: string;

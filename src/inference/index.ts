@@ -11,7 +11,6 @@ export {
   checkOrtString,
   decodeBytesElements,
   decodeOrtString,
-  describeValue,
   ELEMENT_SIZE,
   elementCount,
   encodeBytesElements,

@@ -4,8 +4,9 @@
  * one input per column (as skl2onnx pipelines make) or one [N, F] matrix whose column names come
  * from `feature_names` in config.json; maps outputs back to labels and probabilities by class name.
  */
-import { SlipwayError } from '../errors/index.js';
-import { allocate, describeValue } from './datatypes.js';
+import { parseDecimal } from '../data/index.js';
+import { describeValue, SlipwayError } from '../errors/index.js';
+import { allocate } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
 import type { InferRequest, InferResponse, Tensor, TensorData, TensorMetadata } from './types.js';
 
@@ -44,9 +45,6 @@ export function recordsLayout(inputs: TensorMetadata[], config: ModelConfig): Re
   return { kind: 'columns', features: inputs.map((m) => ({ name: m.name, datatype: m.datatype })) };
 }
 
-/** A decimal number written as a string ("41", "-0.5", "1e3"); not hex, not "Infinity". */
-const DECIMAL = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
-
 /** The integers a record can give an integer input: JSON numbers are exact up to 2^53. */
 const INTEGER_RANGE: Record<string, [number, number]> = {
   INT8: [-128, 127],
@@ -81,7 +79,7 @@ function cell(value: unknown, datatype: string, row: number, feature: string): R
     if (value === null) return Number.NaN; // a missing numeric value, as imputers expect
     let x: number | undefined;
     if (typeof value === 'number') x = value;
-    else if (typeof value === 'string' && DECIMAL.test(value)) x = Number(value);
+    else if (typeof value === 'string') x = parseDecimal(value); // not hex, not "Infinity"
     if (x === undefined || !Number.isFinite(x))
       throw fieldError(`${field} must be a number, got ${describeValue(value)}`);
     if (datatype === 'FP32' && !Number.isFinite(Math.fround(x)))

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Cell, type RowBatch, readTable, type TableFormat, type TableProfile } from '../data/index.js';
-import { SlipwayError } from '../errors/index.js';
+import { describeValue, SlipwayError } from '../errors/index.js';
 import { type DriftSettings, MAX_REQUEST_ID_LENGTH, type Prediction } from '../inference/index.js';
 import type { Database } from '../store/index.js';
 import {
@@ -267,19 +267,6 @@ const FEEDBACK_FIELDS = ['request_id', 'row', 'ground_truth', 'weight'];
 /** Longest ground truth given as a string: a class name. */
 const MAX_GROUND_TRUTH_LENGTH = 1024;
 
-/** A value as an error message quotes it: JSON, cut short. */
-function shown(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  let text: string;
-  try {
-    text = JSON.stringify(typeof v === 'string' ? v.slice(0, 61) : v) ?? String(v);
-  } catch {
-    // Nested past the stack (a body of 100 000 brackets): described, not printed.
-    text = Array.isArray(v) ? 'a deeply nested array' : 'a deeply nested object';
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
 /**
  * Refuses a range whose ends a Date cannot hold (they are printed as ISO, and a 500 "Invalid time
  * value" helps no one) or that is reversed or empty, naming the end at fault.
@@ -308,7 +295,9 @@ const REFERENCE_RANGE = { since: 'reference since', until: 'reference until' };
 /** Drift choices a request makes, checked before anything is read. */
 function checkDriftOptions(o: DriftOptions): void {
   if (o.test !== undefined && !statTests.has(o.test)) {
-    bad(`test must be one of Evidently's tests (${[...statTests.keys()].join(', ')}), got ${shown(o.test)}`);
+    bad(
+      `test must be one of Evidently's tests (${[...statTests.keys()].join(', ')}), got ${describeValue(o.test)}`,
+    );
   }
   if (o.threshold !== undefined && !(Number.isFinite(o.threshold) && o.threshold >= 0)) {
     bad(`threshold must be a finite number >= 0, got ${o.threshold}`);
@@ -740,7 +729,7 @@ export class Monitoring {
       const at = list ? `feedback[${i}].` : '';
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         bad(
-          `${list ? `feedback[${i}]` : 'a feedback item'} must be an object {request_id, ground_truth, row?, weight?}, got ${shown(value)}`,
+          `${list ? `feedback[${i}]` : 'a feedback item'} must be an object {request_id, ground_truth, row?, weight?}, got ${describeValue(value)}`,
         );
       }
       const item = value as Record<string, unknown>;
@@ -751,7 +740,7 @@ export class Monitoring {
       const id = item.request_id;
       if (typeof id !== 'string' || id === '' || id.length > MAX_REQUEST_ID_LENGTH) {
         bad(
-          `${at}request_id must be a non-empty string of at most ${MAX_REQUEST_ID_LENGTH} characters, got ${shown(id)}`,
+          `${at}request_id must be a non-empty string of at most ${MAX_REQUEST_ID_LENGTH} characters, got ${describeValue(id)}`,
         );
       }
       const gt = item.ground_truth;
@@ -762,7 +751,7 @@ export class Monitoring {
           (typeof gt === 'number' && Number.isFinite(gt))
         )
       ) {
-        bad(`${at}ground_truth must be a string, a finite number or a boolean, got ${shown(gt)}`);
+        bad(`${at}ground_truth must be a string, a finite number or a boolean, got ${describeValue(gt)}`);
       }
       if (typeof gt === 'string' && gt.length > MAX_GROUND_TRUTH_LENGTH) {
         bad(
@@ -772,12 +761,12 @@ export class Monitoring {
       const row = item.row === undefined ? 0 : item.row;
       if (typeof row !== 'number' || !Number.isSafeInteger(row) || row < 0) {
         bad(
-          `${at}row must be a non-negative integer when present (the request's 0-based row), got ${shown(row)}`,
+          `${at}row must be a non-negative integer when present (the request's 0-based row), got ${describeValue(row)}`,
         );
       }
       const weight = item.weight === undefined ? 1 : item.weight;
       if (typeof weight !== 'number' || !(weight > 0) || !Number.isFinite(weight)) {
-        bad(`${at}weight must be a positive finite number when present, got ${shown(weight)}`);
+        bad(`${at}weight must be a positive finite number when present, got ${describeValue(weight)}`);
       }
       return {
         request_id: id as string,
@@ -969,9 +958,9 @@ export class Monitoring {
     }
     if (classes.size > 0 && !classes.has(positive)) {
       bad(
-        `positive: ${shown(positive)} is not a class of model '${model}' (classes: ${[...classes]
+        `positive: ${describeValue(positive)} is not a class of model '${model}' (classes: ${[...classes]
           .sort()
-          .map((c) => shown(c))
+          .map((c) => describeValue(c))
           .join(', ')})`,
       );
     }

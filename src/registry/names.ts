@@ -1,3 +1,4 @@
+import { parseDecimal } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
 import { isValidModelName } from '../inference/index.js';
 
@@ -159,8 +160,6 @@ export function splitPair(text: string, field: string): [string, string] {
   return [text.slice(0, i), text.slice(i + 1)];
 }
 
-const DECIMAL = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
-
 /**
  * A key → value object without a prototype, so every key a client sends is kept as given:
  * on `{}`, assigning `__proto__` would silently drop the entry.
@@ -175,7 +174,7 @@ export function parseMetricPairs(pairs: readonly string[], field = 'metric'): Re
   for (const p of pairs) {
     const [k, v] = splitPair(p, field);
     // Decimal only: Number() would also read 0x10 as 16, 0b1 and 0o7.
-    const n = DECIMAL.test(v) ? Number(v) : Number.NaN;
+    const n = parseDecimal(v);
     if (!Number.isFinite(n)) {
       throw new SlipwayError(
         'SLIPWAY_ERR_BAD_REQUEST',

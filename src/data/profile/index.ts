@@ -12,7 +12,7 @@ export { FrequentItems } from './frequent-items.js';
 export { HyperLogLog } from './hyperloglog.js';
 export { KllSketch } from './kll.js';
 export { Moments } from './moments.js';
-export { MISSING_TOKENS, parseDatetime } from './parse-cell.js';
+export { MISSING_TOKENS, parseDatetime, parseDecimal } from './parse-cell.js';
 export { profileTable } from './profile-table.js';
 export {
   PROFILE_FORMAT,

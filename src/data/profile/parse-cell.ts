@@ -47,6 +47,15 @@ export const MISSING_TOKENS: ReadonlySet<string> = new Set([
 
 const INTEGER = /^[+-]?\d+$/;
 const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/**
+ * A number written in plain decimal ("41", " -0.5 ", "1e3"), else NaN: not hex, not "Infinity",
+ * not "" — the strings a client may send for a number, where `Number()` accepts far more.
+ */
+export function parseDecimal(text: string): number {
+  const t = text.trim();
+  return FLOAT.test(t) ? Number(t) : Number.NaN;
+}
+
 const INFINITY = /^[+-]?(?:inf|infinity)$/i;
 const DATETIME =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;

@@ -4,3 +4,4 @@ export {
   buildApiServer,
   fastifyErrorToSlipway,
 } from './api-server.js';
+export { bodyAsSent } from './body-as-sent.js';

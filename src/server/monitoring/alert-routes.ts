@@ -9,7 +9,7 @@ import type {
   RetrainRun,
 } from '../../monitoring/alerts/index.js';
 import { isoOrNull } from '../../monitoring/index.js';
-import { bodyAsSent } from './body-as-sent.js';
+import { bodyAsSent } from '../api/index.js';
 
 const errorBody = {
   type: 'object',

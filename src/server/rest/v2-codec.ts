@@ -2,11 +2,10 @@
  * Converts between the Open Inference Protocol's REST body (JSON, or JSON followed by raw tensors
  * under the binary tensor extension) and the protocol types. No transport concerns here.
  */
-import { SlipwayError } from '../../errors/index.js';
+import { describeValue, SlipwayError } from '../../errors/index.js';
 import {
   checkOrtString,
   type Datatype,
-  describeValue,
   elementCount,
   fromBytes,
   type InferRequest,

@@ -1,12 +1,8 @@
-import type { FastifyPluginAsync, FastifySchemaCompiler } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { MAX_TOKEN_DAYS, SCOPES, type TokenInfo, type TokenStore } from '../../auth/index.js';
 import { SlipwayError } from '../../errors/index.js';
+import { bodyAsSent } from '../api/index.js';
 
-/**
- * The body as sent: the control plane's AJV coerces (`"5"` → 5, `true` → 1, `[["read"]]` →
- * `["read"]`), and `TokenStore.create` checks every field itself, naming it.
- */
-const bodyAsSent: FastifySchemaCompiler<unknown> = () => () => true;
 const CREATE_FIELDS = new Set(['name', 'scopes', 'expires_in_days']);
 
 function createBody(body: unknown): { name: string; scopes: string[]; expiresInDays?: number } {
