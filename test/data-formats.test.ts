@@ -143,6 +143,20 @@ describe('CSV reader', () => {
     assert.deepEqual(columns, ['a', 'a_2', 'column_3', 'b']);
   });
 
+  test("a header with an empty name is still a header, as pandas' to_csv writes its index column", async () => {
+    const path = join(dir, 'indexed.csv');
+    await writeFile(path, ',age,city\n0,41,paris\n1,37,rome\n');
+    assert.deepEqual(await sniffCsv(path), { delimiter: ',', header: true });
+    const { columns, rows } = await readAll(path);
+    assert.deepEqual(columns, ['column_1', 'age', 'city']);
+    assert.deepEqual(rows[0], ['0', '41', 'paris']);
+    await writeFile(path, 'a,,b\n1,2,3\n');
+    assert.deepEqual((await readAll(path)).columns, ['a', 'column_2', 'b']);
+    // A first row of nothing but empty cells is not a header.
+    await writeFile(path, ',,\n1,2,3\n');
+    assert.deepEqual(await sniffCsv(path), { delimiter: ',', header: false });
+  });
+
   test('short rows are padded with null; a long row fails naming the row', async () => {
     const path = join(dir, 'ragged.csv');
     await writeFile(path, 'a,b,c\n1,2\n1,2,3,4\n');

@@ -95,13 +95,14 @@ export async function sniffCsv(path: string): Promise<CsvDialect> {
 function looksLikeHeader(rows: (string | null)[][]): boolean {
   const [first, ...data] = rows;
   if (!first || first.length === 0) return false;
-  if (!first.every((c) => c !== null && !NUMBER.test(c))) return false;
+  // An empty name is a header all the same (pandas' `to_csv` writes its index column so).
+  if (first.every((c) => c === null) || first.some((c) => c !== null && NUMBER.test(c))) return false;
   if (data.length === 0) return true;
   for (let j = 0; j < first.length; j++) {
     const values = data.map((r) => r[j] ?? null).filter((v): v is string => v !== null);
     if (values.length > 0 && values.every((v) => NUMBER.test(v))) return true;
   }
-  return first.every((name, j) => !data.some((r) => r[j] === name));
+  return first.every((name, j) => name === null || !data.some((r) => r[j] === name));
 }
 
 /** Unique column names: an empty name becomes `column_<n>`, a repeated one gets `_2`, `_3`, … */
