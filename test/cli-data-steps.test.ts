@@ -163,6 +163,16 @@ describe('data fit / data transform', () => {
     const scale = Math.sqrt(14 / 9);
     assert.deepEqual(lines, ['x,label', `${(1 - 7 / 3) / scale},`, `${(4 - 7 / 3) / scale},`]);
 
+    const unrelated = join(dir, 'unrelated.csv');
+    await writeFile(unrelated, 'name,city\nbob,paris\n');
+    const none = await slipway(['data', 'transform', unrelated, '--steps', fitted, '-o', join(dir, 'u.csv')]);
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /^error: .*unrelated\.csv has none of the columns the steps read \(x, label\); its columns are name, city/,
+    );
+    await assert.rejects(readFile(join(dir, 'u.csv')));
+
     const broken = join(dir, 'broken.csv');
     await writeFile(broken, 'x,label\n1,a\nabc,b\n');
     const r = await slipway(['data', 'transform', broken, '--steps', fitted, '-o', join(dir, 'b.csv')]);

@@ -109,7 +109,10 @@ async function writeFitted(path: string, fitted: FittedSteps): Promise<void> {
   await writeFile(path, `${JSON.stringify(fitted, null, 2)}\n`);
 }
 
-/** Warns on stderr about columns the steps read that a table lacks (they are written as missing). */
+/**
+ * Warns on stderr about columns the steps read that a table lacks (they are written as missing);
+ * a table with none of them is an error, as it is surely not the table the steps were fitted for.
+ */
 async function* warnAbsent(
   batches: AsyncIterable<RowBatch>,
   fitted: FittedSteps,
@@ -120,6 +123,12 @@ async function* warnAbsent(
     if (!checked) {
       checked = true;
       const absent = fitted.absentColumns(b.columns);
+      if (absent.length > 0 && absent.length === fitted.absentColumns([]).length) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BAD_REQUEST',
+          `${source} has none of the columns the steps read (${absent.join(', ')}); its columns are ${b.columns.join(', ')}`,
+        );
+      }
       if (absent.length > 0) {
         process.stderr.write(
           `warning: ${source} lacks column${absent.length === 1 ? '' : 's'} ${absent.join(', ')}: read as missing\n`,
