@@ -170,9 +170,12 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   const { db, blobs, artifacts } = await openStore(settings);
   const tokens = new TokenStore(db, { cacheMs: settings.registryPollMs });
   const auth = settings.auth === 'token';
-  const registry = new Registry(db, artifacts, { servingAlias: settings.servingAlias });
-  const tracking = new Tracking(db, artifacts);
   const datasets = new Datasets(db, artifacts);
+  const registry = new Registry(db, artifacts, {
+    servingAlias: settings.servingAlias,
+    datasetExists: (ref) => datasets.exists(ref),
+  });
+  const tracking = new Tracking(db, artifacts);
   const monitoring = new Monitoring(
     db,
     { cpuHour: settings.cpuHourPrice, gpuHour: settings.gpuHourPrice },

@@ -45,7 +45,20 @@ describe('slipway models on SQLite', () => {
   });
 
   test('push, list, versions, show, alias and card', async () => {
+    // Lineage names a dataset version of this store, or data kept elsewhere by URI: a typo is refused.
     let r = await slipway([
+      'models',
+      'push',
+      ADULT_FILE,
+      '--name',
+      'adult',
+      '--train-data',
+      'adult@3',
+      ...data,
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: training_data: dataset 'adult@3' is not in this store/);
+    r = await slipway([
       'models',
       'push',
       ADULT_FILE,
@@ -62,7 +75,7 @@ describe('slipway models on SQLite', () => {
       '--description',
       'Gradient boosting on UCI Adult',
       '--train-data',
-      'adult@3',
+      's3://bucket/adult-train.parquet',
       '--eval-data',
       's3://bucket/adult-test.parquet',
       ...data,
@@ -74,7 +87,7 @@ describe('slipway models on SQLite', () => {
     assert.match(r.stdout, /inputs +age FP32 \[-1,1\], fnlwgt FP32 \[-1,1\]/);
     assert.match(r.stdout, /outputs +label INT64 \[-1\], probabilities FP32 \[-1,2\]/);
     assert.match(r.stdout, /metrics +auc=0\.91 accuracy=0\.85/);
-    assert.match(r.stdout, /training data +adult@3/);
+    assert.match(r.stdout, /training data +s3:\/\/bucket\/adult-train\.parquet/);
     assert.match(r.stdout, /evaluation data +s3:\/\/bucket\/adult-test\.parquet/);
     assert.match(r.stdout, new RegExp(`created .* by ${ACTOR}`));
     assert.match(r.stdout, /\n {2}champion → v1\n$/);

@@ -420,6 +420,9 @@ describe('registry input', () => {
     assert.match(r.body.error, /^training_data: /);
     r = await upload('named', '&evaluation_data=@');
     assert.match(r.body.error, /^evaluation_data: /);
+    r = await upload('named', '&evaluation_data=s3://b/test.parquet&training_data=adult@3');
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.body.error, /^training_data: dataset 'adult@3' is not in this store/);
     assert.equal((await call(`${url}/api/v1/models/named`, 'GET')).status, 404, 'nothing registered');
 
     r = await call(`${url}/api/2.0/mlflow-artifacts/artifacts/x:y`, 'PUT', 'z');

@@ -288,7 +288,7 @@ describe('a registered version carries its schema and steps, with lineage to its
       '--train-data',
       'adult@1',
       '--eval-data',
-      'adult@7',
+      'adult@1',
       '--serving-config',
       join(FIXTURES, 'tabular', 'config.json'),
       ...data,
@@ -297,7 +297,7 @@ describe('a registered version carries its schema and steps, with lineage to its
     const shown = await cli(['models', 'show', 'adult-income', '--version', '1', ...data]);
     assert.equal(shown.code, 0, shown.stderr);
     assert.match(shown.stdout, /training data +adult@1 \(sha256 [0-9a-f]{12}, 48,842 rows, 1 file, added /);
-    assert.match(shown.stdout, /evaluation data +adult@7 \(not in this store\)/);
+    assert.match(shown.stdout, /evaluation data +adult@1 \(sha256 [0-9a-f]{12}, 48,842 rows/);
     assert.match(shown.stdout, /schema +schema\.json/);
     assert.match(shown.stdout, /cleaning steps +steps\.json, fitted on adult@1/);
 

@@ -61,10 +61,11 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
   out.write(`  curl -s ${url}/v2/models/${MODEL}/stats\n`);
   out.write(`  curl -s ${url}/metrics | grep slipway_inference\n`);
 
-  // The registry: the same file registered as 'adult' with metrics and lineage, `champion` on it,
-  // then served by name from the registry.
+  // The registry: the training data becomes dataset version adult@1, then the same file is
+  // registered as 'adult' with metrics and lineage to it, `champion` on it, and served by name.
+  await new Datasets(app.db, app.artifacts).add(root('datasets/adult/adult.csv'), { name: 'adult' }, 'demo');
   const upload = await fetch(
-    `${url}/api/v1/models/${REGISTERED}/versions?create_model=true&metric=accuracy=0.8713&training_data=adult&alias=champion&source=examples/adult/train.py`,
+    `${url}/api/v1/models/${REGISTERED}/versions?create_model=true&metric=accuracy=0.8713&training_data=adult@1&alias=champion&source=examples/adult/train.py`,
     {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
@@ -153,16 +154,15 @@ async function adultTestRows(): Promise<{ record: Record<string, string | number
 }
 
 /**
- * The monitoring part of the demo: the training data becomes a dataset version, traffic drifts
+ * The monitoring part of the demo: against the training data's dataset version, traffic drifts
  * part-way (older graduates working longer hours arrive), ground truth follows, and the demo
  * prints the drift report and the alert that fires on it.
  */
 async function monitoringTour(app: App, url: string): Promise<void> {
   const out = process.stdout;
   out.write(
-    '\nMonitoring: the training data as dataset adult@1, then 600 test rows, then 600 rows of older graduates…\n',
+    '\nMonitoring: against the training data (dataset adult@1), 600 test rows, then 600 rows of older graduates…\n',
   );
-  await new Datasets(app.db, app.artifacts).add(root('datasets/adult/adult.csv'), { name: 'adult' }, 'demo');
   // A webhook receiver, as a chat or paging service would be.
   const received: unknown[] = [];
   const hook = createServer((req, res) => {

@@ -39,7 +39,12 @@ async function withRegistry<T>(
   const settings = storeSettings(flags);
   const store = await openStore(settings);
   try {
-    return await fn(new Registry(store.db, store.artifacts, { servingAlias: settings.servingAlias }), store);
+    const datasets = new Datasets(store.db, store.artifacts);
+    const registry = new Registry(store.db, store.artifacts, {
+      servingAlias: settings.servingAlias,
+      datasetExists: (ref) => datasets.exists(ref),
+    });
+    return await fn(registry, store);
   } finally {
     await store.close();
   }

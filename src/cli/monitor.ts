@@ -55,13 +55,13 @@ async function withMonitoring(flags: StoreFlags, fn: (o: Opened) => Promise<void
   const store = await openStore(settings);
   try {
     const monitoring = new Monitoring(store.db);
-    const registry = new Registry(store.db, store.artifacts, { servingAlias: settings.servingAlias });
+    const datasets = new Datasets(store.db, store.artifacts);
+    const registry = new Registry(store.db, store.artifacts, {
+      servingAlias: settings.servingAlias,
+      datasetExists: (ref) => datasets.exists(ref),
+    });
     const engine = new AlertEngine(store.db, {
-      metrics: new MonitoringMetrics({
-        monitoring,
-        registry,
-        datasets: new Datasets(store.db, store.artifacts),
-      }),
+      metrics: new MonitoringMetrics({ monitoring, registry, datasets }),
       registry,
       environment: { dataDir: settings.dataDir, databaseUrl: settings.databaseUrl },
     });

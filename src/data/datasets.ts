@@ -315,6 +315,17 @@ export class Datasets {
     return rows.map((r) => this.toVersion(ds.name, r));
   }
 
+  /** Whether `show(ref)` finds a version (false for an unknown dataset or version, not an error). */
+  async exists(ref: string): Promise<boolean> {
+    try {
+      await this.show(ref);
+      return true;
+    } catch (err) {
+      if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_RESOURCE_NOT_FOUND') return false;
+      throw err;
+    }
+  }
+
   /** A version by `name`, `name@number`, `name@latest` or `name@<digest prefix>`. */
   async show(ref: string): Promise<DatasetVersion> {
     const { name, version } = parseRef(ref);

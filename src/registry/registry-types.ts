@@ -202,4 +202,10 @@ export interface DatasetUsage {
 export interface RegistryOptions {
   /** The alias serving follows; the model card shows the signature of its version. */
   servingAlias?: string;
+  /**
+   * Whether the store holds the dataset version a reference names (`adult@3`, `adult`). Given, a
+   * lineage entry must name one (a typo is refused, not kept as lineage to nothing); data kept
+   * elsewhere is named by URI.
+   */
+  datasetExists?: (ref: string) => Promise<boolean>;
 }

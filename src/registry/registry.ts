@@ -143,6 +143,7 @@ export class Registry {
   private readonly listeners = new Set<(change: AuditEntry) => void>();
   private readonly signatures = new Map<string, ModelSignature>();
   readonly servingAlias: string;
+  private readonly datasetExists: RegistryOptions['datasetExists'];
 
   constructor(
     private readonly database: Database,
@@ -151,6 +152,7 @@ export class Registry {
   ) {
     this.db = database.as<RegistryTables>();
     this.servingAlias = options.servingAlias ?? 'champion';
+    this.datasetExists = options.datasetExists;
   }
 
   // ---------------------------------------------------------------- registered models
@@ -353,6 +355,8 @@ export class Registry {
     const training = (input.trainingData ?? []).map((r) => parseDatasetRef(r, 'training_data'));
     const evaluation = (input.evaluationData ?? []).map((r) => parseDatasetRef(r, 'evaluation_data'));
     const aliases = [...new Set((input.aliases ?? []).map((a) => checkAlias(a)))];
+    await this.checkDatasets(training, 'training_data');
+    await this.checkDatasets(evaluation, 'evaluation_data');
     // Everything that can be refused is refused before the body is read: an uploader should not
     // send a whole file to learn that the model name or an alias was wrong.
     if ('file' in input.content && input.content.fileName !== undefined) {
@@ -1207,6 +1211,17 @@ export class Registry {
     for (const part of chunks(rows)) await w.k.insertInto('registry_model_tags').values(part).execute();
     w.record({ ...modelEntry(who, 'model.create', name), details: { description: desc, tags } });
     return true;
+  }
+
+  private async checkDatasets(refs: readonly DatasetRef[], field: string): Promise<void> {
+    if (!this.datasetExists) return;
+    for (const r of refs) {
+      if (r.name !== null && !(await this.datasetExists(r.ref))) {
+        bad(
+          `${field}: dataset '${r.ref}' is not in this store (\`slipway data list\` shows those that are); name data kept elsewhere by URI`,
+        );
+      }
+    }
   }
 
   private async modelRow(k: K, name: string): Promise<ModelRow> {
