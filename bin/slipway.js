@@ -2,7 +2,7 @@
 // Entry point for `npx slipway`: the TypeScript is compiled to dist/ by `npm install` (prepare).
 // `slipway drift` loads only what it needs; every other command goes through the full CLI.
 const fail = (err) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 };
 const command = process.argv[2];

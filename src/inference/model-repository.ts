@@ -58,10 +58,10 @@ export async function listModels(root: string): Promise<string[]> {
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new SlipwayError(
-      'SLIPWAY_ERR_CONFIG',
-      `model repository ${root} cannot be read: ${(err as Error).message}`,
-    );
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : (err as Error).message;
+    throw new SlipwayError('SLIPWAY_ERR_CONFIG', `model repository ${root} cannot be read: ${why}`);
   }
   const names: string[] = [];
   for (const e of entries)

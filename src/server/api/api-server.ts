@@ -52,7 +52,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<ApiServ
     bodyLimit: options.bodyLimit,
     // Path parameters carry names of up to 256 characters (rules, models), percent-encoded up
     // to three times as long; Fastify's default of 100 answers longer ones with its own 414.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     // A path Fastify's router refuses (a parameter past that length, a malformed URL) is answered
     // in the shape of the API it was meant for.
     frameworkErrors: (err, req, reply) => {
