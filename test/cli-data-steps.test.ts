@@ -173,6 +173,15 @@ describe('data fit / data transform', () => {
     );
     await assert.rejects(readFile(join(dir, 'u.csv')));
 
+    // A file system error names the path in plain words: the output's, not its temporary file's.
+    const nowhere = join(dir, 'no-such-folder', 'out.csv');
+    const r3 = await slipway(['data', 'transform', serving, '--steps', fitted, '-o', nowhere]);
+    assert.equal(r3.code, 1);
+    assert.equal(r3.stderr.split('\n').at(-2), `error: ${nowhere}: no such file or folder`);
+    const r4 = await slipway(['data', 'profile', dir]);
+    assert.equal(r4.code, 1);
+    assert.match(r4.stderr, /^error: .*: a folder, not a table file\n$/);
+
     const broken = join(dir, 'broken.csv');
     await writeFile(broken, 'x,label\n1,a\nabc,b\n');
     const r = await slipway(['data', 'transform', broken, '--steps', fitted, '-o', join(dir, 'b.csv')]);

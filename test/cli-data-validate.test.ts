@@ -250,7 +250,7 @@ describe('data schema infer / data validate', () => {
 
   test('a bad schema file is "error: …" naming the problem, with exit 1 and nothing on stdout', async () => {
     const cases: [string, string | null, RegExp][] = [
-      ['missing.json', null, /^error: --schema .*missing\.json: ENOENT/],
+      ['missing.json', null, /^error: --schema .*missing\.json: no such file or folder/],
       ['broken.json', '{"format": "slipway.schema",', /^error: --schema .*broken\.json: .*JSON/],
       [
         'bad-type.json',

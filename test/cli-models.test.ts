@@ -191,7 +191,7 @@ describe('slipway models on SQLite', () => {
       ],
       [
         ['models', 'push', join(dir, 'missing.onnx'), '--name', 'adult'],
-        /^error: cannot read .*missing\.onnx/,
+        /^error: .*missing\.onnx: no such file or folder/,
       ],
       [
         ['models', 'push', ADD_SUB_FILE, '--name', 'adult', '--metric', 'auc=high'],

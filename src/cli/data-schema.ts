@@ -15,7 +15,7 @@ import {
   validateTable,
 } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
-import { addStoreOptions, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
+import { addStoreOptions, fileProblem, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 const out = (text: string) => process.stdout.write(text);
 
@@ -161,7 +161,7 @@ export function registerSchemaCommands(data: Command): void {
           } catch (err) {
             throw new SlipwayError(
               'SLIPWAY_ERR_BAD_REQUEST',
-              `--schema ${flags.schema}: ${(err as Error).message}`,
+              `--schema ${flags.schema}: ${fileProblem(err)}`,
             );
           }
           const report = await validateTable(file, parseSchema(json), {

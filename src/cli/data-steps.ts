@@ -13,7 +13,7 @@ import {
   writeCsv,
 } from '../data/index.js';
 import { SlipwayError } from '../errors/index.js';
-import { addStoreOptions, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
+import { addStoreOptions, fileProblem, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 const out = (text: string) => process.stdout.write(text);
 
@@ -79,9 +79,7 @@ async function readJson(path: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    return bad(
-      `${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
-    );
+    return bad(`${path}: ${fileProblem(err)}`);
   }
   try {
     return JSON.parse(text);

@@ -9,7 +9,7 @@ import {
   statTests,
 } from '../monitoring/drift/index.js';
 import { settle } from './settle.js';
-import { runCommand } from './store-flags.js';
+import { fileProblem, runCommand } from './store-flags.js';
 
 interface DriftFlags {
   reference: string;
@@ -140,8 +140,7 @@ export function registerDriftCommand(program: Command): void {
           ['--current', flags.current],
         ] as const) {
           const s = await stat(path).catch((err: NodeJS.ErrnoException) => err);
-          if (s instanceof Error)
-            throw new Error(`${flag} ${path}: ${s.code === 'ENOENT' ? 'no such file' : s.message}`);
+          if (s instanceof Error) throw new Error(`${flag} ${path}: ${fileProblem(s)}`);
           if (!s.isFile()) throw new Error(`${flag} ${path}: not a file`);
         }
         const analysis = await analyzeDrift(flags.reference, flags.current, {

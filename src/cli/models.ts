@@ -14,7 +14,14 @@ import {
   Registry,
   type SignatureTensor,
 } from '../registry/index.js';
-import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
+import {
+  addStoreOptions,
+  cliActor,
+  fileProblem,
+  runCommand,
+  type StoreFlags,
+  storeSettings,
+} from './store-flags.js';
 
 /** `cli:<os user>`, the actor the audit log records for changes made here. */
 function actor(): string {
@@ -211,7 +218,7 @@ async function jsonFlag(flag: string, path: string, check: (json: unknown) => un
     json = JSON.parse(await readFile(path, 'utf8'));
     check(json);
   } catch (err) {
-    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${flag} ${path}: ${(err as Error).message}`);
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${flag} ${path}: ${fileProblem(err)}`);
   }
   return json;
 }
@@ -255,7 +262,7 @@ export function registerModelCommands(program: Command): void {
       try {
         bytes = await readFile(file);
       } catch (err) {
-        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `cannot read ${file}: ${(err as Error).message}`);
+        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${file}: ${fileProblem(err)}`);
       }
       let config: Record<string, unknown> | undefined;
       if (flags.servingConfig) {

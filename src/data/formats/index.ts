@@ -2,4 +2,4 @@ export { type CsvDelimiter, type CsvDialect, type CsvOptions, readCsv, sniffCsv 
 export { type CsvWriteOptions, csvField, writeCsv } from './csv-writer.js';
 export { readJsonl } from './jsonl-reader.js';
 export { parquetAvailable, readParquet } from './parquet-reader.js';
-export { countRows, detectFormat, formatByExtension, readTable } from './read-table.js';
+export { checkTableFile, countRows, detectFormat, formatByExtension, readTable } from './read-table.js';

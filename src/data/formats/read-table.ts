@@ -1,5 +1,6 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { SlipwayError } from '../../errors/index.js';
 import type { ReadOptions, RowBatch, TableFormat } from '../table.js';
 import { type CsvOptions, readCsv } from './csv-reader.js';
 import { readJsonl } from './jsonl-reader.js';
@@ -47,10 +48,21 @@ export async function detectFormat(path: string): Promise<TableFormat> {
  *   for await (const batch of readTable('adult.csv', { batchRows: 4096 })) profile.add(batch);
  */
 export async function* readTable(path: string, options: CsvOptions = {}): AsyncGenerator<RowBatch> {
+  await checkTableFile(path);
   const format = options.format ?? (await detectFormat(path));
   if (format === 'csv') yield* readCsv(path, options);
   else if (format === 'jsonl') yield* readJsonl(path, options);
   else yield* readParquet(path, options);
+}
+
+/**
+ * Refuses a folder by name before any read: opened, it would read as EISDIR with no path. A
+ * missing file fails here with the system's error, which carries the path.
+ */
+export async function checkTableFile(path: string): Promise<void> {
+  if ((await stat(path)).isDirectory()) {
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', `${path}: a folder, not a table file`);
+  }
 }
 
 /** The number of data rows in a table file, read in a stream. */

@@ -1,5 +1,5 @@
 import type { CsvOptions } from '../formats/index.js';
-import { detectFormat, readTable } from '../formats/index.js';
+import { checkTableFile, detectFormat, readTable } from '../formats/index.js';
 import type { ProfileOptions } from './column-profile.js';
 import { profileCsv } from './csv-profile.js';
 import { TableProfile } from './table-profile.js';
@@ -16,6 +16,7 @@ export async function profileTable(
   path: string,
   options: { read?: CsvOptions; profile?: Partial<ProfileOptions>; threads?: number } = {},
 ): Promise<TableProfile> {
+  await checkTableFile(path);
   const format = options.read?.format ?? (await detectFormat(path));
   if (format === 'csv') return profileCsv(path, options);
   const profile = new TableProfile(options.profile);
