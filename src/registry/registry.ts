@@ -362,10 +362,11 @@ export class Registry {
     if ('file' in input.content && input.content.fileName !== undefined) {
       checkNoNul(input.content.fileName, 'file_name');
     }
-    if (input.source !== undefined) {
-      if (input.source.length > 4096) bad('source: must be at most 4096 characters');
-      checkNoNul(input.source, 'source');
-    }
+    const folder = 'folder' in input.content ? input.content.folder.replace(/\/+$/, '') : '';
+    const source =
+      input.source ?? ('file' in input.content ? `upload:${input.content.fileName ?? 'model.onnx'}` : folder);
+    if (source.length > 4096) bad('source: must be at most 4096 characters');
+    checkNoNul(source, 'source');
     if (input.config !== undefined) {
       if (typeof input.config !== 'object' || input.config === null || Array.isArray(input.config)) {
         bad('config: must be a JSON object of serving settings (config.json fields)');
@@ -377,21 +378,17 @@ export class Registry {
     // The bytes go to the blob store and are checked before any row is written.
     let files: { rel: string; sha256: string; size: number }[];
     let modelFile: { rel: string; sha256: string; size: number } | undefined;
-    let source: string;
     if ('file' in input.content) {
       const fileName = input.content.fileName ?? 'model.onnx';
       const blob = await this.artifacts.blobs.put(input.content.file);
       if (blob.size === 0) bad(`file '${fileName}' is empty`);
       modelFile = { rel: 'model.onnx', sha256: blob.sha256, size: blob.size };
       files = [modelFile];
-      source = input.source ?? `upload:${fileName}`;
     } else {
-      const folder = input.content.folder.replace(/\/+$/, '');
       const under = await this.artifacts.filesUnder(folder);
       if (under.length === 0) bad(`source: the artifact folder '${folder}' holds no files`);
       files = under.map((f) => ({ rel: f.path.slice(folder.length + 1), sha256: f.sha256, size: f.size }));
       modelFile = pickModelFile(files);
-      source = input.source ?? folder;
     }
     if (input.config !== undefined) {
       const blob = await this.artifacts.blobs.put(Buffer.from(`${JSON.stringify(input.config, null, 2)}\n`));
@@ -410,8 +407,6 @@ export class Registry {
           'file' in input.content ? (input.content.fileName ?? 'model.onnx') : modelFile.rel,
         )
       : null;
-    if (source.length > 4096) bad('source: must be at most 4096 characters');
-    checkNoNul(source, 'source');
 
     await this.artifacts.checkBlobs(files);
 

@@ -261,16 +261,25 @@ export function parseOrderBy(orderBy: readonly string[] | undefined, target: Sea
 
 /**
  * SQL LIKE without an escape character (MLflow's, on SQLite): `%` is any run of characters, `_`
- * exactly one, anything else itself; `caseless` for ILIKE. The classic greedy wildcard match with
- * one backtrack point (the last `%`): O(text × pattern) at worst, never exponential as a
- * backtracking regex is on `%a%a%a%b`.
+ * exactly one character (a code point, as SQLite counts them: an emoji is one), anything else
+ * itself; `caseless` for ILIKE. The classic greedy wildcard match with one backtrack point (the
+ * last `%`): O(text × pattern) at worst, never exponential as a backtracking regex is on
+ * `%a%a%a%b`. The pattern is folded and split once, then matched against each text.
  *
  * @example
- *   likeMatch('income-v2', 'inc%v_', false); // true
+ *   likeMatcher('inc%v_', false)('income-v2'); // true
  */
-export function likeMatch(text: string, pattern: string, caseless: boolean): boolean {
-  const t = Array.from(caseless ? canonical(text) : text);
+export function likeMatcher(pattern: string, caseless: boolean): (text: string) => boolean {
   const p = Array.from(caseless ? canonical(pattern) : pattern);
+  return (text) => wildcardMatch(Array.from(caseless ? canonical(text) : text), p);
+}
+
+/** `likeMatcher(pattern, caseless)(text)`, for a pattern used once. */
+export function likeMatch(text: string, pattern: string, caseless: boolean): boolean {
+  return likeMatcher(pattern, caseless)(text);
+}
+
+function wildcardMatch(t: readonly string[], p: readonly string[]): boolean {
   let ti = 0;
   let pi = 0;
   let star = -1;
@@ -295,12 +304,16 @@ export function likeMatch(text: string, pattern: string, caseless: boolean): boo
   return pi === p.length;
 }
 
-/** Case folding as a case-insensitive JavaScript regex did it: each character's upper case. */
+/**
+ * Case folding as a case-insensitive JavaScript regex without the `u` flag does it: each
+ * character's upper case, unless that is several characters ('ß' → 'SS') or takes a non-ASCII
+ * character to ASCII ('ı' → 'I', 'ſ' → 'S'), which keep their own.
+ */
 function canonical(s: string): string {
   let out = '';
   for (const c of s) {
     const u = c.toUpperCase();
-    out += Array.from(u).length === 1 ? u : c;
+    out += Array.from(u).length !== 1 || (c.codePointAt(0)! >= 128 && u.codePointAt(0)! < 128) ? c : u;
   }
   return out;
 }
@@ -321,21 +334,30 @@ export function matchesAll(
       }
       return false;
     }
-    if (!compare(lhs, c.comparator, c.value)) return false;
+    if (!compare(lhs, c)) return false;
   }
   return true;
 }
 
-function compare(lhs: string | number, op: Comparator, rhs: SearchCondition['value']): boolean {
-  switch (op) {
+/** Each LIKE/ILIKE condition's matcher, made on its first row and reused for the others. */
+const likeMatchers = new WeakMap<SearchCondition, (text: string) => boolean>();
+
+function compare(lhs: string | number, c: SearchCondition): boolean {
+  const rhs = c.value;
+  switch (c.comparator) {
     case '=':
       return lhs === rhs;
     case '!=':
       return lhs !== rhs;
     case 'LIKE':
-      return likeMatch(String(lhs), String(rhs), false);
-    case 'ILIKE':
-      return likeMatch(String(lhs), String(rhs), true);
+    case 'ILIKE': {
+      let match = likeMatchers.get(c);
+      if (!match) {
+        match = likeMatcher(String(rhs), c.comparator === 'ILIKE');
+        likeMatchers.set(c, match);
+      }
+      return match(String(lhs));
+    }
     case 'CONTAINS':
       return String(lhs).toLowerCase().includes(String(rhs).toLowerCase());
     case 'IN':

@@ -4,6 +4,7 @@ import {
   type ArtifactEntry,
   type ArtifactRepository,
   confinePath,
+  isRegistryPath,
   joinPath,
   REGISTRY_ROOT,
 } from '../artifacts/index.js';
@@ -129,7 +130,7 @@ export class Tracking {
       ? parseArtifactUri(options.artifactLocation, 'artifact_location')
       : undefined;
     // Runs writing into the registry's folder would overwrite or pose as registered versions.
-    if (location !== undefined && location.split('/')[0] === REGISTRY_ROOT) {
+    if (location !== undefined && isRegistryPath(location)) {
       throw bad(
         `artifact_location '${options.artifactLocation}' is inside the model registry's folder (${REGISTRY_ROOT}/); choose another folder`,
       );
