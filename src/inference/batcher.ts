@@ -5,8 +5,8 @@ import { KEEP_INPUTS, type ModelRuntime } from './model-runtime.js';
 import type { StatsRecorder } from './stats.js';
 import type { Cancellation, Tensor, TensorData } from './types.js';
 
-/** The longest delay a Node timer keeps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest delay a Node timer keeps (a longer one fires at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A validated request, its inputs in the model's input order. */
 export interface Job {

@@ -1,4 +1,4 @@
-export { DynamicBatcher, type Job, type JobResult, stack, unstack } from './batcher.js';
+export { DynamicBatcher, type Job, type JobResult, MAX_TIMER_MS, stack, unstack } from './batcher.js';
 export {
   type DataPlaneOptions,
   EXTENSIONS,

@@ -44,4 +44,4 @@ export {
   VIEW_TYPES,
   type ViewType,
 } from './tracking-types.js';
-export { LIMITS as TRACKING_LIMITS } from './validate.js';
+export { LIMITS as TRACKING_LIMITS, maxItems } from './validate.js';

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { MAX_TIMER_MS } from '../../inference/index.js';
 
 /** A command a firing rule runs (a retraining job, in any language). */
 export interface RetrainConfig {
@@ -21,9 +22,6 @@ export interface CommandResult {
 }
 
 export const TAIL_BYTES = 8192;
-
-/** The longest delay a Node timer keeps. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** Checks a retrain config from the API or CLI; errors name the field. */
 export function checkRetrainConfig(value: unknown, field = 'retrain'): RetrainConfig {

@@ -14,7 +14,7 @@ import {
   type Registry,
   STAGES,
 } from '../../registry/index.js';
-import { TRACKING_LIMITS } from '../../tracking/index.js';
+import { maxItems, TRACKING_LIMITS } from '../../tracking/index.js';
 import { int, keyValues, type Message, required, str, strings } from './mlflow-json.js';
 import { ANY, I, KV_LIST, mlflowRoutes, nextPageJson, S, STR_LIST } from './mlflow-route.js';
 
@@ -101,13 +101,7 @@ function versionOf(msg: Message): number {
 
 /** The request's `tags` list as the registry's key → value record; at most 1000 tags, as the tracking routes. */
 function tagsOf(msg: Message): Record<string, string> {
-  const tags = keyValues(msg, 'tags');
-  if (tags.length > TRACKING_LIMITS.listItems) {
-    throw new SlipwayError(
-      'SLIPWAY_ERR_BAD_REQUEST',
-      `tags lists ${tags.length} items; at most ${TRACKING_LIMITS.listItems} are allowed in one request`,
-    );
-  }
+  const tags = maxItems(keyValues(msg, 'tags'), TRACKING_LIMITS.listItems, 'tags');
   return Object.fromEntries(tags.map((t) => [t.key, t.value]));
 }
 
