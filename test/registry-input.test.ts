@@ -210,6 +210,7 @@ describe('registry input', () => {
       assert.equal(r.status, 400, `${p}: ${r.text}`);
       assert.match(r.body.message, /immutable/);
     }
+    assert.match(r.body.message, /^path must name a file or folder: deleting the artifact root/);
     const after = await fetch(`${art}/registry/imm/1/model.onnx`);
     assert.equal(after.status, 200);
     assert.deepEqual(Buffer.from(await after.arrayBuffer()), ADD_SUB);

@@ -33,7 +33,13 @@ export function artifactRoutes(app: FastifyInstance, artifacts: ArtifactReposito
   // Registry versions are immutable (their metadata records each file's sha256): the proxy
   // reads them but never changes them, nor deletes a folder that holds them.
   const refuseRegistry = (path: string, verb: string) => {
-    if (isRegistryPath(path) || (verb === 'delete' && path === '')) {
+    if (verb === 'delete' && path === '') {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_ARTIFACT_PATH',
+        `path must name a file or folder: deleting the artifact root would delete every run's artifacts and '${REGISTRY_ROOT}/', where registry versions are immutable`,
+      );
+    }
+    if (isRegistryPath(path)) {
       throw new SlipwayError(
         'SLIPWAY_ERR_ARTIFACT_PATH',
         `path '${path}': cannot ${verb} under '${REGISTRY_ROOT}/', where registry versions are immutable; ` +
