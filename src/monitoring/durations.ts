@@ -47,7 +47,8 @@ const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h|d|w)$/;
 const ISO =
   /^(?<year>\d{4}|[+-]\d{6})-(?<month>\d{2})-(?<day>\d{2})(?:[Tt ](?<hour>\d{2}):(?<minute>\d{2})(?::(?<second>\d{2})(?:\.\d+)?)?(?:[Zz]|[+-](?<offH>\d{2}):?(?<offM>\d{2}))?)?$/;
 
-const RANGE = '-271821-04-20T00:00:00Z and +275760-09-13T00:00:00Z (±8.64e15 epoch ms)';
+/** The times a JavaScript Date holds, as error messages name them. */
+export const TIME_RANGE = '-271821-04-20T00:00:00Z and +275760-09-13T00:00:00Z (±8.64e15 epoch ms)';
 
 function daysIn(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
@@ -82,7 +83,7 @@ function isoTime(text: string, field: string): number {
                 : null;
   if (wrong !== null) bad(`${field}: ${JSON.stringify(text)} is not a calendar date-time: ${wrong}`);
   const ms = Date.parse(text);
-  if (Number.isNaN(ms)) bad(`${field} must lie between ${RANGE}, got ${JSON.stringify(text)}`);
+  if (Number.isNaN(ms)) bad(`${field} must lie between ${TIME_RANGE}, got ${JSON.stringify(text)}`);
   return ms;
 }
 
@@ -97,7 +98,7 @@ export function parseTime(text: string, field: string, now = Date.now()): number
   else if (DURATION.test(t)) ms = now - parseDuration(t, field);
   else ms = isoTime(t, field);
   if (!(Math.abs(ms) <= MAX_TIME_MS)) {
-    bad(`${field} must lie between ${RANGE}, got ${JSON.stringify(text)}`);
+    bad(`${field} must lie between ${TIME_RANGE}, got ${JSON.stringify(text)}`);
   }
   return ms;
 }

@@ -11,7 +11,7 @@ import {
   pcaReconstructionDrift,
   statTests,
 } from './drift/index.js';
-import { MAX_TIME_MS } from './durations.js';
+import { MAX_TIME_MS, TIME_RANGE } from './durations.js';
 import { LatencyCounts } from './latency-counts.js';
 import type { MonitoringTables } from './monitoring-migrations.js';
 import { readPayload, segmentFolder } from './payload-segments.js';
@@ -280,9 +280,7 @@ function checkRange(
     [names.until, q.untilMs],
   ] as const) {
     if (ms !== undefined && !(Math.abs(ms) <= MAX_TIME_MS)) {
-      bad(
-        `${field} must lie between -271821-04-20T00:00:00Z and +275760-09-13T00:00:00Z (±8.64e15 epoch ms), got ${ms}`,
-      );
+      bad(`${field} must lie between ${TIME_RANGE}, got ${ms}`);
     }
   }
   if (q.sinceMs !== undefined && q.untilMs !== undefined && q.sinceMs >= q.untilMs) {
