@@ -464,5 +464,16 @@ describe('drift of logged traffic', () => {
     );
     assert.equal(empty.status, 400);
     assert.match(empty.body.error, /no logged predictions of model 'tabular' in that range/);
+    // Service figures, performance and version comparisons: the same 404 for a model nothing here
+    // knows, and an empty answer (zeros) for a served model without traffic in the range.
+    for (const what of ['service', 'performance', 'versions']) {
+      const unknown = await getJson(`${url}/api/v1/monitoring/${what}?model=nope&since=1h`);
+      assert.equal(unknown.status, 404, `${what}: ${JSON.stringify(unknown.body)}`);
+      assert.match(unknown.body.error, /model 'nope' is not served here and has no logged predictions/);
+      const quiet = await getJson(
+        `${url}/api/v1/monitoring/${what}?model=tabular&since=2000-01-01&until=2000-01-02`,
+      );
+      assert.equal(quiet.status, 200, `${what}: ${JSON.stringify(quiet.body)}`);
+    }
   });
 });

@@ -462,32 +462,39 @@ export class Monitoring {
   }
 
   /**
+   * A 404 when nothing here knows the model: it is not served and was never logged (one indexed
+   * lookup, made only when a range came back empty). Without the served models (the CLI), an
+   * empty range stays an empty answer, as the model may simply have had no traffic.
+   */
+  private async checkKnown(model: string): Promise<void> {
+    if (!this.config || this.config(model) !== undefined) return;
+    const logged =
+      (await this.db
+        .selectFrom('prediction_batches')
+        .select('id')
+        .where('model', '=', model)
+        .limit(1)
+        .executeTakeFirst()) ??
+      (await this.db
+        .selectFrom('monitoring_windows')
+        .select('model')
+        .where('model', '=', model)
+        .limit(1)
+        .executeTakeFirst());
+    if (!logged) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_NOT_FOUND',
+        `model '${model}' is not served here and has no logged predictions`,
+      );
+    }
+  }
+
+  /**
    * Why a range holds no logged predictions of a model: a 404 when nothing here knows the model
-   * (it is not served and was never logged; one indexed lookup, made only on this path), else a
-   * 400 — the model exists, the range is empty. Without the served models (the CLI), always the 400.
+   * (`checkKnown`), else a 400 — the model exists, the range is empty.
    */
   private async noPredictions(q: { model: string; version?: string }): Promise<never> {
-    if (this.config && this.config(q.model) === undefined) {
-      const logged =
-        (await this.db
-          .selectFrom('prediction_batches')
-          .select('id')
-          .where('model', '=', q.model)
-          .limit(1)
-          .executeTakeFirst()) ??
-        (await this.db
-          .selectFrom('monitoring_windows')
-          .select('model')
-          .where('model', '=', q.model)
-          .limit(1)
-          .executeTakeFirst());
-      if (!logged) {
-        throw new SlipwayError(
-          'SLIPWAY_ERR_MODEL_NOT_FOUND',
-          `model '${q.model}' is not served here and has no logged predictions`,
-        );
-      }
-    }
+    await this.checkKnown(q.model);
     return bad(
       `no logged predictions of model '${q.model}'${q.version ? ` version ${q.version}` : ''} in that range`,
     );
@@ -586,6 +593,7 @@ export class Monitoring {
       .where('window_ms', '>=', Math.floor(q.sinceMs / 60_000) * 60_000)
       .where('window_ms', '<', q.untilMs)
       .execute();
+    if (seen.length === 0) await this.checkKnown(q.model);
     const out: VersionComparison[] = [];
     for (const { version } of seen.sort((a, b) => Number(a.version) - Number(b.version))) {
       const range = { model: q.model, version, sinceMs: q.sinceMs, untilMs: q.untilMs };
@@ -883,6 +891,7 @@ export class Monitoring {
       }
     }
     const { predictions, labelled } = await this.labelled(q, options.labelledOnly === true);
+    if (predictions === 0) await this.checkKnown(q.model);
     const isClassification = (subset: readonly LabelledRow[]) =>
       subset.some((x) => typeof x.predicted === 'string' || x.probabilities !== undefined);
     if (q.positive !== undefined) this.checkPositive(q.model, q.positive, labelled, isClassification);
@@ -1073,6 +1082,7 @@ export class Monitoring {
       .where('window_ms', '<', q.untilMs);
     if (q.version !== undefined) windows = windows.where('version', '=', q.version);
     const counts = await windows.execute();
+    if (counts.length === 0) await this.checkKnown(q.model);
     const requests = counts.reduce((n, c) => n + c.requests, 0);
     const errors = counts.reduce((n, c) => n + c.errors, 0);
     const cpuSeconds = counts.reduce((n, c) => n + c.cpu_us, 0) / 1e6;
