@@ -340,6 +340,17 @@ describe('bad input is a 4xx naming the field, and the server lives on', () => {
     assert.equal(((await res.json()) as { code: string }).code, 'SLIPWAY_ERR_BAD_REQUEST');
     await alive();
   });
+
+  test('an empty version (or model) segment is no endpoint, not the default version', async () => {
+    const record = { instances: [{ age: 41 }] };
+    for (const path of ['/v1/models/tabular/versions/:predict', '/v1/models/:predict']) {
+      const r = await postJson(`${url}${path}`, record);
+      assert.equal(r.status, 404, path);
+      assert.equal(r.body.code, 'SLIPWAY_ERR_ROUTE_NOT_FOUND', path);
+    }
+    assert.equal((await getJson(`${url}/v1/models/tabular/versions/`)).status, 404);
+    assert.equal((await postJson(`${url}/v2/models/tabular/versions//infer`, { inputs: [] })).status, 404);
+  });
 });
 
 describe('the prediction log on its own', () => {

@@ -421,11 +421,12 @@ export async function startHttpServer(
       if (
         method === 'POST' &&
         last.endsWith(':predict') &&
+        last !== ':predict' && // no model or version before the verb: no such endpoint
         (n === 3 || (n === 5 && segs[3] === 'versions'))
       ) {
         return predict(req, res, segs);
       }
-      if (method === 'GET' && (n === 3 || (n === 5 && segs[3] === 'versions')))
+      if (method === 'GET' && last !== '' && (n === 3 || (n === 5 && segs[3] === 'versions')))
         return recordsMetadata(req, res, segs);
     } else if (n === 1 && segs[0] === 'metrics' && method === 'GET' && metrics) {
       return send(res, 200, await metrics.render(), metrics.contentType);
