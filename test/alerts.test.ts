@@ -823,6 +823,22 @@ describe('alerts on a server: REST, drift against the training data, retraining,
     const dup = await postJson(base, { name: 'eu-accuracy', model: 'income', expression: 'requests > 1' });
     assert.equal(dup.status, 409);
 
+    // A model that is not served (yet, or any more) has had no requests: 0 is a value, and a
+    // "gone silent" rule fires on it, though the monitoring API answers 404 for the model.
+    const silent = await postJson(base, {
+      name: 'silent',
+      model: 'not-deployed',
+      expression: 'requests < 1 over 10m',
+    });
+    assert.equal(silent.status, 201, JSON.stringify(silent.body));
+    const quiet = await postJson(`${base}/silent/evaluate`, {});
+    assert.deepEqual([quiet.body.state, quiet.body.value], ['firing', 0], JSON.stringify(quiet.body));
+    assert.equal(
+      (await getJson(`${url}/api/v1/monitoring/service?model=not-deployed&since=10m`)).status,
+      404,
+    );
+    assert.equal((await fetch(`${base}/silent`, { method: 'DELETE' })).status, 204);
+
     // Two EU predictions, one right and one wrong: accuracy 0.5 < 0.8.
     const p = await postJson(`${url}/v1/models/income:predict`, {
       id: 'eu-1',

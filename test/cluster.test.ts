@@ -793,7 +793,7 @@ describe('slipway serve --workers: start-up failures', () => {
         const c = cases[i]!;
         assert.ok(run.exit, `${c.source}=${c.value}: still running after 20 s`);
         assert.deepEqual({ code: run.exit.code, signal: run.exit.signal }, { code: 1, signal: null });
-        const message = `${c.source}: must be an integer from 1 to 64, got ${c.value}`;
+        const message = `error: ${c.source}: must be an integer from 1 to 64, got ${c.value}`;
         assert.ok(run.stderr.split('\n').includes(message), `${c.source}=${c.value}: stderr ${run.stderr}`);
         assert.equal(run.stdout, '');
       });

@@ -152,9 +152,18 @@ describe('CSV reader', () => {
     assert.deepEqual(rows[0], ['0', '41', 'paris']);
     await writeFile(path, 'a,,b\n1,2,3\n');
     assert.deepEqual((await readAll(path)).columns, ['a', 'column_2', 'b']);
-    // A first row of nothing but empty cells is not a header.
-    await writeFile(path, ',,\n1,2,3\n');
-    assert.deepEqual(await sniffCsv(path), { delimiter: ',', header: false });
+    await writeFile(path, ',color,size\n0,red,small\n1,blue,large\n');
+    assert.deepEqual((await readAll(path)).columns, ['column_1', 'color', 'size']);
+    // A first row of nothing but empty cells is not a header, nor is an empty cell where a file
+    // without a header misses a value (pandas' to_csv(header=False) of a NaN).
+    for (const text of [
+      ',,\n1,2,3\n',
+      ',Paris\n34.0,Rome\n22.0,Oslo\n',
+      ',,setosa\n5.1,3.5,setosa\n4.9,3.0,setosa\n',
+    ]) {
+      await writeFile(path, text);
+      assert.deepEqual(await sniffCsv(path), { delimiter: ',', header: false }, text);
+    }
   });
 
   test('short rows are padded with null; a long row fails naming the row', async () => {

@@ -431,6 +431,9 @@ describe('registry input', () => {
     r = await upload('named', '&evaluation_data=s3://b/test.parquet&training_data=adult@3');
     assert.equal(r.status, 400, r.text);
     assert.match(r.body.error, /^training_data: dataset 'adult@3' is not in this store/);
+    r = await upload('named', '&training_data=adult@v1.2');
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.body.error, /^training_data: /);
     assert.equal((await call(`${url}/api/v1/models/named`, 'GET')).status, 404, 'nothing registered');
 
     r = await call(`${url}/api/2.0/mlflow-artifacts/artifacts/x:y`, 'PUT', 'z');

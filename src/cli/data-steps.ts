@@ -12,8 +12,8 @@ import {
   readTable,
   writeCsv,
 } from '../data/index.js';
-import { SlipwayError } from '../errors/index.js';
-import { addStoreOptions, fileProblem, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
+import { fileProblem, SlipwayError } from '../errors/index.js';
+import { addStoreOptions, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 const out = (text: string) => process.stdout.write(text);
 

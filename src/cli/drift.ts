@@ -1,5 +1,6 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
+import { fileProblem } from '../errors/index.js';
 import {
   analyzeDrift,
   type ColumnOverride,
@@ -9,7 +10,7 @@ import {
   statTests,
 } from '../monitoring/drift/index.js';
 import { settle } from './settle.js';
-import { fileProblem, runCommand } from './store-flags.js';
+import { runCommand } from './store-flags.js';
 
 interface DriftFlags {
   reference: string;

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { type Command, Option } from 'commander';
 import { openStore, type Store } from '../app.js';
 import { Datasets, FittedSteps, parseSchema, shortDigest } from '../data/index.js';
-import { SlipwayError } from '../errors/index.js';
+import { fileProblem, SlipwayError } from '../errors/index.js';
 import {
   type ModelVersion,
   parseMetricPairs,
@@ -14,14 +14,7 @@ import {
   Registry,
   type SignatureTensor,
 } from '../registry/index.js';
-import {
-  addStoreOptions,
-  cliActor,
-  fileProblem,
-  runCommand,
-  type StoreFlags,
-  storeSettings,
-} from './store-flags.js';
+import { addStoreOptions, cliActor, runCommand, type StoreFlags, storeSettings } from './store-flags.js';
 
 /** `cli:<os user>`, the actor the audit log records for changes made here. */
 function actor(): string {

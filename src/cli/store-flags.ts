@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { loadSettings, type Settings } from '../config/index.js';
+import { fileProblem } from '../errors/index.js';
 
 /** Flags every command that works on the registry's store takes. */
 export interface StoreFlags {
@@ -58,29 +59,11 @@ export async function runCommand(fn: () => Promise<void>): Promise<void> {
     // the file a write was going to take, not the temporary one it was writing beside it.
     const message =
       typeof e.code === 'string' && typeof e.path === 'string'
-        ? `${e.path.replace(/\.[0-9a-f]+\.partial$/, '')}: ${fileProblem(e)}`
+        ? `${e.path.replace(/\.(?:\d+|[0-9a-f]{8})\.partial$/, '')}: ${fileProblem(e)}`
         : e.message;
     process.stderr.write(`error: ${message}\n`);
     process.exitCode = 1;
   }
-}
-
-const FILE_PROBLEMS: Record<string, string> = {
-  ENOENT: 'no such file or folder',
-  ENOTDIR: 'a part of the path is not a folder',
-  EISDIR: 'a folder, not a file',
-  EACCES: 'permission denied',
-  EPERM: 'not permitted',
-  EEXIST: 'already exists',
-  ENOSPC: 'no space left on the device',
-  EROFS: 'on a read-only file system',
-  ENAMETOOLONG: 'the name is too long',
-};
-
-/** What went wrong with a file, in plain words for the common system errors, else the message. */
-export function fileProblem(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return (code !== undefined && FILE_PROBLEMS[code]) || (err as Error).message;
 }
 
 /** `cli:<os user>`: the actor the audit log records for CLI changes. */

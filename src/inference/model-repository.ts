@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SlipwayError } from '../errors/index.js';
+import { fileProblem, SlipwayError } from '../errors/index.js';
 import type { PolicyFiles } from './input-policy.js';
 import { type ModelConfig, resolveModelConfig, selectVersions } from './model-config.js';
 
@@ -58,10 +58,10 @@ export async function listModels(root: string): Promise<string[]> {
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : (err as Error).message;
-    throw new SlipwayError('SLIPWAY_ERR_CONFIG', `model repository ${root} cannot be read: ${why}`);
+    throw new SlipwayError(
+      'SLIPWAY_ERR_CONFIG',
+      `model repository ${root} cannot be read: ${fileProblem(err)}`,
+    );
   }
   const names: string[] = [];
   for (const e of entries)

@@ -463,10 +463,13 @@ export class Monitoring {
 
   /**
    * A 404 when nothing here knows the model: it is not served and was never logged (one indexed
-   * lookup, made only when a range came back empty). Without the served models (the CLI), an
-   * empty range stays an empty answer, as the model may simply have had no traffic.
+   * lookup, made only for a model not served). For the API's reads of one model; the queries
+   * themselves answer zeros for a model without traffic, as alert rules on `requests` need.
+   * Without the served models (the CLI), every model is known.
+   *
+   * @example await monitoring.checkKnown('adult'); // throws SLIPWAY_ERR_MODEL_NOT_FOUND for a typo
    */
-  private async checkKnown(model: string): Promise<void> {
+  async checkKnown(model: string): Promise<void> {
     if (!this.config || this.config(model) !== undefined) return;
     const logged =
       (await this.db
@@ -593,7 +596,6 @@ export class Monitoring {
       .where('window_ms', '>=', Math.floor(q.sinceMs / 60_000) * 60_000)
       .where('window_ms', '<', q.untilMs)
       .execute();
-    if (seen.length === 0) await this.checkKnown(q.model);
     const out: VersionComparison[] = [];
     for (const { version } of seen.sort((a, b) => Number(a.version) - Number(b.version))) {
       const range = { model: q.model, version, sinceMs: q.sinceMs, untilMs: q.untilMs };
@@ -891,7 +893,6 @@ export class Monitoring {
       }
     }
     const { predictions, labelled } = await this.labelled(q, options.labelledOnly === true);
-    if (predictions === 0) await this.checkKnown(q.model);
     const isClassification = (subset: readonly LabelledRow[]) =>
       subset.some((x) => typeof x.predicted === 'string' || x.probabilities !== undefined);
     if (q.positive !== undefined) this.checkPositive(q.model, q.positive, labelled, isClassification);
@@ -1082,7 +1083,6 @@ export class Monitoring {
       .where('window_ms', '<', q.untilMs);
     if (q.version !== undefined) windows = windows.where('version', '=', q.version);
     const counts = await windows.execute();
-    if (counts.length === 0) await this.checkKnown(q.model);
     const requests = counts.reduce((n, c) => n + c.requests, 0);
     const errors = counts.reduce((n, c) => n + c.errors, 0);
     const cpuSeconds = counts.reduce((n, c) => n + c.cpu_us, 0) / 1e6;

@@ -50,7 +50,7 @@ import {
   type VersionStatus,
   type VersionUpdate,
 } from './registry-types.js';
-import { decodePageToken, encodePageToken, matchesAll, type SearchOrder } from './search.js';
+import { conditionsMatcher, decodePageToken, encodePageToken, type SearchOrder } from './search.js';
 
 type K = Kysely<RegistryTables>;
 type ModelRow = RegistryTables['registry_models'];
@@ -318,8 +318,9 @@ export class Registry {
     const exact = conditions.find((c) => c.kind === 'attribute' && c.key === 'name' && c.comparator === '=');
     if (exact) q = q.where('name', '=', String(exact.value));
     const models = await this.toModels(await q.execute());
+    const matches = conditionsMatcher(conditions);
     const matching = models.filter((m) =>
-      matchesAll(conditions, (kind, key) => {
+      matches((kind, key) => {
         if (kind === 'tag') return Object.hasOwn(m.tags, key) ? m.tags[key] : undefined;
         if (key === 'name') return m.name;
         if (key === 'creation_timestamp') return m.createdMs;
@@ -528,8 +529,9 @@ export class Registry {
     if (exactRun) q = q.where('run_id', '=', String(exactRun.value));
     const rows = (await q.execute()).filter((r) => names.has(r.model_id));
     const versions = await this.toVersions(rows, names);
+    const matches = conditionsMatcher(conditions);
     const matching = versions.filter((v) =>
-      matchesAll(conditions, (kind, key) => {
+      matches((kind, key) => {
         if (kind === 'tag') return Object.hasOwn(v.tags, key) ? v.tags[key] : undefined;
         switch (key) {
           case 'name':
@@ -1211,7 +1213,18 @@ export class Registry {
   private async checkDatasets(refs: readonly DatasetRef[], field: string): Promise<void> {
     if (!this.datasetExists) return;
     for (const r of refs) {
-      if (r.name !== null && !(await this.datasetExists(r.ref))) {
+      if (r.name === null) continue;
+      let exists: boolean;
+      try {
+        exists = await this.datasetExists(r.ref);
+      } catch (err) {
+        // A reference the dataset store reads its own way (a version it cannot parse, a digest
+        // prefix matching several versions): its 400, named by the field.
+        if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_BAD_REQUEST')
+          bad(`${field}: ${err.message}`);
+        throw err;
+      }
+      if (!exists) {
         bad(
           `${field}: dataset '${r.ref}' is not in this store (\`slipway data list\` shows those that are); name data kept elsewhere by URI`,
         );

@@ -318,46 +318,50 @@ function canonical(s: string): string {
   return out;
 }
 
-/** Whether one item satisfies every condition; `get` reads an attribute or a tag of it. */
-export function matchesAll(
+/**
+ * A test of whether one item satisfies every condition; `get` reads an attribute or a tag of it.
+ * Made once per search: LIKE and ILIKE patterns are folded and split here, not per item.
+ *
+ * @example items.filter((m) => matcher((kind, key) => (kind === 'tag' ? m.tags[key] : m.name)))
+ */
+export function conditionsMatcher(
   conditions: readonly SearchCondition[],
-  get: (kind: 'attribute' | 'tag', key: string) => string | number | undefined,
-): boolean {
-  for (const c of conditions) {
-    const raw = get(c.kind, c.key);
-    // Only a string or number is a value; anything else (never expected) matches nothing.
-    const lhs = typeof raw === 'string' || typeof raw === 'number' ? raw : undefined;
-    if (lhs === undefined) {
-      if (c.kind === 'tag' && c.key === IS_PROMPT_TAG) {
-        if ((c.comparator === '!=' && c.value === 'true') || (c.comparator === '=' && c.value === 'false'))
-          continue;
+): (get: (kind: 'attribute' | 'tag', key: string) => string | number | undefined) => boolean {
+  const likes = conditions.map((c) =>
+    c.comparator === 'LIKE' || c.comparator === 'ILIKE'
+      ? likeMatcher(String(c.value), c.comparator === 'ILIKE')
+      : undefined,
+  );
+  return (get) => {
+    for (let i = 0; i < conditions.length; i++) {
+      const c = conditions[i]!;
+      const raw = get(c.kind, c.key);
+      // Only a string or number is a value; anything else (never expected) matches nothing.
+      const lhs = typeof raw === 'string' || typeof raw === 'number' ? raw : undefined;
+      if (lhs === undefined) {
+        if (c.kind === 'tag' && c.key === IS_PROMPT_TAG) {
+          if ((c.comparator === '!=' && c.value === 'true') || (c.comparator === '=' && c.value === 'false'))
+            continue;
+        }
+        return false;
       }
-      return false;
+      const like = likes[i];
+      if (like ? !like(String(lhs)) : !compare(lhs, c.comparator, c.value)) return false;
     }
-    if (!compare(lhs, c)) return false;
-  }
-  return true;
+    return true;
+  };
 }
 
-/** Each LIKE/ILIKE condition's matcher, made on its first row and reused for the others. */
-const likeMatchers = new WeakMap<SearchCondition, (text: string) => boolean>();
-
-function compare(lhs: string | number, c: SearchCondition): boolean {
-  const rhs = c.value;
-  switch (c.comparator) {
+function compare(lhs: string | number, op: Comparator, rhs: SearchCondition['value']): boolean {
+  switch (op) {
     case '=':
       return lhs === rhs;
     case '!=':
       return lhs !== rhs;
     case 'LIKE':
-    case 'ILIKE': {
-      let match = likeMatchers.get(c);
-      if (!match) {
-        match = likeMatcher(String(rhs), c.comparator === 'ILIKE');
-        likeMatchers.set(c, match);
-      }
-      return match(String(lhs));
-    }
+      return likeMatch(String(lhs), String(rhs), false);
+    case 'ILIKE':
+      return likeMatch(String(lhs), String(rhs), true);
     case 'CONTAINS':
       return String(lhs).toLowerCase().includes(String(rhs).toLowerCase());
     case 'IN':

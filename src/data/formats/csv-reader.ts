@@ -30,9 +30,10 @@ const NUMBER = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
  *
  * Delimiter: the candidate (`,` `;` tab `|`) that splits the sampled rows into the same number of
  * fields most consistently, then into the most fields; a file with one column reads as `,`.
- * Header: every cell of the first row is a non-empty, non-numeric string and the first row
- * differs from the data below it — some column is numeric in the data, or no first-row value
- * appears again in its column.
+ * Header: no cell of the first row is numeric, not all are empty, and the first row differs
+ * from the data below it — a named column is numeric in the data, or no first-row value appears
+ * again in its column. An empty name counts only where it names a column of numbers or pandas'
+ * index column (first, over 0, 1, 2, …); elsewhere it is a missing value of a headerless file.
  */
 export async function sniffCsv(path: string): Promise<CsvDialect> {
   const fh = await open(path, 'r');
@@ -95,13 +96,17 @@ export async function sniffCsv(path: string): Promise<CsvDialect> {
 function looksLikeHeader(rows: (string | null)[][]): boolean {
   const [first, ...data] = rows;
   if (!first || first.length === 0) return false;
-  // An empty name is a header all the same (pandas' `to_csv` writes its index column so).
   if (first.every((c) => c === null) || first.some((c) => c !== null && NUMBER.test(c))) return false;
-  if (data.length === 0) return true;
+  if (data.length === 0) return !first.includes(null);
+  // A name over a column of numbers. An empty cell there proves nothing: it is what a missing
+  // number looks like in a file without a header.
   for (let j = 0; j < first.length; j++) {
+    if (first[j] === null) continue;
     const values = data.map((r) => r[j] ?? null).filter((v): v is string => v !== null);
     if (values.length > 0 && values.every((v) => NUMBER.test(v))) return true;
   }
+  // An empty name is a header only as pandas' `to_csv` writes its index column: first, over 0, 1, 2, …
+  if (first.includes(null) && !(first[0] === null && data.every((r, i) => r[0] === String(i)))) return false;
   return first.every((name, j) => name === null || !data.some((r) => r[j] === name));
 }
 

@@ -213,6 +213,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
         const { sinceMs, untilMs } = timeRange(q);
         const windowMs = q.window === undefined ? undefined : parseDurationInput(q.window, 'window');
         const colon = q.segment?.indexOf(':') ?? -1;
+        await monitoring.checkKnown(q.model);
         return monitoring.performance({
           model: q.model,
           ...(q.version !== undefined ? { version: q.version } : {}),
@@ -246,7 +247,9 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
         },
       },
       async (req) => {
-        return monitoring.service(modelRange(req.query));
+        const range = modelRange(req.query);
+        await monitoring.checkKnown(range.model);
+        return monitoring.service(range);
       },
     );
 
@@ -278,6 +281,7 @@ export function monitoringRoutes(monitoring: Monitoring): FastifyPluginAsync {
       },
       async (req) => {
         const { sinceMs, untilMs } = timeRange(req.query as RangeQuery);
+        await monitoring.checkKnown(req.query.model);
         return { versions: await monitoring.versions({ model: req.query.model, sinceMs, untilMs }) };
       },
     );
