@@ -153,6 +153,21 @@ def test_drift_equals_data_drift_preset(label, reference, current, tmp_path):
     assert tests <= ({"ks", "chisquare", "z"} if small else {"wasserstein", "jensenshannon"})
 
 
+def test_header_names_are_pandas_names(tmp_path):
+    """A file as pandas' to_csv writes it by default, its index column under an empty name, and a
+    repeated column name: Slipway names the columns as read_csv does, so the reports line up."""
+    a = adult().drop(columns=["split"])
+    train, test = a[a.index % 2 == 0], a[a.index % 2 == 1]
+    ref, cur = tmp_path / "ref.csv", tmp_path / "cur.csv"
+    for frame, path in ((train.sample(900, random_state=8), ref), (test, cur)):
+        subset = frame[["age", "hours_per_week", "age", "workclass"]]
+        subset.to_csv(path)  # index=True: the header starts with an empty name
+    assert ref.read_text().split("\n")[0] == ",age,hours_per_week,age,workclass"
+    ours, theirs = run_both(ref, cur)
+    assert sorted(ours["columns"]) == ["Unnamed: 0", "age", "age.1", "hours_per_week", "workclass"]
+    assert_same(ours, theirs)
+
+
 # Each test of the catalogue as a column override, on Adult (equal sizes so fisher_exact applies).
 NUMERICAL_TESTS = [
     "ks", "wasserstein", "jensenshannon", "psi", "kl_div", "hellinger", "anderson", "cramer_von_mises",

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CsvParser } from '../src/data/formats/csv-parser.js';
+import { columnNames } from '../src/data/formats/csv-reader.js';
 import {
   type Cell,
   countRows,
@@ -136,11 +137,15 @@ describe('CSV reader', () => {
     assert.equal(rows.length, 2);
   });
 
-  test('duplicate and empty header names are made unique', async () => {
+  test("duplicate and empty header names are made unique, as pandas' read_csv names them", async () => {
     const path = join(dir, 'dupes.csv');
     await writeFile(path, 'a,a,,b\nx,y,z,w\n');
     const { columns } = await readAll(path, { header: true });
-    assert.deepEqual(columns, ['a', 'a_2', 'column_3', 'b']);
+    assert.deepEqual(columns, ['a', 'a.1', 'Unnamed: 2', 'b']);
+    // A name the header already holds is skipped, and named columns are named first.
+    assert.deepEqual(columnNames(['a', 'a', 'a.1']), ['a', 'a.2', 'a.1']);
+    assert.deepEqual(columnNames(['b', 'b.1', 'b', 'b.1', 'b']), ['b', 'b.1', 'b.2', 'b.1.1', 'b.3']);
+    assert.deepEqual(columnNames([null, 'Unnamed: 0']), ['Unnamed: 0.1', 'Unnamed: 0']);
   });
 
   test("a header with an empty name is still a header, as pandas' to_csv writes its index column", async () => {
@@ -148,12 +153,12 @@ describe('CSV reader', () => {
     await writeFile(path, ',age,city\n0,41,paris\n1,37,rome\n');
     assert.deepEqual(await sniffCsv(path), { delimiter: ',', header: true });
     const { columns, rows } = await readAll(path);
-    assert.deepEqual(columns, ['column_1', 'age', 'city']);
+    assert.deepEqual(columns, ['Unnamed: 0', 'age', 'city']);
     assert.deepEqual(rows[0], ['0', '41', 'paris']);
     await writeFile(path, 'a,,b\n1,2,3\n');
-    assert.deepEqual((await readAll(path)).columns, ['a', 'column_2', 'b']);
+    assert.deepEqual((await readAll(path)).columns, ['a', 'Unnamed: 1', 'b']);
     await writeFile(path, ',color,size\n0,red,small\n1,blue,large\n');
-    assert.deepEqual((await readAll(path)).columns, ['column_1', 'color', 'size']);
+    assert.deepEqual((await readAll(path)).columns, ['Unnamed: 0', 'color', 'size']);
     // A first row of nothing but empty cells is not a header, nor is an empty cell where a file
     // without a header misses a value (pandas' to_csv(header=False) of a NaN).
     for (const text of [

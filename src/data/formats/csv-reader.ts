@@ -110,16 +110,41 @@ function looksLikeHeader(rows: (string | null)[][]): boolean {
   return first.every((name, j) => name === null || !data.some((r) => r[j] === name));
 }
 
-/** Unique column names: an empty name becomes `column_<n>`, a repeated one gets `_2`, `_3`, … */
+/**
+ * Column names as pandas' `read_csv` gives them, trimmed: an empty name is `Unnamed: <index>`
+ * (0-based), and a repeated one gets `.1`, `.2`, … skipping names the header already holds —
+ * so a drift report names the columns Evidently names on the same file.
+ *
+ * @example columnNames(['a', 'a', null, 'a.1']) // ['a', 'a.2', 'Unnamed: 2', 'a.1']
+ */
 export function columnNames(header: readonly (string | null)[]): string[] {
-  const seen = new Set<string>();
-  return header.map((raw, j) => {
-    const base = raw?.trim() ? raw.trim() : `column_${j + 1}`;
+  const names = header.map((raw, j) => (raw?.trim() ? raw.trim() : `Unnamed: ${j}`));
+  // How many columns hold each name now (pandas checks the header as renamed so far).
+  const held = new Map<string, number>();
+  for (const n of names) held.set(n, (held.get(n) ?? 0) + 1);
+  const counts = new Map<string, number>();
+  // Named columns keep their names before unnamed ones are renamed.
+  const order = names.map((_, j) => j);
+  order.sort((a, b) => Number(header[a]?.trim() ? 0 : 1) - Number(header[b]?.trim() ? 0 : 1) || a - b);
+  for (const j of order) {
+    const base = names[j]!;
     let name = base;
-    for (let k = 2; seen.has(name); k++) name = `${base}_${k}`;
-    seen.add(name);
-    return name;
-  });
+    let count = counts.get(base) ?? 0;
+    while (count > 0) {
+      counts.set(base, count + 1);
+      name = `${base}.${count}`;
+      count = held.has(name) ? count + 1 : (counts.get(name) ?? 0);
+    }
+    if (name !== base) {
+      const left = held.get(base)! - 1;
+      if (left === 0) held.delete(base);
+      else held.set(base, left);
+      held.set(name, (held.get(name) ?? 0) + 1);
+    }
+    names[j] = name;
+    counts.set(name, count + 1);
+  }
+  return names;
 }
 
 /**
