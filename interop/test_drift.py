@@ -168,6 +168,29 @@ def test_header_names_are_pandas_names(tmp_path):
     assert_same(ours, theirs)
 
 
+def test_mixed_columns_and_lines_of_spaces_as_pandas_reads_them(tmp_path):
+    """A mixed column (numbers spelled several ways among words) is an object column in pandas,
+    its cells kept as text: 1, 1.0 and ' 1' are three categories. A line of spaces is blank."""
+    rng = np.random.default_rng(9)
+
+    def write(path, weights):
+        spellings = ["1", "1.0", " 1", "1e0", "True", "true", "word"]
+        lines = ["x,spelled"]
+        for i in range(400):
+            lines.append(f"{rng.normal():.4f},{rng.choice(spellings, p=weights)}")
+            if i % 50 == 0:
+                lines.append("   ")
+        path.write_text("\n".join(lines) + "\n")
+
+    ref, cur = tmp_path / "ref.csv", tmp_path / "cur.csv"
+    write(ref, [0.3, 0.3, 0.1, 0.1, 0.1, 0.05, 0.05])
+    write(cur, [0.5, 0.1, 0.1, 0.1, 0.05, 0.1, 0.05])
+    ours, theirs = run_both(ref, cur)
+    assert ours["columns"]["x"]["type"] == "numerical"
+    assert ours["columns"]["spelled"]["type"] == "categorical"
+    assert_same(ours, theirs)
+
+
 # Each test of the catalogue as a column override, on Adult (equal sizes so fisher_exact applies).
 NUMERICAL_TESTS = [
     "ks", "wasserstein", "jensenshannon", "psi", "kl_div", "hellinger", "anderson", "cramer_von_mises",

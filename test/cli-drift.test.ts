@@ -61,6 +61,20 @@ describe('slipway drift', () => {
     }
   });
 
+  test("a mixed column is counted by its cells' text, as pandas keeps an object column", async () => {
+    // '1' and '1.0' are one number but two categories of pandas' object column (Evidently:
+    // chisquare 1.522997974471264e-08, drifted). Lines of spaces are blank, as pandas skips them.
+    const ref = join(dir, 'mixed-ref.csv');
+    const cur = join(dir, 'mixed-cur.csv');
+    await writeFile(ref, `t\n${'1\n'.repeat(50)}   \n${'1.0\n'.repeat(50)}${'word\n'.repeat(5)}`);
+    await writeFile(cur, `t\n${'1\n'.repeat(80)}${'1.0\n'.repeat(20)}\t\n${'word\n'.repeat(5)}`);
+    const r = await slipway(['drift', '--reference', ref, '--current', cur, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const t = JSON.parse(r.stdout).columns.t;
+    assert.deepEqual([t.type, t.test, t.drifted], ['categorical', 'chisquare', true]);
+    assert.ok(Math.abs(t.score - 1.522997974471264e-8) / 1.522997974471264e-8 <= 1e-6, String(t.score));
+  });
+
   test('the text table names each column, its test and decision, then the verdict', async () => {
     const r = await slipway(['drift', '--reference', REF, '--current', CUR]);
     assert.equal(r.code, 0, r.stderr);

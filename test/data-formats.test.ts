@@ -11,6 +11,7 @@ import {
   countRows,
   detectFormat,
   parquetAvailable,
+  profileTable,
   type RowBatch,
   readCsv,
   readTable,
@@ -169,6 +170,20 @@ describe('CSV reader', () => {
       await writeFile(path, text);
       assert.deepEqual(await sniffCsv(path), { delimiter: ',', header: false }, text);
     }
+  });
+
+  test('a line of only spaces and tabs is blank, as pandas skips it; quoted spaces are a value', async () => {
+    const path = join(dir, 'spaces.csv');
+    await writeFile(path, 'x,y\n1,a\n  \n2,b\n \t \n3,c\n');
+    assert.deepEqual((await readAll(path)).rows, [
+      ['1', 'a'],
+      ['2', 'b'],
+      ['3', 'c'],
+    ]);
+    await writeFile(path, 'x\n1\n  \n2\n"  "\n   ');
+    assert.deepEqual((await readAll(path)).rows, [['1'], ['2'], ['  ']]);
+    const profile = await profileTable(path);
+    assert.equal(profile.rows, 3);
   });
 
   test('short rows are padded with null; a long row fails naming the row', async () => {

@@ -1,5 +1,8 @@
 import { isAscii } from 'node:buffer';
 
+/** A line of only these is blank, as pandas' parser skips it. */
+const SPACES = /^[ \t]+$/;
+
 /** Buffer's own decoders, without `toString`'s argument handling. Latin-1 is exact for ASCII. */
 interface Slicers {
   latin1Slice(start: number, end: number): string;
@@ -62,7 +65,7 @@ export class CsvParser {
           start = i + 1;
         } else if (c === LF || c === CR) {
           this.field(chunk, start, i);
-          this.endRow();
+          this.endUnquotedRow();
           state = FIELD_START;
           i = this.afterNewline(chunk, i);
           start = i + 1;
@@ -120,7 +123,10 @@ export class CsvParser {
   end(): void {
     const empty = Buffer.alloc(0);
     if (this.state === QUOTED) throw new Error('a quoted field is not closed before the end of the file');
-    if (this.state === UNQUOTED || this.state === QUOTE_IN_QUOTED) this.field(empty, 0, 0);
+    if (this.state === UNQUOTED) {
+      this.field(empty, 0, 0);
+      this.endUnquotedRow();
+    } else if (this.state === QUOTE_IN_QUOTED) this.field(empty, 0, 0);
     else if (this.row.length > 0) this.row.push(null);
     if (this.row.length > 0) this.endRow();
     this.state = FIELD_START;
@@ -157,6 +163,13 @@ export class CsvParser {
   private endRow(): void {
     this.rows.push(this.row);
     this.row = [];
+  }
+
+  /** Ends a row whose last field was unquoted: a line of nothing but spaces and tabs is blank. */
+  private endUnquotedRow(): void {
+    const row = this.row;
+    if (row.length === 1 && typeof row[0] === 'string' && SPACES.test(row[0])) this.row = [];
+    else this.endRow();
   }
 
   /** Index of the newline's last byte: a CR followed by LF is one newline, even across chunks. */

@@ -607,6 +607,16 @@ class CsvSink {
   }
 }
 
+/** Whether bytes start..end (at least one) are all spaces and tabs. */
+function spacesOnly(bytes: Buffer, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i];
+    if (c !== 0x20 && c !== 0x09) return false;
+  }
+  return true;
+}
+
 /** `cells` with room for one more field after `used` integers (a copy twice the size when full). */
 function withRoom(cells: Int32Array<ArrayBuffer>, used: number): Int32Array<ArrayBuffer> {
   if (used + 2 <= cells.length) return cells;
@@ -1045,7 +1055,14 @@ class RangeParser {
         i++;
         if (c === dl) continue;
       }
-      // The end of a row: to the columns.
+      // The end of a row: to the columns. A line of only spaces and tabs is blank, as in pandas.
+      if (f === 1 && cs[0]! >= 0 && spacesOnly(buf, cs[0]!, cs[1]!)) {
+        u = 0;
+        f = 0;
+        this.extraUsed = 0;
+        rowStart = i;
+        continue;
+      }
       const sink = this.sink;
       if (sink !== null && f <= this.width) {
         this.rows++;
