@@ -75,6 +75,33 @@ describe('slipway drift', () => {
     assert.ok(Math.abs(t.score - 1.522997974471264e-8) / 1.522997974471264e-8 <= 1e-6, String(t.score));
   });
 
+  test('integers past 2^53 stay exact; a uint64 column is left out, as Evidently leaves it', async () => {
+    // Evidently on the same files: t chisquare 6.082173590744406e-26, x 7.005401231684793e-07, no u.
+    const big = 2n ** 53n;
+    const row = (t: bigint, i: number, x: number) => `${t},${2n ** 63n + BigInt(i)},${x}\n`;
+    const ref = join(dir, 'big-ref.csv');
+    const cur = join(dir, 'big-cur.csv');
+    let a = 't,u,x\n';
+    let b = 't,u,x\n';
+    for (let i = 0; i < 100; i++) {
+      a += row(big + BigInt(i % 4), i, i % 7);
+      b += row(big + (i % 3 ? 0n : 1n), i, i % 5);
+    }
+    await writeFile(ref, a);
+    await writeFile(cur, b);
+    const r = await slipway(['drift', '--reference', ref, '--current', cur, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const { columns } = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(columns).sort(), ['t', 'x']);
+    assert.equal(columns.t.test, 'chisquare');
+    assert.ok(
+      Math.abs(columns.t.score - 6.082173590744406e-26) / 6.082173590744406e-26 <= 1e-6,
+      String(columns.t.score),
+    );
+    const text = await slipway(['drift', '--reference', ref, '--current', cur]);
+    assert.match(text.stdout, /skipped u: integers past 2\^63-1 \(a pandas uint64 column/);
+  });
+
   test('the text table names each column, its test and decision, then the verdict', async () => {
     const r = await slipway(['drift', '--reference', REF, '--current', CUR]);
     assert.equal(r.code, 0, r.stderr);

@@ -140,7 +140,31 @@ async function toProfile(source: TableSource): Promise<TableProfile> {
 }
 
 /** pandas' dtype for a column read from CSV, from the kinds of its cells. */
-type Dtype = 'empty' | 'int' | 'float' | 'bool' | 'bool-with-missing' | 'object';
+type Dtype = 'empty' | 'int' | 'uint64' | 'float' | 'bool' | 'bool-with-missing' | 'object';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * How pandas holds a column of integers alone: int64; uint64 when one passes int64 and none is
+ * negative; as text (object) when one fits neither. Only integers past 2^53 (kept exact as bigint
+ * by the profile) can pass int64.
+ */
+function integerDtype(column: ColumnProfile): 'int' | 'uint64' | 'object' {
+  let past = false;
+  let negative = false;
+  let beyond = false;
+  column.exact?.forEach((key) => {
+    if (typeof key === 'bigint') {
+      if (key > INT64_MAX) past = true;
+      if (key > UINT64_MAX || key < INT64_MIN) beyond = true;
+    }
+    if ((typeof key === 'number' || typeof key === 'bigint') && key < 0) negative = true;
+  });
+  if (beyond || (past && negative)) return 'object';
+  return past ? 'uint64' : 'int';
+}
 
 export function pandasDtype(column: ColumnProfile): Dtype {
   const t = column.types;
@@ -150,7 +174,7 @@ export function pandasDtype(column: ColumnProfile): Dtype {
   if (t.boolean === n) return column.missing > 0 ? 'bool-with-missing' : 'bool';
   if (t.boolean > 0) return 'object';
   if (t.float > 0 || t.infinite > 0 || column.missing > 0) return 'float';
-  return 'int';
+  return integerDtype(column);
 }
 
 /**
@@ -165,6 +189,8 @@ export function driftColumnKind(column: ColumnProfile): { kind: ColumnKind } | {
       return { skip: 'no values' };
     case 'bool-with-missing':
       return { skip: 'booleans with missing values (pandas object column; Evidently leaves it untyped)' };
+    case 'uint64':
+      return { skip: 'integers past 2^63-1 (a pandas uint64 column; Evidently leaves it untyped)' };
     case 'float':
       return { kind: 'numerical' };
     case 'int':
@@ -226,7 +252,8 @@ export function columnSummary(column: ColumnProfile, kind: ColumnKind): ColumnSu
 /** In an object column every value is text (as read_csv leaves a mixed column); elsewhere numbers and booleans stay. */
 function categoryKey(key: number | bigint | boolean | string, dtype: Dtype): CategoryKey | null {
   if (typeof key === 'number' && !Number.isFinite(key)) return null;
-  if (dtype !== 'object') return typeof key === 'bigint' ? Number(key) : key;
+  // An integer past 2^53 stays exact (as text), as pandas' int64 keeps 2^53 and 2^53+1 apart.
+  if (dtype !== 'object') return typeof key === 'bigint' ? key.toString() : key;
   if (typeof key === 'boolean') return key ? 'True' : 'False';
   return String(key);
 }
