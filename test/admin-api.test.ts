@@ -15,7 +15,7 @@ import { Registry, registryMigrations } from '../src/registry/index.js';
 import { adminRoutes } from '../src/server/admin/index.js';
 import { type ApiServer, buildApiServer } from '../src/server/api/index.js';
 import { Database } from '../src/store/index.js';
-import { FIXTURES, REPO_ROOT } from './helpers.js';
+import { FIXTURES, fetchReply, REPO_ROOT } from './helpers.js';
 
 const Ajv: typeof AjvModule.default = (AjvModule as any).default ?? AjvModule;
 const ADULT = readFileSync(join(REPO_ROOT, 'examples/models/adult-income/1/model.onnx'));
@@ -75,30 +75,14 @@ async function startHarness(options: { maxUploadBytes?: number } = {}): Promise<
   };
 }
 
-async function call(
+function call(
   h: Harness,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; body: any; type: string | null; text: string }> {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (body instanceof Uint8Array) {
-    init.body = body;
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/octet-stream';
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const res = await fetch(`${h.url}${path}`, init);
-  const text = await res.text();
-  let parsed: any;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed, type: res.headers.get('content-type'), text };
+) {
+  return fetchReply(`${h.url}${path}`, method, body, headers);
 }
 
 describe('admin API', () => {

@@ -88,6 +88,44 @@ export interface JsonResponse<T = any> {
   body: T;
 }
 
+/** An answer with its text, and its body parsed when it is JSON (else undefined). */
+export interface Reply {
+  status: number;
+  body: any;
+  type: string | null;
+  text: string;
+}
+
+/**
+ * One request with fetch: bytes or a string go as sent (`application/octet-stream` unless a
+ * content type is given), anything else as JSON.
+ */
+export async function fetchReply(
+  url: string,
+  method: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
+  const h: Record<string, string> = { ...headers };
+  let payload: string | Uint8Array | undefined;
+  if (body instanceof Uint8Array || typeof body === 'string') {
+    payload = body as string | Uint8Array;
+    h['content-type'] ??= 'application/octet-stream';
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    h['content-type'] = 'application/json';
+  }
+  const res = await fetch(url, { method, headers: h, body: payload });
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, body: parsed, type: res.headers.get('content-type'), text };
+}
+
 export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
   const res = await fetch(url);
   const text = await res.text();

@@ -209,43 +209,26 @@ describe('MLflow routes under hostile input', () => {
     const ids = (n: number) => Array.from({ length: n }, (_, i) => String(i));
     const tooMany = (field: string, n: number, limit: number) =>
       new RegExp(`^${field} lists ${n} items; at most ${limit} are allowed in one request$`);
-    refused(
-      await call('POST', '/experiments/create', { name: 'many', tags: kvs(12000) }),
-      tooMany('tags', 12000, 1000),
-    );
-    refused(
-      await call('POST', '/runs/create', { experiment_id: '0', tags: kvs(12000) }),
-      tooMany('tags', 12000, 1000),
-    );
-    refused(
-      await call('POST', '/logged-models', { experiment_id: '0', tags: kvs(12000) }),
-      tooMany('tags', 12000, 1000),
-    );
-    refused(
-      await call('POST', '/logged-models', { experiment_id: '0', params: kvs(12000) }),
-      tooMany('params', 12000, 1000),
-    );
     const model = (await call('POST', '/logged-models', { experiment_id: '0' })).body.model.info.model_id;
-    refused(
-      await call('PATCH', `/logged-models/${model}/tags`, { tags: kvs(12000) }),
-      tooMany('tags', 12000, 1000),
-    );
-    refused(
-      await call('POST', `/logged-models/${model}/params`, { params: kvs(12000) }),
-      tooMany('params', 12000, 1000),
-    );
-    refused(
-      await call('POST', '/registered-models/create', { name: 'many', tags: kvs(12000) }),
-      tooMany('tags', 12000, 1000),
-    );
-    refused(
-      await call('POST', '/model-versions/create', {
-        name: 'many',
-        source: `runs:/${runId}/model`,
-        tags: kvs(12000),
-      }),
-      tooMany('tags', 12000, 1000),
-    );
+    const many = kvs(12000);
+    const tooManyKeyValues: [string, string, Record<string, unknown>, string][] = [
+      ['POST', '/experiments/create', { name: 'many', tags: many }, 'tags'],
+      ['POST', '/runs/create', { experiment_id: '0', tags: many }, 'tags'],
+      ['POST', '/logged-models', { experiment_id: '0', tags: many }, 'tags'],
+      ['POST', '/logged-models', { experiment_id: '0', params: many }, 'params'],
+      ['PATCH', `/logged-models/${model}/tags`, { tags: many }, 'tags'],
+      ['POST', `/logged-models/${model}/params`, { params: many }, 'params'],
+      ['POST', '/registered-models/create', { name: 'many', tags: many }, 'tags'],
+      [
+        'POST',
+        '/model-versions/create',
+        { name: 'many', source: `runs:/${runId}/model`, tags: many },
+        'tags',
+      ],
+    ];
+    for (const [method, path, body, field] of tooManyKeyValues) {
+      refused(await call(method, path, body), tooMany(field, 12000, 1000));
+    }
     const datasets = Array.from({ length: 5000 }, (_, i) => ({
       dataset: { name: `d${i}`, digest: 'x', source_type: 's', source: 's' },
     }));

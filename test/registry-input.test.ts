@@ -11,35 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App } from '../src/app.js';
 import { likeMatch } from '../src/registry/search.js';
-import { FIXTURES, startTestApp } from './helpers.js';
+import { fetchReply as call, FIXTURES, startTestApp } from './helpers.js';
 
 const ADD_SUB = readFileSync(join(FIXTURES, 'add_sub/1/model.onnx'));
-
-interface Reply {
-  status: number;
-  body: any;
-  text: string;
-}
-
-async function call(url: string, method: string, body?: unknown, headers: Record<string, string> = {}) {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (body instanceof Uint8Array || typeof body === 'string') {
-    init.body = body;
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/octet-stream';
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let parsed: any;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed, text } satisfies Reply;
-}
 
 /** What LIKE meant before: a backtracking regex (exponential on `%a%a%a%b`). */
 function oldLike(text: string, pattern: string, flags: string): boolean {

@@ -345,23 +345,26 @@ export function conditionsMatcher(
         }
         return false;
       }
-      const like = likes[i];
-      if (like ? !like(String(lhs)) : !compare(lhs, c.comparator, c.value)) return false;
+      if (!compare(lhs, c.comparator, c.value, likes[i])) return false;
     }
     return true;
   };
 }
 
-function compare(lhs: string | number, op: Comparator, rhs: SearchCondition['value']): boolean {
+function compare(
+  lhs: string | number,
+  op: Comparator,
+  rhs: SearchCondition['value'],
+  like: ((text: string) => boolean) | undefined,
+): boolean {
   switch (op) {
     case '=':
       return lhs === rhs;
     case '!=':
       return lhs !== rhs;
     case 'LIKE':
-      return likeMatch(String(lhs), String(rhs), false);
     case 'ILIKE':
-      return likeMatch(String(lhs), String(rhs), true);
+      return like!(String(lhs));
     case 'CONTAINS':
       return String(lhs).toLowerCase().includes(String(rhs).toLowerCase());
     case 'IN':
