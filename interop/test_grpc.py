@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import queue
+
 import grpc
 import numpy as np
 import pytest
@@ -86,6 +88,34 @@ def test_versions_are_routed(grpc_client):
         assert result.get_response().model_version == version
         np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), a + a + bias)
         np.testing.assert_array_equal(result.as_numpy("OUTPUT1"), a - a)
+
+
+def test_stream_infer_matches_onnxruntime(grpc_client, reference, matrix, pipeline_feeds):
+    """tritonclient's streaming API (start_stream, async_stream_infer) on one bidirectional
+    stream: every request answered, matched by id; a failed one reaches the callback as an error
+    and the stream goes on."""
+    answers: queue.Queue = queue.Queue()
+    grpc_client.start_stream(callback=lambda result, error: answers.put((result, error)))
+    feeds = {"features": matrix}
+    models = {f"s-{i}": GBT if i % 2 == 0 else MLP for i in range(6)}
+    try:
+        grpc_client.async_stream_infer("no_such_model", inputs(grpcclient, feeds), request_id="s-missing")
+        for request_id, model in models.items():
+            grpc_client.async_stream_infer(model, inputs(grpcclient, feeds), request_id=request_id)
+        grpc_client.async_stream_infer(PIPELINE, inputs(grpcclient, pipeline_feeds), request_id="s-pipeline")
+        got = [answers.get(timeout=60) for _ in range(len(models) + 2)]
+    finally:
+        grpc_client.stop_stream()
+    errors = [error for _, error in got if error is not None]
+    assert len(errors) == 1 and "no_such_model" in str(errors[0]), errors
+    results = {result.get_response().id: result for result, error in got if error is None}
+    assert set(results) == set(models) | {"s-pipeline"}
+    for request_id, model in models.items():
+        assert results[request_id].get_response().model_name == model
+        assert_same(as_dict(results[request_id], ["label", "probabilities"]), reference.run(model, feeds))
+    assert_same(
+        as_dict(results["s-pipeline"], ["label", "probabilities"]), reference.run(PIPELINE, pipeline_feeds)
+    )
 
 
 def _outputs(res: service_pb2.ModelInferResponse) -> dict[str, np.ndarray]:

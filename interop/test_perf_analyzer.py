@@ -1,4 +1,5 @@
-"""Triton's perf_analyzer drives the server over HTTP (binary tensors) and gRPC.
+"""Triton's perf_analyzer drives the server over HTTP (binary tensors) and gRPC (unary calls and
+one bidirectional stream).
 
 It reads /v2/models/{m}/config (and /stats), generates random inputs of the configured shape
 and types, and measures throughput at each concurrency. A run must exit 0 and report a
@@ -28,11 +29,16 @@ def perf_analyzer() -> str:
 
 
 @pytest.mark.parametrize(
-    ("protocol", "model", "concurrency"),
-    [("http", GBT, "1:4"), ("grpc", GBT, "1:4"), ("http", PIPELINE, "1:2")],
-    ids=["http-matrix", "grpc-matrix", "http-bytes"],
+    ("protocol", "model", "concurrency", "extra"),
+    [
+        ("http", GBT, "1:4", []),
+        ("grpc", GBT, "1:4", []),
+        ("grpc", GBT, "1:4", ["--streaming"]),
+        ("http", PIPELINE, "1:2", []),
+    ],
+    ids=["http-matrix", "grpc-matrix", "grpc-streaming", "http-bytes"],
 )
-def test_perf_analyzer_reports_throughput(server, tmp_path, protocol, model, concurrency):
+def test_perf_analyzer_reports_throughput(server, tmp_path, protocol, model, concurrency, extra):
     url = server.http_url if protocol == "http" else server.grpc_url
     report = tmp_path / "report.csv"
     cmd = [
@@ -55,6 +61,7 @@ def test_perf_analyzer_reports_throughput(server, tmp_path, protocol, model, con
         "10",
         "-f",
         str(report),
+        *extra,
     ]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)

@@ -224,6 +224,27 @@ describe('token auth over REST, the control plane and gRPC', () => {
       const ok = await unary('ModelInfer', req, predictor);
       assert.equal(ok.err, null);
       assert.deepEqual(ok.res.outputs[0].contents.fp32_contents, [2, 2.5, 3, 3.5]);
+      // A stream is authorized once, when it opens, with the predict scope.
+      const stream = (token?: string) =>
+        new Promise<{ status: grpc.StatusObject; answers: any[] }>((resolve) => {
+          const md = new grpc.Metadata();
+          if (token) md.set('authorization', `Bearer ${token}`);
+          const call = (client as any).ModelStreamInfer(md);
+          const answers: any[] = [];
+          call.on('data', (m: any) => answers.push(m));
+          call.on('error', () => {});
+          call.on('status', (status: grpc.StatusObject) => resolve({ status, answers }));
+          call.write(req);
+          call.end();
+        });
+      assert.equal((await stream()).status.code, grpc.status.UNAUTHENTICATED);
+      assert.equal((await stream(reader)).status.code, grpc.status.PERMISSION_DENIED);
+      const streamed = await stream(predictor);
+      assert.equal(streamed.status.code, grpc.status.OK);
+      assert.deepEqual(
+        streamed.answers[0].infer_response.outputs[0].contents.fp32_contents,
+        [2, 2.5, 3, 3.5],
+      );
     } finally {
       client.close();
     }

@@ -3,11 +3,17 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { Scope } from '../../auth/index.js';
-import { GrpcStatus, SlipwayError, toSlipwayError } from '../../errors/index.js';
+import { SlipwayError } from '../../errors/index.js';
 import { Cancellation, type DataPlane } from '../../inference/index.js';
 import {
-  decodeInferRequest,
-  encodeInferResponse,
+  type GrpcLogger,
+  inferOne,
+  toServiceError,
+  UNDECODABLE,
+  undecodableError,
+  untilDeadline,
+} from './grpc-calls.js';
+import {
   encodeModelConfig,
   encodeModelMetadata,
   encodeRepositoryIndex,
@@ -17,11 +23,7 @@ import {
   type ModelRepositoryParameterMsg,
   repositoryParametersFromMsg,
 } from './grpc-codec.js';
-
-/** The slice of a pino logger the gRPC server uses. */
-export interface GrpcLogger {
-  error(obj: object, msg?: string): void;
-}
+import { InferStreams } from './infer-stream.js';
 
 export interface GrpcServerOptions {
   /** Interface to listen on, e.g. `0.0.0.0`, `127.0.0.1` or `::`. */
@@ -103,7 +105,8 @@ export async function startGrpcServer(plane: DataPlane, options: GrpcServerOptio
     'grpc.max_receive_message_length': max,
     'grpc.max_send_message_length': max,
   });
-  server.addService(service, createHandlers(plane, options.logger, options.authorize));
+  const streams = new InferStreams();
+  server.addService(service, createHandlers(plane, streams, options.logger, options.authorize));
 
   const host =
     options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
@@ -129,7 +132,10 @@ export async function startGrpcServer(plane: DataPlane, options: GrpcServerOptio
   return {
     port,
     close(graceMs = DEFAULT_GRACE_MS) {
-      closing ??= drain(server, graceMs);
+      if (!closing) {
+        streams.close();
+        closing = drain(server, graceMs);
+      }
       return closing;
     },
   };
@@ -155,6 +161,7 @@ interface NameVersion {
 
 function createHandlers(
   plane: DataPlane,
+  streams: InferStreams,
   logger: GrpcLogger | undefined,
   authorize: GrpcServerOptions['authorize'],
 ): grpc.UntypedServiceImplementation {
@@ -184,26 +191,18 @@ function createHandlers(
       encodeModelMetadata(plane.modelMetadata(req.name ?? '', req.version || undefined)),
     ),
     ModelInfer: predict(async (msg: ModelInferRequestMsg, call) => {
-      const start = performance.now();
       const cancel = new Cancellation();
       const onCancel = () => cancel.fire();
+      if (call.cancelled) onCancel();
+      else call.once('cancelled', onCancel);
       try {
-        const decoded = decodeInferRequest(msg);
-        if (call.cancelled) onCancel();
-        else call.once('cancelled', onCancel);
-        const res = await plane.infer(decoded.model, decoded.version, decoded.request, {
-          protocol: 'grpc',
-          cancel,
-          timeoutMs: earliest(decoded.timeoutMs, untilDeadline(call.getDeadline())),
-        });
-        return encodeInferResponse(res, decoded.request.id, decoded.raw);
-      } catch (err) {
-        plane.failed(msg.model_name ?? '', 'grpc', err, (performance.now() - start) / 1000);
-        throw err;
+        return await inferOne(plane, msg, cancel, untilDeadline(call.getDeadline()));
       } finally {
         call.off('cancelled', onCancel);
       }
     }),
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<ModelInferRequestMsg, never>) =>
+      streams.serve(plane, call, logger, authorize),
     ModelConfig: unary((req: NameVersion) =>
       encodeModelConfig(plane.modelConfig(req.name ?? '', req.version || undefined)),
     ),
@@ -241,65 +240,31 @@ function modelReady(plane: DataPlane, model: string, version: string | undefined
   }
 }
 
-/** Marks a request message that could not be decoded (see startGrpcServer). */
-const UNDECODABLE = Symbol('undecodable');
-
 /** Runs a handler that may return a value or a promise, answering errors with their gRPC status. */
 function wrapUnary<Req>(
   fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown,
   logger: GrpcLogger | undefined,
 ): grpc.handleUnaryCall<Req, unknown> {
   return (call, callback) => {
-    const undecodable = (call.request as { [UNDECODABLE]?: string } | undefined)?.[UNDECODABLE];
-    if (undecodable !== undefined) {
-      const e = new SlipwayError(
-        'SLIPWAY_ERR_BAD_REQUEST',
-        `the request message cannot be decoded: ${undecodable}`,
-      );
-      callback(toServiceError(e, call, logger));
+    const undecodable = undecodableError(call.request);
+    if (undecodable) {
+      callback(toServiceError(undecodable, call.getPath(), logger));
       return;
     }
     let result: unknown;
     try {
       result = fn(call.request, call);
     } catch (err) {
-      callback(toServiceError(err, call, logger));
+      callback(toServiceError(err, call.getPath(), logger));
       return;
     }
     if (result instanceof Promise) {
       result.then(
         (value) => callback(null, value),
-        (err) => callback(toServiceError(err, call, logger)),
+        (err) => callback(toServiceError(err, call.getPath(), logger)),
       );
     } else {
       callback(null, result);
     }
   };
-}
-
-/** SlipwayError → its gRPC status and message (code in `slipway-error-code` metadata); else INTERNAL. */
-function toServiceError(
-  err: unknown,
-  call: grpc.ServerUnaryCall<unknown, unknown>,
-  logger: GrpcLogger | undefined,
-): Partial<grpc.StatusObject> {
-  const e = toSlipwayError(err);
-  if (e.grpcStatus === GrpcStatus.INTERNAL)
-    logger?.error({ err, method: call.getPath() }, 'gRPC call failed');
-  const metadata = new grpc.Metadata();
-  metadata.set('slipway-error-code', e.code);
-  const retry = e.retryAfter;
-  if (retry !== undefined) metadata.set('retry-after', String(retry));
-  return { code: e.grpcStatus, details: e.message, metadata };
-}
-
-function untilDeadline(deadline: grpc.Deadline): number | undefined {
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
-}
-
-function earliest(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
 }
