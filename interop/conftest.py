@@ -261,6 +261,8 @@ def server(model_repo, tmp_path_factory) -> Server:
         str(http_port),
         "--grpc-port",
         str(grpc_port),
+        # test_shared_memory.py registers regions, as Triton allows with --allow-client-shm.
+        "--allow-client-shm",
     ]
     for _ in serve_process(cmd, f"http://{host}:{http_port}/v2/health/ready", log):
         yield Server(host, http_port, grpc_port, log)

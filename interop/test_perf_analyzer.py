@@ -1,5 +1,5 @@
 """Triton's perf_analyzer drives the server over HTTP (binary tensors) and gRPC (unary calls and
-one bidirectional stream).
+one bidirectional stream), with tensors inline or in system shared memory.
 
 It reads /v2/models/{m}/config (and /stats), generates random inputs of the configured shape
 and types, and measures throughput at each concurrency. A run must exit 0 and report a
@@ -35,8 +35,10 @@ def perf_analyzer() -> str:
         ("grpc", GBT, "1:4", []),
         ("grpc", GBT, "1:4", ["--streaming"]),
         ("http", PIPELINE, "1:2", []),
+        ("http", GBT, "1:2", ["--shared-memory", "system"]),
+        ("grpc", PIPELINE, "1:2", ["--shared-memory", "system"]),
     ],
-    ids=["http-matrix", "grpc-matrix", "grpc-streaming", "http-bytes"],
+    ids=["http-matrix", "grpc-matrix", "grpc-streaming", "http-bytes", "http-shm", "grpc-bytes-shm"],
 )
 def test_perf_analyzer_reports_throughput(server, tmp_path, protocol, model, concurrency, extra):
     url = server.http_url if protocol == "http" else server.grpc_url

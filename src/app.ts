@@ -255,15 +255,18 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     createPolicy: createInputPolicy,
     quarantine,
     ...(predictions ? { predictions } : {}),
+    allowClientShm: settings.allowClientShm,
   });
   const p = plane;
   await p.start();
   for (const op of options.replay ?? []) {
     try {
       if (op.kind === 'load') await p.loadModel(op.model, op.parameters);
-      else await p.unloadModel(op.model);
+      else if (op.kind === 'unload') await p.unloadModel(op.model);
+      else if (op.kind === 'shm-register') await p.registerSharedMemory(op.region);
+      else await p.unregisterSharedMemory(op.name);
     } catch (err) {
-      logger.warn({ model: op.model, err }, 'repeating a repository change failed');
+      logger.warn({ op, err }, 'repeating a repository or shared memory change failed');
     }
   }
   predictions?.start();

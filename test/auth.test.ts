@@ -134,6 +134,13 @@ describe('token auth over REST, the control plane and gRPC', () => {
     const ok = await infer(predictor);
     assert.equal(ok.status, 200);
     assert.deepEqual(ok.body.outputs[0].data, [2, 2.5, 3, 3.5]);
+    // Shared memory: status is a read, (un)registering needs 'predict'.
+    const shm = (path: string, token: string, method = 'POST') =>
+      call(`${app.http.url}/v2/systemsharedmemory${path}`, { method, headers: bearer(token) });
+    assert.equal((await shm('/status', reader, 'GET')).status, 200);
+    assert.equal((await shm('/unregister', reader)).status, 403);
+    assert.equal((await shm('/region/r/register', reader)).status, 403);
+    assert.equal((await shm('/unregister', predictor)).status, 200);
     assert.equal(
       (await call(`${app.http.url}/v2/models/add_sub`, { headers: bearer(predictor) })).status,
       403,

@@ -15,7 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -88,6 +88,29 @@ function assertAddSub(reply: HttpReply, i: number): void {
 const identityRow = (i: number) => ({
   inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 2], data: [i, -(i + 1) / 4] }],
 });
+
+/** A POSIX shared memory object (a file under /dev/shm) holding 2 FP32 values, and its region. */
+function sharedRow(): { key: string; values: number[]; remove: () => void } {
+  const key = `/slipway-cluster-${process.pid}`;
+  const values = [1.5, -2.25];
+  writeFileSync(join('/dev/shm', key.slice(1)), Buffer.from(new Float32Array(values).buffer));
+  return { key, values, remove: () => rmSync(join('/dev/shm', key.slice(1)), { force: true }) };
+}
+
+const sharedInfer = {
+  method: 'POST',
+  path: '/v2/models/identity_fp32/infer',
+  body: () => ({
+    inputs: [
+      {
+        name: 'INPUT0',
+        datatype: 'FP32',
+        shape: [1, 2],
+        parameters: { shared_memory_region: 'row', shared_memory_byte_size: 8 },
+      },
+    ],
+  }),
+};
 
 // --- /metrics ---------------------------------------------------------------------------------
 
@@ -373,7 +396,7 @@ describe('slipway serve --workers 2', () => {
 
   before(async () => {
     repo = await tempRepository(['add_sub', 'identity_fp32']);
-    server = await startServer(repo.dir, { workers: 2 });
+    server = await startServer(repo.dir, { workers: 2, env: { SLIPWAY_ALLOW_CLIENT_SHM: 'true' } });
   });
   after(async () => {
     await stopAll();
@@ -525,6 +548,39 @@ describe('slipway serve --workers 2', () => {
     });
   });
 
+  test('a shared memory region registered through one process serves every process', {
+    timeout: 30_000,
+  }, async () => {
+    const row = sharedRow();
+    try {
+      const region = { key: row.key, offset: 0, byte_size: 8 };
+      const registered = await httpCall(
+        server.base,
+        'POST',
+        '/v2/systemsharedmemory/region/row/register',
+        region,
+      );
+      assert.equal(registered.status, 200, registered.text);
+      for (const r of await probeEveryProcess(server.base, sharedInfer, 16, 2)) {
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.body.outputs[0].data, row.values);
+      }
+      const status = { method: 'GET', path: '/v2/systemsharedmemory/status' };
+      for (const r of await probeEveryProcess(server.base, status, 8, 2)) {
+        assert.deepEqual(r.body, [{ name: 'row', ...region }]);
+      }
+      const gone = await httpCall(server.base, 'POST', '/v2/systemsharedmemory/unregister');
+      assert.equal(gone.status, 200, gone.text);
+      for (const r of await probeEveryProcess(server.base, sharedInfer, 16, 2)) {
+        assert.equal(r.status, 400, r.text);
+        assert.match(r.body.error, /shared memory region 'row' is not registered/);
+      }
+    } finally {
+      await httpCall(server.base, 'POST', '/v2/systemsharedmemory/unregister');
+      row.remove();
+    }
+  });
+
   test('gRPC RepositoryModelUnload and RepositoryModelLoad reach every process', {
     timeout: 30_000,
   }, async () => {
@@ -565,6 +621,7 @@ describe('a serving process that dies', () => {
       grpc: false,
       // The supervisor's own Node flags reach its serving processes, replacements included.
       nodeArgs: ['--max-semi-space-size=64'],
+      env: { SLIPWAY_ALLOW_CLIENT_SHM: 'true' },
     });
   });
   after(async () => {
@@ -626,6 +683,15 @@ describe('a serving process that dies', () => {
   test('a replacement serves what the others serve: a model unloaded before stays unloaded', {
     timeout: 30_000,
   }, async () => {
+    const row = sharedRow();
+    const region = { key: row.key, offset: 0, byte_size: 8 };
+    const registered = await httpCall(
+      server.base,
+      'POST',
+      '/v2/systemsharedmemory/region/row/register',
+      region,
+    );
+    assert.equal(registered.status, 200, registered.text);
     const unload = await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/unload', {});
     assert.equal(unload.status, 200, unload.text);
     try {
@@ -637,8 +703,16 @@ describe('a serving process that dies', () => {
         statuses.map(() => 503),
         'ready probes on fresh connections',
       );
+      await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/load', {});
+      // The replacement registered the region too, from the relayed registration.
+      for (const r of await probeEveryProcess(server.base, sharedInfer, 16, 2)) {
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.body.outputs[0].data, row.values);
+      }
     } finally {
       await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/load', {});
+      await httpCall(server.base, 'POST', '/v2/systemsharedmemory/unregister');
+      row.remove();
     }
   });
 

@@ -15,6 +15,7 @@ interface ServeFlags extends StoreFlags {
   models?: string;
   auth?: string;
   insecure?: boolean;
+  allowClientShm?: boolean;
   servingAlias?: string;
   host?: string;
   port?: string;
@@ -34,6 +35,7 @@ export function serveSettings(flags: ServeFlags) {
       ...storeFlagSettings(flags),
       auth: flags.auth,
       insecure: flags.insecure ? true : undefined,
+      allowClientShm: flags.allowClientShm ? true : undefined,
       servingAlias: flags.servingAlias,
       host: flags.host,
       port: flags.port,
@@ -74,6 +76,10 @@ export async function main(argv: string[]): Promise<void> {
       ]),
     )
     .option('--insecure', 'allow a non-loopback --host without auth (SLIPWAY_INSECURE)')
+    .option(
+      '--allow-client-shm',
+      'let clients on this host register system shared memory for tensors (SLIPWAY_ALLOW_CLIENT_SHM)',
+    )
     .option('--host <host>', 'interface to listen on (SLIPWAY_HOST; default 127.0.0.1)')
     .option('-p, --port <port>', 'REST port, 0 for any free one (SLIPWAY_PORT; default 8080)')
     .option('--grpc-port <port>', 'gRPC port, 0 for any free one (SLIPWAY_GRPC_PORT; default 8081)')

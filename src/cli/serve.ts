@@ -86,6 +86,10 @@ async function serveAsWorker(settings: Readonly<Settings>): Promise<void> {
         return app.plane.unloadModel(op.model);
       case 'statistics':
         return app.plane.statistics(op.model, op.version);
+      case 'shm-register':
+        return app.plane.registerSharedMemory(op.region);
+      case 'shm-unregister':
+        return app.plane.unregisterSharedMemory(op.name);
       case 'metrics':
         return app.metrics.renderOwn();
     }

@@ -3,7 +3,12 @@
  * own plane for inference and reads, with repository loads and unloads run on every process and
  * statistics summed over all of them, so any connection gets the server's answer.
  */
-import type { DataPlane, Parameters as ModelParameters, ModelStats } from '../inference/index.js';
+import type {
+  DataPlane,
+  Parameters as ModelParameters,
+  ModelStats,
+  SharedMemoryRegion,
+} from '../inference/index.js';
 import { mergeStatistics } from './merge.js';
 import { type Peers, throwFirstFailure } from './peers.js';
 
@@ -42,6 +47,25 @@ export class ClusterDataPlane implements DataPlane {
   }
   repositoryIndex(readyOnly: boolean) {
     return this.local.repositoryIndex(readyOnly);
+  }
+  get sharedMemory() {
+    return this.local.sharedMemory;
+  }
+
+  /**
+   * Registers on this process first (so a bad request fails as it would on one process), then on
+   * every other one: any connection may carry the requests that use the region.
+   */
+  async registerSharedMemory(region: SharedMemoryRegion): Promise<void> {
+    await this.local.registerSharedMemory(region);
+    throwFirstFailure(await this.peers.ask({ kind: 'shm-register', region }));
+  }
+
+  async unregisterSharedMemory(name?: string): Promise<void> {
+    await this.local.unregisterSharedMemory(name);
+    throwFirstFailure(
+      await this.peers.ask({ kind: 'shm-unregister', ...(name !== undefined ? { name } : {}) }),
+    );
   }
 
   /** Loads on this process and every other one; resolves when all serve the new versions. */

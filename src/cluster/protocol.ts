@@ -3,12 +3,14 @@
  * over Node's cluster IPC channel. Every message carries `slipway` (its kind) so other traffic on
  * the channel (Node's own) is left alone.
  */
-import type { Parameters } from '../inference/index.js';
+import type { Parameters, SharedMemoryRegion } from '../inference/index.js';
 
 /** What one serving process asks of every other one. */
 export type PeerOp =
   | { kind: 'load'; model: string; parameters?: Parameters }
   | { kind: 'unload'; model: string }
+  | { kind: 'shm-register'; region: SharedMemoryRegion }
+  | { kind: 'shm-unregister'; name?: string }
   | { kind: 'statistics'; model?: string; version?: string }
   | { kind: 'metrics' };
 
@@ -24,8 +26,8 @@ export interface ReadyReport {
   problems: string[];
 }
 
-/** A repository change a replacement process repeats. */
-export type RepositoryOp = Extract<PeerOp, { kind: 'load' | 'unload' }>;
+/** A repository or shared memory change a replacement process repeats. */
+export type RepositoryOp = Extract<PeerOp, { kind: 'load' | 'unload' | 'shm-register' | 'shm-unregister' }>;
 
 /** Serving process → supervisor. */
 export type WorkerMessage =
@@ -45,7 +47,8 @@ export function isSlipwayMessage<T extends { slipway: string }>(m: unknown): m i
 
 /**
  * Environment variable a replacement serving process gets: the loads and unloads relayed since
- * start (JSON, the last one per model), which it applies before it listens.
+ * start (JSON, the last one per model) and the shared memory regions registered now, which it
+ * applies before it listens.
  */
 export const REPLAY_ENV = 'SLIPWAY_CLUSTER_REPLAY';
 

@@ -7,6 +7,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import {
   isSlipwayMessage,
+  type PeerOp,
   type PeerResult,
   type PrimaryMessage,
   REPLAY_ENV,
@@ -47,7 +48,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   const serving = new Map<number, Worker>();
   const asks = new Map<string, PendingAsk>();
   const restarts: number[] = [];
-  /** The last load or unload relayed for each model, which a replacement process repeats. */
+  /** What a replacement process repeats (see journalize). */
   const journal = new Map<string, RepositoryOp>();
   let started = false;
   let stopping: Promise<number> | undefined;
@@ -85,7 +86,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
         o.logger.info({ worker: w.id, pid: w.process.pid }, 'serving process started');
       }
     } else if (m.slipway === 'ask') {
-      if (m.op.kind === 'load' || m.op.kind === 'unload') journal.set(m.op.model, m.op);
+      journalize(journal, m.op);
       const key = `${w.id}:${m.id}`;
       const peers = [...serving.values()].filter((x) => x !== w);
       const a: PendingAsk = { origin: w, askId: m.id, waiting: new Set(), results: [] };
@@ -181,4 +182,18 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
     onFailed = reject;
     for (let i = 0; i < o.workers; i++) fork();
   });
+}
+
+/**
+ * Keeps what a replacement process must repeat: the last load or unload of each model, and the
+ * shared memory regions registered now (an unregister drops them rather than being repeated).
+ */
+export function journalize(journal: Map<string, RepositoryOp>, op: PeerOp): void {
+  if (op.kind === 'load' || op.kind === 'unload') journal.set(`model:${op.model}`, op);
+  else if (op.kind === 'shm-register') journal.set(`shm:${op.region.name}`, op);
+  else if (op.kind === 'shm-unregister') {
+    for (const key of [...journal.keys()]) {
+      if (key === `shm:${op.name}` || (op.name === undefined && key.startsWith('shm:'))) journal.delete(key);
+    }
+  }
 }

@@ -56,6 +56,8 @@ export interface Settings {
   auth: 'none' | 'token';
   /** Allows listening on a non-loopback address without auth. */
   insecure: boolean;
+  /** Lets clients on this host register system shared memory regions (Triton's `--allow-client-shm`). */
+  allowClientShm: boolean;
   host: string;
   /** REST port; 0 picks a free one. */
   port: number;
@@ -96,6 +98,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   gpuHourPrice: 0,
   auth: 'none',
   insecure: false,
+  allowClientShm: false,
   host: '127.0.0.1',
   port: 8080,
   grpcPort: 8081,
@@ -130,6 +133,7 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   gpuHourPrice: 'SLIPWAY_GPU_HOUR_PRICE',
   auth: 'SLIPWAY_AUTH',
   insecure: 'SLIPWAY_INSECURE',
+  allowClientShm: 'SLIPWAY_ALLOW_CLIENT_SHM',
   host: 'SLIPWAY_HOST',
   port: 'SLIPWAY_PORT',
   grpcPort: 'SLIPWAY_GRPC_PORT',
@@ -207,6 +211,7 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
   gpuHourPrice: (v, s) => price(s, v),
   auth: (v, s) => (v === 'none' || v === 'token' ? v : invalid(s, 'none or token', v)),
   insecure: boolean,
+  allowClientShm: boolean,
   host: (v, s) => (typeof v === 'string' && v !== '' ? v : invalid(s, 'a host name or address', v)),
   port: (v, s) => integer(s, v, 0, 65535),
   grpcPort: (v, s) => (v === null || v === 'off' || v === false ? null : integer(s, v, 0, 65535)),

@@ -1,4 +1,5 @@
 import type { RecordsResponse } from './data-plane.js';
+import type { SharedMemoryRegion, SharedMemoryRegions } from './shared-memory.js';
 import type { ModelStats } from './stats.js';
 import type {
   InferOptions,
@@ -65,4 +66,13 @@ export interface DataPlane {
   unloadModel(model: string): Promise<void>;
   /** Statistics of every loaded version, or one model, or one version. */
   statistics(model?: string, version?: string): ModelStats[] | Promise<ModelStats[]>;
+  /**
+   * Triton's system shared memory: the regions clients registered, which the transports read
+   * inputs from and write outputs to.
+   */
+  readonly sharedMemory: SharedMemoryRegions;
+  /** Registers a region (on every serving process); a 400 naming the field when it cannot be. */
+  registerSharedMemory(region: SharedMemoryRegion): Promise<void>;
+  /** Unregisters one region, or all of them (on every serving process). */
+  unregisterSharedMemory(name?: string): Promise<void>;
 }

@@ -17,6 +17,7 @@ import {
   responseToPredictions,
 } from './records.js';
 import { requestIds } from './request-id.js';
+import { type SharedMemoryRegion, SharedMemoryRegions } from './shared-memory.js';
 import type { ModelStats } from './stats.js';
 import type {
   InferOptions,
@@ -63,6 +64,8 @@ export interface DataPlaneOptions {
   quarantine?: QuarantineSink;
   /** The prediction log: every answered request a model samples goes there, by reference. */
   predictions?: PredictionSink;
+  /** Whether clients may register system shared memory regions (`--allow-client-shm`). */
+  allowClientShm?: boolean;
 }
 
 /** The records API's answer: one prediction per instance, null where the row was quarantined. */
@@ -86,6 +89,7 @@ interface Screened {
 /** The data plane over a model repository (see DataPlane for the contract). */
 export class RepositoryDataPlane implements DataPlane {
   readonly manager: ModelManager;
+  readonly sharedMemory: SharedMemoryRegions;
   private draining = false;
   private readonly metrics?: ServingMetrics;
   /** Failures counted under their model version, which `failed` then leaves alone. */
@@ -93,6 +97,7 @@ export class RepositoryDataPlane implements DataPlane {
 
   constructor(private readonly options: DataPlaneOptions) {
     this.metrics = options.metrics;
+    this.sharedMemory = new SharedMemoryRegions({ allowed: options.allowClientShm === true });
     const metrics = options.metrics;
     this.manager = new ModelManager({
       sources: options.sources,
@@ -130,6 +135,7 @@ export class RepositoryDataPlane implements DataPlane {
   async close(): Promise<void> {
     this.draining = true;
     await this.manager.close();
+    this.sharedMemory.close();
   }
 
   live(): boolean {
@@ -144,8 +150,16 @@ export class RepositoryDataPlane implements DataPlane {
     return {
       name: this.options.serverName ?? 'slipway',
       version: this.options.serverVersion,
-      extensions: EXTENSIONS,
+      extensions: this.sharedMemory.allowed ? [...EXTENSIONS, 'system_shared_memory'] : EXTENSIONS,
     };
+  }
+
+  async registerSharedMemory(region: SharedMemoryRegion): Promise<void> {
+    this.sharedMemory.register(region);
+  }
+
+  async unregisterSharedMemory(name?: string): Promise<void> {
+    this.sharedMemory.unregister(name);
   }
 
   modelMetadata(model: string, version?: string): ModelMetadata {

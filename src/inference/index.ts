@@ -53,5 +53,18 @@ export {
   responseToPredictions,
 } from './records.js';
 export { MAX_REQUEST_ID_LENGTH } from './request-id.js';
+export {
+  checkSharedOutputs,
+  cudaUnsupported,
+  inSharedMemory,
+  noCudaRegion,
+  SHM_ROOT,
+  type SharedMemoryRef,
+  type SharedMemoryRegion,
+  SharedMemoryRegions,
+  sharedInputData,
+  sharedMemoryRef,
+  writeSharedOutputs,
+} from './shared-memory.js';
 export type { ModelStats } from './stats.js';
 export * from './types.js';

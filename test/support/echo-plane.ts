@@ -2,6 +2,7 @@
 import { SlipwayError } from '../../src/errors/index.js';
 import type { DataPlane, ServerMetadata } from '../../src/inference/data-plane-api.js';
 import { DEFAULT_MODEL_CONFIG, describeConfig } from '../../src/inference/model-config.js';
+import { type SharedMemoryRegion, SharedMemoryRegions } from '../../src/inference/shared-memory.js';
 import { StatsRecorder } from '../../src/inference/stats.js';
 import type {
   InferOptions,
@@ -19,6 +20,18 @@ import type {
  * Model `loading` is not ready; `boom` throws a plain Error; any other name is not found.
  */
 export class EchoPlane implements DataPlane {
+  readonly sharedMemory: SharedMemoryRegions;
+
+  /** `shmRoot`: where shared memory objects are (a test folder instead of /dev/shm). */
+  constructor(shmRoot?: string) {
+    this.sharedMemory = new SharedMemoryRegions({ allowed: true, ...(shmRoot ? { root: shmRoot } : {}) });
+  }
+  async registerSharedMemory(region: SharedMemoryRegion) {
+    this.sharedMemory.register(region);
+  }
+  async unregisterSharedMemory(name?: string) {
+    this.sharedMemory.unregister(name);
+  }
   lastOptions?: InferOptions;
   lastLoad?: { model: string; parameters?: Parameters };
   unloaded: string[] = [];

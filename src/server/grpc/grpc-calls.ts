@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, SlipwayError, toSlipwayError } from '../../errors/index.js';
-import type { Cancellation, DataPlane } from '../../inference/index.js';
+import { type Cancellation, type DataPlane, writeSharedOutputs } from '../../inference/index.js';
 import { decodeInferRequest, encodeInferResponse, type ModelInferRequestMsg } from './grpc-codec.js';
 
 /** The slice of a pino logger the gRPC server uses. */
@@ -61,16 +61,22 @@ export async function inferOne(
   deadlineMs: number | undefined,
 ): Promise<ReturnType<typeof encodeInferResponse>> {
   const start = performance.now();
+  let answered = false;
   try {
-    const decoded = decodeInferRequest(msg);
+    const regions = plane.sharedMemory.size > 0 ? plane.sharedMemory : undefined;
+    const decoded = decodeInferRequest(msg, regions);
     const res = await plane.infer(decoded.model, decoded.version, decoded.request, {
       protocol: 'grpc',
       cancel,
       timeoutMs: earliest(decoded.timeoutMs, deadlineMs),
     });
+    // Counted as answered from here: an output too large for its shared memory is the client's
+    // error without a second count.
+    answered = true;
+    if (regions) writeSharedOutputs(regions, decoded.request, res);
     return encodeInferResponse(res, decoded.request.id, decoded.raw);
   } catch (err) {
-    plane.failed(msg.model_name ?? '', 'grpc', err, (performance.now() - start) / 1000);
+    if (!answered) plane.failed(msg.model_name ?? '', 'grpc', err, (performance.now() - start) / 1000);
     throw err;
   }
 }

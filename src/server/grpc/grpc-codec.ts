@@ -16,7 +16,21 @@ import type {
   Tensor,
   TensorData,
 } from '../../inference/index.js';
-import { decodeOrtString, elementCount, fromBytes, isDatatype, toBytes } from '../../inference/index.js';
+import {
+  checkSharedOutputs,
+  decodeOrtString,
+  elementCount,
+  fromBytes,
+  inSharedMemory,
+  isDatatype,
+  type SharedMemoryRegions,
+  sharedInputData,
+  sharedMemoryRef,
+  toBytes,
+} from '../../inference/index.js';
+
+/** The raw_output_contents entry of an output written to shared memory. */
+const EMPTY = Buffer.alloc(0);
 
 /**
  * How proto-loader maps protobuf values to JS, chosen for exactness and zero copies:
@@ -227,17 +241,27 @@ export interface DecodedInferRequest {
 }
 
 /** ModelInferRequest → protocol request; validates datatypes and element counts per input. */
-export function decodeInferRequest(msg: ModelInferRequestMsg): DecodedInferRequest {
+export function decodeInferRequest(
+  msg: ModelInferRequestMsg,
+  regions?: SharedMemoryRegions,
+): DecodedInferRequest {
   const inputs = msg.inputs ?? [];
   const raw = msg.raw_input_contents ?? [];
   const useRaw = raw.length > 0;
-  if (useRaw && raw.length !== inputs.length) {
+  // Inputs in shared memory have no entry in raw_input_contents: the others have one each, in order.
+  const inputParams = inputs.map((t) => parametersFromMsg(t.parameters));
+  const shared = inputParams.map(
+    (p, i) => p !== undefined && sharedMemoryRef(p, `input '${inputs[i]!.name ?? ''}'`) !== undefined,
+  );
+  const carried = shared.reduce((n, s) => (s ? n : n + 1), 0);
+  if (useRaw && raw.length !== carried) {
     throw new SlipwayError(
       'SLIPWAY_ERR_BINARY_DATA',
-      `raw_input_contents has ${raw.length} entries but the request has ${inputs.length} inputs; send one per input, in order`,
+      `raw_input_contents has ${raw.length} entries but the request has ${carried} inputs outside shared memory; send one per input, in order`,
     );
   }
   const tensors: Tensor[] = new Array(inputs.length);
+  let next = 0;
   for (let i = 0; i < inputs.length; i++) {
     const t = inputs[i];
     const name = t.name ?? '';
@@ -249,15 +273,24 @@ export function decodeInferRequest(msg: ModelInferRequestMsg): DecodedInferReque
       );
     }
     const shape = decodeShape(name, t.shape);
+    const params = inputParams[i];
     let data: TensorData;
-    if (useRaw) {
+    if (shared[i]) {
+      if (t.contents) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_BINARY_DATA',
+          `input '${name}' is in shared memory (shared_memory_region); it must not also set contents`,
+        );
+      }
+      data = sharedInputData(regions, { name, datatype, ...(params ? { parameters: params } : {}) })!;
+    } else if (useRaw) {
       if (t.contents) {
         throw new SlipwayError(
           'SLIPWAY_ERR_BINARY_DATA',
           `input '${name}': sets contents while the request uses raw_input_contents; use one or the other`,
         );
       }
-      data = fromBytes(datatype, raw[i], name);
+      data = fromBytes(datatype, raw[next++]!, name);
     } else {
       data = decodeContents(name, datatype, t.contents);
     }
@@ -266,11 +299,14 @@ export function decodeInferRequest(msg: ModelInferRequestMsg): DecodedInferReque
       throw new SlipwayError(
         'SLIPWAY_ERR_INPUT_SHAPE',
         `input '${name}': shape [${shape.join(',')}] needs ${expected} elements, got ${data.length}` +
-          (useRaw ? ' in raw_input_contents' : ` in ${CONTENTS_FIELD[datatype]}`),
+          (shared[i]
+            ? ' in shared memory'
+            : useRaw
+              ? ' in raw_input_contents'
+              : ` in ${CONTENTS_FIELD[datatype]}`),
       );
     }
     const tensor: Tensor = { name, datatype, shape, data };
-    const params = parametersFromMsg(t.parameters);
     if (params) tensor.parameters = params;
     tensors[i] = tensor;
   }
@@ -284,6 +320,7 @@ export function decodeInferRequest(msg: ModelInferRequestMsg): DecodedInferReque
       const p = parametersFromMsg(o.parameters);
       return p ? { name: o.name ?? '', parameters: p } : { name: o.name ?? '' };
     });
+    checkSharedOutputs(regions, request);
   }
 
   let timeoutMs: number | undefined;
@@ -399,7 +436,10 @@ export function encodeInferResponse(
   requestId: string | undefined,
   raw: boolean,
 ): ModelInferResponseMsg {
-  const useRaw = raw || res.outputs.some((t) => CONTENTS_FIELD[t.datatype] === undefined);
+  // Triton's C++ client reads raw_output_contents by output position whenever it is set, and
+  // outputs in shared memory have no contents: their answers are raw throughout.
+  const useRaw =
+    raw || res.outputs.some((t) => CONTENTS_FIELD[t.datatype] === undefined || inSharedMemory(t));
   const outputs: InferTensorMsg[] = new Array(res.outputs.length);
   const rawContents: Uint8Array[] | undefined = useRaw ? new Array(res.outputs.length) : undefined;
   for (let i = 0; i < res.outputs.length; i++) {
@@ -407,7 +447,10 @@ export function encodeInferResponse(
     const out: InferTensorMsg = { name: t.name, datatype: t.datatype, shape: t.shape };
     const params = parametersToMsg(t.parameters);
     if (params) out.parameters = params;
-    if (rawContents) {
+    if (inSharedMemory(t)) {
+      // Its bytes are in the region; an empty entry keeps raw contents aligned with outputs.
+      if (rawContents) rawContents[i] = EMPTY;
+    } else if (rawContents) {
       const bytes = toBytes(t.datatype, t.data);
       rawContents[i] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } else {

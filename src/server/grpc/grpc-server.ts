@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { Scope } from '../../auth/index.js';
 import { SlipwayError } from '../../errors/index.js';
-import { Cancellation, type DataPlane } from '../../inference/index.js';
+import { Cancellation, cudaUnsupported, type DataPlane, noCudaRegion } from '../../inference/index.js';
 import {
   type GrpcLogger,
   inferOne,
@@ -222,6 +222,36 @@ function createHandlers(
       await plane.unloadModel(req.model_name ?? '');
       return {};
     }),
+    SystemSharedMemoryStatus: unary((req: { name?: string }) => {
+      const regions: Record<string, object> = {};
+      for (const r of plane.sharedMemory.status(req.name || undefined)) {
+        regions[r.name] = { name: r.name, key: r.key, offset: r.offset, byte_size: r.byteSize };
+      }
+      return { regions };
+    }),
+    SystemSharedMemoryRegister: predict(
+      async (req: { name?: string; key?: string; offset?: string; byte_size?: string }) => {
+        await plane.registerSharedMemory({
+          name: req.name ?? '',
+          key: req.key ?? '',
+          offset: Number(req.offset ?? 0),
+          byteSize: Number(req.byte_size ?? 0),
+        });
+        return {};
+      },
+    ),
+    SystemSharedMemoryUnregister: predict(async (req: { name?: string }) => {
+      await plane.unregisterSharedMemory(req.name || undefined);
+      return {};
+    }),
+    CudaSharedMemoryStatus: unary((req: { name?: string }) => {
+      if (req.name) throw noCudaRegion(req.name);
+      return { regions: {} };
+    }),
+    CudaSharedMemoryRegister: predict(() => {
+      throw cudaUnsupported();
+    }),
+    CudaSharedMemoryUnregister: predict(() => ({})),
   };
 }
 

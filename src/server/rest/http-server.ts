@@ -13,13 +13,17 @@ import type { Scope } from '../../auth/index.js';
 import { SlipwayError, toSlipwayError } from '../../errors/index.js';
 import {
   Cancellation,
+  cudaUnsupported,
   type DataPlane,
   ELEMENT_SIZE,
   fromBytes,
   type InferRequest,
   type ModelConfig,
+  noCudaRegion,
   type Parameters,
   recordsLayout,
+  type SharedMemoryRegion,
+  writeSharedOutputs,
 } from '../../inference/index.js';
 import type { ServingMetrics } from '../../metrics/index.js';
 import { checkRequestId, decodeInferRequest, encodeError, encodeInferResponse } from './v2-codec.js';
@@ -243,7 +247,7 @@ export async function startHttpServer(
             );
           }
         }
-        request = decodeInferRequest(body, hl);
+        request = decodeInferRequest(body, hl, plane.sharedMemory.size > 0 ? plane.sharedMemory : undefined);
       }
       const response = await plane.infer(model, version, request, {
         protocol: 'rest',
@@ -254,6 +258,7 @@ export async function startHttpServer(
       // Counted as answered from here: a failure to encode (an FP16 output asked for as JSON)
       // is the client's 400 without a second count.
       answered = true;
+      if (plane.sharedMemory.size > 0) writeSharedOutputs(plane.sharedMemory, request, response);
       const { json, binary } = encodeInferResponse(request, response);
       if (binary.length === 0) {
         send(res, 200, json, 'application/json', response.id);
@@ -334,6 +339,41 @@ export async function startHttpServer(
     });
   };
 
+  /**
+   * Triton's shared memory extensions: `/v2/systemsharedmemory[/region/{name}]/status`,
+   * `.../region/{name}/register` and `[.../region/{name}]/unregister`, and the same under
+   * `cudasharedmemory`, which this CPU server answers with no regions and refuses to register.
+   */
+  const sharedMemory = async (req: IncomingMessage, res: ServerResponse, segs: string[], method: string) => {
+    const cuda = segs[1] === 'cudasharedmemory';
+    const n = segs.length;
+    const region = n === 5 && segs[2] === 'region' ? segs[3] : undefined;
+    const action = n === 3 ? segs[2] : region !== undefined ? segs[4] : undefined;
+    if (action === 'status' && method === 'GET') {
+      if (cuda) {
+        if (region !== undefined) throw noCudaRegion(region);
+        return sendJson(res, 200, []);
+      }
+      return sendJson(res, 200, plane.sharedMemory.status(region).map(regionJson));
+    }
+    if (action === 'register' && method === 'POST' && region !== undefined) {
+      const body = await readJsonBody(req);
+      if (cuda) throw cudaUnsupported();
+      await plane.registerSharedMemory({
+        name: region,
+        key: body.key as string,
+        offset: (body.offset ?? 0) as number,
+        byteSize: body.byte_size as number,
+      });
+      return sendJson(res, 200, {});
+    }
+    if (action === 'unregister' && method === 'POST') {
+      if (!cuda) await plane.unregisterSharedMemory(region);
+      return sendJson(res, 200, {});
+    }
+    throw new SlipwayError('SLIPWAY_ERR_ROUTE_NOT_FOUND', `no endpoint ${method} /${segs.join('/')}`);
+  };
+
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -389,6 +429,9 @@ export async function startHttpServer(
             }
           }
         }
+      }
+      if (segs[1] === 'systemsharedmemory' || segs[1] === 'cudasharedmemory') {
+        return sharedMemory(req, res, segs, method);
       }
       if (segs[1] === 'repository' && method === 'POST') {
         if (n === 3 && segs[2] === 'index') {
@@ -492,6 +535,7 @@ function scopeFor(segs: string[], method: string): Scope | null {
     const last = segs[segs.length - 1];
     if (last === 'infer' && method === 'POST') return 'predict';
     if (segs[1] === 'repository' && (last === 'load' || last === 'unload')) return 'admin';
+    if (segs[1]?.endsWith('sharedmemory') && (last === 'register' || last === 'unregister')) return 'predict';
     return 'read';
   }
   if (segs[0] === 'v1' && segs[1] === 'models') {
@@ -499,6 +543,11 @@ function scopeFor(segs: string[], method: string): Scope | null {
   }
   if (segs[0] === 'metrics' && segs.length === 1) return 'read';
   return null;
+}
+
+/** A registered region as Triton's status answer spells it. */
+function regionJson(r: SharedMemoryRegion) {
+  return { name: r.name, key: r.key, offset: r.offset, byte_size: r.byteSize };
 }
 
 function decodeSegment(s: string): string {

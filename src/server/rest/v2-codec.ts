@@ -5,15 +5,19 @@
 import { describeValue, SlipwayError } from '../../errors/index.js';
 import {
   checkOrtString,
+  checkSharedOutputs,
   type Datatype,
   elementCount,
   fromBytes,
   type InferRequest,
   type InferResponse,
+  inSharedMemory,
   isDatatype,
   MAX_REQUEST_ID_LENGTH,
   type Parameters,
   type RequestedOutput,
+  type SharedMemoryRegions,
+  sharedInputData,
   type Tensor,
   type TensorData,
   TYPED_ARRAY,
@@ -26,7 +30,11 @@ const bad = (message: string) => new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', mes
  * Parses a V2 infer body. `headerLength` is the Inference-Header-Content-Length value when the
  * binary extension is in use (the JSON is then followed by raw tensors).
  */
-export function decodeInferRequest(body: Buffer, headerLength: number | undefined): InferRequest {
+export function decodeInferRequest(
+  body: Buffer,
+  headerLength: number | undefined,
+  regions?: SharedMemoryRegions,
+): InferRequest {
   let jsonEnd = body.length;
   if (headerLength !== undefined) {
     if (headerLength > body.length) {
@@ -52,7 +60,7 @@ export function decodeInferRequest(body: Buffer, headerLength: number | undefine
   if (!Array.isArray(r.inputs)) throw bad("'inputs' must be an array of tensors");
   let offset = jsonEnd;
   for (let i = 0; i < r.inputs.length; i++) {
-    const { tensor, consumed } = decodeInput(r.inputs[i], i, body, offset);
+    const { tensor, consumed } = decodeInput(r.inputs[i], i, body, offset, regions);
     offset += consumed;
     request.inputs.push(tensor);
   }
@@ -73,6 +81,7 @@ export function decodeInferRequest(body: Buffer, headerLength: number | undefine
       if (p !== undefined) out.parameters = parameters(p, `outputs[${i}].parameters`);
       return out;
     });
+    checkSharedOutputs(regions, request);
   }
   return request;
 }
@@ -111,6 +120,7 @@ function decodeInput(
   i: number,
   body: Buffer,
   offset: number,
+  regions: SharedMemoryRegions | undefined,
 ): { tensor: Tensor; consumed: number } {
   if (typeof raw !== 'object' || raw === null) throw bad(`inputs[${i}] must be an object`);
   const t = raw as Record<string, unknown>;
@@ -135,6 +145,16 @@ function decodeInput(
   let binarySize: number | undefined;
   if (t.parameters !== undefined) {
     tensor.parameters = parameters(t.parameters, `inputs[${i}].parameters`);
+    const shared = sharedInputData(regions, tensor);
+    if (shared !== undefined) {
+      if (t.data !== undefined || tensor.parameters.binary_data_size !== undefined) {
+        throw bad(
+          `input '${name}' is in shared memory (shared_memory_region); it must not also have 'data' or binary_data_size`,
+        );
+      }
+      tensor.data = shared;
+      return { tensor, consumed: 0 };
+    }
     const size = tensor.parameters.binary_data_size;
     if (size !== undefined) {
       if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
@@ -345,7 +365,9 @@ export function encodeInferResponse(request: InferRequest, response: InferRespon
   for (let i = 0; i < response.outputs.length; i++) {
     const o = response.outputs[i]!;
     json += `${i ? ',' : ''}{"name":${JSON.stringify(o.name)},"datatype":"${o.datatype}","shape":[${o.shape.join(',')}]`;
-    if (wantsBinary(request, o.name)) {
+    if (inSharedMemory(o)) {
+      json += '}';
+    } else if (wantsBinary(request, o.name)) {
       const bytes = toBytes(o.datatype, o.data);
       binary.push(bytes);
       json += `,"parameters":{"binary_data_size":${bytes.byteLength}}}`;
