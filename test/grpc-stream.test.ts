@@ -184,7 +184,7 @@ describe('ModelStreamInfer on the real server (fixture models)', () => {
     stream.call.end();
     const [notFound, badShape, ok] = await stream.answered(3);
     assert.match(notFound!.error_message, /model 'nope' is not in the repository/);
-    assert.equal(notFound!.infer_response, undefined);
+    assert.equal(notFound!.infer_response.id, 'bad-model', "the error carries its request's id");
     assert.match(badShape!.error_message, /INPUT0/);
     assert.equal(ok!.infer_response.id, 'req-1');
     assert.equal((await stream.status).code, grpc.status.OK);
@@ -214,15 +214,21 @@ describe('ModelStreamInfer transport (echo data plane)', () => {
     await server.close(1000);
   });
 
-  test('requests run at once and are answered as they finish', async () => {
+  test('requests run at once, and are answered in the order they came', async () => {
+    plane.maxRunning = 0;
+    const started = Date.now();
     const stream = openStream(client);
-    stream.call.write(echo('slow', 150));
+    stream.call.write(echo('slow', 200));
+    stream.call.write(echo('mid', 150));
     stream.call.write(echo('quick'));
-    stream.call.write(echo('quicker', 0));
     stream.call.end();
     const answers = await stream.answered(3);
-    assert.equal(answers[2]!.infer_response.id, 'slow', 'the slow request is answered last');
-    assert.deepEqual(answers.map((a) => a.infer_response.id).sort(), ['quick', 'quicker', 'slow']);
+    assert.deepEqual(
+      answers.map((a) => a.infer_response.id),
+      ['slow', 'mid', 'quick'],
+    );
+    assert.equal(plane.maxRunning, 2, 'the two delayed requests ran together');
+    assert.ok(Date.now() - started < 340, 'the requests ran one after the other');
     assert.equal((await stream.status).code, grpc.status.OK);
   });
 
@@ -255,6 +261,7 @@ describe('ModelStreamInfer transport (echo data plane)', () => {
       call.end();
       assert.equal((await status).code, grpc.status.OK);
       assert.match(answers[0]!.error_message, /model 'nope' is not in the repository/);
+      assert.equal(answers[0]!.infer_response.id, 'a', "an error carries its request's id");
       assert.match(answers[1]!.error_message, /kaboom/);
       assert.match(answers[2]!.error_message, /timed out after 20 ms/);
       assert.match(answers[3]!.error_message, /the request message cannot be decoded/);

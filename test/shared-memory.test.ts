@@ -4,7 +4,7 @@
  * inputs read from a region, outputs written to one, and every mistake a 400 naming it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +13,7 @@ import { loadSync } from '@grpc/proto-loader';
 import type { App } from '../src/app.js';
 import type { RepositoryOp } from '../src/cluster/index.js';
 import { journalize } from '../src/cluster/supervisor.js';
-import { SharedMemoryRegions } from '../src/inference/index.js';
+import { MAX_REGIONS, SharedMemoryRegions } from '../src/inference/shared-memory.js';
 import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
 import { fetchReply, startTestApp } from './helpers.js';
 
@@ -50,25 +50,49 @@ describe('SharedMemoryRegions', () => {
     );
     regions.unregister();
     assert.equal(regions.size, 0);
+    assert.equal(regions.openObjects, 0);
+  });
+
+  test('regions of one object share one open file, closed with the last of them', () => {
+    for (let i = 0; i < 3; i++) regions.register({ name: `s${i}`, key: '/obj', offset: 8 * i, byteSize: 8 });
+    assert.equal(regions.openObjects, 1);
+    regions.unregister('s0');
+    regions.unregister('s1');
+    assert.equal(regions.openObjects, 1);
+    regions.unregister('s2');
+    assert.equal(regions.openObjects, 0);
+    for (let i = 0; i < MAX_REGIONS; i++)
+      regions.register({ name: `m${i}`, key: '/obj', offset: 0, byteSize: 8 });
+    assert.throws(
+      () => regions.register({ name: 'one-more', key: '/obj', offset: 0, byteSize: 8 }),
+      new RegExp(`${MAX_REGIONS} shared memory regions are registered, the most this server keeps`),
+    );
+    regions.unregister();
   });
 
   test('every mistake is a 400 naming the field or region', () => {
-    const rejects = (fn: () => unknown, message: RegExp) =>
-      assert.throws(fn, (e: any) => e.code === 'SLIPWAY_ERR_BAD_REQUEST' && message.test(e.message));
+    const rejects = (fn: () => unknown, message: RegExp, code = 'SLIPWAY_ERR_BAD_REQUEST') =>
+      assert.throws(fn, (e: any) => e.code === code && message.test(e.message));
     const reg = (r: object) => () =>
       regions.register({ name: 'r', key: '/obj', offset: 0, byteSize: 8, ...r });
     rejects(reg({ key: '../etc/passwd' }), /'key' "..\/etc\/passwd" is not a shared memory object name/);
     rejects(reg({ key: '/a/b' }), /is not a shared memory object name/);
     rejects(reg({ key: 7 }), /'key' must be a string, got 7/);
     rejects(reg({ key: '/missing' }), /'\/missing' does not exist \(create it with shm_open first\)/);
+    symlinkSync(join(root, 'obj'), join(root, 'link'));
+    rejects(reg({ key: '/link' }), /'\/link' is a symbolic link, not a shared memory object/);
     rejects(reg({ offset: -1 }), /'offset' must be a non-negative integer, got -1/);
     rejects(reg({ byteSize: 0 }), /'byte_size' must be a positive integer, got 0/);
     rejects(reg({ byteSize: 1.5 }), /'byte_size' must be a positive integer, got 1.5/);
     rejects(reg({ offset: 60 }), /offset 60 \+ byte_size 8 runs past the end of '\/obj' \(64 bytes\)/);
     rejects(reg({ name: '' }), /'name' must be a non-empty region name/);
     reg({})();
-    rejects(reg({}), /shared memory region 'r' is already registered/);
-    rejects(() => regions.status('nope'), /no shared memory region 'nope' is registered/);
+    rejects(reg({}), /shared memory region 'r' is already registered/, 'SLIPWAY_ERR_ALREADY_EXISTS');
+    rejects(
+      () => regions.status('nope'),
+      /no shared memory region 'nope' is registered/,
+      'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
+    );
     rejects(
       () => regions.read({ region: 'nope', offset: 0, byteSize: 4 }, "input 'x'"),
       /input 'x': .*'nope' is not registered/,
@@ -175,7 +199,7 @@ describe('system shared memory on the real server', () => {
     ]);
     assert.equal((await call('GET', '/v2/systemsharedmemory/status')).body.length, 2);
     const unknown = await call('GET', '/v2/systemsharedmemory/region/nope/status');
-    assert.equal(unknown.status, 400);
+    assert.equal(unknown.status, 404);
     assert.match(unknown.body.error, /no shared memory region 'nope' is registered/);
     const { regions } = await grpcCall('SystemSharedMemoryStatus', {});
     assert.deepEqual(regions.in, { name: 'in', key: keys.in, offset: '0', byte_size: '32' });

@@ -58,7 +58,13 @@ export class ClusterDataPlane implements DataPlane {
    */
   async registerSharedMemory(region: SharedMemoryRegion): Promise<void> {
     await this.local.registerSharedMemory(region);
-    throwFirstFailure(await this.peers.ask({ kind: 'shm-register', region }));
+    const results = await this.peers.ask({ kind: 'shm-register', region });
+    if (results.some((r) => !r.ok)) {
+      // Not registered anywhere, rather than on some processes: a retry then starts clean.
+      await this.local.unregisterSharedMemory(region.name);
+      await this.peers.ask({ kind: 'shm-unregister', name: region.name });
+    }
+    throwFirstFailure(results);
   }
 
   async unregisterSharedMemory(name?: string): Promise<void> {

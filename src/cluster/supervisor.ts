@@ -50,6 +50,9 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   const restarts: number[] = [];
   /** What a replacement process repeats (see journalize). */
   const journal = new Map<string, RepositoryOp>();
+  /** Changes to the journal so far, and their number when each process was forked. */
+  let journalChanges = 0;
+  const journalAtFork = new Map<number, number>();
   let started = false;
   let stopping: Promise<number> | undefined;
   let failedExit = false;
@@ -76,6 +79,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
     if (!isSlipwayMessage<WorkerMessage>(m)) return;
     if (m.slipway === 'ready') {
       serving.set(w.id, w);
+      catchUp(w);
       const { slipway: _, ...report } = m;
       firstReport ??= report;
       if (!started && serving.size === o.workers) {
@@ -86,7 +90,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
         o.logger.info({ worker: w.id, pid: w.process.pid }, 'serving process started');
       }
     } else if (m.slipway === 'ask') {
-      journalize(journal, m.op);
+      if (journalize(journal, m.op)) journalChanges++;
       const key = `${w.id}:${m.id}`;
       const peers = [...serving.values()].filter((x) => x !== w);
       const a: PendingAsk = { origin: w, askId: m.id, waiting: new Set(), results: [] };
@@ -146,8 +150,22 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
     fork();
   };
 
+  /**
+   * A process forked with the journal as it was, and changed since, gets the journal again now
+   * that it serves (changes relayed while it started went only to the processes serving then):
+   * every region dropped, then the regions and model changes as they stand.
+   */
+  const catchUp = (w: Worker) => {
+    const at = journalAtFork.get(w.id);
+    journalAtFork.delete(w.id);
+    if (at === undefined || at === journalChanges) return;
+    const ops: PeerOp[] = [{ kind: 'shm-unregister' }, ...journal.values()];
+    for (const [i, op] of ops.entries()) send(w, { slipway: 'peer', id: `catch-up:${w.id}:${i}`, op });
+  };
+
   const fork = () => {
     const w = cluster.fork(journal.size > 0 ? { [REPLAY_ENV]: JSON.stringify([...journal.values()]) } : {});
+    journalAtFork.set(w.id, journalChanges);
     all.set(w.id, w);
     w.on('message', (m) => onMessage(w, m));
     w.on('exit', (code, signal) => onExit(w, code, signal));
@@ -187,13 +205,15 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
 /**
  * Keeps what a replacement process must repeat: the last load or unload of each model, and the
  * shared memory regions registered now (an unregister drops them rather than being repeated).
+ * Returns whether the operation changed the journal (statistics and metrics do not).
  */
-export function journalize(journal: Map<string, RepositoryOp>, op: PeerOp): void {
+export function journalize(journal: Map<string, RepositoryOp>, op: PeerOp): boolean {
   if (op.kind === 'load' || op.kind === 'unload') journal.set(`model:${op.model}`, op);
   else if (op.kind === 'shm-register') journal.set(`shm:${op.region.name}`, op);
   else if (op.kind === 'shm-unregister') {
     for (const key of [...journal.keys()]) {
       if (key === `shm:${op.name}` || (op.name === undefined && key.startsWith('shm:'))) journal.delete(key);
     }
-  }
+  } else return false;
+  return true;
 }

@@ -165,13 +165,14 @@ export const ERROR_CODES = {
     grpc: GrpcStatus.NOT_FOUND,
     mlflow: 'RESOURCE_DOES_NOT_EXIST',
     summary:
-      'A registered model, version, alias, experiment, run, logged model, dataset or token does not exist.',
+      'A registered model, version, alias, experiment, run, logged model, dataset, token or shared memory region does not exist.',
   },
   SLIPWAY_ERR_ALREADY_EXISTS: {
     http: 409,
     grpc: GrpcStatus.ALREADY_EXISTS,
     mlflow: 'RESOURCE_ALREADY_EXISTS',
-    summary: 'A registered model, experiment or other named resource of that name already exists.',
+    summary:
+      'A registered model, experiment, shared memory region or other named resource of that name already exists.',
   },
   SLIPWAY_ERR_INVALID_STATE: {
     http: 409,

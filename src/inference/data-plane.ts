@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeValue, SlipwayError, toSlipwayError } from '../errors/index.js';
 import type { ServingMetrics } from '../metrics/index.js';
+import { classificationCounts, classifyOutputs } from './classification.js';
 import type { DataPlane, ServerMetadata } from './data-plane-api.js';
 import { allocate } from './datatypes.js';
 import type { PolicyFactory, QuarantinedRow, QuarantineSink, RowProblem } from './input-policy.js';
@@ -43,6 +44,7 @@ const RESERVED_PARAMETERS = new Set([
 
 export const EXTENSIONS = [
   'binary_tensor_data',
+  'classification',
   'model_repository',
   'schedule_policy',
   'statistics',
@@ -232,6 +234,9 @@ export class RepositoryDataPlane implements DataPlane {
         if (kept) request = { ...request, inputs: request.inputs.map((t) => keepRows(t, kept)) };
       }
       const job = prepareJob(v.runtime!.signature, v.config, v.runtime!.batchable, request);
+      const classified = request.outputs
+        ? classificationCounts(request.outputs, v.runtime!.signature.outputs)
+        : undefined;
       const timeout = options.timeoutMs ?? (v.config.defaultTimeoutMs || undefined);
       if (timeout !== undefined) {
         if (timeout <= 0)
@@ -281,6 +286,15 @@ export class RepositoryDataPlane implements DataPlane {
           if (segments) entry.segments = segments;
         }
         this.options.predictions!.record(entry);
+      }
+      // After the log took the model's own outputs: the answer gets the top classes instead.
+      if (classified) {
+        response.outputs = classifyOutputs(
+          response.outputs,
+          classified,
+          v.runtime!.batchable && v.config.maxBatchSize > 0,
+          v.config.labelNames,
+        );
       }
       // CPU time: the request's share of its batch's compute (stack, run, split), on every
       // intra-op thread the session may use.

@@ -6,7 +6,7 @@
  * Both transports read and write the same regions; registration is the data plane's (every
  * serving process registers a region, see ClusterDataPlane).
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeValue, SlipwayError } from '../errors/index.js';
 import { fromBytes, toBytes } from './datatypes.js';
@@ -34,6 +34,9 @@ const bad = (message: string) => new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', mes
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
+/** Most regions registered at once: each holds an open object, and the process has few to spare. */
+export const MAX_REGIONS = 1024;
+
 export interface SharedMemoryOptions {
   /** Whether clients may register regions (`--allow-client-shm`); off, as in Triton. */
   allowed: boolean;
@@ -41,9 +44,13 @@ export interface SharedMemoryOptions {
   root?: string;
 }
 
-/** The regions clients registered, each with the object's file open for reading and writing. */
+/**
+ * The regions clients registered. Each object is opened once, for reading and writing, however
+ * many regions it holds, and closed with the last of them.
+ */
 export class SharedMemoryRegions {
   private readonly regions = new Map<string, { region: SharedMemoryRegion; fd: number }>();
+  private readonly objects = new Map<string, { fd: number; regions: number }>();
 
   constructor(private readonly options: SharedMemoryOptions) {}
 
@@ -78,12 +85,42 @@ export class SharedMemoryRegions {
       throw bad(`'byte_size' must be a positive integer, got ${describeValue(byteSize)}`);
     }
     if (this.regions.has(name)) {
-      throw bad(`shared memory region '${name}' is already registered; unregister it first`);
+      throw new SlipwayError(
+        'SLIPWAY_ERR_ALREADY_EXISTS',
+        `shared memory region '${name}' is already registered; unregister it first`,
+      );
     }
+    if (this.regions.size >= MAX_REGIONS) {
+      throw bad(
+        `${MAX_REGIONS} shared memory regions are registered, the most this server keeps; unregister some first`,
+      );
+    }
+    const object = this.objects.get(file) ?? { fd: this.open(file, key), regions: 0 };
+    try {
+      const stat = fstatSync(object.fd);
+      if (offset + byteSize > stat.size) {
+        throw bad(
+          `region '${name}': offset ${offset} + byte_size ${byteSize} runs past the end of '${key}' (${stat.size} bytes)`,
+        );
+      }
+    } catch (err) {
+      if (object.regions === 0) closeSync(object.fd);
+      throw err;
+    }
+    object.regions++;
+    this.objects.set(file, object);
+    this.regions.set(name, { region: { name, key, offset, byteSize }, fd: object.fd });
+  }
+
+  /**
+   * Opens an object for reading and writing. A symbolic link is refused (as `shm_open` refuses
+   * one), so a link placed in the folder cannot point the server at another file.
+   */
+  private open(file: string, key: string): number {
     const path = join(this.options.root ?? SHM_ROOT, file);
     let fd: number;
     try {
-      fd = openSync(path, 'r+');
+      fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const why =
@@ -91,22 +128,16 @@ export class SharedMemoryRegions {
           ? 'does not exist (create it with shm_open first)'
           : code === 'EACCES'
             ? 'cannot be opened for reading and writing by the server'
-            : `cannot be opened (${code ?? (err as Error).message})`;
+            : code === 'ELOOP'
+              ? 'is a symbolic link, not a shared memory object'
+              : `cannot be opened (${code ?? (err as Error).message})`;
       throw bad(`shared memory object '${key}' ${why}`);
     }
-    try {
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) throw bad(`shared memory object '${key}' is not a memory object`);
-      if (offset + byteSize > stat.size) {
-        throw bad(
-          `region '${name}': offset ${offset} + byte_size ${byteSize} runs past the end of '${key}' (${stat.size} bytes)`,
-        );
-      }
-    } catch (err) {
+    if (!fstatSync(fd).isFile()) {
       closeSync(fd);
-      throw err;
+      throw bad(`shared memory object '${key}' is not a memory object`);
     }
-    this.regions.set(name, { region: { name, key, offset, byteSize }, fd });
+    return fd;
   }
 
   /** Forgets one region, or every region when no name is given; an unknown name is no error. */
@@ -114,15 +145,30 @@ export class SharedMemoryRegions {
     for (const [n, r] of this.regions) {
       if (name !== undefined && n !== name) continue;
       this.regions.delete(n);
-      closeSync(r.fd);
+      const file = r.region.key.startsWith('/') ? r.region.key.slice(1) : r.region.key;
+      const object = this.objects.get(file)!;
+      if (--object.regions === 0) {
+        this.objects.delete(file);
+        closeSync(object.fd);
+      }
     }
+  }
+
+  /** Objects held open (one per key, whatever the number of regions in it). */
+  get openObjects(): number {
+    return this.objects.size;
   }
 
   /** Every region, or the one named (an unknown name is a 400). */
   status(name?: string): SharedMemoryRegion[] {
     if (name === undefined) return [...this.regions.values()].map((r) => ({ ...r.region }));
     const r = this.regions.get(name);
-    if (!r) throw bad(`no shared memory region '${name}' is registered`);
+    if (!r) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
+        `no shared memory region '${name}' is registered`,
+      );
+    }
     return [{ ...r.region }];
   }
 
@@ -224,6 +270,9 @@ export function checkSharedOutputs(regions: SharedMemoryRegions | undefined, req
     const what = `output '${o.name}'`;
     const ref = sharedMemoryRef(o.parameters, what);
     if (!ref) continue;
+    if (o.parameters?.classification !== undefined) {
+      throw bad(`${what}: a classification cannot be written to shared memory`);
+    }
     if (!regions) throw bad(`${what}: shared memory region '${ref.region}' is not registered`);
     regions.check(ref, what);
   }

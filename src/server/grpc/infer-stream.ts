@@ -6,7 +6,7 @@ import { type GrpcLogger, inferOne, toServiceError, undecodableError, untilDeadl
 import type { ModelInferRequestMsg, ModelInferResponseMsg } from './grpc-codec.js';
 
 /**
- * Most requests of one stream run at once. Beyond it the stream stops reading, so HTTP/2 flow
+ * Most requests of one stream read and not yet answered. Beyond it the stream stops reading, so HTTP/2 flow
  * control holds the client back instead of the server buffering without bound; the data
  * plane's own queue bound (RESOURCE_EXHAUSTED) still applies to what is read.
  */
@@ -76,14 +76,16 @@ export class InferStreams {
 /**
  * Triton's ModelStreamInfer: a bidirectional stream of ModelInferRequest messages, each answered
  * on the stream by a ModelStreamInferResponse carrying either its `infer_response` or its
- * `error_message` (a failed request does not end the stream). Requests run concurrently, so
- * answers come in the order they finish, each with its request's `id`. When the client ends its
+ * `error_message` and `id` (a failed request does not end the stream). Requests run
+ * concurrently, and their answers are written in the order the requests came, as Triton answers
+ * a model that is not decoupled. When the client ends its
  * side the call ends OK after the last answer; a cancelled call cancels what it still has
  * running; at shutdown the stream stops reading, answers what it has read, and ends
  * UNAVAILABLE if the client had not ended its side (so unread requests are known to be unrun).
  */
 class InferStream {
-  private inFlight = 0;
+  /** Requests read and not yet answered on the stream, in the order they were read. */
+  private readonly answers: { msg?: StreamResponseMsg }[] = [];
   private readonly running = new Set<Cancellation>();
   private inputEnded = false;
   private stopping = false;
@@ -121,46 +123,49 @@ class InferStream {
 
   private request(msg: ModelInferRequestMsg): void {
     if (this.done) return;
+    const slot: { msg?: StreamResponseMsg } = {};
+    this.answers.push(slot);
+    this.flow();
     const undecodable = undecodableError(msg);
     if (undecodable) {
-      this.send({ error_message: undecodable.message });
+      this.answer(slot, { error_message: undecodable.message });
       return;
     }
     const cancel = new Cancellation();
     this.running.add(cancel);
-    this.inFlight++;
-    this.flow();
     inferOne(this.plane, msg, cancel, untilDeadline(this.call.getDeadline()))
       .then(
-        (res) => this.send({ infer_response: res }),
+        (res) => this.answer(slot, { infer_response: res }),
         (err) => {
           const e = toSlipwayError(err);
           if (e.grpcStatus === GrpcStatus.INTERNAL) {
             this.logger?.error({ err, method: this.call.getPath() }, 'gRPC stream request failed');
           }
-          this.send({ error_message: e.message });
+          // The request's id travels with its error, as Triton sends it.
+          this.answer(slot, {
+            error_message: e.message,
+            ...(msg.id ? { infer_response: { id: msg.id } as ModelInferResponseMsg } : {}),
+          });
         },
       )
-      .finally(() => {
-        this.running.delete(cancel);
-        this.inFlight--;
-        this.flow();
-        this.settle();
-      });
+      .finally(() => this.running.delete(cancel));
   }
 
-  private send(msg: StreamResponseMsg): void {
-    if (this.done || this.call.cancelled) return;
-    if (!this.call.write(msg)) {
-      this.writeBlocked = true;
-      this.flow();
+  /** Fills a request's answer, then writes every answer ready at the head, in request order. */
+  private answer(slot: { msg?: StreamResponseMsg }, msg: StreamResponseMsg): void {
+    slot.msg = msg;
+    while (this.answers.length > 0 && this.answers[0]!.msg) {
+      const next = this.answers.shift()!.msg!;
+      if (!this.done && !this.call.cancelled && !this.call.write(next)) this.writeBlocked = true;
     }
+    this.flow();
+    this.settle();
   }
 
   /** Reads while the stream has room: not stopping, answers flowing out, requests under the bound. */
   private flow(): void {
     if (this.done) return;
-    const hold = this.stopping || this.writeBlocked || this.inFlight >= MAX_STREAM_IN_FLIGHT;
+    const hold = this.stopping || this.writeBlocked || this.answers.length >= MAX_STREAM_IN_FLIGHT;
     if (hold && !this.paused) {
       this.paused = true;
       this.call.pause();
@@ -172,7 +177,7 @@ class InferStream {
 
   /** Ends the call once nothing is running and the client has ended its side (or shutdown stops it). */
   private settle(): void {
-    if (this.done || this.inFlight > 0) return;
+    if (this.done || this.answers.length > 0) return;
     if (this.inputEnded) {
       this.finish();
       this.call.end();

@@ -234,6 +234,8 @@ export async function startHttpServer(
     try {
       const body = await readBody(req);
       const headerLength = req.headers['inference-header-content-length'];
+      // The regions as decoding sees them; outputs asked there are written there (or fail 400).
+      const regions = plane.sharedMemory.size > 0 ? plane.sharedMemory : undefined;
       let request: InferRequest;
       if (headerLength === '0') request = rawBodyRequest(plane, model, version, body);
       else {
@@ -247,7 +249,7 @@ export async function startHttpServer(
             );
           }
         }
-        request = decodeInferRequest(body, hl, plane.sharedMemory.size > 0 ? plane.sharedMemory : undefined);
+        request = decodeInferRequest(body, hl, regions);
       }
       const response = await plane.infer(model, version, request, {
         protocol: 'rest',
@@ -258,7 +260,7 @@ export async function startHttpServer(
       // Counted as answered from here: a failure to encode (an FP16 output asked for as JSON)
       // is the client's 400 without a second count.
       answered = true;
-      if (plane.sharedMemory.size > 0) writeSharedOutputs(plane.sharedMemory, request, response);
+      if (regions) writeSharedOutputs(regions, request, response);
       const { json, binary } = encodeInferResponse(request, response);
       if (binary.length === 0) {
         send(res, 200, json, 'application/json', response.id);
