@@ -100,6 +100,27 @@ describe('slipway monitor', () => {
     const bad = await slipway(['monitor', 'performance', '--model', 'm', '--segment', 'EU']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--segment must be key:value/);
+    // A model the store knows nothing of (neither logged nor registered) is an error, not zeros;
+    // a registered model without traffic has zeros.
+    for (const command of ['service', 'performance']) {
+      const unknown = await slipway(['monitor', command, '--model', 'mm']);
+      assert.equal(unknown.code, 1, unknown.stdout);
+      assert.match(
+        unknown.stderr,
+        /model 'mm' has no logged predictions in this store and is not registered/,
+      );
+    }
+    const pushed = await slipway([
+      'models',
+      'push',
+      join(REPO_ROOT, 'test/fixtures/models/add_sub/1/model.onnx'),
+      '--name',
+      'quiet',
+    ]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const quiet = await slipway(['monitor', 'service', '--model', 'quiet']);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(JSON.parse(quiet.stdout).requests, 0);
     const badSince = await slipway(['monitor', 'service', '--model', 'm', '--since', 'yesterday']);
     assert.equal(badSince.code, 1);
     assert.match(badSince.stderr, /--since must be epoch milliseconds \(digits only\), an ISO 8601 date/);

@@ -72,6 +72,26 @@ async function withMonitoring(flags: StoreFlags, fn: (o: Opened) => Promise<void
   }
 }
 
+/**
+ * The CLI cannot see what a server serves: a model is known to it when the store holds its
+ * logged predictions or counted requests, or the registry has it. A typo is then an error
+ * rather than a report of zeros.
+ */
+async function checkKnownHere(monitoring: Monitoring, registry: Registry, model: string): Promise<void> {
+  if (await monitoring.hasLogged(model)) return;
+  try {
+    await registry.getModel(model);
+  } catch (err) {
+    if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_RESOURCE_NOT_FOUND') {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_NOT_FOUND',
+        `model '${model}' has no logged predictions in this store and is not registered`,
+      );
+    }
+    throw err;
+  }
+}
+
 interface RangeFlags extends StoreFlags {
   model?: string;
   version?: string;
@@ -136,7 +156,8 @@ export function registerMonitorCommands(program: Command): void {
       .option('--positive <class>', 'the positive class of binary precision/recall/F1'),
   ).action((flags: RangeFlags & { segment?: string; by?: string; window?: string; positive?: string }) =>
     runCommand(() =>
-      withMonitoring(flags, async ({ monitoring }) => {
+      withMonitoring(flags, async ({ monitoring, registry }) => {
+        await checkKnownHere(monitoring, registry, flags.model!);
         const colon = flags.segment?.indexOf(':') ?? -1;
         if (flags.segment !== undefined && colon <= 0) {
           throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', '--segment must be key:value, e.g. region:EU');
@@ -166,7 +187,8 @@ export function registerMonitorCommands(program: Command): void {
       ),
   ).action((flags: RangeFlags) =>
     runCommand(() =>
-      withMonitoring(flags, async ({ monitoring }) => {
+      withMonitoring(flags, async ({ monitoring, registry }) => {
+        await checkKnownHere(monitoring, registry, flags.model!);
         json(
           await monitoring.service({
             model: flags.model!,

@@ -465,12 +465,23 @@ export class Monitoring {
    * A 404 when nothing here knows the model: it is not served and was never logged (one indexed
    * lookup, made only for a model not served). For the API's reads of one model; the queries
    * themselves answer zeros for a model without traffic, as alert rules on `requests` need.
-   * Without the served models (the CLI), every model is known.
+   * Without the served models (the CLI), every model is known here; the CLI asks `hasLogged`
+   * and the registry itself.
    *
    * @example await monitoring.checkKnown('adult'); // throws SLIPWAY_ERR_MODEL_NOT_FOUND for a typo
    */
   async checkKnown(model: string): Promise<void> {
     if (!this.config || this.config(model) !== undefined) return;
+    if (!(await this.hasLogged(model))) {
+      throw new SlipwayError(
+        'SLIPWAY_ERR_MODEL_NOT_FOUND',
+        `model '${model}' is not served here and has no logged predictions`,
+      );
+    }
+  }
+
+  /** Whether the store holds logged predictions, or counted requests, of a model. */
+  async hasLogged(model: string): Promise<boolean> {
     const logged =
       (await this.db
         .selectFrom('prediction_batches')
@@ -484,12 +495,7 @@ export class Monitoring {
         .where('model', '=', model)
         .limit(1)
         .executeTakeFirst());
-    if (!logged) {
-      throw new SlipwayError(
-        'SLIPWAY_ERR_MODEL_NOT_FOUND',
-        `model '${model}' is not served here and has no logged predictions`,
-      );
-    }
+    return logged !== undefined;
   }
 
   /**
