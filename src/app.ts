@@ -264,7 +264,8 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
       if (op.kind === 'load') await p.loadModel(op.model, op.parameters);
       else if (op.kind === 'unload') await p.unloadModel(op.model);
       else if (op.kind === 'shm-register') await p.registerSharedMemory(op.region);
-      else await p.unregisterSharedMemory(op.name);
+      else if (op.kind === 'shm-unregister') await p.unregisterSharedMemory(op.name);
+      else logger.level = op.level;
     } catch (err) {
       logger.warn({ op, err }, 'repeating a repository or shared memory change failed');
     }

@@ -141,6 +141,16 @@ describe('token auth over REST, the control plane and gRPC', () => {
     assert.equal((await shm('/unregister', reader)).status, 403);
     assert.equal((await shm('/region/r/register', reader)).status, 403);
     assert.equal((await shm('/unregister', predictor)).status, 200);
+    // Log settings: reading needs 'read', changing them 'admin'.
+    const logging = (token: string, method = 'POST') =>
+      call(`${app.http.url}/v2/logging`, {
+        method,
+        headers: bearer(token),
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
+    assert.equal((await logging(reader, 'GET')).status, 200);
+    assert.equal((await logging(predictor)).status, 403);
+    assert.equal((await logging(admin)).status, 200);
     assert.equal(
       (await call(`${app.http.url}/v2/models/add_sub`, { headers: bearer(predictor) })).status,
       403,

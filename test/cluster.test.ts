@@ -581,6 +581,29 @@ describe('slipway serve --workers 2', () => {
     }
   });
 
+  test('a log settings change through one process reaches every process', { timeout: 30_000 }, async () => {
+    const logging = { method: 'GET', path: '/v2/logging' };
+    const verbose = await httpCall(server.base, 'POST', '/v2/logging', {
+      log_info: true,
+      log_verbose_level: 1,
+    });
+    assert.equal(verbose.status, 200, verbose.text);
+    try {
+      for (const r of await probeEveryProcess(server.base, logging, 16, 2)) {
+        assert.deepEqual([r.body.log_info, r.body.log_verbose_level], [true, 1], r.text);
+      }
+    } finally {
+      await httpCall(server.base, 'POST', '/v2/logging', { log_info: false, log_verbose_level: 0 });
+    }
+    for (const r of await probeEveryProcess(server.base, logging, 16, 2)) {
+      assert.deepEqual(
+        [r.body.log_info, r.body.log_warnings, r.body.log_verbose_level],
+        [false, true, 0],
+        r.text,
+      );
+    }
+  });
+
   test('gRPC RepositoryModelUnload and RepositoryModelLoad reach every process', {
     timeout: 30_000,
   }, async () => {
@@ -694,8 +717,13 @@ describe('a serving process that dies', () => {
     assert.equal(registered.status, 200, registered.text);
     const unload = await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/unload', {});
     assert.equal(unload.status, 200, unload.text);
+    const verbose = await httpCall(server.base, 'POST', '/v2/logging', { log_info: true });
+    assert.equal(verbose.status, 200, verbose.text);
     try {
       await killOne();
+      for (const r of await probeEveryProcess(server.base, { method: 'GET', path: '/v2/logging' }, 16, 2)) {
+        assert.equal(r.body.log_info, true, 'the replacement took the log level set before it');
+      }
       const ready = { method: 'GET', path: '/v2/models/identity_fp32/ready' };
       const statuses = (await probeEveryProcess(server.base, ready, 16, 2)).map((r) => r.status);
       assert.deepEqual(
@@ -712,6 +740,7 @@ describe('a serving process that dies', () => {
     } finally {
       await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/load', {});
       await httpCall(server.base, 'POST', '/v2/systemsharedmemory/unregister');
+      await httpCall(server.base, 'POST', '/v2/logging', { log_info: false });
       row.remove();
     }
   });

@@ -90,6 +90,9 @@ async function serveAsWorker(settings: Readonly<Settings>): Promise<void> {
         return app.plane.registerSharedMemory(op.region);
       case 'shm-unregister':
         return app.plane.unregisterSharedMemory(op.name);
+      case 'log-level':
+        app.logger.level = op.level;
+        return;
       case 'metrics':
         return app.metrics.renderOwn();
     }

@@ -3,6 +3,8 @@
  * own plane for inference and reads, with repository loads and unloads run on every process and
  * statistics summed over all of them, so any connection gets the server's answer.
  */
+
+import { levelFor } from '../config/log-settings.js';
 import type {
   DataPlane,
   Parameters as ModelParameters,
@@ -65,6 +67,17 @@ export class ClusterDataPlane implements DataPlane {
       await this.peers.ask({ kind: 'shm-unregister', name: region.name });
     }
     throwFirstFailure(results);
+  }
+
+  logSettings() {
+    return this.local.logSettings();
+  }
+
+  /** Checked and applied here, then the resulting level on every other process. */
+  async updateLogSettings(patch: unknown) {
+    const settings = await this.local.updateLogSettings(patch);
+    throwFirstFailure(await this.peers.ask({ kind: 'log-level', level: levelFor(settings, {}) }));
+    return settings;
   }
 
   async unregisterSharedMemory(name?: string): Promise<void> {

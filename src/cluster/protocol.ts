@@ -11,6 +11,7 @@ export type PeerOp =
   | { kind: 'unload'; model: string }
   | { kind: 'shm-register'; region: SharedMemoryRegion }
   | { kind: 'shm-unregister'; name?: string }
+  | { kind: 'log-level'; level: string }
   | { kind: 'statistics'; model?: string; version?: string }
   | { kind: 'metrics' };
 
@@ -27,7 +28,10 @@ export interface ReadyReport {
 }
 
 /** A repository or shared memory change a replacement process repeats. */
-export type RepositoryOp = Extract<PeerOp, { kind: 'load' | 'unload' | 'shm-register' | 'shm-unregister' }>;
+export type RepositoryOp = Extract<
+  PeerOp,
+  { kind: 'load' | 'unload' | 'shm-register' | 'shm-unregister' | 'log-level' }
+>;
 
 /** Serving process → supervisor. */
 export type WorkerMessage =

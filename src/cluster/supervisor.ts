@@ -91,6 +91,8 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
       }
     } else if (m.slipway === 'ask') {
       if (journalize(journal, m.op)) journalChanges++;
+      // The supervisor's own log follows the serving processes' level.
+      if (m.op.kind === 'log-level') o.logger.level = m.op.level;
       const key = `${w.id}:${m.id}`;
       const peers = [...serving.values()].filter((x) => x !== w);
       const a: PendingAsk = { origin: w, askId: m.id, waiting: new Set(), results: [] };
@@ -203,13 +205,15 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
 }
 
 /**
- * Keeps what a replacement process must repeat: the last load or unload of each model, and the
- * shared memory regions registered now (an unregister drops them rather than being repeated).
+ * Keeps what a replacement process must repeat: the last load or unload of each model, the
+ * shared memory regions registered now (an unregister drops them rather than being repeated) and
+ * the last log level set.
  * Returns whether the operation changed the journal (statistics and metrics do not).
  */
 export function journalize(journal: Map<string, RepositoryOp>, op: PeerOp): boolean {
   if (op.kind === 'load' || op.kind === 'unload') journal.set(`model:${op.model}`, op);
   else if (op.kind === 'shm-register') journal.set(`shm:${op.region.name}`, op);
+  else if (op.kind === 'log-level') journal.set('log', op);
   else if (op.kind === 'shm-unregister') {
     for (const key of [...journal.keys()]) {
       if (key === `shm:${op.name}` || (op.name === undefined && key.startsWith('shm:'))) journal.delete(key);

@@ -1,3 +1,4 @@
+export { type LevelledLogger, type LogSettingValues, levelFor, logSettingsOf } from './log-settings.js';
 export {
   DEFAULT_SETTINGS,
   ENV_NAMES,

@@ -1,3 +1,4 @@
+import type { LogSettingValues } from '../config/log-settings.js';
 import type { RecordsResponse } from './data-plane.js';
 import type { SharedMemoryRegion, SharedMemoryRegions } from './shared-memory.js';
 import type { ModelStats } from './stats.js';
@@ -75,4 +76,8 @@ export interface DataPlane {
   registerSharedMemory(region: SharedMemoryRegion): Promise<void>;
   /** Unregisters one region, or all of them (on every serving process). */
   unregisterSharedMemory(name?: string): Promise<void>;
+  /** Triton's logging extension: the log settings now. */
+  logSettings(): LogSettingValues;
+  /** Changes some log settings (on every serving process); the settings after the change. */
+  updateLogSettings(patch: unknown): Promise<LogSettingValues>;
 }

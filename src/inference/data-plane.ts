@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { type LogSettingValues, levelFor, logSettingsOf } from '../config/log-settings.js';
 import { describeValue, SlipwayError, toSlipwayError } from '../errors/index.js';
 import type { ServingMetrics } from '../metrics/index.js';
 import { classificationCounts, classifyOutputs } from './classification.js';
@@ -45,6 +46,7 @@ const RESERVED_PARAMETERS = new Set([
 export const EXTENSIONS = [
   'binary_tensor_data',
   'classification',
+  'logging',
   'model_repository',
   'schedule_policy',
   'statistics',
@@ -162,6 +164,15 @@ export class RepositoryDataPlane implements DataPlane {
 
   async unregisterSharedMemory(name?: string): Promise<void> {
     this.sharedMemory.unregister(name);
+  }
+
+  logSettings(): LogSettingValues {
+    return logSettingsOf(this.options.logger);
+  }
+
+  async updateLogSettings(patch: unknown): Promise<LogSettingValues> {
+    this.options.logger.level = levelFor(this.logSettings(), patch);
+    return this.logSettings();
   }
 
   modelMetadata(model: string, version?: string): ModelMetadata {

@@ -1,4 +1,5 @@
 /** A data plane for transport tests: a model that echoes its inputs, with delays on demand. */
+import { levelFor, logSettingsOf } from '../../src/config/log-settings.js';
 import { SlipwayError } from '../../src/errors/index.js';
 import type { DataPlane, ServerMetadata } from '../../src/inference/data-plane-api.js';
 import { DEFAULT_MODEL_CONFIG, describeConfig } from '../../src/inference/model-config.js';
@@ -31,6 +32,14 @@ export class EchoPlane implements DataPlane {
   }
   async unregisterSharedMemory(name?: string) {
     this.sharedMemory.unregister(name);
+  }
+  readonly log = { level: 'info' };
+  logSettings() {
+    return logSettingsOf(this.log);
+  }
+  async updateLogSettings(patch: unknown) {
+    this.log.level = levelFor(this.logSettings(), patch);
+    return this.logSettings();
   }
   lastOptions?: InferOptions;
   lastLoad?: { model: string; parameters?: Parameters };

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { Scope } from '../../auth/index.js';
+import type { LogSettingValues } from '../../config/index.js';
 import { SlipwayError } from '../../errors/index.js';
 import { Cancellation, cudaUnsupported, type DataPlane, noCudaRegion } from '../../inference/index.js';
 import {
@@ -252,7 +253,39 @@ function createHandlers(
       throw cudaUnsupported();
     }),
     CudaSharedMemoryUnregister: predict(() => ({})),
+    // Reading needs `read`; a request that changes settings needs `admin` as well.
+    LogSettings: unary(async (req: { settings?: Record<string, SettingValueMsg> }, call) => {
+      const patch = Object.entries(req.settings ?? {});
+      if (patch.length === 0) return { settings: settingsMsg(plane.logSettings()) };
+      if (authorize) {
+        const header = call.metadata.get('authorization')[0];
+        await authorize(typeof header === 'string' ? header : header?.toString('utf8'), 'admin');
+      }
+      const values = Object.fromEntries(patch.map(([k, v]) => [k, v[v.parameter_choice ?? 'string_param']]));
+      return { settings: settingsMsg(await plane.updateLogSettings(values)) };
+    }),
   };
+}
+
+/** A LogSettings value as proto-loader gives it (`oneofs: true`). */
+interface SettingValueMsg {
+  parameter_choice?: 'bool_param' | 'uint32_param' | 'string_param';
+  bool_param?: boolean;
+  uint32_param?: number;
+  string_param?: string;
+}
+
+function settingsMsg(values: LogSettingValues): Record<string, object> {
+  const out: Record<string, object> = {};
+  for (const [k, v] of Object.entries(values)) {
+    out[k] =
+      typeof v === 'boolean'
+        ? { bool_param: v }
+        : typeof v === 'number'
+          ? { uint32_param: v }
+          : { string_param: v };
+  }
+  return out;
 }
 
 /**

@@ -432,6 +432,12 @@ export async function startHttpServer(
           }
         }
       }
+      if (segs[1] === 'logging' && n === 2) {
+        // Triton's logging extension: read, or change some settings and read them all.
+        if (method === 'GET') return sendJson(res, 200, plane.logSettings());
+        if (method === 'POST')
+          return sendJson(res, 200, await plane.updateLogSettings(await readJsonBody(req)));
+      }
       if (segs[1] === 'systemsharedmemory' || segs[1] === 'cudasharedmemory') {
         return sharedMemory(req, res, segs, method);
       }
@@ -538,6 +544,7 @@ function scopeFor(segs: string[], method: string): Scope | null {
     if (last === 'infer' && method === 'POST') return 'predict';
     if (segs[1] === 'repository' && (last === 'load' || last === 'unload')) return 'admin';
     if (segs[1]?.endsWith('sharedmemory') && (last === 'register' || last === 'unregister')) return 'predict';
+    if (segs[1] === 'logging' && segs.length === 2 && method === 'POST') return 'admin';
     return 'read';
   }
   if (segs[0] === 'v1' && segs[1] === 'models') {
