@@ -328,6 +328,7 @@ describe('system shared memory on the real server', () => {
 
   test('CUDA shared memory: no regions, none can be registered', async () => {
     assert.deepEqual((await call('GET', '/v2/cudasharedmemory/status')).body, []);
+    assert.equal((await call('GET', '/v2/cudasharedmemory/region/g/status')).status, 404);
     assert.equal((await call('POST', '/v2/cudasharedmemory/unregister')).status, 200);
     const r = await call('POST', '/v2/cudasharedmemory/region/g/register', {
       raw_handle: { b64: '' },

@@ -318,5 +318,8 @@ export function cudaUnsupported(): SlipwayError {
 
 /** The answer to a status request for a named CUDA region (there are none). */
 export function noCudaRegion(name: string): SlipwayError {
-  return bad(`no CUDA shared memory region '${name}' is registered (this server has none)`);
+  return new SlipwayError(
+    'SLIPWAY_ERR_RESOURCE_NOT_FOUND',
+    `no CUDA shared memory region '${name}' is registered (this server has none)`,
+  );
 }
