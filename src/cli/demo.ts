@@ -43,11 +43,16 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
   };
   const one = JSON.stringify({ instances: sample.instances.slice(0, 1) });
   const meta = app.plane.modelMetadata(MODEL);
-  const v2 = JSON.stringify({
+  const v2Request = {
     inputs: meta.inputs.map((i) => {
       const v = sample.instances[0]![i.name];
       return { name: i.name, datatype: i.datatype, shape: [1, 1], data: [v] };
     }),
+  };
+  const v2 = JSON.stringify(v2Request);
+  const top = JSON.stringify({
+    ...v2Request,
+    outputs: [{ name: 'probabilities', parameters: { classification: 1 } }],
   });
   const out = process.stdout;
   out.write(`\nSlipway is serving the demo model '${MODEL}' (UCI Adult, income > 50K)\n`);
@@ -58,6 +63,7 @@ export async function runDemo(flags: { port?: string; grpcPort?: string; exit?: 
   out.write(`  curl ${url}/v2/models/${MODEL}\n`);
   out.write(`  curl -s ${url}/v1/models/${MODEL}:predict -H 'content-type: application/json' -d '${one}'\n`);
   out.write(`  curl -s ${url}/v2/models/${MODEL}/infer -H 'content-type: application/json' -d '${v2}'\n`);
+  out.write(`  curl -s ${url}/v2/models/${MODEL}/infer -d '${top}'   (the top class)\n`);
   out.write(`  curl -s ${url}/v2/models/${MODEL}/stats\n`);
   out.write(`  curl -s ${url}/metrics | grep slipway_inference\n`);
 
