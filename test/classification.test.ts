@@ -40,6 +40,25 @@ describe('classifyOutputs', () => {
     assert.deepEqual(u!.data, ['0.500000:2', '0.250000:0', 'nan:1']);
   });
 
+  test('a large output is selected, not sorted: a million classes, top 3, equal values by index', () => {
+    const values = new Float32Array(1_000_000).fill(0.5);
+    values[777_777] = 2;
+    values[5] = 1;
+    values[999_999] = 1;
+    values[3] = -0;
+    const started = performance.now();
+    const [t] = classifyOutputs(
+      [fp32([1, values.length], Array.from(values))],
+      new Map([['y', 4]]),
+      true,
+      undefined,
+    );
+    assert.deepEqual(t!.data, ['2.000000:777777', '1.000000:5', '1.000000:999999', '0.500000:0']);
+    assert.ok(performance.now() - started < 2000, `took ${performance.now() - started} ms`);
+    const [z] = classifyOutputs([fp32([1, 2], [-0, -1])], new Map([['y', 1]]), true, undefined);
+    assert.deepEqual(z!.data, ['-0.000000:0']);
+  });
+
   test('a model that does not batch is classified over the whole output', () => {
     const [t] = classifyOutputs([fp32([2, 2], [1, 4, 3, 2])], new Map([['y', 3]]), false, undefined);
     assert.deepEqual(t!.shape, [3]);

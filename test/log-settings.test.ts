@@ -38,7 +38,11 @@ test('settings and levels map onto each other; a change is checked setting by se
     [{ log_info: false, log_warnings: false, log_errors: false }, 'silent'],
     [{ log_file: '', log_format: 'default' }, 'info'],
   ];
-  for (const [patch, level] of cases) assert.equal(levelFor(DEFAULTS, patch), level, JSON.stringify(patch));
+  for (const [patch, level] of cases) assert.equal(levelFor('info', patch), level, JSON.stringify(patch));
+  // A change that changes nothing keeps the level, 'fatal' included (its switches read as all off).
+  assert.equal(levelFor('fatal', {}), 'fatal');
+  assert.equal(levelFor('fatal', { log_errors: false }), 'fatal');
+  assert.equal(levelFor('fatal', { log_errors: true }), 'error');
   const errors: [unknown, RegExp][] = [
     [{ log_level: 1 }, /unknown log setting 'log_level'; the settings are log_file, log_info/],
     [{ log_info: 'yes' }, /'log_info' must be true or false, got "yes"/],
@@ -51,7 +55,7 @@ test('settings and levels map onto each other; a change is checked setting by se
   ];
   for (const [patch, message] of errors) {
     assert.throws(
-      () => levelFor(DEFAULTS, patch),
+      () => levelFor('info', patch),
       (e: any) => e.code === 'SLIPWAY_ERR_BAD_REQUEST' && message.test(e.message),
     );
   }

@@ -54,12 +54,29 @@ describe('SharedMemoryRegions', () => {
   });
 
   test('regions of one object share one open file, closed with the last of them', () => {
+    writeFileSync(join(root, 'again'), Buffer.from('OLD!'));
     for (let i = 0; i < 3; i++) regions.register({ name: `s${i}`, key: '/obj', offset: 8 * i, byteSize: 8 });
     assert.equal(regions.openObjects, 1);
     regions.unregister('s0');
     regions.unregister('s1');
     assert.equal(regions.openObjects, 1);
     regions.unregister('s2');
+    assert.equal(regions.openObjects, 0);
+    // An object unlinked and created again under its key is a new object, read as it is now.
+    regions.register({ name: 'old', key: '/again', offset: 0, byteSize: 4 });
+    rmSync(join(root, 'again'));
+    writeFileSync(join(root, 'again'), Buffer.from('NEW!NEW!'));
+    regions.register({ name: 'new', key: '/again', offset: 0, byteSize: 8 });
+    assert.equal(regions.openObjects, 2);
+    assert.equal(
+      Buffer.from(regions.read({ region: 'new', offset: 0, byteSize: 4 }, "input 'x'")).toString(),
+      'NEW!',
+    );
+    assert.equal(
+      Buffer.from(regions.read({ region: 'old', offset: 0, byteSize: 4 }, "input 'x'")).toString(),
+      'OLD!',
+    );
+    regions.unregister();
     assert.equal(regions.openObjects, 0);
     for (let i = 0; i < MAX_REGIONS; i++)
       regions.register({ name: `m${i}`, key: '/obj', offset: 0, byteSize: 8 });

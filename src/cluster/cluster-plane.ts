@@ -4,7 +4,6 @@
  * statistics summed over all of them, so any connection gets the server's answer.
  */
 
-import { levelFor } from '../config/log-settings.js';
 import type {
   DataPlane,
   Parameters as ModelParameters,
@@ -72,11 +71,14 @@ export class ClusterDataPlane implements DataPlane {
   logSettings() {
     return this.local.logSettings();
   }
+  logLevel() {
+    return this.local.logLevel();
+  }
 
   /** Checked and applied here, then the resulting level on every other process. */
   async updateLogSettings(patch: unknown) {
     const settings = await this.local.updateLogSettings(patch);
-    throwFirstFailure(await this.peers.ask({ kind: 'log-level', level: levelFor(settings, {}) }));
+    throwFirstFailure(await this.peers.ask({ kind: 'log-level', level: this.local.logLevel() }));
     return settings;
   }
 

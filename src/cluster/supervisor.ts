@@ -100,6 +100,15 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
       asks.set(key, a);
       if (a.waiting.size === 0) finishAsk(key, a);
     } else if (m.slipway === 'answer') {
+      if (m.id.startsWith('catch-up:')) {
+        if (!m.result.ok) {
+          o.logger.warn(
+            { worker: w.id, error: m.result.error },
+            'repeating a change in a replacement process failed',
+          );
+        }
+        return;
+      }
       const a = asks.get(m.id);
       if (!a?.waiting.delete(w.id)) return;
       a.results.push(m.result);

@@ -47,14 +47,16 @@ export function logSettingsOf(logger: LevelledLogger): LogSettingValues {
 }
 
 /**
- * The level a change of settings asks for, checked: only the settings Triton defines, each of its
- * type; the log stays on standard error (`log_file` ""), as JSON lines (`log_format` "default");
- * and the switches describe a threshold.
+ * The level a change of settings asks for from the level now, checked: only the settings Triton
+ * defines, each of its type; the log stays on standard error (`log_file` ""), as JSON lines
+ * (`log_format` "default"); and the switches describe a threshold. A change that leaves the
+ * settings as they are keeps the level (`fatal`, which the switches cannot tell from `silent`).
  */
-export function levelFor(current: LogSettingValues, patch: unknown): string {
+export function levelFor(level: string, patch: unknown): string {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
     throw bad('log settings must be a JSON object of setting: value');
   }
+  const current = logSettingsOf({ level });
   const next = { ...current };
   for (const [name, value] of Object.entries(patch)) {
     if (!NAMES.includes(name as keyof LogSettingValues)) {
@@ -86,6 +88,7 @@ export function levelFor(current: LogSettingValues, patch: unknown): string {
   if (next.log_info && !next.log_warnings) throw bad("'log_warnings' cannot be off while 'log_info' is on");
   if (next.log_warnings && !next.log_errors)
     throw bad("'log_errors' cannot be off while 'log_warnings' is on");
+  if (NAMES.every((n) => next[n] === current[n])) return level;
   if (next.log_verbose_level >= 2) return 'trace';
   if (next.log_verbose_level === 1) return 'debug';
   if (next.log_info) return 'info';

@@ -62,14 +62,11 @@ function classify(t: Tensor, count: number, batched: boolean, labels: readonly s
   const k = Math.min(count, classes);
   const named = labels && labels.length === classes ? labels : undefined;
   const out: string[] = new Array(rows * k);
-  const order: number[] = new Array(classes);
   for (let r = 0; r < rows; r++) {
     const base = r * classes;
-    for (let i = 0; i < classes; i++) order[i] = i;
-    // Highest value first; equal values by index.
-    order.sort((a, b) => compare(values[base + b]!, values[base + a]!) || a - b);
+    const top = topK(classes, k, (a, b) => compare(values[base + a]!, values[base + b]!) || b - a);
     for (let j = 0; j < k; j++) {
-      const i = order[j]!;
+      const i = top[j]!;
       out[r * k + j] = `${format(values[base + i]!, t.datatype)}:${i}${named ? `:${named[i]}` : ''}`;
     }
   }
@@ -79,6 +76,42 @@ function classify(t: Tensor, count: number, batched: boolean, labels: readonly s
     shape: batched && t.shape.length > 0 ? [rows, k] : [k],
     data: out,
   };
+}
+
+/**
+ * The k best of indexes 0..n-1, best first, by `rank` (positive when a ranks above b): a heap of
+ * the k kept so far with the worst at its root, so a large output costs n·log k, not a full sort.
+ */
+function topK(n: number, k: number, rank: (a: number, b: number) => number): number[] {
+  const heap: number[] = [];
+  const worse = (a: number, b: number) => rank(a, b) < 0;
+  const down = (at: number) => {
+    for (;;) {
+      const l = 2 * at + 1;
+      const r = l + 1;
+      let w = at;
+      if (l < heap.length && worse(heap[l]!, heap[w]!)) w = l;
+      if (r < heap.length && worse(heap[r]!, heap[w]!)) w = r;
+      if (w === at) return;
+      [heap[at], heap[w]] = [heap[w]!, heap[at]!];
+      at = w;
+    }
+  };
+  for (let i = 0; i < n && k > 0; i++) {
+    if (heap.length < k) {
+      heap.push(i);
+      for (let at = heap.length - 1; at > 0; ) {
+        const up = (at - 1) >> 1;
+        if (!worse(heap[at]!, heap[up]!)) break;
+        [heap[at], heap[up]] = [heap[up]!, heap[at]!];
+        at = up;
+      }
+    } else if (rank(i, heap[0]!) > 0) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return heap.sort((a, b) => rank(b, a));
 }
 
 /** Values in a comparable form: numbers, bigints for 64-bit integers, floats for FP16's bits. */
@@ -102,6 +135,7 @@ function format(v: number | bigint, datatype: string): string {
   if (datatype !== 'FP16' && datatype !== 'FP32' && datatype !== 'FP64') return String(v);
   if (Number.isNaN(v)) return 'nan';
   if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  if (Object.is(v, -0)) return '-0.000000';
   return Math.abs(v) < 1e21 ? v.toFixed(6) : BigInt(Math.trunc(v)).toString() + '.000000';
 }
 

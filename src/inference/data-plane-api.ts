@@ -76,8 +76,9 @@ export interface DataPlane {
   registerSharedMemory(region: SharedMemoryRegion): Promise<void>;
   /** Unregisters one region, or all of them (on every serving process). */
   unregisterSharedMemory(name?: string): Promise<void>;
-  /** Triton's logging extension: the log settings now. */
+  /** Triton's logging extension: the log settings now, and the logger's level they stand for. */
   logSettings(): LogSettingValues;
+  logLevel(): string;
   /** Changes some log settings (on every serving process); the settings after the change. */
   updateLogSettings(patch: unknown): Promise<LogSettingValues>;
 }

@@ -170,8 +170,12 @@ export class RepositoryDataPlane implements DataPlane {
     return logSettingsOf(this.options.logger);
   }
 
+  logLevel(): string {
+    return this.options.logger.level;
+  }
+
   async updateLogSettings(patch: unknown): Promise<LogSettingValues> {
-    this.options.logger.level = levelFor(this.logSettings(), patch);
+    this.options.logger.level = levelFor(this.options.logger.level, patch);
     return this.logSettings();
   }
 

@@ -49,7 +49,11 @@ export interface SharedMemoryOptions {
  * many regions it holds, and closed with the last of them.
  */
 export class SharedMemoryRegions {
-  private readonly regions = new Map<string, { region: SharedMemoryRegion; fd: number }>();
+  private readonly regions = new Map<string, { region: SharedMemoryRegion; fd: number; object: string }>();
+  /**
+   * Open objects by identity (device and inode): an object unlinked and created again under the
+   * same key is a new object, and gets its own file.
+   */
   private readonly objects = new Map<string, { fd: number; regions: number }>();
 
   constructor(private readonly options: SharedMemoryOptions) {}
@@ -95,21 +99,21 @@ export class SharedMemoryRegions {
         `${MAX_REGIONS} shared memory regions are registered, the most this server keeps; unregister some first`,
       );
     }
-    const object = this.objects.get(file) ?? { fd: this.open(file, key), regions: 0 };
-    try {
-      const stat = fstatSync(object.fd);
-      if (offset + byteSize > stat.size) {
-        throw bad(
-          `region '${name}': offset ${offset} + byte_size ${byteSize} runs past the end of '${key}' (${stat.size} bytes)`,
-        );
-      }
-    } catch (err) {
-      if (object.regions === 0) closeSync(object.fd);
-      throw err;
+    const fd = this.open(file, key);
+    const stat = fstatSync(fd);
+    const id = `${stat.dev}:${stat.ino}`;
+    const held = this.objects.get(id);
+    if (held) closeSync(fd); // the same object is open already
+    if (offset + byteSize > stat.size) {
+      if (!held) closeSync(fd);
+      throw bad(
+        `region '${name}': offset ${offset} + byte_size ${byteSize} runs past the end of '${key}' (${stat.size} bytes)`,
+      );
     }
+    const object = held ?? { fd, regions: 0 };
     object.regions++;
-    this.objects.set(file, object);
-    this.regions.set(name, { region: { name, key, offset, byteSize }, fd: object.fd });
+    this.objects.set(id, object);
+    this.regions.set(name, { region: { name, key, offset, byteSize }, fd: object.fd, object: id });
   }
 
   /**
@@ -145,16 +149,15 @@ export class SharedMemoryRegions {
     for (const [n, r] of this.regions) {
       if (name !== undefined && n !== name) continue;
       this.regions.delete(n);
-      const file = r.region.key.startsWith('/') ? r.region.key.slice(1) : r.region.key;
-      const object = this.objects.get(file)!;
+      const object = this.objects.get(r.object)!;
       if (--object.regions === 0) {
-        this.objects.delete(file);
+        this.objects.delete(r.object);
         closeSync(object.fd);
       }
     }
   }
 
-  /** Objects held open (one per key, whatever the number of regions in it). */
+  /** Objects held open (one per object, whatever the number of regions in it). */
   get openObjects(): number {
     return this.objects.size;
   }

@@ -37,8 +37,11 @@ export class EchoPlane implements DataPlane {
   logSettings() {
     return logSettingsOf(this.log);
   }
+  logLevel() {
+    return this.log.level;
+  }
   async updateLogSettings(patch: unknown) {
-    this.log.level = levelFor(this.logSettings(), patch);
+    this.log.level = levelFor(this.log.level, patch);
     return this.logSettings();
   }
   lastOptions?: InferOptions;
