@@ -5,13 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
 import type { App } from '../src/app.js';
 import { classifyOutputs, halfToFloat } from '../src/inference/classification.js';
 import { decodeBytesElements } from '../src/inference/index.js';
-import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
-import { fetchReply, startTestApp } from './helpers.js';
+import { fetchReply, grpcClient, startTestApp } from './helpers.js';
 
 describe('classifyOutputs', () => {
   const fp32 = (shape: number[], values: number[]) => ({
@@ -109,10 +107,7 @@ describe('classification on the real server', () => {
   before(async () => {
     app = await startTestApp({ grpcPort: 0 });
     base = app.http.url;
-    const definition = loadSync(grpcProtoPath(), LOADER_OPTIONS);
-    const Service = (grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject)
-      .GRPCInferenceService as grpc.ServiceClientConstructor;
-    client = new Service(`127.0.0.1:${app.grpc!.port}`, grpc.credentials.createInsecure());
+    client = grpcClient(app.grpc!.port);
   });
   after(async () => {
     client.close();

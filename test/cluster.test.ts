@@ -89,12 +89,18 @@ const identityRow = (i: number) => ({
   inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 2], data: [i, -(i + 1) / 4] }],
 });
 
-/** A POSIX shared memory object (a file under /dev/shm) holding 2 FP32 values, and its region. */
-function sharedRow(): { key: string; values: number[]; remove: () => void } {
+/**
+ * A POSIX shared memory object (a file under /dev/shm) holding 2 FP32 values, registered as
+ * region 'row' through one serving process.
+ */
+async function sharedRow(base: string) {
   const key = `/slipway-cluster-${process.pid}`;
   const values = [1.5, -2.25];
   writeFileSync(join('/dev/shm', key.slice(1)), Buffer.from(new Float32Array(values).buffer));
-  return { key, values, remove: () => rmSync(join('/dev/shm', key.slice(1)), { force: true }) };
+  const region = { key, offset: 0, byte_size: 8 };
+  const registered = await httpCall(base, 'POST', '/v2/systemsharedmemory/region/row/register', region);
+  assert.equal(registered.status, 200, registered.text);
+  return { region, values, remove: () => rmSync(join('/dev/shm', key.slice(1)), { force: true }) };
 }
 
 const sharedInfer = {
@@ -551,23 +557,15 @@ describe('slipway serve --workers 2', () => {
   test('a shared memory region registered through one process serves every process', {
     timeout: 30_000,
   }, async () => {
-    const row = sharedRow();
+    const row = await sharedRow(server.base);
     try {
-      const region = { key: row.key, offset: 0, byte_size: 8 };
-      const registered = await httpCall(
-        server.base,
-        'POST',
-        '/v2/systemsharedmemory/region/row/register',
-        region,
-      );
-      assert.equal(registered.status, 200, registered.text);
       for (const r of await probeEveryProcess(server.base, sharedInfer, 16, 2)) {
         assert.equal(r.status, 200, r.text);
         assert.deepEqual(r.body.outputs[0].data, row.values);
       }
       const status = { method: 'GET', path: '/v2/systemsharedmemory/status' };
       for (const r of await probeEveryProcess(server.base, status, 8, 2)) {
-        assert.deepEqual(r.body, [{ name: 'row', ...region }]);
+        assert.deepEqual(r.body, [{ name: 'row', ...row.region }]);
       }
       const gone = await httpCall(server.base, 'POST', '/v2/systemsharedmemory/unregister');
       assert.equal(gone.status, 200, gone.text);
@@ -706,15 +704,7 @@ describe('a serving process that dies', () => {
   test('a replacement serves what the others serve: a model unloaded before stays unloaded', {
     timeout: 30_000,
   }, async () => {
-    const row = sharedRow();
-    const region = { key: row.key, offset: 0, byte_size: 8 };
-    const registered = await httpCall(
-      server.base,
-      'POST',
-      '/v2/systemsharedmemory/region/row/register',
-      region,
-    );
-    assert.equal(registered.status, 200, registered.text);
+    const row = await sharedRow(server.base);
     const unload = await httpCall(server.base, 'POST', '/v2/repository/models/identity_fp32/unload', {});
     assert.equal(unload.status, 200, unload.text);
     const verbose = await httpCall(server.base, 'POST', '/v2/logging', { log_info: true });

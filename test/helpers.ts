@@ -5,9 +5,12 @@ import { type Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { pino } from 'pino';
 import { type App, startApp } from '../src/app.js';
 import { loadSettings, type Settings } from '../src/config/index.js';
+import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/models', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -265,4 +268,12 @@ export function httpCall(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** A grpc-js client of `inference.GRPCInferenceService` on 127.0.0.1 (methods called by name). */
+export function grpcClient(port: number): grpc.Client {
+  const definition = loadSync(grpcProtoPath(), LOADER_OPTIONS);
+  const Service = (grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject)
+    .GRPCInferenceService as grpc.ServiceClientConstructor;
+  return new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
 }

@@ -5,11 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import type { App } from '../src/app.js';
 import { levelFor, logSettingsOf } from '../src/config/index.js';
-import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
-import { fetchReply, startTestApp } from './helpers.js';
+import { fetchReply, grpcClient, startTestApp } from './helpers.js';
 
 const DEFAULTS = {
   log_file: '',
@@ -76,10 +74,7 @@ describe('the logging extension on the real server', () => {
     // The test server's logger starts silent: every switch off.
     app = await startTestApp({ grpcPort: 0 });
     base = app.http.url;
-    const definition = loadSync(grpcProtoPath(), LOADER_OPTIONS);
-    const Service = (grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject)
-      .GRPCInferenceService as grpc.ServiceClientConstructor;
-    client = new Service(`127.0.0.1:${app.grpc!.port}`, grpc.credentials.createInsecure());
+    client = grpcClient(app.grpc!.port);
   });
   after(async () => {
     client.close();

@@ -9,13 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import type { App } from '../src/app.js';
 import type { RepositoryOp } from '../src/cluster/index.js';
 import { journalize } from '../src/cluster/supervisor.js';
 import { MAX_REGIONS, SharedMemoryRegions } from '../src/inference/shared-memory.js';
-import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
-import { fetchReply, startTestApp } from './helpers.js';
+import { fetchReply, grpcClient, startTestApp } from './helpers.js';
 
 const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
 const floats = (b: Buffer, offset = 0, n = (b.length - offset) / 4) =>
@@ -178,10 +176,7 @@ describe('system shared memory on the real server', () => {
     writeFileSync(file(keys.out), Buffer.alloc(64));
     app = await startTestApp({ grpcPort: 0, allowClientShm: true });
     base = app.http.url;
-    const definition = loadSync(grpcProtoPath(), LOADER_OPTIONS);
-    const Service = (grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject)
-      .GRPCInferenceService as grpc.ServiceClientConstructor;
-    client = new Service(`127.0.0.1:${app.grpc!.port}`, grpc.credentials.createInsecure());
+    client = grpcClient(app.grpc!.port);
     for (const [name, key, size] of [
       ['in', keys.in, 32],
       ['out', keys.out, 64],
