@@ -58,6 +58,7 @@ export {
   cudaUnsupported,
   inSharedMemory,
   noCudaRegion,
+  readSharedInput,
   SHM_ROOT,
   type SharedMemoryRef,
   type SharedMemoryRegion,

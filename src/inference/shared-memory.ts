@@ -260,9 +260,17 @@ export function sharedInputData(
   regions: SharedMemoryRegions | undefined,
   input: Pick<Tensor, 'name' | 'datatype' | 'parameters'>,
 ): Tensor['data'] | undefined {
+  const ref = sharedMemoryRef(input.parameters, `input '${input.name}'`);
+  return ref ? readSharedInput(regions, ref, input) : undefined;
+}
+
+/** The data of an input whose shared memory parameters were read already. */
+export function readSharedInput(
+  regions: SharedMemoryRegions | undefined,
+  ref: SharedMemoryRef,
+  input: Pick<Tensor, 'name' | 'datatype'>,
+): Tensor['data'] {
   const what = `input '${input.name}'`;
-  const ref = sharedMemoryRef(input.parameters, what);
-  if (!ref) return undefined;
   if (!regions) throw bad(`${what}: shared memory region '${ref.region}' is not registered`);
   return fromBytes(input.datatype, regions.read(ref, what), input.name);
 }

@@ -37,6 +37,12 @@ export function toServiceError(
   return { code: e.grpcStatus, details: e.message, metadata };
 }
 
+/** A call's `authorization` metadata as text (undefined when absent). */
+export function authorizationOf(call: { metadata: grpc.Metadata }): string | undefined {
+  const header = call.metadata.get('authorization')[0];
+  return typeof header === 'string' ? header : header?.toString('utf8');
+}
+
 /** Milliseconds left before a call's deadline; undefined when it has none. */
 export function untilDeadline(deadline: grpc.Deadline): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;

@@ -23,8 +23,8 @@ import {
   fromBytes,
   inSharedMemory,
   isDatatype,
+  readSharedInput,
   type SharedMemoryRegions,
-  sharedInputData,
   sharedMemoryRef,
   toBytes,
 } from '../../inference/index.js';
@@ -250,8 +250,8 @@ export function decodeInferRequest(
   const useRaw = raw.length > 0;
   // Inputs in shared memory have no entry in raw_input_contents: the others have one each, in order.
   const inputParams = inputs.map((t) => parametersFromMsg(t.parameters));
-  const shared = inputParams.map(
-    (p, i) => p !== undefined && sharedMemoryRef(p, `input '${inputs[i]!.name ?? ''}'`) !== undefined,
+  const shared = inputParams.map((p, i) =>
+    p === undefined ? undefined : sharedMemoryRef(p, `input '${inputs[i]!.name ?? ''}'`),
   );
   const carried = shared.reduce((n, s) => (s ? n : n + 1), 0);
   if (useRaw && raw.length !== carried) {
@@ -275,14 +275,15 @@ export function decodeInferRequest(
     const shape = decodeShape(name, t.shape);
     const params = inputParams[i];
     let data: TensorData;
-    if (shared[i]) {
+    const ref = shared[i];
+    if (ref) {
       if (t.contents) {
         throw new SlipwayError(
           'SLIPWAY_ERR_BINARY_DATA',
           `input '${name}' is in shared memory (shared_memory_region); it must not also set contents`,
         );
       }
-      data = sharedInputData(regions, { name, datatype, ...(params ? { parameters: params } : {}) })!;
+      data = readSharedInput(regions, ref, { name, datatype });
     } else if (useRaw) {
       if (t.contents) {
         throw new SlipwayError(
@@ -299,11 +300,7 @@ export function decodeInferRequest(
       throw new SlipwayError(
         'SLIPWAY_ERR_INPUT_SHAPE',
         `input '${name}': shape [${shape.join(',')}] needs ${expected} elements, got ${data.length}` +
-          (shared[i]
-            ? ' in shared memory'
-            : useRaw
-              ? ' in raw_input_contents'
-              : ` in ${CONTENTS_FIELD[datatype]}`),
+          (ref ? ' in shared memory' : useRaw ? ' in raw_input_contents' : ` in ${CONTENTS_FIELD[datatype]}`),
       );
     }
     const tensor: Tensor = { name, datatype, shape, data };

@@ -7,6 +7,7 @@ import type { LogSettingValues } from '../../config/index.js';
 import { SlipwayError } from '../../errors/index.js';
 import { Cancellation, cudaUnsupported, type DataPlane, noCudaRegion } from '../../inference/index.js';
 import {
+  authorizationOf,
   type GrpcLogger,
   inferOne,
   toServiceError,
@@ -173,8 +174,7 @@ function createHandlers(
     <Req>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown) => {
       if (!authorize) return wrapUnary(fn, logger);
       return wrapUnary<Req>((req, call) => {
-        const header = call.metadata.get('authorization')[0];
-        const checked = authorize(typeof header === 'string' ? header : header?.toString('utf8'), scope);
+        const checked = authorize(authorizationOf(call), scope);
         return checked instanceof Promise ? checked.then(() => fn(req, call)) : fn(req, call);
       }, logger);
     };
@@ -258,8 +258,7 @@ function createHandlers(
       const patch = Object.entries(req.settings ?? {});
       if (patch.length === 0) return { settings: settingsMsg(plane.logSettings()) };
       if (authorize) {
-        const header = call.metadata.get('authorization')[0];
-        await authorize(typeof header === 'string' ? header : header?.toString('utf8'), 'admin');
+        await authorize(authorizationOf(call), 'admin');
       }
       const values = Object.fromEntries(patch.map(([k, v]) => [k, v[v.parameter_choice ?? 'string_param']]));
       return { settings: settingsMsg(await plane.updateLogSettings(values)) };

@@ -2,13 +2,20 @@ import * as grpc from '@grpc/grpc-js';
 import type { Scope } from '../../auth/index.js';
 import { GrpcStatus, toSlipwayError } from '../../errors/index.js';
 import { Cancellation, type DataPlane } from '../../inference/index.js';
-import { type GrpcLogger, inferOne, toServiceError, undecodableError, untilDeadline } from './grpc-calls.js';
+import {
+  authorizationOf,
+  type GrpcLogger,
+  inferOne,
+  toServiceError,
+  undecodableError,
+  untilDeadline,
+} from './grpc-calls.js';
 import type { ModelInferRequestMsg, ModelInferResponseMsg } from './grpc-codec.js';
 
 /**
- * Most requests of one stream read and not yet answered. Beyond it the stream stops reading, so HTTP/2 flow
- * control holds the client back instead of the server buffering without bound; the data
- * plane's own queue bound (RESOURCE_EXHAUSTED) still applies to what is read.
+ * Most requests of one stream read and not yet answered. Beyond it the stream stops reading, so
+ * HTTP/2 flow control holds the client back instead of the server buffering without bound; the
+ * data plane's own queue bound (RESOURCE_EXHAUSTED) still applies to what is read.
  */
 export const MAX_STREAM_IN_FLIGHT = 256;
 
@@ -54,10 +61,9 @@ export class InferStreams {
       start();
       return;
     }
-    const header = call.metadata.get('authorization')[0];
     let checked: unknown;
     try {
-      checked = authorize(typeof header === 'string' ? header : header?.toString('utf8'), 'predict');
+      checked = authorize(authorizationOf(call), 'predict');
     } catch (err) {
       fail(err);
       return;
