@@ -261,7 +261,12 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
   await p.start();
   for (const op of options.replay ?? []) {
     try {
-      if (op.kind === 'load') await p.loadModel(op.model, op.parameters);
+      if (op.kind === 'load')
+        await p.loadModel(
+          op.model,
+          op.parameters,
+          op.upload !== undefined ? { root: op.upload, owned: false } : undefined,
+        );
       else if (op.kind === 'unload') await p.unloadModel(op.model);
       else if (op.kind === 'shm-register') await p.registerSharedMemory(op.region);
       else if (op.kind === 'shm-unregister') await p.unregisterSharedMemory(op.name);

@@ -28,6 +28,7 @@ import { grpcProtoPath, LOADER_OPTIONS } from '../src/server/grpc/index.js';
 import {
   CLI,
   type Exit,
+  FIXTURES,
   type HttpReply,
   httpCall,
   slowRequest,
@@ -50,6 +51,32 @@ async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promis
   await Promise.all(Array.from({ length: Math.min(n, concurrency) }, lane));
   return out;
 }
+
+/** add_sub's version 1 (OUTPUT0 = a + b) as the files of a load request, model `uploaded`. */
+const uploadParameters = () => ({
+  parameters: {
+    config: '{"max_batch_size": 8}',
+    'file:1/model.onnx': readFileSync(join(FIXTURES, 'add_sub', '1', 'model.onnx')).toString('base64'),
+  },
+});
+
+const uploadedInfer = {
+  method: 'POST',
+  path: '/v2/models/uploaded/infer',
+  body: (i: number) => addSubRow(i).body,
+};
+
+function assertUploadedSum(r: HttpReply, i: number): void {
+  const { a, b } = addSubRow(i);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(
+    r.body.outputs.find((o: { name: string }) => o.name === 'OUTPUT0').data,
+    a.map((x, k) => x + b[k]!),
+  );
+}
+
+/** Upload folders under a server's private TMPDIR. */
+const uploadsIn = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('slipway-upload-'));
 
 /**
  * add_sub on one row, served by its latest version, 2: OUTPUT0 = a + b + 1, OUTPUT1 = a − b
@@ -400,13 +427,20 @@ describe('slipway serve --workers 2', () => {
   /** REST and gRPC add_sub inferences sent so far. */
   let sent = 0;
 
+  let uploadTmp: string;
+
   before(async () => {
     repo = await tempRepository(['add_sub', 'identity_fp32']);
-    server = await startServer(repo.dir, { workers: 2, env: { SLIPWAY_ALLOW_CLIENT_SHM: 'true' } });
+    uploadTmp = await mkdtemp(join(tmpdir(), 'slipway-cluster-tmp-'));
+    server = await startServer(repo.dir, {
+      workers: 2,
+      env: { SLIPWAY_ALLOW_CLIENT_SHM: 'true', TMPDIR: uploadTmp },
+    });
   });
   after(async () => {
     await stopAll();
     await repo.remove();
+    await rm(uploadTmp, { recursive: true, force: true });
   });
 
   test('two serving processes answer requests on fresh connections, each counted once', {
@@ -554,6 +588,25 @@ describe('slipway serve --workers 2', () => {
     });
   });
 
+  test('model files loaded through one process serve on every process; the unload removes them once', {
+    timeout: 30_000,
+  }, async () => {
+    const load = await httpCall(
+      server.base,
+      'POST',
+      '/v2/repository/models/uploaded/load',
+      uploadParameters(),
+    );
+    assert.equal(load.status, 200, load.text);
+    assert.equal(uploadsIn(uploadTmp).length, 1, 'one folder, written by the process that was asked');
+    (await probeEveryProcess(server.base, uploadedInfer, 16, 2)).forEach(assertUploadedSum);
+    const unload = await httpCall(server.base, 'POST', '/v2/repository/models/uploaded/unload', {});
+    assert.equal(unload.status, 200, unload.text);
+    assert.deepEqual(uploadsIn(uploadTmp), []);
+    for (const r of await probeEveryProcess(server.base, uploadedInfer, 16, 2))
+      assert.equal(r.status, 503, r.text);
+  });
+
   test('a shared memory region registered through one process serves every process', {
     timeout: 30_000,
   }, async () => {
@@ -634,20 +687,23 @@ describe('slipway serve --workers 2', () => {
 describe('a serving process that dies', () => {
   let repo: Awaited<ReturnType<typeof tempRepository>>;
   let server: Server;
+  let uploadTmp: string;
 
   before(async () => {
     repo = await tempRepository(['add_sub', 'identity_fp32']);
+    uploadTmp = await mkdtemp(join(tmpdir(), 'slipway-cluster-tmp-'));
     server = await startServer(repo.dir, {
       workers: 2,
       grpc: false,
       // The supervisor's own Node flags reach its serving processes, replacements included.
       nodeArgs: ['--max-semi-space-size=64'],
-      env: { SLIPWAY_ALLOW_CLIENT_SHM: 'true' },
+      env: { SLIPWAY_ALLOW_CLIENT_SHM: 'true', TMPDIR: uploadTmp },
     });
   });
   after(async () => {
     await stopAll();
     await repo.remove();
+    await rm(uploadTmp, { recursive: true, force: true });
   });
 
   /** Kills one serving process with SIGKILL and waits until its replacement serves. */
@@ -709,8 +765,17 @@ describe('a serving process that dies', () => {
     assert.equal(unload.status, 200, unload.text);
     const verbose = await httpCall(server.base, 'POST', '/v2/logging', { log_info: true });
     assert.equal(verbose.status, 200, verbose.text);
+    const upload = await httpCall(
+      server.base,
+      'POST',
+      '/v2/repository/models/uploaded/load',
+      uploadParameters(),
+    );
+    assert.equal(upload.status, 200, upload.text);
     try {
       await killOne();
+      // Loaded from the folder the relayed load names, whichever process wrote it.
+      (await probeEveryProcess(server.base, uploadedInfer, 16, 2)).forEach(assertUploadedSum);
       for (const r of await probeEveryProcess(server.base, { method: 'GET', path: '/v2/logging' }, 16, 2)) {
         assert.equal(r.body.log_info, true, 'the replacement took the log level set before it');
       }
@@ -744,6 +809,8 @@ describe('a serving process that dies', () => {
     assert.ok(exit, 'the supervisor still runs 20 s after SIGTERM');
     for (const pid of forks) assert.ok(!alive(pid), `serving process ${pid} still runs`);
     assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, server.stderr());
+    // Removed by the process that wrote it, or by the supervisor if that process was the one killed.
+    assert.deepEqual(uploadsIn(uploadTmp), []);
   });
 });
 

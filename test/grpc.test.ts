@@ -540,14 +540,14 @@ describe('gRPC on the real server (fixture models)', () => {
       grpc.status.INVALID_ARGUMENT,
       /parameter 'config' is not valid JSON/,
     );
-    // Model files sent with the load are refused by name rather than ignored.
+    // Model files need the configuration beside them (test/model-upload.test.ts loads some).
     await rejectsWith(
       client.call('RepositoryModelLoad', {
         model_name: 'add_sub',
         parameters: { 'file:1/model.onnx': { bytes_param: Buffer.from('onnx') } },
       }),
       grpc.status.INVALID_ARGUMENT,
-      /parameter 'file:1\/model.onnx': model files sent with a load request are not supported/,
+      /parameter 'config' is required with 'file:' parameters/,
     );
   });
 });

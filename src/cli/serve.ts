@@ -81,7 +81,11 @@ async function serveAsWorker(settings: Readonly<Settings>): Promise<void> {
   peers.serve(async (op) => {
     switch (op.kind) {
       case 'load':
-        return app.plane.loadModel(op.model, op.parameters);
+        return app.plane.loadModel(
+          op.model,
+          op.parameters,
+          op.upload !== undefined ? { root: op.upload, owned: false } : undefined,
+        );
       case 'unload':
         return app.plane.unloadModel(op.model);
       case 'statistics':

@@ -4,18 +4,20 @@
  * statistics summed over all of them, so any connection gets the server's answer.
  */
 
-import type {
-  DataPlane,
-  Parameters as ModelParameters,
-  ModelStats,
-  SharedMemoryRegion,
+import {
+  type DataPlane,
+  type Parameters as ModelParameters,
+  type ModelStats,
+  type RepositoryDataPlane,
+  type SharedMemoryRegion,
+  withoutUploadedFiles,
 } from '../inference/index.js';
 import { mergeStatistics } from './merge.js';
 import { type Peers, throwFirstFailure } from './peers.js';
 
 export class ClusterDataPlane implements DataPlane {
   constructor(
-    private readonly local: DataPlane,
+    private readonly local: RepositoryDataPlane,
     private readonly peers: Peers,
   ) {}
 
@@ -89,12 +91,25 @@ export class ClusterDataPlane implements DataPlane {
     );
   }
 
-  /** Loads on this process and every other one; resolves when all serve the new versions. */
+  /**
+   * Loads on this process and every other one; resolves when all serve the new versions. Model
+   * files in the request are written once, here, and every process loads that folder; this
+   * process removes it once none of its versions came from it.
+   */
   async loadModel(model: string, parameters?: ModelParameters): Promise<void> {
-    const [, results] = await Promise.all([
-      this.local.loadModel(model, parameters),
-      this.peers.ask({ kind: 'load', model, ...(parameters ? { parameters } : {}) }),
-    ]);
+    const upload = await this.local.stageUpload(model, parameters);
+    if (upload === undefined) {
+      const [, results] = await Promise.all([
+        this.local.loadModel(model, parameters),
+        this.peers.ask({ kind: 'load', model, ...(parameters ? { parameters } : {}) }),
+      ]);
+      throwFirstFailure(results);
+      return;
+    }
+    const rest = withoutUploadedFiles(parameters!);
+    // The peers load first: this process may remove the folder as soon as its own load settles.
+    const results = await this.peers.ask({ kind: 'load', model, parameters: rest, upload });
+    await this.local.loadModel(model, rest, { root: upload, owned: true });
     throwFirstFailure(results);
   }
 

@@ -7,7 +7,8 @@ import type { Parameters, SharedMemoryRegion } from '../inference/index.js';
 
 /** What one serving process asks of every other one. */
 export type PeerOp =
-  | { kind: 'load'; model: string; parameters?: Parameters }
+  /** `upload`: the folder the asking process wrote a load request's model files to. */
+  | { kind: 'load'; model: string; parameters?: Parameters; upload?: string }
   | { kind: 'unload'; model: string }
   | { kind: 'shm-register'; region: SharedMemoryRegion }
   | { kind: 'shm-unregister'; name?: string }

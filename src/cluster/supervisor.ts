@@ -5,6 +5,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { removeUploadedModel } from '../inference/index.js';
 import {
   isSlipwayMessage,
   type PeerOp,
@@ -53,6 +54,11 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   /** Changes to the journal so far, and their number when each process was forked. */
   let journalChanges = 0;
   const journalAtFork = new Map<number, number>();
+  /**
+   * Folders of uploaded model files: the process that wrote one removes it when done with it;
+   * those of a process that died first are removed when the server stops.
+   */
+  const uploads = new Set<string>();
   let started = false;
   let stopping: Promise<number> | undefined;
   let failedExit = false;
@@ -91,6 +97,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
       }
     } else if (m.slipway === 'ask') {
       if (journalize(journal, m.op)) journalChanges++;
+      if (m.op.kind === 'load' && m.op.upload !== undefined) uploads.add(m.op.upload);
       // The supervisor's own log follows the serving processes' level.
       if (m.op.kind === 'log-level') o.logger.level = m.op.level;
       const key = `${w.id}:${m.id}`;
@@ -190,7 +197,9 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
         const done = () => {
           if (all.size > 0) return;
           clearTimeout(killer);
-          resolve(failedExit ? 1 : 0);
+          void Promise.all([...uploads].map((root) => removeUploadedModel(root).catch(() => undefined))).then(
+            () => resolve(failedExit ? 1 : 0),
+          );
         };
         const killer = setTimeout(() => {
           for (const w of all.values()) w.process.kill('SIGKILL');

@@ -61,7 +61,10 @@ export interface DataPlane {
   failed(model: string, protocol: string, err: unknown, seconds: number): void;
   /** Every model in the repository folder, loaded or not, one row per version. */
   repositoryIndex(readyOnly: boolean): Promise<RepositoryEntry[]>;
-  /** (Re)loads a model from the repository; resolves when the new versions serve. */
+  /**
+   * (Re)loads a model from the repository, or from the model files the parameters carry
+   * (`file:<version>/<name>`, with `config`); resolves when the new versions serve.
+   */
   loadModel(model: string, parameters?: Parameters): Promise<void>;
   /** Stops routing to the model and resolves once its in-flight requests have finished. */
   unloadModel(model: string): Promise<void>;

@@ -9,6 +9,12 @@ import type { PolicyFactory, QuarantinedRow, QuarantineSink, RowProblem } from '
 import { describeConfig } from './model-config.js';
 import { ModelManager, type RuntimeFactory, type ServedVersion } from './model-manager.js';
 import type { ModelSource } from './model-repository.js';
+import {
+  hasUploadedFiles,
+  readUploadedFiles,
+  type UploadedModel,
+  writeUploadedModel,
+} from './model-upload.js';
 import { OnnxRuntimePool } from './onnx-runtime-pool.js';
 import type { PredictionEntry, PredictionSink } from './prediction-sink.js';
 import {
@@ -567,31 +573,26 @@ export class RepositoryDataPlane implements DataPlane {
     return this.manager.index(readyOnly);
   }
 
-  async loadModel(model: string, parameters?: Parameters): Promise<void> {
-    // Triton's `file:<version>/<name>` parameters carry model files in the request; this server
-    // loads from the repository folder (or the registry) only, and says so rather than ignore them.
-    const file = Object.keys(parameters ?? {}).find((k) => k.startsWith('file:'));
-    if (file !== undefined) {
-      throw new SlipwayError(
-        'SLIPWAY_ERR_BAD_REQUEST',
-        `parameter '${file}': model files sent with a load request are not supported; place them in the model repository or push a version to the registry`,
-      );
+  /**
+   * Loads from the repository, or from the model files the request carries (Triton's
+   * `file:<version>/<name>` parameters, which need `config`): they are written to a folder of
+   * their own that stands in for the model's until the next load or unload. `upload` is such a
+   * folder another serving process wrote.
+   */
+  async loadModel(model: string, parameters?: Parameters, upload?: UploadedModel): Promise<void> {
+    const override = loadConfigOverride(parameters);
+    if (upload === undefined && hasUploadedFiles(parameters)) {
+      const files = readUploadedFiles(model, parameters!);
+      upload = { root: await writeUploadedModel(model, files), owned: true };
     }
-    let override: unknown;
-    const config = parameters?.config;
-    if (config !== undefined) {
-      if (typeof config !== 'string')
-        throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "parameter 'config' must be a JSON string");
-      try {
-        override = JSON.parse(config);
-      } catch (err) {
-        throw new SlipwayError(
-          'SLIPWAY_ERR_BAD_REQUEST',
-          `parameter 'config' is not valid JSON: ${(err as Error).message}`,
-        );
-      }
-    }
-    await this.manager.load(model, override);
+    await this.manager.load(model, override, upload);
+  }
+
+  /** Writes a request's model files for every serving process to load; undefined without any. */
+  async stageUpload(model: string, parameters?: Parameters): Promise<string | undefined> {
+    if (!hasUploadedFiles(parameters)) return undefined;
+    loadConfigOverride(parameters);
+    return writeUploadedModel(model, readUploadedFiles(model, parameters!));
   }
 
   unloadModel(model: string): Promise<void> {
@@ -667,4 +668,20 @@ function echoParameters(p: Parameters | undefined): Parameters | undefined {
     out[k] = p[k]!;
   }
   return out;
+}
+
+/** A load request's `config` parameter: the JSON that stands in for config.json. */
+function loadConfigOverride(parameters: Parameters | undefined): unknown {
+  const config = parameters?.config;
+  if (config === undefined) return undefined;
+  if (typeof config !== 'string')
+    throw new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', "parameter 'config' must be a JSON string");
+  try {
+    return JSON.parse(config);
+  } catch (err) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_BAD_REQUEST',
+      `parameter 'config' is not valid JSON: ${(err as Error).message}`,
+    );
+  }
 }

@@ -42,6 +42,12 @@ export {
   type ModelSource,
 } from './model-repository.js';
 export type { ModelRuntime, RunOptions, RunResult, RuntimeSignature } from './model-runtime.js';
+export {
+  hasUploadedFiles,
+  removeUploadedModel,
+  type UploadedModel,
+  withoutUploadedFiles,
+} from './model-upload.js';
 export { OnnxRuntimePool } from './onnx-runtime-pool.js';
 export type { PredictionEntry, PredictionSink } from './prediction-sink.js';
 export {

@@ -4,8 +4,9 @@ import type { LoadGauge } from '../metrics/index.js';
 import { DynamicBatcher } from './batcher.js';
 import type { InputPolicy, PolicyFactory, PolicyFiles } from './input-policy.js';
 import type { ModelConfig } from './model-config.js';
-import { checkModelFile, type ModelOnDisk, type ModelSource } from './model-repository.js';
+import { checkModelFile, type ModelOnDisk, type ModelSource, readModel } from './model-repository.js';
 import type { ModelRuntime } from './model-runtime.js';
+import { removeUploadedModel, type UploadedModel } from './model-upload.js';
 import { StatsRecorder } from './stats.js';
 import type { ModelState, RepositoryEntry } from './types.js';
 
@@ -51,6 +52,8 @@ interface ModelEntry {
   unloaded?: boolean;
   /** Label of the source that served the last successful read. */
   source?: string;
+  /** The uploaded folder the routed versions came from, when they came from one. */
+  upload?: UploadedModel;
 }
 
 export interface ModelManagerOptions {
@@ -179,10 +182,14 @@ export class ModelManager {
     return rows;
   }
 
-  /** (Re)loads a model. Resolves when the new versions serve; rejects with the reasons of failures. */
-  load(name: string, overrideConfig?: unknown): Promise<void> {
+  /**
+   * (Re)loads a model from its source, or from an uploaded folder (which then stands in for the
+   * sources until the next load). Resolves when the new versions serve; rejects with the reasons
+   * of failures.
+   */
+  load(name: string, overrideConfig?: unknown, upload?: UploadedModel): Promise<void> {
     const entry = this.entry(name);
-    const op = entry.op.then(() => this.doLoad(entry, overrideConfig));
+    const op = entry.op.then(() => this.doLoad(entry, overrideConfig, upload));
     entry.op = op.catch(() => undefined);
     return op;
   }
@@ -199,6 +206,8 @@ export class ModelManager {
       entry.state = 'UNLOADING';
       entry.reason = 'unloading';
       await this.retire(old);
+      await this.release(entry.upload);
+      entry.upload = undefined;
       entry.state = 'UNAVAILABLE';
       entry.reason = 'unloaded';
       entry.unloaded = true;
@@ -222,7 +231,26 @@ export class ModelManager {
     return entry;
   }
 
-  private async doLoad(entry: ModelEntry, overrideConfig?: unknown): Promise<void> {
+  private async doLoad(entry: ModelEntry, overrideConfig?: unknown, upload?: UploadedModel): Promise<void> {
+    let adopted = false;
+    try {
+      const outcome = await this.swapIn(entry, overrideConfig, upload);
+      adopted = outcome.adopted;
+      if (outcome.failed) throw outcome.failed;
+    } finally {
+      if (!adopted) await this.release(upload);
+    }
+  }
+
+  /**
+   * Loads and routes the new versions. Throws when nothing changed; otherwise says whether they
+   * came from `upload` (whose folder then stays while they serve) and why some versions failed.
+   */
+  private async swapIn(
+    entry: ModelEntry,
+    overrideConfig?: unknown,
+    upload?: UploadedModel,
+  ): Promise<{ adopted: boolean; failed?: SlipwayError }> {
     const started = performance.now();
     entry.unloaded = false;
     const wasServing = entry.latest !== undefined;
@@ -232,7 +260,9 @@ export class ModelManager {
     }
     let disk: ModelOnDisk & { source: string };
     try {
-      disk = await this.read(entry.name, overrideConfig);
+      disk = upload
+        ? { ...(await readModel(upload.root, entry.name, overrideConfig)), source: 'upload' }
+        : await this.read(entry.name, overrideConfig);
     } catch (err) {
       this.failEntry(entry, err as Error, wasServing);
       throw err;
@@ -287,6 +317,9 @@ export class ModelManager {
     }
     const kept = new Set(fresh);
     const old = [...entry.versions.values()].filter((v) => !kept.has(v));
+    const replaced = entry.upload;
+    const adopted = upload !== undefined && ready.length > 0;
+    entry.upload = adopted ? upload : undefined;
     entry.config = disk.config;
     entry.source = disk.source;
     entry.versions = new Map(fresh.map((v) => [v.version, v]));
@@ -309,12 +342,26 @@ export class ModelManager {
       'model loaded',
     );
     await this.retire(old);
-    if (failed.length > 0) {
-      throw new SlipwayError(
+    if (replaced !== undefined && replaced.root !== upload?.root) await this.release(replaced);
+    if (failed.length === 0) return { adopted };
+    return {
+      adopted,
+      failed: new SlipwayError(
         'SLIPWAY_ERR_MODEL_LOAD',
         failed.map((v) => `version ${v.version}: ${v.reason}`).join('; '),
-      );
-    }
+      ),
+    };
+  }
+
+  /** Removes an uploaded folder this process wrote; the session already holds the model. */
+  private async release(upload: UploadedModel | undefined): Promise<void> {
+    if (!upload?.owned) return;
+    await removeUploadedModel(upload.root).catch((err: Error) =>
+      this.logger.warn(
+        { root: upload.root, err: err.message },
+        'an uploaded model folder could not be removed',
+      ),
+    );
   }
 
   private policyOf(files: PolicyFiles): InputPolicy | undefined {
