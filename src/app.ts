@@ -2,6 +2,7 @@
  * Wires the server together in one place, by plain constructor injection: settings → logger →
  * metrics → data plane → transports (REST, gRPC).
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -18,7 +19,7 @@ import { ClusterDataPlane, type Peers, type RepositoryOp } from './cluster/index
 import type { Settings } from './config/index.js';
 import { Datasets, datasetMigrations, Quarantine, quarantineMigrations, TableProfile } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
-import { type DataPlane, FolderModelSource, RepositoryDataPlane } from './inference/index.js';
+import { type DataPlane, FolderModelSource, RepositoryDataPlane, Tracer } from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
 import { alertMigrations } from './monitoring/alert-migrations.js';
 import { AlertEngine, MonitoringMetrics } from './monitoring/alerts/index.js';
@@ -256,6 +257,21 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     quarantine,
     ...(predictions ? { predictions } : {}),
     allowClientShm: settings.allowClientShm,
+    tracer: new Tracer({
+      // Serving processes sharing the ports write files of their own: `<file>.w<process>`.
+      file:
+        settings.traceFile === null
+          ? ''
+          : cluster.worker
+            ? `${settings.traceFile}.w${cluster.worker.id}`
+            : settings.traceFile,
+      level: settings.traceLevel,
+      rate: settings.traceRate,
+      count: settings.traceCount,
+      logFrequency: settings.traceLogFrequency,
+      onWriteError: (err, path) =>
+        logger.warn({ path, err: err.message }, 'a trace file could not be written'),
+    }),
   });
   const p = plane;
   await p.start();
@@ -270,6 +286,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
       else if (op.kind === 'unload') await p.unloadModel(op.model);
       else if (op.kind === 'shm-register') await p.registerSharedMemory(op.region);
       else if (op.kind === 'shm-unregister') await p.unregisterSharedMemory(op.name);
+      else if (op.kind === 'trace-settings') p.tracer.replace(op.model, op.state);
       else logger.level = op.level;
     } catch (err) {
       logger.warn({ op, err }, 'repeating a repository or shared memory change failed');

@@ -434,7 +434,11 @@ describe('slipway serve --workers 2', () => {
     uploadTmp = await mkdtemp(join(tmpdir(), 'slipway-cluster-tmp-'));
     server = await startServer(repo.dir, {
       workers: 2,
-      env: { SLIPWAY_ALLOW_CLIENT_SHM: 'true', TMPDIR: uploadTmp },
+      env: {
+        SLIPWAY_ALLOW_CLIENT_SHM: 'true',
+        TMPDIR: uploadTmp,
+        SLIPWAY_TRACE_FILE: join(uploadTmp, 'trace.json'),
+      },
     });
   });
   after(async () => {
@@ -605,6 +609,49 @@ describe('slipway serve --workers 2', () => {
     assert.deepEqual(uploadsIn(uploadTmp), []);
     for (const r of await probeEveryProcess(server.base, uploadedInfer, 16, 2))
       assert.equal(r.status, 503, r.text);
+  });
+
+  test('a trace settings change through one process reaches every process; each writes its own files', {
+    timeout: 30_000,
+  }, async () => {
+    const on = await httpCall(server.base, 'POST', '/v2/trace/setting', {
+      trace_level: ['TIMESTAMPS'],
+      trace_rate: '1',
+      log_frequency: '1',
+    });
+    assert.equal(on.status, 200, on.text);
+    try {
+      for (const r of await probeEveryProcess(
+        server.base,
+        { method: 'GET', path: '/v2/trace/setting' },
+        16,
+        2,
+      )) {
+        assert.deepEqual([r.body.trace_level, r.body.trace_rate], [['TIMESTAMPS'], '1'], r.text);
+      }
+      // Every probe above sent an add_sub request on its connection: both processes traced some.
+      const deadline = performance.now() + 5000;
+      let writers = new Set<string>();
+      while (writers.size < 2 && performance.now() < deadline) {
+        writers = new Set(
+          readdirSync(uploadTmp)
+            .map((n) => /^trace\.json\.w(\d+)\.\d+$/.exec(n)?.[1])
+            .filter((w): w is string => w !== undefined),
+        );
+        await sleep(20);
+      }
+      assert.equal(writers.size, 2, `trace files: ${readdirSync(uploadTmp).join(', ')}`);
+    } finally {
+      await httpCall(server.base, 'POST', '/v2/trace/setting', { trace_level: ['OFF'] });
+    }
+    for (const r of await probeEveryProcess(
+      server.base,
+      { method: 'GET', path: '/v2/trace/setting' },
+      16,
+      2,
+    )) {
+      assert.deepEqual(r.body.trace_level, ['OFF'], r.text);
+    }
   });
 
   test('a shared memory region registered through one process serves every process', {

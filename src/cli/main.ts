@@ -24,6 +24,11 @@ interface ServeFlags extends StoreFlags {
   workers?: string;
   config?: string;
   logLevel?: string;
+  traceFile?: string;
+  traceLevel?: string;
+  traceRate?: string;
+  traceCount?: string;
+  traceLogFrequency?: string;
 }
 
 export function serveSettings(flags: ServeFlags) {
@@ -42,6 +47,11 @@ export function serveSettings(flags: ServeFlags) {
       grpcPort: flags.grpc === false ? 'off' : flags.grpcPort,
       workers: flags.workers,
       logLevel: flags.logLevel,
+      traceFile: flags.traceFile,
+      traceLevel: flags.traceLevel,
+      traceRate: flags.traceRate,
+      traceCount: flags.traceCount,
+      traceLogFrequency: flags.traceLogFrequency,
     },
   });
 }
@@ -98,6 +108,17 @@ export async function main(argv: string[]): Promise<void> {
         'trace',
         'silent',
       ]),
+    )
+    .option('--trace-file <path>', "file Triton's trace extension writes traces to (SLIPWAY_TRACE_FILE)")
+    .option(
+      '--trace-level <levels>',
+      'OFF, TIMESTAMPS, TENSORS or TIMESTAMPS,TENSORS (SLIPWAY_TRACE_LEVEL; default OFF; changeable at run time)',
+    )
+    .option('--trace-rate <n>', 'trace one request in n (SLIPWAY_TRACE_RATE; default 1000)')
+    .option('--trace-count <n>', 'traces to take, -1 for no limit (SLIPWAY_TRACE_COUNT; default -1)')
+    .option(
+      '--trace-log-frequency <n>',
+      'write every n traces to <file>.<i>; 0 writes all to <file> at shutdown (SLIPWAY_TRACE_LOG_FREQUENCY; default 0)',
     )
     .action((flags: ServeFlags) => serve(serveSettings(flags)));
 

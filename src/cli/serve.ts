@@ -97,6 +97,9 @@ async function serveAsWorker(settings: Readonly<Settings>): Promise<void> {
       case 'log-level':
         app.logger.level = op.level;
         return;
+      case 'trace-settings':
+        app.plane.tracer.replace(op.model, op.state);
+        return;
       case 'metrics':
         return app.metrics.renderOwn();
     }

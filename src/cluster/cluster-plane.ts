@@ -84,6 +84,19 @@ export class ClusterDataPlane implements DataPlane {
     return settings;
   }
 
+  traceSettings(model?: string) {
+    return this.local.traceSettings(model);
+  }
+
+  /** Checked and applied here, then the scope's resulting settings on every other process. */
+  async updateTraceSettings(model: string | undefined, patch: unknown) {
+    const state = this.local.traceState(model, patch);
+    throwFirstFailure(
+      await this.peers.ask({ kind: 'trace-settings', ...(model !== undefined ? { model } : {}), state }),
+    );
+    return this.local.traceSettings(model);
+  }
+
   async unregisterSharedMemory(name?: string): Promise<void> {
     await this.local.unregisterSharedMemory(name);
     throwFirstFailure(

@@ -3,7 +3,7 @@
  * over Node's cluster IPC channel. Every message carries `slipway` (its kind) so other traffic on
  * the channel (Node's own) is left alone.
  */
-import type { Parameters, SharedMemoryRegion } from '../inference/index.js';
+import type { Parameters, SharedMemoryRegion, TraceScopeState } from '../inference/index.js';
 
 /** What one serving process asks of every other one. */
 export type PeerOp =
@@ -13,6 +13,8 @@ export type PeerOp =
   | { kind: 'shm-register'; region: SharedMemoryRegion }
   | { kind: 'shm-unregister'; name?: string }
   | { kind: 'log-level'; level: string }
+  /** A trace settings scope (global when `model` is absent) as it now stands. */
+  | { kind: 'trace-settings'; model?: string; state: TraceScopeState }
   | { kind: 'statistics'; model?: string; version?: string }
   | { kind: 'metrics' };
 
@@ -31,7 +33,7 @@ export interface ReadyReport {
 /** A repository or shared memory change a replacement process repeats. */
 export type RepositoryOp = Extract<
   PeerOp,
-  { kind: 'load' | 'unload' | 'shm-register' | 'shm-unregister' | 'log-level' }
+  { kind: 'load' | 'unload' | 'shm-register' | 'shm-unregister' | 'log-level' | 'trace-settings' }
 >;
 
 /** Serving process → supervisor. */

@@ -232,6 +232,7 @@ export function journalize(journal: Map<string, RepositoryOp>, op: PeerOp): bool
   if (op.kind === 'load' || op.kind === 'unload') journal.set(`model:${op.model}`, op);
   else if (op.kind === 'shm-register') journal.set(`shm:${op.region.name}`, op);
   else if (op.kind === 'log-level') journal.set('log', op);
+  else if (op.kind === 'trace-settings') journal.set(`trace:${op.model ?? ''}`, op);
   else if (op.kind === 'shm-unregister') {
     for (const key of [...journal.keys()]) {
       if (key === `shm:${op.name}` || (op.name === undefined && key.startsWith('shm:'))) journal.delete(key);

@@ -74,6 +74,19 @@ export interface Settings {
    * model loads and unloads, statistics and /metrics spread over all of them.
    */
   workers: number;
+  /**
+   * Triton's trace file (`--trace-file`): traced requests are written there, or to `<file>.<n>`
+   * every `traceLogFrequency` traces. Null: no file, and tracing cannot be turned on.
+   */
+  traceFile: string | null;
+  /** What a traced request records: none (`OFF`), `TIMESTAMPS`, `TENSORS`, or both. */
+  traceLevel: ('TIMESTAMPS' | 'TENSORS')[];
+  /** One request in this many is traced. */
+  traceRate: number;
+  /** Traces to take before tracing stops; -1 for no limit. */
+  traceCount: number;
+  /** Traces per file (`<file>.0`, `<file>.1`, …); 0 writes them all to the file at shutdown. */
+  traceLogFrequency: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -106,6 +119,11 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxRequestBytes: 64 * 1024 * 1024,
   shutdownGraceMs: 30_000,
   workers: 1,
+  traceFile: null,
+  traceLevel: [],
+  traceRate: 1000,
+  traceCount: -1,
+  traceLogFrequency: 0,
 });
 
 type Raw = Partial<Record<keyof Settings, unknown>>;
@@ -141,6 +159,11 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   maxRequestBytes: 'SLIPWAY_MAX_REQUEST_BYTES',
   shutdownGraceMs: 'SLIPWAY_SHUTDOWN_GRACE_MS',
   workers: 'SLIPWAY_WORKERS',
+  traceFile: 'SLIPWAY_TRACE_FILE',
+  traceLevel: 'SLIPWAY_TRACE_LEVEL',
+  traceRate: 'SLIPWAY_TRACE_RATE',
+  traceCount: 'SLIPWAY_TRACE_COUNT',
+  traceLogFrequency: 'SLIPWAY_TRACE_LOG_FREQUENCY',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -222,6 +245,21 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
   maxRequestBytes: (v, s) => integer(s, v, 1024, 2 ** 31),
   shutdownGraceMs: (v, s) => integer(s, v, 0, 600_000),
   workers: (v, s) => (v === 'auto' ? availableParallelism() : integer(s, v, 1, 64)),
+  traceFile: optionalString('a file path'),
+  traceLevel: (v, s) => {
+    const list = typeof v === 'string' ? v.split(',').map((l) => l.trim()) : v;
+    const ok =
+      Array.isArray(list) &&
+      list.length > 0 &&
+      (list.length === 1 && list[0] === 'OFF'
+        ? true
+        : list.every((l) => l === 'TIMESTAMPS' || l === 'TENSORS'));
+    if (!ok) invalid(s, 'OFF, TIMESTAMPS, TENSORS or TIMESTAMPS,TENSORS', v);
+    return [...new Set((list as string[]).filter((l) => l !== 'OFF'))] as Settings['traceLevel'];
+  },
+  traceRate: (v, s) => integer(s, v, 1, 0xffffffff),
+  traceCount: (v, s) => integer(s, v, -1, 0x7fffffff),
+  traceLogFrequency: (v, s) => integer(s, v, 0, 0xffffffff),
 };
 
 function applyLayer(target: Settings, layer: Raw, source: (key: keyof Settings) => string): void {
@@ -271,5 +309,11 @@ export function loadSettings(sources: SettingsSources = {}): Readonly<Settings> 
   applyLayer(settings, fromEnv, (k) => ENV_NAMES[k]);
   if (sources.flags)
     applyLayer(settings, sources.flags, (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (settings.traceLevel.length > 0 && settings.traceFile === null) {
+    throw new SlipwayError(
+      'SLIPWAY_ERR_CONFIG',
+      `traceLevel ${settings.traceLevel.join(',')} needs traceFile (--trace-file, SLIPWAY_TRACE_FILE): the file traces are written to`,
+    );
+  }
   return Object.freeze(settings);
 }

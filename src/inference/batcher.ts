@@ -3,6 +3,7 @@ import { allocate, elementCount } from './datatypes.js';
 import type { ModelConfig } from './model-config.js';
 import { KEEP_INPUTS, type ModelRuntime } from './model-runtime.js';
 import type { StatsRecorder } from './stats.js';
+import type { TraceTimes } from './trace.js';
 import type { Cancellation, Tensor, TensorData } from './types.js';
 
 /** The longest delay a Node timer keeps (a longer one fires at once). */
@@ -20,6 +21,8 @@ export interface Job {
   cancel?: Cancellation;
   /** The caller reads the inputs after the run (the prediction log records them). */
   keepInputs?: boolean;
+  /** Set on a traced request: the batcher notes when it queued and ran. */
+  trace?: TraceTimes;
 }
 
 export interface JobResult {
@@ -284,6 +287,14 @@ export class DynamicBatcher {
       if (e.settled) continue; // timed out or cancelled while executing; already answered
       const queueMs = dispatchedAt - e.enqueuedAt;
       this.stats.request(true, (t3 - e.enqueuedAt) * 1e6, queueMs * 1e6);
+      const trace = e.job.trace;
+      if (trace) {
+        trace.queueStart = e.enqueuedAt;
+        trace.computeStart = t0;
+        trace.computeInputEnd = t1;
+        trace.computeOutputStart = t2;
+        trace.computeEnd = t3;
+      }
       this.settle(e, undefined, { outputs: parts[i]!, queueMs, computeMs, executedBatch: total });
     }
   }

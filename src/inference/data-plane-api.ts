@@ -2,6 +2,7 @@ import type { LogSettingValues } from '../config/log-settings.js';
 import type { RecordsResponse } from './data-plane.js';
 import type { SharedMemoryRegion, SharedMemoryRegions } from './shared-memory.js';
 import type { ModelStats } from './stats.js';
+import type { TraceSettingValues } from './trace.js';
 import type {
   InferOptions,
   InferRequest,
@@ -79,6 +80,12 @@ export interface DataPlane {
   registerSharedMemory(region: SharedMemoryRegion): Promise<void>;
   /** Unregisters one region, or all of them (on every serving process). */
   unregisterSharedMemory(name?: string): Promise<void>;
+  /**
+   * Triton's trace extension: the trace settings in effect for a model (its own over the global
+   * ones) or the global ones; a change returns them as they are after it. 404 for an unknown model.
+   */
+  traceSettings(model?: string): TraceSettingValues;
+  updateTraceSettings(model: string | undefined, patch: unknown): Promise<TraceSettingValues>;
   /** Triton's logging extension: the log settings now, and the logger's level they stand for. */
   logSettings(): LogSettingValues;
   logLevel(): string;

@@ -27,6 +27,7 @@ import {
 import { requestIds } from './request-id.js';
 import { type SharedMemoryRegion, SharedMemoryRegions } from './shared-memory.js';
 import type { ModelStats } from './stats.js';
+import { type Trace, Tracer, type TraceScopeState, type TraceSettingValues } from './trace.js';
 import type {
   InferOptions,
   InferRequest,
@@ -57,6 +58,7 @@ export const EXTENSIONS = [
   'schedule_policy',
   'statistics',
   'model_configuration',
+  'trace',
 ];
 
 export interface DataPlaneOptions {
@@ -76,6 +78,8 @@ export interface DataPlaneOptions {
   predictions?: PredictionSink;
   /** Whether clients may register system shared memory regions (`--allow-client-shm`). */
   allowClientShm?: boolean;
+  /** Triton's trace extension: which requests are traced, and where traces go. Off by default. */
+  tracer?: Tracer;
 }
 
 /** The records API's answer: one prediction per instance, null where the row was quarantined. */
@@ -100,6 +104,7 @@ interface Screened {
 export class RepositoryDataPlane implements DataPlane {
   readonly manager: ModelManager;
   readonly sharedMemory: SharedMemoryRegions;
+  readonly tracer: Tracer;
   private draining = false;
   private readonly metrics?: ServingMetrics;
   /** Failures counted under their model version, which `failed` then leaves alone. */
@@ -108,6 +113,8 @@ export class RepositoryDataPlane implements DataPlane {
   constructor(private readonly options: DataPlaneOptions) {
     this.metrics = options.metrics;
     this.sharedMemory = new SharedMemoryRegions({ allowed: options.allowClientShm === true });
+    this.tracer =
+      options.tracer ?? new Tracer({ file: '', level: [], rate: 1000, count: -1, logFrequency: 0 });
     const metrics = options.metrics;
     this.manager = new ModelManager({
       sources: options.sources,
@@ -146,6 +153,7 @@ export class RepositoryDataPlane implements DataPlane {
     this.draining = true;
     await this.manager.close();
     this.sharedMemory.close();
+    await this.tracer.close();
   }
 
   live(): boolean {
@@ -183,6 +191,23 @@ export class RepositoryDataPlane implements DataPlane {
   async updateLogSettings(patch: unknown): Promise<LogSettingValues> {
     this.options.logger.level = levelFor(this.options.logger.level, patch);
     return this.logSettings();
+  }
+
+  traceSettings(model?: string): TraceSettingValues {
+    if (model !== undefined) this.manager.versionsOf(model);
+    return this.tracer.settings(model);
+  }
+
+  async updateTraceSettings(model: string | undefined, patch: unknown): Promise<TraceSettingValues> {
+    this.traceState(model, patch);
+    return this.tracer.settings(model);
+  }
+
+  /** Applies a change of trace settings; returns the scope's state for other processes. */
+  traceState(model: string | undefined, patch: unknown): TraceScopeState {
+    // Settings of a model the server does not have would never apply: a 404, as in its other calls.
+    if (model !== undefined) this.manager.versionsOf(model);
+    return this.tracer.update(model, patch);
   }
 
   modelMetadata(model: string, version?: string): ModelMetadata {
@@ -238,8 +263,10 @@ export class RepositoryDataPlane implements DataPlane {
       });
     }
     let v: ReturnType<ModelManager['resolve']> | undefined;
+    let trace: Trace | undefined;
     try {
       v = this.manager.resolve(model, version);
+      if (this.tracer.active) trace = this.tracer.sample(model, start);
       let screened: Screened | undefined;
       if (checkPolicy && v.policy?.checksTensors) {
         screened = this.screenTensors(v, request, options.protocol);
@@ -265,6 +292,7 @@ export class RepositoryDataPlane implements DataPlane {
         job.timeoutMs = timeout;
       }
       if (options.cancel) job.cancel = options.cancel;
+      if (trace) job.trace = trace.times;
       // The log reads the inputs once answered: a lone request run on a worker thread sends it a
       // copy rather than its own buffers (stacked requests and main-thread runs need none).
       const logged =
@@ -308,6 +336,15 @@ export class RepositoryDataPlane implements DataPlane {
         }
         this.options.predictions!.record(entry);
       }
+      if (trace) {
+        this.tracer.finish(trace, {
+          model,
+          version: v.version,
+          ...(response.id !== undefined ? { requestId: response.id } : {}),
+          inputs: request.inputs,
+          outputs: response.outputs,
+        });
+      }
       // After the log took the model's own outputs: the answer gets the top classes instead.
       if (classified) {
         response.outputs = classifyOutputs(
@@ -340,6 +377,14 @@ export class RepositoryDataPlane implements DataPlane {
       return response;
     } catch (err) {
       const e = toSlipwayError(err);
+      if (trace && v) {
+        const id = request.id;
+        this.tracer.finish(trace, {
+          model,
+          version: v.version,
+          ...(id !== undefined ? { requestId: id } : {}),
+        });
+      }
       if (v) {
         // A client's mistake (4xx) is not the model failing; server-side failures count as errors.
         if (e.httpStatus >= 500) this.options.predictions?.count(model, v.version, true, 0);

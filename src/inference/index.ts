@@ -74,4 +74,11 @@ export {
   writeSharedOutputs,
 } from './shared-memory.js';
 export type { ModelStats } from './stats.js';
+export {
+  parseLevel,
+  type TraceLevel,
+  Tracer,
+  type TraceScopeState,
+  type TraceSettingValues,
+} from './trace.js';
 export * from './types.js';

@@ -5,6 +5,7 @@ import type { DataPlane, ServerMetadata } from '../../src/inference/data-plane-a
 import { DEFAULT_MODEL_CONFIG, describeConfig } from '../../src/inference/model-config.js';
 import { type SharedMemoryRegion, SharedMemoryRegions } from '../../src/inference/shared-memory.js';
 import { StatsRecorder } from '../../src/inference/stats.js';
+import { Tracer } from '../../src/inference/trace.js';
 import type {
   InferOptions,
   InferRequest,
@@ -43,6 +44,14 @@ export class EchoPlane implements DataPlane {
   async updateLogSettings(patch: unknown) {
     this.log.level = levelFor(this.log.level, patch);
     return this.logSettings();
+  }
+  readonly tracer = new Tracer({ file: '', level: [], rate: 1000, count: -1, logFrequency: 0 });
+  traceSettings(model?: string) {
+    return this.tracer.settings(model);
+  }
+  async updateTraceSettings(model: string | undefined, patch: unknown) {
+    this.tracer.update(model, patch);
+    return this.tracer.settings(model);
   }
   lastOptions?: InferOptions;
   lastLoad?: { model: string; parameters?: Parameters };

@@ -5,7 +5,13 @@ import { loadSync } from '@grpc/proto-loader';
 import type { Scope } from '../../auth/index.js';
 import type { LogSettingValues } from '../../config/index.js';
 import { SlipwayError } from '../../errors/index.js';
-import { Cancellation, cudaUnsupported, type DataPlane, noCudaRegion } from '../../inference/index.js';
+import {
+  Cancellation,
+  cudaUnsupported,
+  type DataPlane,
+  noCudaRegion,
+  type TraceSettingValues,
+} from '../../inference/index.js';
 import {
   authorizationOf,
   type GrpcLogger,
@@ -263,7 +269,29 @@ function createHandlers(
       const values = Object.fromEntries(patch.map(([k, v]) => [k, v[v.parameter_choice ?? 'string_param']]));
       return { settings: settingsMsg(await plane.updateLogSettings(values)) };
     }),
+    TraceSetting: unary(
+      async (req: { settings?: Record<string, { value?: string[] }>; model_name?: string }, call) => {
+        const model = req.model_name || undefined;
+        const patch = Object.entries(req.settings ?? {});
+        if (patch.length === 0) return { settings: traceSettingsMsg(plane.traceSettings(model)) };
+        if (authorize) await authorize(authorizationOf(call), 'admin');
+        const values: Record<string, unknown> = {};
+        for (const [k, v] of patch) {
+          const list = v.value ?? [];
+          // No values clears the setting; the level is a list, every other setting one value.
+          values[k] =
+            list.length === 0 ? null : k === 'trace_level' ? list : list.length === 1 ? list[0] : list;
+        }
+        return { settings: traceSettingsMsg(await plane.updateTraceSettings(model, values)) };
+      },
+    ),
   };
+}
+
+function traceSettingsMsg(values: TraceSettingValues): Record<string, { value: string[] }> {
+  const out: Record<string, { value: string[] }> = {};
+  for (const [k, v] of Object.entries(values)) out[k] = { value: Array.isArray(v) ? v : [v] };
+  return out;
 }
 
 /** A LogSettings value as proto-loader gives it (`oneofs: true`). */

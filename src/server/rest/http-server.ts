@@ -341,6 +341,17 @@ export async function startHttpServer(
     });
   };
 
+  /** Triton's trace extension: read the settings, or change some and read them all. */
+  const traceSetting = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    model: string | undefined,
+    method: string,
+  ) => {
+    if (method === 'GET') return sendJson(res, 200, plane.traceSettings(model));
+    return sendJson(res, 200, await plane.updateTraceSettings(model, await readJsonBody(req)));
+  };
+
   /**
    * Triton's shared memory extensions: `/v2/systemsharedmemory[/region/{name}]/status`,
    * `.../region/{name}/register` and `[.../region/{name}]/unregister`, and the same under
@@ -405,6 +416,13 @@ export async function startHttpServer(
       if (segs[1] === 'models') {
         if (n === 3 && segs[2] === 'stats' && method === 'GET')
           return sendJson(res, 200, { model_stats: await plane.statistics() });
+        if (
+          n === 5 &&
+          segs[3] === 'trace' &&
+          segs[4] === 'setting' &&
+          (method === 'GET' || method === 'POST')
+        )
+          return traceSetting(req, res, segs[2]!, method);
         if (n >= 3) {
           const model = segs[2]!;
           const hasVersion = segs[3] === 'versions' && n >= 5;
@@ -431,6 +449,14 @@ export async function startHttpServer(
             }
           }
         }
+      }
+      if (
+        segs[1] === 'trace' &&
+        segs[2] === 'setting' &&
+        n === 3 &&
+        (method === 'GET' || method === 'POST')
+      ) {
+        return traceSetting(req, res, undefined, method);
       }
       if (segs[1] === 'logging' && n === 2) {
         // Triton's logging extension: read, or change some settings and read them all.
@@ -545,6 +571,7 @@ function scopeFor(segs: string[], method: string): Scope | null {
     if (segs[1] === 'repository' && (last === 'load' || last === 'unload')) return 'admin';
     if (segs[1]?.endsWith('sharedmemory') && (last === 'register' || last === 'unregister')) return 'predict';
     if (segs[1] === 'logging' && segs.length === 2 && method === 'POST') return 'admin';
+    if (last === 'setting' && segs[segs.length - 2] === 'trace' && method === 'POST') return 'admin';
     return 'read';
   }
   if (segs[0] === 'v1' && segs[1] === 'models') {
