@@ -196,6 +196,7 @@ class Server:
     http_port: int
     grpc_port: int
     log: Path
+    trace_file: Path | None = None
 
     @property
     def http_url(self) -> str:
@@ -249,6 +250,7 @@ def server(model_repo, tmp_path_factory) -> Server:
     host = "127.0.0.1"
     http_port, grpc_port = free_port(), free_port()
     log = tmp_path_factory.mktemp("server") / "slipway.log"
+    trace_file = log.parent / "trace.json"
     cmd = [
         "node",
         str(ROOT / "bin" / "slipway.js"),
@@ -263,9 +265,12 @@ def server(model_repo, tmp_path_factory) -> Server:
         str(grpc_port),
         # test_shared_memory.py registers regions, as Triton allows with --allow-client-shm.
         "--allow-client-shm",
+        # test_trace.py turns tracing on at run time; the file is set at start only, as in Triton.
+        "--trace-file",
+        str(trace_file),
     ]
     for _ in serve_process(cmd, f"http://{host}:{http_port}/v2/health/ready", log):
-        yield Server(host, http_port, grpc_port, log)
+        yield Server(host, http_port, grpc_port, log, trace_file)
 
 
 @pytest.fixture(scope="session")
