@@ -819,6 +819,11 @@ describe('a serving process that dies', () => {
       uploadParameters(),
     );
     assert.equal(upload.status, 200, upload.text);
+    // A failed upload after it changes nothing: not even what a replacement repeats.
+    const broken = await httpCall(server.base, 'POST', '/v2/repository/models/uploaded/load', {
+      parameters: { config: '{}', 'file:1/model.onnx': Buffer.from('not onnx').toString('base64') },
+    });
+    assert.equal(broken.status, 400, broken.text);
     try {
       await killOne();
       // Loaded from the folder the relayed load names, whichever process wrote it.

@@ -118,13 +118,16 @@ describe('load with model files (file:<version>/<name>)', () => {
       addSub([1, 2, 3, 4], [1, 1, 1, 1]),
     );
     assert.equal(v2.status, 404, "the upload has one version; the repository's are no longer served");
-    assert.equal((await uploads(tmp)).length, 1);
+    const first = await uploads(tmp);
+    assert.equal(first.length, 1);
 
     // A second upload replaces the first, whose folder goes.
     const second = await load(base, 'add_sub', { config: '{}', 'file:1/model.onnx': b64(V1) });
     assert.equal(second.status, 200, JSON.stringify(second.body));
     assert.deepEqual(await sumOf(base, 'add_sub', '1'), [2, 3, 4, 5]);
-    assert.equal((await uploads(tmp)).length, 1);
+    const now = await uploads(tmp);
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], first[0], 'the first folder went, the second stays');
 
     const plain = await load(base, 'add_sub');
     assert.equal(plain.status, 200, JSON.stringify(plain.body));
@@ -139,9 +142,29 @@ describe('load with model files (file:<version>/<name>)', () => {
       'file:1/model.onnx': b64(Buffer.from('not an onnx graph')),
     });
     assert.equal(res.status, 400);
-    assert.match(res.body.error, /version 1: /);
+    assert.match(res.body.error, /version 1: cannot load file:1\/model.onnx: .*Protobuf parsing failed/);
+    assert.doesNotMatch(
+      res.body.error,
+      /slipway-upload-/,
+      'the file is named as sent, not where it was written',
+    );
     assert.deepEqual(await sumOf(base, 'add_sub', '2'), [3, 4, 5, 6]);
     assert.deepEqual(await uploads(tmp), [], 'the failed upload is removed');
+
+    // One version loads, another does not: the one that loaded serves, and its folder stays.
+    const partial = await load(base, 'half_upload', {
+      config: JSON.stringify({ version_policy: { all: {} } }),
+      'file:1/model.onnx': b64(V1),
+      'file:2/model.onnx': b64(Buffer.from('broken')),
+    });
+    assert.equal(partial.status, 400);
+    assert.match(partial.body.error, /^version 2: /);
+    assert.deepEqual(await sumOf(base, 'half_upload', '1'), [2, 3, 4, 5]);
+    const kept = await uploads(tmp);
+    assert.equal(kept.length, 1);
+    assert.ok((await readFile(join(tmp, kept[0]!, 'half_upload', '1', 'model.onnx'))).equals(V1));
+    assert.equal((await postJson(`${base}/v2/repository/models/half_upload/unload`, {})).status, 200);
+    assert.deepEqual(await uploads(tmp), []);
 
     // A new model whose upload fails is UNAVAILABLE with the reason, as a corrupt folder model is.
     const fresh = await load(base, 'broken_upload', {
@@ -201,7 +224,22 @@ describe('load with model files (file:<version>/<name>)', () => {
         { config: '{"max_batch_size": -1}', 'file:1/model.onnx': b64(V1) },
         /max_batch_size/,
       ],
-      ['no version folder', { config: '{}', 'file:model.onnx': b64(V1) }, /has no version folders/],
+      [
+        'no version folder',
+        { config: '{}', 'file:model.onnx': b64(V1) },
+        /has no version folders \(expected file:<n>\/model.onnx\)/,
+      ],
+      [
+        'a name over 255 bytes',
+        { config: '{}', [`file:1/${'é'.repeat(200)}`]: b64(V1) },
+        /at most 255 bytes of valid UTF-8/,
+      ],
+      ['a lone surrogate', { config: '{}', 'file:1/\ud800': b64(V1) }, /valid UTF-8/],
+      [
+        'schema.json as a folder',
+        { config: '{}', 'file:1/model.onnx': b64(V1), 'file:1/schema.json/x': b64(V1) },
+        /schema.json cannot be read: /,
+      ],
     ];
     for (const [what, parameters, message] of cases) {
       const res = await load(base, 'add_sub', parameters);
@@ -217,6 +255,19 @@ describe('load with model files (file:<version>/<name>)', () => {
       [],
     );
     assert.deepEqual(await sumOf(base, 'add_sub', '2'), [3, 4, 5, 6], 'the repository model still serves');
+  });
+
+  test('a plain load and an upload of a model not yet served, asked together: the upload serves', async () => {
+    const [plain, upload] = await Promise.all([
+      load(base, 'raced'),
+      load(base, 'raced', { config: '{}', 'file:1/model.onnx': b64(V1) }),
+    ]);
+    assert.equal(plain.status, 404, JSON.stringify(plain.body));
+    assert.equal(upload.status, 200, JSON.stringify(upload.body));
+    assert.deepEqual(await sumOf(base, 'raced', '1'), [2, 3, 4, 5]);
+    assert.equal(app.plane.manager.has('raced'), true);
+    assert.equal((await postJson(`${base}/v2/repository/models/raced/unload`, {})).status, 200);
+    assert.deepEqual(await uploads(tmp), []);
   });
 
   test('gRPC RepositoryModelLoad takes the files as bytes parameters', async () => {

@@ -36,6 +36,11 @@ interface PendingAsk {
   askId: number;
   waiting: Set<number>;
   results: PeerResult[];
+  /**
+   * A load from uploaded files, journaled only once every peer loaded it: a failed one leaves the
+   * processes on what they served, and its folder is gone, so a replacement must not repeat it.
+   */
+  journalOnSuccess?: RepositoryOp;
 }
 
 export interface Supervisor {
@@ -78,6 +83,8 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
 
   const finishAsk = (key: string, a: PendingAsk) => {
     asks.delete(key);
+    if (a.journalOnSuccess && a.results.every((r) => r.ok) && journalize(journal, a.journalOnSuccess))
+      journalChanges++;
     send(a.origin, { slipway: 'answers', id: a.askId, results: a.results });
   };
 
@@ -96,13 +103,15 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
         o.logger.info({ worker: w.id, pid: w.process.pid }, 'serving process started');
       }
     } else if (m.slipway === 'ask') {
-      if (journalize(journal, m.op)) journalChanges++;
+      const uploaded = m.op.kind === 'load' && m.op.upload !== undefined;
+      if (!uploaded && journalize(journal, m.op)) journalChanges++;
       if (m.op.kind === 'load' && m.op.upload !== undefined) uploads.add(m.op.upload);
       // The supervisor's own log follows the serving processes' level.
       if (m.op.kind === 'log-level') o.logger.level = m.op.level;
       const key = `${w.id}:${m.id}`;
       const peers = [...serving.values()].filter((x) => x !== w);
       const a: PendingAsk = { origin: w, askId: m.id, waiting: new Set(), results: [] };
+      if (uploaded) a.journalOnSuccess = m.op as RepositoryOp;
       for (const p of peers) if (send(p, { slipway: 'peer', id: key, op: m.op })) a.waiting.add(p.id);
       asks.set(key, a);
       if (a.waiting.size === 0) finishAsk(key, a);

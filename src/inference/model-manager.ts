@@ -1,3 +1,4 @@
+import { join, sep } from 'node:path';
 import type { Logger } from 'pino';
 import { SlipwayError } from '../errors/index.js';
 import type { LoadGauge } from '../metrics/index.js';
@@ -48,6 +49,8 @@ interface ModelEntry {
   reason: string;
   /** Loads and unloads of one model run one after another. */
   op: Promise<unknown>;
+  /** Loads and unloads queued or running on `op`. */
+  pending: number;
   /** Set by an explicit unload: the model no longer counts towards server readiness. */
   unloaded?: boolean;
   /** Label of the source that served the last successful read. */
@@ -74,6 +77,7 @@ export interface ModelManagerOptions {
 export class ModelManager {
   private readonly models = new Map<string, ModelEntry>();
   private readonly logger: Logger;
+  private closed = false;
 
   constructor(private readonly options: ModelManagerOptions) {
     this.logger = options.logger;
@@ -189,7 +193,12 @@ export class ModelManager {
    */
   load(name: string, overrideConfig?: unknown, upload?: UploadedModel): Promise<void> {
     const entry = this.entry(name);
-    const op = entry.op.then(() => this.doLoad(entry, overrideConfig, upload));
+    entry.pending++;
+    const op = entry.op
+      .then(() => this.doLoad(entry, overrideConfig, upload))
+      .finally(() => {
+        entry.pending--;
+      });
     entry.op = op.catch(() => undefined);
     return op;
   }
@@ -199,6 +208,7 @@ export class ModelManager {
     const entry = this.models.get(name);
     if (!entry)
       return Promise.reject(new SlipwayError('SLIPWAY_ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`));
+    entry.pending++;
     const op = entry.op.then(async () => {
       const old = [...entry.versions.values()];
       entry.versions = new Map();
@@ -213,19 +223,32 @@ export class ModelManager {
       entry.unloaded = true;
       this.logger.info({ model: name }, 'model unloaded');
     });
+    void op
+      .finally(() => {
+        entry.pending--;
+      })
+      .catch(() => undefined);
     entry.op = op.catch(() => undefined);
     return op;
   }
 
-  /** Unloads everything, waiting for in-flight requests. */
+  /** Unloads everything, waiting for in-flight requests. Loads asked for later are refused. */
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.models.keys()].map((n) => this.unload(n).catch(() => undefined)));
   }
 
   private entry(name: string): ModelEntry {
     let entry = this.models.get(name);
     if (!entry) {
-      entry = { name, versions: new Map(), state: 'LOADING', reason: 'loading', op: Promise.resolve() };
+      entry = {
+        name,
+        versions: new Map(),
+        state: 'LOADING',
+        reason: 'loading',
+        op: Promise.resolve(),
+        pending: 0,
+      };
       this.models.set(name, entry);
     }
     return entry;
@@ -234,6 +257,7 @@ export class ModelManager {
   private async doLoad(entry: ModelEntry, overrideConfig?: unknown, upload?: UploadedModel): Promise<void> {
     let adopted = false;
     try {
+      if (this.closed) throw new SlipwayError('SLIPWAY_ERR_SHUTTING_DOWN', 'the server is shutting down');
       const outcome = await this.swapIn(entry, overrideConfig, upload);
       adopted = outcome.adopted;
       if (outcome.failed) throw outcome.failed;
@@ -258,12 +282,16 @@ export class ModelManager {
       entry.state = 'LOADING';
       entry.reason = 'loading';
     }
+    // Reasons name an uploaded file as its parameter (`file:1/model.onnx`), not by where it was written.
+    const uploadedAs = upload ? `${join(upload.root, entry.name)}${sep}` : undefined;
+    const told = (message: string) => (uploadedAs ? message.replaceAll(uploadedAs, 'file:') : message);
     let disk: ModelOnDisk & { source: string };
     try {
       disk = upload
         ? { ...(await readModel(upload.root, entry.name, overrideConfig)), source: 'upload' }
         : await this.read(entry.name, overrideConfig);
     } catch (err) {
+      if (err instanceof Error) err.message = told(err.message);
       this.failEntry(entry, err as Error, wasServing);
       throw err;
     }
@@ -296,7 +324,7 @@ export class ModelManager {
           v.state = 'READY';
         } catch (err) {
           v.state = 'UNAVAILABLE';
-          v.reason = (err as Error).message;
+          v.reason = told((err as Error).message);
         }
         return v;
       }),
@@ -395,7 +423,8 @@ export class ModelManager {
     if (wasServing) return;
     entry.state = 'UNAVAILABLE';
     entry.reason = err.message;
-    if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_MODEL_NOT_FOUND')
+    // Forgotten unless another load or unload is queued behind this one: it needs the entry.
+    if (err instanceof SlipwayError && err.code === 'SLIPWAY_ERR_MODEL_NOT_FOUND' && entry.pending <= 1)
       this.models.delete(entry.name);
   }
 

@@ -152,7 +152,10 @@ async function readPolicyFiles(
         text = await readFile(path, 'utf8');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
+        throw new SlipwayError(
+          'SLIPWAY_ERR_MODEL_LOAD',
+          `model '${name}' ${path} cannot be read: ${fileProblem(err)}`,
+        );
       }
       try {
         files[key] = JSON.parse(text);

@@ -96,12 +96,20 @@ export function readUploadedFiles(model: string, parameters: Parameters): Map<st
 function checkRelativePath(key: string, path: string): void {
   const segments = path.split('/');
   const bad = segments.find(
-    (s) => s === '' || s === '.' || s === '..' || s.includes('\\') || s.includes('\0') || s.length > 255,
+    (s) =>
+      s === '' ||
+      s === '.' ||
+      s === '..' ||
+      s.includes('\\') ||
+      s.includes('\0') ||
+      Buffer.byteLength(s) > 255 ||
+      // A lone surrogate: two such names would be written as the same file.
+      Buffer.from(s, 'utf8').toString('utf8') !== s,
   );
   if (bad !== undefined || path.length > 1024) {
     throw new SlipwayError(
       'SLIPWAY_ERR_BAD_REQUEST',
-      `parameter '${key}': the file must be a relative path inside the model's folder, such as 'file:1/model.onnx' (no empty, '.' or '..' segments, no backslashes)`,
+      `parameter '${key}': the file must be a relative path inside the model's folder, such as 'file:1/model.onnx' (no empty, '.' or '..' segments, no backslashes, names of at most 255 bytes of valid UTF-8)`,
     );
   }
 }
@@ -118,12 +126,31 @@ export async function writeUploadedModel(model: string, files: Map<string, Buffe
     await mkdir(dir);
     for (const [path, bytes] of files) {
       const target = join(dir, path);
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, bytes, { flag: 'wx' });
+      try {
+        await mkdir(dirname(target), { recursive: true });
+        await writeFile(target, bytes, { flag: 'wx' });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // Names the file system cannot hold apart (case-insensitive ones) or at all.
+        if (
+          code === 'EEXIST' ||
+          code === 'ENOTDIR' ||
+          code === 'EISDIR' ||
+          code === 'ENAMETOOLONG' ||
+          code === 'EILSEQ'
+        ) {
+          throw new SlipwayError(
+            'SLIPWAY_ERR_BAD_REQUEST',
+            `parameter 'file:${path}' cannot be written in the model's folder (${code}): another file has that name here, or the name is too long`,
+          );
+        }
+        throw err;
+      }
     }
     return root;
   } catch (err) {
     await removeUploadedModel(root);
+    if (err instanceof SlipwayError) throw err;
     throw new SlipwayError(
       'SLIPWAY_ERR_STORAGE_UNAVAILABLE',
       `the uploaded files of model '${model}' could not be written: ${(err as Error).message}`,
