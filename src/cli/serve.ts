@@ -5,7 +5,7 @@
 import cluster from 'node:cluster';
 import { pino } from 'pino';
 import { checkExposure, openStore, startApp, VERSION } from '../app.js';
-import { ProcessPeers, type ReadyReport, replayedOps, runSupervisor } from '../cluster/index.js';
+import { ProcessPeers, type ReadyReport, runSupervisor } from '../cluster/index.js';
 import type { Settings } from '../config/index.js';
 import type { RepositoryEntry } from '../inference/index.js';
 import { settle } from './settle.js';
@@ -77,7 +77,7 @@ async function superviseWorkers(settings: Readonly<Settings>): Promise<void> {
 async function serveAsWorker(settings: Readonly<Settings>): Promise<void> {
   const worker = cluster.worker!;
   const peers = new ProcessPeers(String(worker.id));
-  const app = await startApp(settings, { peers, replay: replayedOps(process.env) });
+  const app = await startApp(settings, { peers, replay: await peers.replay() });
   peers.serve(async (op) => {
     switch (op.kind) {
       case 'load':

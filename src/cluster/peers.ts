@@ -9,6 +9,7 @@ import {
   type PeerResult,
   type PrimaryMessage,
   type ReadyReport,
+  type RepositoryOp,
   type WorkerMessage,
 } from './protocol.js';
 
@@ -36,11 +37,15 @@ export class ProcessPeers implements Peers {
   private handler?: (op: PeerOp) => Promise<unknown>;
   private shutdown?: () => void;
   private shutdownAsked = false;
+  private replayed?: (ops: RepositoryOp[]) => void;
 
   constructor(readonly worker: string) {
     process.on('message', (m: unknown) => {
       if (!isSlipwayMessage<PrimaryMessage>(m)) return;
-      if (m.slipway === 'answers') {
+      if (m.slipway === 'replay') {
+        this.replayed?.(m.ops);
+        this.replayed = undefined;
+      } else if (m.slipway === 'answers') {
         const done = this.pending.get(m.id);
         this.pending.delete(m.id);
         done?.(m.results);
@@ -59,6 +64,20 @@ export class ProcessPeers implements Peers {
       if (!this.send({ slipway: 'ask', id, op })) {
         this.pending.delete(id);
         resolve([]); // the supervisor is gone: there is nobody else to ask
+      }
+    });
+  }
+
+  /**
+   * What this process must repeat before it listens, from the supervisor: nothing for a process
+   * forked at start, the others' loads, unloads and settings for a replacement.
+   */
+  replay(): Promise<RepositoryOp[]> {
+    return new Promise((resolve) => {
+      this.replayed = resolve;
+      if (!this.send({ slipway: 'replay?' })) {
+        this.replayed = undefined;
+        resolve([]);
       }
     });
   }

@@ -39,28 +39,23 @@ export type RepositoryOp = Extract<
 /** Serving process → supervisor. */
 export type WorkerMessage =
   | ({ slipway: 'ready' } & ReadyReport)
+  /** Asked once at start, before the process listens: what it must repeat (see `replay`). */
+  | { slipway: 'replay?' }
   | { slipway: 'ask'; id: number; op: PeerOp }
   | { slipway: 'answer'; id: string; result: PeerResult };
 
 /** Supervisor → serving process. */
 export type PrimaryMessage =
+  /**
+   * The loads, unloads and settings relayed since start (the last one of each) and the shared
+   * memory regions registered now, which a replacement applies before it listens. Sent over the
+   * channel rather than in the environment, which caps one variable at 128 KiB.
+   */
+  | { slipway: 'replay'; ops: RepositoryOp[] }
   | { slipway: 'peer'; id: string; op: PeerOp }
   | { slipway: 'answers'; id: number; results: PeerResult[] }
   | { slipway: 'shutdown' };
 
 export function isSlipwayMessage<T extends { slipway: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { slipway?: unknown }).slipway === 'string';
-}
-
-/**
- * Environment variable a replacement serving process gets: the loads and unloads relayed since
- * start (JSON, the last one per model) and the shared memory regions registered now, which it
- * applies before it listens.
- */
-export const REPLAY_ENV = 'SLIPWAY_CLUSTER_REPLAY';
-
-/** The operations to repeat in a replacement process (none in a process forked at start). */
-export function replayedOps(env: Record<string, string | undefined>): RepositoryOp[] {
-  const raw = env[REPLAY_ENV];
-  return raw ? (JSON.parse(raw) as RepositoryOp[]) : [];
 }

@@ -11,7 +11,6 @@ import {
   type PeerOp,
   type PeerResult,
   type PrimaryMessage,
-  REPLAY_ENV,
   type ReadyReport,
   type RepositoryOp,
   type WorkerMessage,
@@ -90,7 +89,11 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
 
   const onMessage = (w: Worker, m: unknown) => {
     if (!isSlipwayMessage<WorkerMessage>(m)) return;
-    if (m.slipway === 'ready') {
+    if (m.slipway === 'replay?') {
+      // What it repeats is the journal as of now; catch-up covers what changes until it serves.
+      journalAtFork.set(w.id, journalChanges);
+      send(w, { slipway: 'replay', ops: [...journal.values()] });
+    } else if (m.slipway === 'ready') {
       serving.set(w.id, w);
       catchUp(w);
       const { slipway: _, ...report } = m;
@@ -191,7 +194,7 @@ export function runSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   };
 
   const fork = () => {
-    const w = cluster.fork(journal.size > 0 ? { [REPLAY_ENV]: JSON.stringify([...journal.values()]) } : {});
+    const w = cluster.fork();
     journalAtFork.set(w.id, journalChanges);
     all.set(w.id, w);
     w.on('message', (m) => onMessage(w, m));
