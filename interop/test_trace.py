@@ -109,7 +109,8 @@ def test_trace_file_cannot_be_changed(http_client, grpc_client, protocol):
     with pytest.raises(InferenceServerException) as err:
         client.update_trace_settings(settings={"trace_file": "/tmp/elsewhere.json"})
     assert "'trace_file' cannot be changed through the network" in err.value.message()
+    # Triton answers UNSUPPORTED: HTTP 501, gRPC UNIMPLEMENTED.
     if protocol == "http":
-        assert err.value.status() == "400"
+        assert err.value.status() == "501"
     else:
-        assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+        assert err.value.status() == "StatusCode.UNIMPLEMENTED"

@@ -12,7 +12,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { App } from '../src/app.js';
 import { loadSettings } from '../src/config/index.js';
 import { Tracer } from '../src/inference/index.js';
-import { getJson, grpcClient, postJson, startTestApp } from './helpers.js';
+import { MAX_HELD_TRACES } from '../src/inference/trace.js';
+import { getJson, grpcClient, postJson, slowRequest, startTestApp } from './helpers.js';
 
 type Entry = Record<string, any>;
 
@@ -49,8 +50,8 @@ describe('Tracer', () => {
     );
     assert.equal(tracer.settings().trace_count, '0');
     assert.equal(tracer.active, false, 'nothing left to trace');
-    await tracer.close();
     // The last trace of a count is written to the next indexed file at once, as Triton does.
+    await waitFor(`${file}.0`);
     const entries = await readTrace(`${file}.0`);
     assert.deepEqual(
       entries.filter((e) => e.model_name).map((e) => [e.id, e.model_name, e.model_version]),
@@ -59,6 +60,23 @@ describe('Tracer', () => {
         [2, 'm', 1],
       ],
     );
+    // The same count given again starts counting again (an update is a new setting, as in Triton).
+    tracer.update(undefined, { trace_count: '2' });
+    assert.equal(tracer.active, true);
+    assert.equal(tracer.settings().trace_count, '2');
+    await tracer.close();
+  });
+
+  test('traces still running when the count runs out are written together, once', async () => {
+    const file = join(dir, 'inflight.json');
+    const tracer = new Tracer({ file, level: ['TIMESTAMPS'], rate: 1, count: 3, logFrequency: 0 });
+    const traces = [tracer.sample('m'), tracer.sample('m'), tracer.sample('m')];
+    assert.equal(tracer.sample('m'), undefined);
+    for (const t of traces) tracer.finish(t!, { model: 'm', version: '1' });
+    await tracer.close();
+    const names = (await readdir(dir)).filter((n) => n.startsWith('inflight.json'));
+    assert.deepEqual(names, ['inflight.json.0']);
+    assert.equal((await readTrace(join(dir, 'inflight.json.0'))).filter((e) => e.timestamps).length, 3);
   });
 
   test('log_frequency writes every n traces to <file>.<i>; 0 writes the rest to <file> at close', async () => {
@@ -77,9 +95,26 @@ describe('Tracer', () => {
     const once = join(dir, 'once.json');
     const atShutdown = new Tracer({ file: once, level: ['TIMESTAMPS'], rate: 1, count: -1, logFrequency: 0 });
     for (let i = 0; i < 3; i++) fakeRequest(atShutdown);
+    await new Promise((r) => setTimeout(r, 50));
     await assert.rejects(readFile(once), /ENOENT/, 'nothing is written before shutdown');
+    // A setting replaced writes what it held to the file; the file stays one JSON array.
+    atShutdown.update(undefined, { trace_rate: '1' });
+    for (let i = 0; i < 2; i++) fakeRequest(atShutdown);
     await atShutdown.close();
-    assert.equal((await readTrace(once)).filter((e) => e.timestamps).length, 3);
+    assert.deepEqual(
+      (await readTrace(once)).filter((e) => e.timestamps).map((e) => e.id),
+      [1, 2, 3, 4, 5],
+    );
+  });
+
+  test(`at most ${MAX_HELD_TRACES} traces are held: more are written, whatever log_frequency says`, async () => {
+    const file = join(dir, 'held.json');
+    const tracer = new Tracer({ file, level: ['TIMESTAMPS'], rate: 1, count: -1, logFrequency: 0 });
+    for (let i = 0; i < MAX_HELD_TRACES + 5; i++) fakeRequest(tracer);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok((await readFile(file, 'utf8')).length > 0, 'written before close');
+    await tracer.close();
+    assert.equal((await readTrace(file)).filter((e) => e.timestamps).length, MAX_HELD_TRACES + 5);
   });
 
   test("a model's own settings override the global ones; null gives a setting back to them", () => {
@@ -105,6 +140,26 @@ describe('Tracer', () => {
     assert.equal(tracer.active, false);
   });
 
+  test('a model that sets nothing of its own shares the global counter again; global null restores the start', () => {
+    const tracer = new Tracer({
+      file: join(dir, 'g.json'),
+      level: ['TIMESTAMPS'],
+      rate: 1,
+      count: 5,
+      logFrequency: 0,
+    });
+    tracer.update('a', { trace_count: '2' });
+    assert.equal(tracer.settings('a').trace_count, '2');
+    tracer.sample('m');
+    tracer.update('a', { trace_count: null });
+    assert.equal(tracer.settings('a').trace_count, '4', "the global setting's count left");
+    tracer.sample('a');
+    assert.equal(tracer.settings().trace_count, '3', 'one counter for both');
+    tracer.update(undefined, { trace_rate: '9' });
+    tracer.update(undefined, { trace_rate: null });
+    assert.equal(tracer.settings().trace_rate, '1', 'back to the rate given at start');
+  });
+
   test('bad settings are 400s naming the setting', () => {
     const tracer = new Tracer({
       file: join(dir, 'x.json'),
@@ -114,7 +169,6 @@ describe('Tracer', () => {
       logFrequency: 0,
     });
     const cases: [string | undefined, unknown, RegExp][] = [
-      [undefined, { trace_file: '/etc/passwd' }, /'trace_file' cannot be changed through the network/],
       [undefined, { trace_sample: '1' }, /unknown trace setting 'trace_sample'/],
       [undefined, { trace_rate: '0' }, /'trace_rate' must be an integer from 1 to 4294967295, got "0"/],
       [undefined, { trace_rate: 'ten' }, /'trace_rate' must be an integer/],
@@ -123,7 +177,7 @@ describe('Tracer', () => {
       [undefined, { trace_level: ['OFF', 'TENSORS'] }, /OFF cannot be given with other levels/],
       [undefined, { trace_level: ['VERBOSE'] }, /unknown level "VERBOSE"/],
       [undefined, { trace_level: [] }, /'trace_level' must be a list of levels/],
-      [undefined, { trace_rate: null }, /'trace_rate' cannot be cleared globally/],
+      [undefined, { trace_level: ['TIMESTAMPS'], trace_count: '0' }, /'trace_count' 0 traces nothing/],
       [undefined, { trace_mode: 'opentelemetry' }, /'trace_mode' must be "triton"/],
       [undefined, [], /trace settings must be a JSON object/],
     ];
@@ -134,6 +188,12 @@ describe('Tracer', () => {
         JSON.stringify(patch),
       );
     }
+    assert.throws(
+      () => tracer.update(undefined, { trace_file: '/etc/passwd' }),
+      (e: any) =>
+        e.code === 'SLIPWAY_ERR_NOT_IMPLEMENTED' &&
+        /'trace_file' cannot be changed through the network/.test(e.message),
+    );
     assert.equal(tracer.settings().trace_rate, '1000', 'nothing changed');
     const noFile = new Tracer({ file: '', level: [], rate: 1, count: -1, logFrequency: 0 });
     assert.throws(
@@ -175,7 +235,8 @@ describe('the trace extension on a live server', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-trace-server-'));
     file = join(dir, 'trace.json');
-    app = await startTestApp({ grpcPort: 0, traceFile: file });
+    // The prediction log off: traced tensors must not rely on it keeping the inputs readable.
+    app = await startTestApp({ grpcPort: 0, traceFile: file, predictionLog: false });
     base = app.http.url;
   });
   after(async () => {
@@ -219,6 +280,7 @@ describe('the trace extension on a live server', () => {
     }
     const after = Number(process.hrtime.bigint());
     await postJson(`${base}/v2/trace/setting`, { trace_level: ['OFF'] });
+    await waitFor(`${file}.1`);
     const entries = [...(await readTrace(`${file}.0`)), ...(await readTrace(`${file}.1`))];
     const heads = entries.filter((e) => e.model_name);
     assert.deepEqual(
@@ -286,9 +348,42 @@ describe('the trace extension on a live server', () => {
     assert.deepEqual([cleared.body.trace_level, cleared.body.trace_count], [['OFF'], '-1']);
   });
 
+  test('a request that times out while it runs: its trace has the times it reached', async () => {
+    const set = await postJson(`${base}/v2/models/slow/trace/setting`, {
+      trace_level: ['TIMESTAMPS'],
+      trace_rate: '1',
+      trace_count: '1',
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const files = async () => (await readdir(dir)).sort();
+    const had = await files();
+    // One row costs ~60 ms; the server's own deadline is 20 ms.
+    const r = await postJson(`${base}/v2/models/slow/infer`, {
+      ...slowRequest(1),
+      parameters: { timeout: 20_000 },
+    });
+    assert.equal(r.status, 504, JSON.stringify(r.body));
+    const added = (await waitForNewFile(files, had.length))!.filter((n) => !had.includes(n));
+    assert.equal(added.length, 1);
+    const entries = await readTrace(join(dir, added[0]!));
+    const stamps = entries.find((e) => e.timestamps)!.timestamps.map((s: Entry) => s.name);
+    assert.deepEqual(stamps, [
+      'REQUEST_START',
+      'QUEUE_START',
+      'COMPUTE_START',
+      'COMPUTE_INPUT_END',
+      'REQUEST_END',
+    ]);
+    await postJson(`${base}/v2/models/slow/trace/setting`, {
+      trace_level: null,
+      trace_rate: null,
+      trace_count: null,
+    });
+  });
+
   test('bad requests: 400 naming the setting, 404 for an unknown model', async () => {
     const file = await postJson(`${base}/v2/trace/setting`, { trace_file: '/tmp/elsewhere.json' });
-    assert.equal(file.status, 400);
+    assert.equal(file.status, 501, 'as Triton: UNSUPPORTED');
     assert.match(file.body.error, /'trace_file' cannot be changed through the network/);
     const rate = await postJson(`${base}/v2/trace/setting`, { trace_rate: '-3' });
     assert.equal(rate.status, 400);
@@ -331,6 +426,18 @@ describe('the trace extension on a live server', () => {
     }
   });
 });
+
+async function waitFor(path: string): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (performance.now() < deadline) {
+    try {
+      JSON.parse(await readFile(path, 'utf8'));
+      return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`${path} was not written`);
+}
 
 async function waitForNewFile(list: () => Promise<string[]>, count: number): Promise<string[] | undefined> {
   const deadline = performance.now() + 5000;

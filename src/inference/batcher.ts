@@ -85,6 +85,7 @@ export class DynamicBatcher {
     }
     return new Promise<JobResult>((resolve, reject) => {
       const entry: Entry = { job, enqueuedAt: performance.now(), resolve, reject, settled: false };
+      if (job.trace) job.trace.queueStart = entry.enqueuedAt;
       // Node's timers hold at most 2^31 - 1 ms (24.8 days) and fire at once beyond it; a longer
       // timeout is as good as none.
       if (job.timeoutMs !== undefined && job.timeoutMs > 0 && job.timeoutMs <= MAX_TIMER_MS) {
@@ -237,6 +238,13 @@ export class DynamicBatcher {
     const inputs = entries.length === 1 ? entries[0]!.job.inputs : stack(entries.map((e) => e.job.inputs));
     const total = entries.reduce((n, e) => n + e.job.batchSize, 0);
     const t1 = performance.now();
+    for (let i = 0; i < entries.length; i++) {
+      const trace = entries[i]!.job.trace;
+      if (trace) {
+        trace.computeStart = t0;
+        trace.computeInputEnd = t1;
+      }
+    }
     let outputs: Tensor[];
     let inferMs: number;
     try {
@@ -289,9 +297,6 @@ export class DynamicBatcher {
       this.stats.request(true, (t3 - e.enqueuedAt) * 1e6, queueMs * 1e6);
       const trace = e.job.trace;
       if (trace) {
-        trace.queueStart = e.enqueuedAt;
-        trace.computeStart = t0;
-        trace.computeInputEnd = t1;
         trace.computeOutputStart = t2;
         trace.computeEnd = t3;
       }

@@ -292,7 +292,11 @@ export class RepositoryDataPlane implements DataPlane {
         job.timeoutMs = timeout;
       }
       if (options.cancel) job.cancel = options.cancel;
-      if (trace) job.trace = trace.times;
+      if (trace) {
+        job.trace = trace.times;
+        // Traced tensors are read after the run: a worker thread gets a copy, not these buffers.
+        if (trace.tensors) job.keepInputs = true;
+      }
       // The log reads the inputs once answered: a lone request run on a worker thread sends it a
       // copy rather than its own buffers (stacked requests and main-thread runs need none).
       const logged =

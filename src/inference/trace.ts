@@ -6,7 +6,7 @@
  * time through `GET`/`POST /v2[/models/{m}]/trace/setting` and gRPC `TraceSetting`. The trace file
  * itself is chosen when the server starts, never through the network.
  */
-import { writeFile } from 'node:fs/promises';
+import { type FileHandle, open, writeFile } from 'node:fs/promises';
 import { describeValue, SlipwayError } from '../errors/index.js';
 import { halfToFloat } from './classification.js';
 import type { Tensor } from './types.js';
@@ -54,30 +54,43 @@ export interface TraceTimes {
 /** One sampled request. */
 export interface Trace {
   readonly id: number;
-  readonly scope: Scope;
+  readonly setting: Setting;
   readonly start: number;
   readonly times: TraceTimes;
+  /** Its tensors are traced: the caller keeps the inputs readable after the run. */
+  readonly tensors: boolean;
 }
 
-interface Scope {
-  state: TraceScopeState;
-  /** Requests seen since the rate was last set, for sampling one in `rate`. */
+/**
+ * The settings in force for the server or one model. An update replaces the object, as Triton
+ * does, so counting starts afresh and traces already sampled finish under what sampled them.
+ */
+interface Setting {
+  readonly values: Required<TraceScopeState>;
+  /** What this scope sets itself (a model's others follow the global setting). */
+  readonly specified: TraceScopeState;
+  /** Requests seen, for sampling one in `rate`. */
   seen: number;
   /** Traces still to take (-1: no limit). */
   remaining: number;
-  /** Finished traces not written yet, as the entries of the file. */
+  /** Sampled and not finished yet. */
+  inFlight: number;
+  /** Finished traces not written yet, as the entries of the file, and how many traces. */
   entries: object[];
   traces: number;
+  retired: boolean;
 }
 
 const MAX_U32 = 0xffffffff;
 const MAX_I32 = 0x7fffffff;
+/** Traces held in memory at most before they are written, whatever `log_frequency` says. */
+export const MAX_HELD_TRACES = 10_000;
 const NAMES = ['trace_level', 'trace_rate', 'trace_count', 'log_frequency', 'trace_file', 'trace_mode'];
 
 const bad = (message: string) => new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', message);
 
 /**
- * Samples requests and writes their traces. `active` is false while no scope traces anything,
+ * Samples requests and writes their traces. `active` is false while no setting traces anything,
  * which is all a request pays then.
  *
  * @example
@@ -86,41 +99,44 @@ const bad = (message: string) => new SlipwayError('SLIPWAY_ERR_BAD_REQUEST', mes
  */
 export class Tracer {
   active = false;
-  private readonly global: Scope;
-  private readonly models = new Map<string, Scope>();
+  /** The settings given at start: what a cleared global setting goes back to. */
+  private readonly initial: Required<TraceScopeState>;
+  private global: Setting;
+  private readonly models = new Map<string, Setting>();
   private nextId = 1;
   private nextFileIndex = 0;
   private writing: Promise<void> = Promise.resolve();
+  /** The trace file itself, a JSON array appended to until close (log_frequency 0). */
+  private main?: { handle: Promise<FileHandle | undefined>; first: boolean };
   /** Nanoseconds of the monotonic clock at `performance.now()` 0. */
   private readonly originNs: number;
 
   constructor(private readonly options: TracerOptions) {
     this.originNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
-    const level = options.level;
-    if (level.length > 0 && options.file === '') {
+    if (options.level.length > 0 && options.file === '') {
       throw new SlipwayError(
         'SLIPWAY_ERR_CONFIG',
         'traceLevel needs traceFile: the file traces are written to',
       );
     }
-    this.global = newScope({
-      level,
+    this.initial = {
+      level: [...options.level],
       rate: options.rate,
       count: options.count,
       logFrequency: options.logFrequency,
-    });
+    };
+    this.global = newSetting(this.initial, { ...this.initial }, options.count);
     this.refresh();
   }
 
   /** The settings in effect for a model (its own over the global ones), or the global ones. */
   settings(model?: string): TraceSettingValues {
-    const s = this.effective(model === undefined ? undefined : this.models.get(model));
-    const scope = model === undefined ? this.global : (this.models.get(model) ?? this.global);
+    const s = (model === undefined ? undefined : this.models.get(model)) ?? this.global;
     return {
-      trace_level: s.level.length === 0 ? ['OFF'] : [...s.level],
-      trace_rate: String(s.rate),
-      trace_count: String(scope.remaining),
-      log_frequency: String(s.logFrequency),
+      trace_level: s.values.level.length === 0 ? ['OFF'] : [...s.values.level],
+      trace_rate: String(s.values.rate),
+      trace_count: String(s.remaining),
+      log_frequency: String(s.values.logFrequency),
       trace_file: this.options.file,
       trace_mode: 'triton',
     };
@@ -128,20 +144,22 @@ export class Tracer {
 
   /**
    * Applies a change as Triton's clients send it (`{"trace_rate": "10"}`, `{"trace_level":
-   * ["TIMESTAMPS"]}`; null clears a model's own setting) and returns the scope's resulting state,
-   * which `replace` repeats elsewhere. Throws a 400 naming the setting.
+   * ["TIMESTAMPS"]}`; null gives a model's setting back to the global one, and a global setting
+   * back to its value at start) and returns what the scope now sets itself, which `replace`
+   * repeats elsewhere. Throws a 400 naming the setting.
    */
   update(model: string | undefined, patch: unknown): TraceScopeState {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
       throw bad('trace settings must be a JSON object of setting: value');
     }
-    const current = model === undefined ? this.global.state : (this.models.get(model)?.state ?? {});
-    const next: TraceScopeState = { ...current };
+    const current = model === undefined ? this.global : this.models.get(model);
+    const next: TraceScopeState = { ...(current?.specified ?? {}) };
     for (const [name, value] of Object.entries(patch)) {
       if (!NAMES.includes(name))
         throw bad(`unknown trace setting '${name}'; the settings are ${NAMES.join(', ')}`);
       if (name === 'trace_file') {
-        throw bad(
+        throw new SlipwayError(
+          'SLIPWAY_ERR_NOT_IMPLEMENTED',
           "'trace_file' cannot be changed through the network: start the server with --trace-file (SLIPWAY_TRACE_FILE)",
         );
       }
@@ -150,60 +168,49 @@ export class Tracer {
           throw bad(`'trace_mode' must be "triton", got ${describeValue(value)}`);
         continue;
       }
-      if (value === null) {
-        if (model === undefined) throw bad(`'${name}' cannot be cleared globally; give a value`);
-        delete next[KEY[name]!];
-        continue;
-      }
-      if (name === 'trace_level') next.level = parseLevel(value);
+      if (value === null) delete next[KEY[name]!];
+      else if (name === 'trace_level') next.level = parseLevel(value);
       else if (name === 'trace_rate') next.rate = parseInteger(name, value, 1, MAX_U32);
       else if (name === 'trace_count') next.count = parseInteger(name, value, -1, MAX_I32);
       else next.logFrequency = parseInteger(name, value, 0, MAX_U32);
     }
-    const level = next.level ?? this.global.state.level!;
-    if (level.length > 0 && this.options.file === '') {
-      throw bad('tracing needs a trace file: start the server with --trace-file (SLIPWAY_TRACE_FILE)');
+    if (model === undefined) Object.assign(next, { ...this.initial, ...next });
+    const values = { ...(model === undefined ? this.initial : this.global.values), ...next };
+    if (values.level.length > 0) {
+      if (this.options.file === '')
+        throw bad('tracing needs a trace file: start the server with --trace-file (SLIPWAY_TRACE_FILE)');
+      if (next.count === 0)
+        throw bad("'trace_count' 0 traces nothing: give -1 or more than 0, or trace_level OFF");
     }
     this.replace(model, next);
     return next;
   }
 
-  /** Sets a scope's state as `update` returned it (on this process, or on another one). */
-  replace(model: string | undefined, state: TraceScopeState): void {
+  /** Installs a scope's settings as `update` returned them (on this process, or on another one). */
+  replace(model: string | undefined, specified: TraceScopeState): void {
     if (model === undefined) {
-      const countChanged = state.count !== this.global.state.count;
-      this.global.state = { ...this.global.state, ...state };
-      if (countChanged) this.global.remaining = this.global.state.count!;
-      this.global.seen = 0;
-      for (const scope of this.models.values())
-        if (scope.state.count === undefined && countChanged) scope.remaining = this.global.state.count!;
-    } else {
-      let scope = this.models.get(model);
-      if (!scope) {
-        scope = newScope(state);
-        this.models.set(model, scope);
-      } else {
-        scope.state = { ...state };
-        scope.seen = 0;
+      const values = { ...this.initial, ...specified } as Required<TraceScopeState>;
+      this.retire(this.global);
+      this.global = newSetting(values, values, values.count);
+      // Models that follow some global settings are set up again under the new ones.
+      for (const [name, s] of this.models) {
+        if (!isComplete(s.specified)) this.install(name, s.specified);
       }
-      scope.remaining = state.count ?? this.global.state.count!;
+    } else {
+      this.install(model, specified);
     }
     this.refresh();
   }
 
   /** Starts a trace for one request of `model`, or returns undefined when it is not sampled. */
   sample(model: string, start = performance.now()): Trace | undefined {
-    const own = this.models.get(model);
-    const scope = own ?? this.global;
-    const s = this.effective(own);
-    if (s.level.length === 0 || scope.remaining === 0) return undefined;
-    scope.seen++;
-    if (scope.seen % s.rate !== 0) return undefined;
-    if (scope.remaining > 0) {
-      scope.remaining--;
-      if (scope.remaining === 0) this.refresh();
-    }
-    return { id: this.nextId++, scope, start, times: {} };
+    const s = this.models.get(model) ?? this.global;
+    if (s.values.level.length === 0 || s.remaining === 0) return undefined;
+    s.seen++;
+    if (s.seen % s.values.rate !== 0) return undefined;
+    if (s.remaining > 0 && --s.remaining === 0) this.refresh();
+    s.inFlight++;
+    return { id: this.nextId++, setting: s, start, times: {}, tensors: s.values.level.includes('TENSORS') };
   }
 
   /** Records a finished (or failed) request's trace, writing a file when one is due. */
@@ -217,16 +224,16 @@ export class Tracer {
       outputs?: readonly Tensor[];
     },
   ): void {
-    const scope = trace.scope;
-    const s = this.effective(scope === this.global ? undefined : scope);
+    const s = trace.setting;
+    s.inFlight--;
     const head: Record<string, unknown> = {
       id: trace.id,
       model_name: request.model,
       model_version: Number(request.version),
     };
     if (request.requestId !== undefined) head.request_id = request.requestId;
-    scope.entries.push(head);
-    if (s.level.includes('TIMESTAMPS')) {
+    s.entries.push(head);
+    if (s.values.level.includes('TIMESTAMPS')) {
       const t = trace.times;
       const stamps: { name: string; ns: number }[] = [{ name: 'REQUEST_START', ns: this.ns(trace.start) }];
       const add = (name: string, at: number | undefined) => {
@@ -238,62 +245,100 @@ export class Tracer {
       add('COMPUTE_OUTPUT_START', t.computeOutputStart);
       add('COMPUTE_END', t.computeEnd);
       add('REQUEST_END', performance.now());
-      scope.entries.push({ id: trace.id, timestamps: stamps });
+      s.entries.push({ id: trace.id, timestamps: stamps });
     }
-    if (s.level.includes('TENSORS')) {
-      for (const x of request.inputs ?? [])
-        scope.entries.push(tensorEntry(trace.id, 'TENSOR_QUEUE_INPUT', x));
+    if (trace.tensors) {
+      for (const x of request.inputs ?? []) s.entries.push(tensorEntry(trace.id, 'TENSOR_QUEUE_INPUT', x));
       for (const x of request.outputs ?? [])
-        scope.entries.push(tensorEntry(trace.id, 'TENSOR_BACKEND_OUTPUT', x));
+        s.entries.push(tensorEntry(trace.id, 'TENSOR_BACKEND_OUTPUT', x));
     }
-    scope.traces++;
-    if ((s.logFrequency > 0 && scope.traces >= s.logFrequency) || scope.remaining === 0) {
-      this.writeIndexed(scope);
-    }
+    s.traces++;
+    const frequency = s.values.logFrequency;
+    if (s.retired) this.flush(s);
+    else if ((frequency > 0 && s.traces >= frequency) || (s.remaining === 0 && s.inFlight === 0)) {
+      // The last trace of a count goes out at once, with the others held, as Triton writes it.
+      this.writeIndexed(s);
+    } else if (s.traces >= MAX_HELD_TRACES) this.flush(s);
   }
 
-  /** Writes what is still held: to the trace file itself where traces go out at shutdown. */
+  /** Writes what is still held, and ends the trace file. */
   async close(): Promise<void> {
-    const pending: object[] = [];
-    for (const scope of [this.global, ...this.models.values()]) {
-      if (scope.entries.length === 0) continue;
-      const s = this.effective(scope === this.global ? undefined : scope);
-      if (s.logFrequency > 0) this.writeIndexed(scope);
-      else pending.push(...scope.entries.splice(0));
-      scope.traces = 0;
+    for (const s of [this.global, ...this.models.values()]) this.flush(s);
+    const main = this.main;
+    if (main) {
+      this.main = undefined;
+      this.writing = this.writing.then(async () => {
+        const handle = await main.handle;
+        if (!handle) return;
+        await handle.write(']').catch((err: Error) => this.options.onWriteError?.(err, this.options.file));
+        await handle.close().catch(() => undefined);
+      });
     }
-    if (pending.length > 0) this.write(this.options.file, pending);
     await this.writing;
   }
 
-  private writeIndexed(scope: Scope): void {
-    if (scope.entries.length === 0) return;
-    const entries = scope.entries.splice(0);
-    scope.traces = 0;
-    this.write(`${this.options.file}.${this.nextFileIndex++}`, entries);
+  private install(model: string, specified: TraceScopeState): void {
+    const old = this.models.get(model);
+    if (old) this.retire(old);
+    if (Object.keys(specified).length === 0) {
+      // Nothing of its own: the model follows the global setting, counter and all.
+      this.models.delete(model);
+      return;
+    }
+    const values = { ...this.global.values, ...specified };
+    this.models.set(model, newSetting(values, { ...specified }, specified.count ?? this.global.remaining));
   }
 
-  private write(path: string, entries: object[]): void {
-    this.writing = this.writing.then(() =>
-      writeFile(path, JSON.stringify(entries)).catch((err: Error) => this.options.onWriteError?.(err, path)),
-    );
+  /** A replaced setting writes what it holds; traces it sampled still finish under it. */
+  private retire(s: Setting): void {
+    s.retired = true;
+    this.flush(s);
   }
 
-  private effective(scope: Scope | undefined): Required<TraceScopeState> {
-    const g = this.global.state as Required<TraceScopeState>;
-    if (scope === undefined || scope === this.global) return g;
-    const o = scope.state;
-    return {
-      level: o.level ?? g.level,
-      rate: o.rate ?? g.rate,
-      count: o.count ?? g.count,
-      logFrequency: o.logFrequency ?? g.logFrequency,
-    };
+  /** Writes held traces where this setting sends them: the indexed files, or the trace file. */
+  private flush(s: Setting): void {
+    if (s.entries.length === 0) return;
+    if (s.values.logFrequency > 0) this.writeIndexed(s);
+    else this.appendMain(s);
+  }
+
+  private writeIndexed(s: Setting): void {
+    if (s.entries.length === 0) return;
+    const entries = s.entries.splice(0);
+    s.traces = 0;
+    const path = `${this.options.file}.${this.nextFileIndex++}`;
+    this.chain(path, async () => {
+      await writeFile(path, JSON.stringify(entries));
+    });
+  }
+
+  private appendMain(s: Setting): void {
+    const entries = s.entries.splice(0);
+    s.traces = 0;
+    const file = this.options.file;
+    this.main ??= { handle: open(file, 'w').catch((err: Error) => this.failed(err, file)), first: true };
+    const main = this.main;
+    this.chain(file, async () => {
+      const handle = await main.handle;
+      if (!handle) return;
+      const text = JSON.stringify(entries).slice(1, -1);
+      await handle.write(`${main.first ? '[' : ','}${text}`);
+      main.first = false;
+    });
+  }
+
+  /** Runs one write after the others; a failed one is reported and the next ones still run. */
+  private chain(path: string, write: () => Promise<void>): void {
+    this.writing = this.writing.then(() => write().catch((err: Error) => this.failed(err, path)));
+  }
+
+  private failed(err: Error, path: string): undefined {
+    this.options.onWriteError?.(err, path);
+    return undefined;
   }
 
   private refresh(): void {
-    const on = (scope: Scope) =>
-      this.effective(scope === this.global ? undefined : scope).level.length > 0 && scope.remaining !== 0;
+    const on = (s: Setting) => s.values.level.length > 0 && s.remaining !== 0;
     this.active = on(this.global) || [...this.models.values()].some(on);
   }
 
@@ -302,16 +347,35 @@ export class Tracer {
   }
 }
 
+function newSetting(
+  values: Required<TraceScopeState>,
+  specified: TraceScopeState,
+  remaining: number,
+): Setting {
+  return {
+    values: { ...values, level: [...values.level] },
+    specified,
+    seen: 0,
+    remaining,
+    inFlight: 0,
+    entries: [],
+    traces: 0,
+    retired: false,
+  };
+}
+
+function isComplete(s: TraceScopeState): boolean {
+  return (
+    s.level !== undefined && s.rate !== undefined && s.count !== undefined && s.logFrequency !== undefined
+  );
+}
+
 const KEY: Record<string, keyof TraceScopeState> = {
   trace_level: 'level',
   trace_rate: 'rate',
   trace_count: 'count',
   log_frequency: 'logFrequency',
 };
-
-function newScope(state: TraceScopeState): Scope {
-  return { state: { ...state }, seen: 0, remaining: state.count ?? -1, entries: [], traces: 0 };
-}
 
 /** `["TIMESTAMPS", "TENSORS"]`, or `["OFF"]` alone. */
 export function parseLevel(value: unknown, name = 'trace_level'): TraceLevel[] {
