@@ -1,5 +1,6 @@
 import { SlipwayError } from '../errors/index.js';
 import { statTests } from '../monitoring/drift/stattests/index.js';
+import { parseWarmup, type WarmupSample } from './model-warmup.js';
 
 /**
  * A model's `config.json` (beside its version folders), in Triton's snake_case spelling.
@@ -35,6 +36,13 @@ export interface ModelConfigFile {
   label_names?: string[];
   /** With a schema beside the model: `reject` a request with invalid rows (400), or `quarantine` them. */
   data_validation?: 'reject' | 'quarantine';
+  /** Triton's warmup: requests run on each version before it serves (`model-warmup.ts`). */
+  model_warmup?: {
+    name: string;
+    batch_size?: number;
+    count?: number;
+    inputs: Record<string, { data_type: string; dims: number[]; zero_data?: boolean; random_data?: boolean }>;
+  }[];
   /**
    * The prediction log: the share of requests recorded, the segment keys to record with them, and
    * how live drift tests this model's columns (Evidently's test names and thresholds).
@@ -75,6 +83,8 @@ export interface ModelConfig {
   execution: 'auto' | 'worker' | 'main';
   mainThreadBudgetUs: number;
   versionPolicy: VersionPolicy;
+  /** Requests each version runs before it is READY. */
+  warmup: WarmupSample[];
   /** Timeout applied when the request names none; 0 means none. */
   defaultTimeoutMs: number;
   featureNames?: string[];
@@ -116,6 +126,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
   execution: 'auto',
   mainThreadBudgetUs: 500,
   versionPolicy: { kind: 'latest', numVersions: 1 },
+  warmup: [],
   defaultTimeoutMs: 0,
   dataValidation: 'reject',
   sampleRate: 1,
@@ -166,6 +177,7 @@ export function resolveModelConfig(
     'label_names',
     'data_validation',
     'monitoring',
+    'model_warmup',
     'name',
     'platform',
     'backend',
@@ -229,6 +241,8 @@ export function resolveModelConfig(
     );
   }
   if (c.version_policy !== undefined) out.versionPolicy = versionPolicy(model, c.version_policy);
+  if (c.model_warmup !== undefined)
+    out.warmup = parseWarmup(c.model_warmup, (field, expected) => fail(model, field, expected));
   if (c.default_timeout_ms !== undefined) {
     out.defaultTimeoutMs = int(model, 'default_timeout_ms', c.default_timeout_ms, 0, 3_600_000);
   }
@@ -403,6 +417,24 @@ export function describeConfig(
       intra_op_thread_count: { string_value: String(config.intraOpThreads) },
       inter_op_thread_count: { string_value: String(config.interOpThreads) },
     },
+    model_warmup:
+      config.warmup.length > 0
+        ? config.warmup.map((s) => ({
+            name: s.name,
+            batch_size: s.batchSize,
+            count: s.count,
+            inputs: Object.fromEntries(
+              s.inputs.map((i) => [
+                i.name,
+                {
+                  data_type: `TYPE_${tritonType(i.datatype)}`,
+                  dims: i.dims,
+                  ...(i.fill === 'zero' ? { zero_data: true } : { random_data: true }),
+                },
+              ]),
+            ),
+          }))
+        : undefined,
   };
 }
 

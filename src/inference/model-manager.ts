@@ -8,6 +8,7 @@ import type { ModelConfig } from './model-config.js';
 import { checkModelFile, type ModelOnDisk, type ModelSource, readModel } from './model-repository.js';
 import type { ModelRuntime } from './model-runtime.js';
 import { removeUploadedModel, type UploadedModel } from './model-upload.js';
+import { warmUp } from './model-warmup.js';
 import { StatsRecorder } from './stats.js';
 import type { ModelState, RepositoryEntry } from './types.js';
 
@@ -314,6 +315,7 @@ export class ModelManager {
           if (policy) v.policy = this.policyOf(policy);
           await checkModelFile(path);
           v.runtime = await this.options.createRuntime(path, disk.config);
+          if (disk.config.warmup.length > 0) await warmUp(v.runtime, disk.config);
           const onBatch = this.options.onBatch;
           v.batcher = new DynamicBatcher(
             v.runtime,
@@ -325,6 +327,9 @@ export class ModelManager {
         } catch (err) {
           v.state = 'UNAVAILABLE';
           v.reason = told((err as Error).message);
+          // A runtime that loaded and then failed its warmup is freed.
+          await v.runtime?.unload().catch(() => undefined);
+          v.runtime = undefined;
         }
         return v;
       }),

@@ -580,6 +580,24 @@ export function encodeModelConfig(config: Json) {
     };
   }
   if (config.parameters) out.parameters = config.parameters;
+  const warmup = config.model_warmup as Json[] | undefined;
+  if (warmup) {
+    out.model_warmup = warmup.map((s) => ({
+      name: s.name,
+      batch_size: s.batch_size,
+      count: s.count,
+      inputs: Object.fromEntries(
+        Object.entries(s.inputs as Record<string, Json>).map(([name, i]) => [
+          name,
+          {
+            data_type: enumValue(DATA_TYPE_ENUM, i.data_type, `data_type of warmup input '${name}'`),
+            dims: i.dims,
+            ...(i.zero_data ? { zero_data: true } : { random_data: true }),
+          },
+        ]),
+      ),
+    }));
+  }
   if (config.default_model_filename) out.default_model_filename = config.default_model_filename;
   return { config: out };
 }
