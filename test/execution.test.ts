@@ -106,3 +106,21 @@ test('a main-thread run answers in the turn of the event loop that dispatched it
   assert.deepEqual(order, ['answer', 'immediate after it']);
   assert.ok(pool('on_main').placements.main >= 2);
 });
+
+test('a run whose input buffers were handed to a thread before is refused, not left unanswered', async () => {
+  const rt = pool('on_worker');
+  const inputs = () => [
+    { name: 'INPUT0', datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.of(1, 2, 3, 4) },
+    { name: 'INPUT1', datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.of(1, 1, 1, 1) },
+  ];
+  const sent = inputs();
+  await rt.run(sent, ['OUTPUT0']);
+  assert.equal((sent[0]!.data as Float32Array).length, 0, 'the buffers went to the worker');
+  await assert.rejects(rt.run(sent, ['OUTPUT0']), {
+    code: 'SLIPWAY_ERR_INTERNAL',
+    message: /could not be sent to ONNX Runtime's thread/,
+  });
+  // Nothing is left counted as running: the next run goes through.
+  const again = await rt.run(inputs(), ['OUTPUT0']);
+  assert.deepEqual(Array.from(again.outputs[0]!.data as Float32Array), [3, 4, 5, 6], 'version 2: a + b + 1');
+});

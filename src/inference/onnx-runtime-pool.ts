@@ -60,7 +60,19 @@ class OnnxWorker {
     this.busy++;
     return new Promise<RunResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ kind: 'run', id, feeds, outputs }, transfer);
+      try {
+        this.worker.postMessage({ kind: 'run', id, feeds, outputs }, transfer);
+      } catch (err) {
+        // Inputs that cannot be sent (a buffer already handed to another thread): nothing runs.
+        this.pending.delete(id);
+        this.busy--;
+        reject(
+          new SlipwayError(
+            'SLIPWAY_ERR_INTERNAL',
+            `the inputs could not be sent to ONNX Runtime's thread: ${(err as Error).message}`,
+          ),
+        );
+      }
     });
   }
 

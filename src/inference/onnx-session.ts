@@ -130,7 +130,9 @@ export function transferables(feeds: WorkerFeed[], keep = false): ArrayBuffer[] 
   const transfer: ArrayBuffer[] = [];
   for (const f of feeds) {
     let d = f.data;
-    if (Array.isArray(d)) continue;
+    // An empty buffer needs no transfer, and a detached one (handed over before) must not be
+    // listed: postMessage then drops the whole message, and the run would never be answered.
+    if (Array.isArray(d) || d.buffer.byteLength === 0) continue;
     if (keep || d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength) {
       d = d.slice();
       f.data = d;
