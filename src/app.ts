@@ -19,7 +19,13 @@ import { ClusterDataPlane, type Peers, type RepositoryOp } from './cluster/index
 import type { Settings } from './config/index.js';
 import { Datasets, datasetMigrations, Quarantine, quarantineMigrations, TableProfile } from './data/index.js';
 import { SlipwayError } from './errors/index.js';
-import { type DataPlane, FolderModelSource, RepositoryDataPlane, Tracer } from './inference/index.js';
+import {
+  type DataPlane,
+  FolderModelSource,
+  RepositoryDataPlane,
+  ResponseCache,
+  Tracer,
+} from './inference/index.js';
 import { ServingMetrics } from './metrics/index.js';
 import { alertMigrations } from './monitoring/alert-migrations.js';
 import { AlertEngine, MonitoringMetrics } from './monitoring/alerts/index.js';
@@ -257,6 +263,9 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     quarantine,
     ...(predictions ? { predictions } : {}),
     allowClientShm: settings.allowClientShm,
+    ...(settings.responseCacheBytes > 0
+      ? { responseCache: new ResponseCache(settings.responseCacheBytes) }
+      : {}),
     tracer: new Tracer({
       // Serving processes sharing the ports write files of their own: `<file>.w<process>`.
       file:

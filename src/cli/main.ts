@@ -29,6 +29,7 @@ interface ServeFlags extends StoreFlags {
   traceRate?: string;
   traceCount?: string;
   traceLogFrequency?: string;
+  responseCacheBytes?: string;
 }
 
 export function serveSettings(flags: ServeFlags) {
@@ -52,6 +53,7 @@ export function serveSettings(flags: ServeFlags) {
       traceRate: flags.traceRate,
       traceCount: flags.traceCount,
       traceLogFrequency: flags.traceLogFrequency,
+      responseCacheBytes: flags.responseCacheBytes,
     },
   });
 }
@@ -119,6 +121,10 @@ export async function main(argv: string[]): Promise<void> {
     .option(
       '--trace-log-frequency <n>',
       'write every n traces to <file>.<i>; 0 writes all to <file> at shutdown (SLIPWAY_TRACE_LOG_FREQUENCY; default 0)',
+    )
+    .option(
+      '--response-cache-bytes <n>',
+      'size of the response cache for models with response_cache.enable (SLIPWAY_RESPONSE_CACHE_BYTES; default 0: off)',
     )
     .action((flags: ServeFlags) => serve(serveSettings(flags)));
 

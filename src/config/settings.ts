@@ -87,6 +87,11 @@ export interface Settings {
   traceCount: number;
   /** Traces per file (`<file>.0`, `<file>.1`, …); 0 writes them all to the file at shutdown. */
   traceLogFrequency: number;
+  /**
+   * Bytes of model outputs Triton's response cache may hold (per serving process); 0 turns it
+   * off. Models opt in with `response_cache.enable` in config.json.
+   */
+  responseCacheBytes: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -124,6 +129,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   traceRate: 1000,
   traceCount: -1,
   traceLogFrequency: 0,
+  responseCacheBytes: 0,
 });
 
 type Raw = Partial<Record<keyof Settings, unknown>>;
@@ -164,6 +170,7 @@ export const ENV_NAMES: Record<keyof Settings, string> = {
   traceRate: 'SLIPWAY_TRACE_RATE',
   traceCount: 'SLIPWAY_TRACE_COUNT',
   traceLogFrequency: 'SLIPWAY_TRACE_LOG_FREQUENCY',
+  responseCacheBytes: 'SLIPWAY_RESPONSE_CACHE_BYTES',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -260,6 +267,7 @@ const PARSERS: { [K in keyof Settings]: (value: unknown, source: string) => Sett
   traceRate: (v, s) => integer(s, v, 1, 0xffffffff),
   traceCount: (v, s) => integer(s, v, -1, 0x7fffffff),
   traceLogFrequency: (v, s) => integer(s, v, 0, 0xffffffff),
+  responseCacheBytes: (v, s) => integer(s, v, 0, 2 ** 40),
 };
 
 function applyLayer(target: Settings, layer: Raw, source: (key: keyof Settings) => string): void {

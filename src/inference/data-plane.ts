@@ -25,6 +25,7 @@ import {
   responseToPredictions,
 } from './records.js';
 import { requestIds } from './request-id.js';
+import { ResponseCache } from './response-cache.js';
 import { type SharedMemoryRegion, SharedMemoryRegions } from './shared-memory.js';
 import type { ModelStats } from './stats.js';
 import { type Trace, Tracer, type TraceScopeState, type TraceSettingValues } from './trace.js';
@@ -80,6 +81,8 @@ export interface DataPlaneOptions {
   allowClientShm?: boolean;
   /** Triton's trace extension: which requests are traced, and where traces go. Off by default. */
   tracer?: Tracer;
+  /** Triton's response cache, for models whose config.json enables it. None by default. */
+  responseCache?: ResponseCache;
 }
 
 /** The records API's answer: one prediction per instance, null where the row was quarantined. */
@@ -302,14 +305,34 @@ export class RepositoryDataPlane implements DataPlane {
       const logged =
         logTensors && this.options.predictions && sampled(v.config.sampleRate) ? request.inputs : undefined;
       if (logged) job.keepInputs = true;
-      v.inFlight++;
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;
-      try {
-        // Quarantined rows are stored while the rest run; the answer waits for both.
-        if (screened?.stored) [result] = await Promise.all([v.batcher!.submit(job), screened.stored]);
-        else result = await v.batcher!.submit(job);
-      } finally {
-        v.inFlight--;
+      const cache = v.config.responseCache ? this.options.responseCache : undefined;
+      const lookupStart = cache ? performance.now() : 0;
+      const cacheKey = cache
+        ? ResponseCache.key(model, `${v.version}#${v.loadId}`, job.inputs, job.outputs)
+        : undefined;
+      const cached = cacheKey === undefined ? undefined : cache!.get(cacheKey);
+      if (cached) {
+        // The stored tensors are shared: each answer gets objects of its own over the same data.
+        result = { outputs: cached.map((t) => ({ ...t })), queueMs: 0, computeMs: 0, executedBatch: 0 };
+        if (screened?.stored) await screened.stored;
+        const now = performance.now();
+        v.stats.cacheHit(job.batchSize, (now - start) * 1e6, (now - lookupStart) * 1e6);
+      } else {
+        const lookupMs = performance.now() - lookupStart;
+        v.inFlight++;
+        try {
+          // Quarantined rows are stored while the rest run; the answer waits for both.
+          if (screened?.stored) [result] = await Promise.all([v.batcher!.submit(job), screened.stored]);
+          else result = await v.batcher!.submit(job);
+        } finally {
+          v.inFlight--;
+        }
+        if (cacheKey !== undefined) {
+          const insertStart = performance.now();
+          cache!.set(cacheKey, result.outputs);
+          v.stats.cacheMiss((lookupMs + performance.now() - insertStart) * 1e6);
+        }
       }
       const response: InferResponse = { modelName: model, modelVersion: v.version, outputs: result.outputs };
       if (request.id !== undefined) response.id = request.id;

@@ -59,6 +59,7 @@ export {
   responseToPredictions,
 } from './records.js';
 export { MAX_REQUEST_ID_LENGTH } from './request-id.js';
+export { ResponseCache } from './response-cache.js';
 export {
   checkSharedOutputs,
   cudaUnsupported,

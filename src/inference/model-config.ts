@@ -36,6 +36,8 @@ export interface ModelConfigFile {
   label_names?: string[];
   /** With a schema beside the model: `reject` a request with invalid rows (400), or `quarantine` them. */
   data_validation?: 'reject' | 'quarantine';
+  /** Triton's response cache: identical requests answered from the server's cache (needs its size). */
+  response_cache?: { enable?: boolean };
   /** Triton's warmup: requests run on each version before it serves (`model-warmup.ts`). */
   model_warmup?: {
     name: string;
@@ -85,6 +87,8 @@ export interface ModelConfig {
   versionPolicy: VersionPolicy;
   /** Requests each version runs before it is READY. */
   warmup: WarmupSample[];
+  /** Answers are kept in the server's response cache and identical requests served from it. */
+  responseCache: boolean;
   /** Timeout applied when the request names none; 0 means none. */
   defaultTimeoutMs: number;
   featureNames?: string[];
@@ -127,6 +131,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze({
   mainThreadBudgetUs: 500,
   versionPolicy: { kind: 'latest', numVersions: 1 },
   warmup: [],
+  responseCache: false,
   defaultTimeoutMs: 0,
   dataValidation: 'reject',
   sampleRate: 1,
@@ -178,6 +183,7 @@ export function resolveModelConfig(
     'data_validation',
     'monitoring',
     'model_warmup',
+    'response_cache',
     'name',
     'platform',
     'backend',
@@ -241,6 +247,15 @@ export function resolveModelConfig(
     );
   }
   if (c.version_policy !== undefined) out.versionPolicy = versionPolicy(model, c.version_policy);
+  if (c.response_cache !== undefined) {
+    const r = c.response_cache as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) fail(model, 'response_cache', 'an object');
+    for (const key of Object.keys(r))
+      if (key !== 'enable') fail(model, `response_cache.${key}`, 'one of: enable');
+    if (r.enable !== undefined && typeof r.enable !== 'boolean')
+      fail(model, 'response_cache.enable', 'true or false');
+    out.responseCache = r.enable === true;
+  }
   if (c.model_warmup !== undefined)
     out.warmup = parseWarmup(c.model_warmup, (field, expected) => fail(model, field, expected));
   if (c.default_timeout_ms !== undefined) {
@@ -417,6 +432,7 @@ export function describeConfig(
       intra_op_thread_count: { string_value: String(config.intraOpThreads) },
       inter_op_thread_count: { string_value: String(config.interOpThreads) },
     },
+    response_cache: config.responseCache ? { enable: true } : undefined,
     model_warmup:
       config.warmup.length > 0
         ? config.warmup.map((s) => ({

@@ -15,8 +15,15 @@ import type { ModelState, RepositoryEntry } from './types.js';
 /** Creates the runtime of one model version; ONNX Runtime worker pools in production. */
 export type RuntimeFactory = (path: string, config: ModelConfig) => Promise<ModelRuntime>;
 
+let loads = 0;
+
 /** One model version as it is served: its runtime, queue, statistics and state. */
 export class ServedVersion {
+  /**
+   * Tells this load apart from any other of the same version (a reload may bring other files
+   * under the same number): the response cache keys answers by it.
+   */
+  readonly loadId = ++loads;
   state: ModelState = 'LOADING';
   reason = '';
   /** Requests accepted and not yet answered. */

@@ -47,6 +47,8 @@ export class StatsRecorder {
   private readonly computeInput = zero();
   private readonly computeInfer = zero();
   private readonly computeOutput = zero();
+  private readonly cacheHits = zero();
+  private readonly cacheMisses = zero();
   private readonly byBatchSize = new Map<number, BatchStats>();
 
   constructor(
@@ -59,6 +61,22 @@ export class StatsRecorder {
     // Whole nanoseconds: clients read these as uint64 (perf_analyzer's HTTP backend with GetUint64).
     add(ok ? this.success : this.fail, 1, totalNs);
     if (ok) add(this.queue, 1, queueNs);
+  }
+
+  /**
+   * A request answered from the response cache: a success of `totalNs` that ran nothing, and a
+   * hit that took `lookupNs` to find.
+   */
+  cacheHit(batchSize: number, totalNs: number, lookupNs: number): void {
+    add(this.success, 1, totalNs);
+    add(this.cacheHits, 1, lookupNs);
+    this.inferenceCount += batchSize;
+    this.lastInference = Date.now();
+  }
+
+  /** A request the response cache did not have: `ns` spent looking it up and storing the answer. */
+  cacheMiss(ns: number): void {
+    add(this.cacheMisses, 1, ns);
   }
 
   /** One execution of `batchSize` elements finished, carrying `requests` requests. */
@@ -93,8 +111,8 @@ export class StatsRecorder {
         compute_input: { ...this.computeInput },
         compute_infer: { ...this.computeInfer },
         compute_output: { ...this.computeOutput },
-        cache_hit: zero(),
-        cache_miss: zero(),
+        cache_hit: { ...this.cacheHits },
+        cache_miss: { ...this.cacheMisses },
       },
       batch_stats: [...this.byBatchSize.values()]
         .sort((a, b) => a.batch_size - b.batch_size)

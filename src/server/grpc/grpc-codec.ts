@@ -580,6 +580,7 @@ export function encodeModelConfig(config: Json) {
     };
   }
   if (config.parameters) out.parameters = config.parameters;
+  if (config.response_cache) out.response_cache = config.response_cache;
   const warmup = config.model_warmup as Json[] | undefined;
   if (warmup) {
     out.model_warmup = warmup.map((s) => ({
