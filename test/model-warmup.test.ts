@@ -103,30 +103,48 @@ describe('model_warmup in config.json', () => {
     }
   });
 
-  test('each version runs its samples before it serves, in batches of batch_size', async () => {
-    const repo = await tempRepository(['add_sub']);
-    const runs: number[][][] = [];
+  test('each version runs its samples on every instance before it serves, in batches of batch_size', async () => {
+    const repo = await tempRepository(['add_sub', 'fixed_shape']);
+    const rounds: number[][][] = [];
+    const runtimes: OnnxRuntimePool[] = [];
+    let unloaded = 0;
     try {
       await writeFile(
         join(repo.dir, 'add_sub', 'config.json'),
-        JSON.stringify({ max_batch_size: 8, version_policy: { all: {} }, model_warmup: [zeros(4, 3)] }),
+        JSON.stringify({
+          max_batch_size: 8,
+          instance_count: 2,
+          version_policy: { all: {} },
+          model_warmup: [zeros(4, 3)],
+        }),
+      );
+      // A model that does not batch takes whole shapes, batch_size 1.
+      await writeFile(
+        join(repo.dir, 'fixed_shape', 'config.json'),
+        JSON.stringify({ model_warmup: [{ ...zeros(2, 1), name: 'rows' }] }),
       );
       const manager = new ModelManager({
         sources: [new FolderModelSource(repo.dir)],
         logger: pino({ level: 'silent' }),
         createRuntime: async (path, config) => {
-          const rt: ModelRuntime = await OnnxRuntimePool.create(path, config);
-          const run = rt.run.bind(rt);
-          rt.run = (inputs, outputs, options) => {
-            runs.push(inputs.map((t) => t.shape));
-            return run(inputs, outputs, options);
+          const rt = await OnnxRuntimePool.create(path, config);
+          runtimes.push(rt);
+          const warm = rt.warmUp.bind(rt);
+          rt.warmUp = (inputs, outputs) => {
+            rounds.push(inputs.map((t) => t.shape));
+            return warm(inputs, outputs);
+          };
+          const unload = rt.unload.bind(rt);
+          rt.unload = () => {
+            unloaded++;
+            return unload();
           };
           return rt;
         },
       });
       await manager.load('add_sub');
-      assert.equal(runs.length, 6, 'three runs on each of the two versions');
-      for (const shapes of runs)
+      assert.equal(rounds.length, 6, 'three rounds on each of the two versions');
+      for (const shapes of rounds)
         assert.deepEqual(shapes, [
           [4, 4],
           [4, 4],
@@ -135,6 +153,14 @@ describe('model_warmup in config.json', () => {
         assert.equal(v.state, 'READY');
         assert.equal(v.stats.snapshot().inference_count, 0, 'warmup is not counted');
       }
+      for (const rt of runtimes) {
+        assert.deepEqual(rt.placements, { main: 0, worker: 0 }, 'warmup does not count towards placement');
+      }
+      await manager.load('fixed_shape').catch(() => undefined);
+      const [fixed] = manager.versionsOf('fixed_shape');
+      assert.equal(fixed!.state, 'UNAVAILABLE');
+      assert.match(fixed!.reason, /model_warmup 'rows': batch_size must be 1: the model does not batch/);
+      assert.equal(unloaded, 1, 'the runtime that failed its warmup is freed');
       await manager.close();
     } finally {
       await repo.remove();

@@ -317,7 +317,7 @@ export class RepositoryDataPlane implements DataPlane {
         result = { outputs: cached.map((t) => ({ ...t })), queueMs: 0, computeMs: 0, executedBatch: 0 };
         if (screened?.stored) await screened.stored;
         const now = performance.now();
-        v.stats.cacheHit(job.batchSize, (now - start) * 1e6, (now - lookupStart) * 1e6);
+        v.stats.cacheHit((now - start) * 1e6, (lookupStart - start) * 1e6, (now - lookupStart) * 1e6);
       } else {
         const lookupMs = performance.now() - lookupStart;
         v.inFlight++;

@@ -37,6 +37,8 @@ export interface ModelRuntime {
   /** Whether the model accepts inputs stacked along the first dimension. */
   readonly batchable: boolean;
   run(inputs: Tensor[], outputs: string[], options?: RunOptions): Promise<RunResult>;
+  /** Runs the inputs on every instance, outside the runtime's own bookkeeping (model warmup). */
+  warmUp?(inputs: Tensor[], outputs: string[]): Promise<void>;
   /** Frees the model; runs still in progress finish first. */
   unload(): Promise<void>;
 }

@@ -90,9 +90,20 @@ export async function warmUp(runtime: ModelRuntime, config: ModelConfig): Promis
       }),
     };
     try {
+      if (!batching && sample.batchSize !== 1) {
+        throw new SlipwayError(
+          'SLIPWAY_ERR_MODEL_LOAD',
+          `batch_size must be 1: the model does not batch (its first dimension is fixed, or max_batch_size is 0); give the whole shape in dims`,
+        );
+      }
       const job = prepareJob(runtime.signature, config, runtime.batchable, request);
-      // The same inputs run `count` times: a worker thread gets a copy each time, not the buffers.
-      for (let n = 0; n < sample.count; n++) await runtime.run(job.inputs, job.outputs, KEEP_INPUTS);
+      for (let n = 0; n < sample.count; n++) {
+        // Every instance once per round; the same inputs again, so a worker gets a copy each time.
+        if (runtime.warmUp) await runtime.warmUp(job.inputs, job.outputs);
+        else await runtime.run(job.inputs, job.outputs, KEEP_INPUTS);
+        // A main-thread run finishes synchronously: let other work through between rounds.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } catch (err) {
       throw new SlipwayError(
         'SLIPWAY_ERR_MODEL_LOAD',

@@ -20,11 +20,13 @@ class OnnxWorker {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closed?: () => void;
+  private exited = false;
 
   private constructor(readonly worker: Worker) {
     worker.on('message', (msg: WorkerReply) => this.onMessage(msg));
     worker.on('error', (err) => this.failAll(err));
     worker.on('exit', () => {
+      this.exited = true;
       this.failAll(new Error('the ONNX Runtime worker exited'));
       this.closed?.();
     });
@@ -106,6 +108,8 @@ class OnnxWorker {
 
   /** Releases the session and ends the thread. */
   close(): Promise<void> {
+    // A thread that already ended (it crashed) has nothing to release, and no exit event to come.
+    if (this.exited) return Promise.resolve();
     return new Promise((resolve) => {
       this.closed = resolve;
       this.worker.postMessage({ kind: 'close' });
@@ -324,6 +328,22 @@ export class OnnxRuntimePool implements ModelRuntime {
       if (this.workers[i]!.busy < best.busy) best = this.workers[i]!;
     }
     return best.run(feeds, outputs, keepInputs);
+  }
+
+  /**
+   * Runs the inputs once on every instance (each worker thread and the main-thread session), so
+   * none meets its first run with a request; the timings do not count towards placement.
+   */
+  async warmUp(inputs: Tensor[], outputs: string[]): Promise<void> {
+    const feeds = (): WorkerFeed[] =>
+      inputs.map((t) => ({
+        name: t.name,
+        type: toOrtType(t.datatype),
+        dims: t.shape,
+        data: t.data as TensorData,
+      }));
+    for (const w of this.workers) await w.run(feeds(), outputs, true);
+    if (this.main) await this.main.run(feeds(), outputs);
   }
 
   async unload(): Promise<void> {

@@ -68,11 +68,11 @@ export class ResponseCache {
   /** Stores a copy of `outputs` (the answer's own may be changed or handed on); evicts to fit. */
   set(key: string, outputs: readonly Tensor[]): void {
     let bytes = ENTRY_OVERHEAD + key.length;
-    const copies = outputs.map((t) => {
-      bytes += tensorBytes(t);
-      return { name: t.name, datatype: t.datatype, shape: [...t.shape], data: t.data.slice() } as Tensor;
-    });
+    for (const t of outputs) bytes += tensorBytes(t);
     if (bytes > this.maxBytes) return;
+    const copies = outputs.map(
+      (t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape], data: t.data.slice() }) as Tensor,
+    );
     const old = this.entries.get(key);
     if (old) {
       this.entries.delete(key);

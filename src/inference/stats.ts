@@ -64,13 +64,14 @@ export class StatsRecorder {
   }
 
   /**
-   * A request answered from the response cache: a success of `totalNs` that ran nothing, and a
-   * hit that took `lookupNs` to find.
+   * A request answered from the response cache, as Triton counts one: a success of `totalNs`, in
+   * the queue figures (`queueNs` before the lookup), a hit that took `lookupNs` to find, and not
+   * an inference (`inference_count` counts what the model ran).
    */
-  cacheHit(batchSize: number, totalNs: number, lookupNs: number): void {
+  cacheHit(totalNs: number, queueNs: number, lookupNs: number): void {
     add(this.success, 1, totalNs);
+    add(this.queue, 1, queueNs);
     add(this.cacheHits, 1, lookupNs);
-    this.inferenceCount += batchSize;
     this.lastInference = Date.now();
   }
 
