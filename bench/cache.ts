@@ -61,7 +61,10 @@ async function main(): Promise<void> {
     ['cached', true],
   ] as const) {
     cpSync(source, join(models, name), { recursive: true });
-    writeFileSync(join(models, name, 'config.json'), JSON.stringify({ ...base, response_cache: { enable: cache } }));
+    writeFileSync(
+      join(models, name, 'config.json'),
+      JSON.stringify({ ...base, response_cache: { enable: cache } }),
+    );
   }
 
   // The 64 sample rows, `rows` to a request; and DISTINCT bodies, each row nudged apart.
@@ -100,11 +103,14 @@ async function main(): Promise<void> {
     }
     // Both copies answer the same outputs before anything is timed.
     const check = async (name: string) =>
-      (await (await fetch(`${url}/v2/models/${name}/infer`, { method: 'POST', body: repeated[0] })).json()) as {
+      (await (
+        await fetch(`${url}/v2/models/${name}/infer`, { method: 'POST', body: repeated[0] })
+      ).json()) as {
         outputs: { name: string; data: number[] }[];
       };
     const [a, b] = [await check('plain'), await check('cached')];
-    if (JSON.stringify(a.outputs) !== JSON.stringify(b.outputs)) throw new Error('the two copies answer differently');
+    if (JSON.stringify(a.outputs) !== JSON.stringify(b.outputs))
+      throw new Error('the two copies answer differently');
 
     const manifests = new Map<string, string>();
     for (const name of ['plain', 'cached']) {
@@ -136,7 +142,12 @@ async function main(): Promise<void> {
         for (const loadName of ['repeated', 'distinct']) {
           for (const name of ['plain', 'cached']) {
             const key = `${name}/${loadName}`;
-            const target = { tool: 'wrk' as const, url, data: manifests.get(key)!, serverPid: started.child.pid! };
+            const target = {
+              tool: 'wrk' as const,
+              url,
+              data: manifests.get(key)!,
+              serverPid: started.child.pid!,
+            };
             await runLoad(target, { ...load, concurrency: c, seconds: 1 });
             const r = await runLoad(target, { ...load, concurrency: c, seconds });
             if (r.errors > 0) throw new Error(`${key} c=${c}: ${r.errors} failed requests`);
@@ -185,7 +196,10 @@ function printReport(
   }
   const hits = stats.reduce((n, s) => n + s.inference_stats.cache_hit.count, 0);
   const misses = stats.reduce((n, s) => n + s.inference_stats.cache_miss.count, 0);
-  lines.push('', `cache hits ${hits.toLocaleString('en')}, misses ${misses.toLocaleString('en')} (the cached copy, every serving process)`);
+  lines.push(
+    '',
+    `cache hits ${hits.toLocaleString('en')}, misses ${misses.toLocaleString('en')} (the cached copy, every serving process)`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

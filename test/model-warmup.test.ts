@@ -12,7 +12,6 @@ import type { App } from '../src/app.js';
 import {
   FolderModelSource,
   ModelManager,
-  type ModelRuntime,
   OnnxRuntimePool,
   resolveModelConfig,
 } from '../src/inference/index.js';
