@@ -68,7 +68,9 @@ def load() -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     return names, x, y, train
 
 
-def export_onnx(model: Pipeline, x_test: np.ndarray, names: list[str]) -> float:
+def export_onnx(model: Pipeline, x_test: np.ndarray, model_dir: Path = MODEL_DIR) -> float:
+    """Writes `model_dir`/1/model.onnx and config.json; returns the largest probability gap to
+    scikit-learn on `x_test`."""
     import onnxruntime as ort
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
@@ -80,11 +82,11 @@ def export_onnx(model: Pipeline, x_test: np.ndarray, names: list[str]) -> float:
         target_opset=TARGET_OPSET,
     )
     onx.ir_version = min(onx.ir_version, 8)
-    (MODEL_DIR / "1").mkdir(parents=True, exist_ok=True)
-    (MODEL_DIR / "1" / "model.onnx").write_bytes(onx.SerializeToString())
-    (MODEL_DIR / "config.json").write_text(json.dumps({"max_batch_size": 64}, indent=2) + "\n")
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)
+    (model_dir / "1" / "model.onnx").write_bytes(onx.SerializeToString())
+    (model_dir / "config.json").write_text(json.dumps({"max_batch_size": 64}, indent=2) + "\n")
 
-    sess = ort.InferenceSession(str(MODEL_DIR / "1" / "model.onnx"))
+    sess = ort.InferenceSession(str(model_dir / "1" / "model.onnx"))
     assert [i.name for i in sess.get_inputs()] == ["input"]
     assert [o.name for o in sess.get_outputs()] == ["label", "probabilities"]
     _, probs = sess.run(None, {"input": x_test})
@@ -134,7 +136,7 @@ def main() -> int:
     if args.joblib_only:
         return 0
 
-    max_diff = export_onnx(model, x_test, names)
+    max_diff = export_onnx(model, x_test)
     rows = x_test[:N_SAMPLES]
     write_samples(names, rows, model.predict_proba(rows))
     size = (MODEL_DIR / "1" / "model.onnx").stat().st_size
