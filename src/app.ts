@@ -253,6 +253,15 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     : undefined;
   if (predictions) metrics.attachPredictionLog(() => predictions.stats);
   metrics.attachAlerts(() => alerts.states());
+  const responseCache =
+    settings.responseCacheBytes > 0 ? new ResponseCache(settings.responseCacheBytes) : undefined;
+  if (responseCache) {
+    metrics.attachResponseCache(() => ({
+      bytes: responseCache.usedBytes,
+      entries: responseCache.size,
+      evictions: responseCache.evictions,
+    }));
+  }
   plane = new RepositoryDataPlane({
     // A folder model shadows a registered model of the same name.
     sources: [...(settings.models === null ? [] : [new FolderModelSource(settings.models)]), registrySource],
@@ -263,9 +272,7 @@ export async function startApp(settings: Readonly<Settings>, options: AppOptions
     quarantine,
     ...(predictions ? { predictions } : {}),
     allowClientShm: settings.allowClientShm,
-    ...(settings.responseCacheBytes > 0
-      ? { responseCache: new ResponseCache(settings.responseCacheBytes) }
-      : {}),
+    ...(responseCache ? { responseCache } : {}),
     tracer: new Tracer({
       // Serving processes sharing the ports write files of their own: `<file>.w<process>`.
       file:

@@ -160,6 +160,18 @@ describe('the response cache on a live server', () => {
     assert.equal(s.inference_stats.queue.count, 4);
     assert.equal(s.inference_count, 3);
     assert.ok(s.inference_stats.cache_hit.ns > 0);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(
+      metrics,
+      /^slipway_response_cache_lookups_total\{model="add_sub",version="2",result="hit"\} 1$/m,
+    );
+    assert.match(
+      metrics,
+      /^slipway_response_cache_lookups_total\{model="add_sub",version="2",result="miss"\} 3$/m,
+    );
+    assert.match(metrics, /^slipway_response_cache_entries 3$/m);
+    assert.match(metrics, /^slipway_response_cache_bytes \d+$/m);
+    assert.match(metrics, /^slipway_response_cache_evictions_total 0$/m);
     // Version 1 is another key: the same inputs run it.
     const v1 = await postJson(`${base}/v2/models/add_sub/versions/1/infer`, addSub([1, 2, 3, 4]));
     assert.deepEqual(v1.body.outputs[0].data, [2, 3, 4, 5]);

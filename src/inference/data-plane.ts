@@ -312,6 +312,7 @@ export class RepositoryDataPlane implements DataPlane {
         ? ResponseCache.key(model, `${v.version}#${v.loadId}`, job.inputs, job.outputs)
         : undefined;
       const cached = cacheKey === undefined ? undefined : cache!.get(cacheKey);
+      if (cacheKey !== undefined) this.metrics?.cacheLookup(model, v.version, cached !== undefined);
       if (cached) {
         // The stored tensors are shared: each answer gets objects of its own over the same data.
         result = { outputs: cached.map((t) => ({ ...t })), queueMs: 0, computeMs: 0, executedBatch: 0 };

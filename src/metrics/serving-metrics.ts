@@ -92,10 +92,16 @@ export class ServingMetrics {
     "Request rows that broke the model version's schema, by what happened to them (rejected, quarantined).",
     ['model', 'version', 'action'],
   );
+  private readonly cacheLookups = new CounterFamily(
+    'slipway_response_cache_lookups_total',
+    'Response cache lookups of models that enable it, by result (hit, miss).',
+    ['model', 'version', 'result'],
+  );
   private peers?: { worker: string; others: () => Promise<Exposition[]> };
   private readonly hot: MetricFamily[] = [
     this.requests,
     this.invalidRows,
+    this.cacheLookups,
     this.requestSeconds,
     this.queueSeconds,
     this.computeSeconds,
@@ -333,6 +339,40 @@ export class ServingMetrics {
 
   invalid(model: string, version: string, action: 'rejected' | 'quarantined', rows: number): void {
     this.invalidRows.labels(model, version, action).inc(rows);
+  }
+
+  cacheLookup(model: string, version: string, hit: boolean): void {
+    this.cacheLookups.labels(model, version, hit ? 'hit' : 'miss').inc();
+  }
+
+  /** Exposes the response cache's size, read when Prometheus scrapes. */
+  attachResponseCache(read: () => { bytes: number; entries: number; evictions: number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'slipway_response_cache_bytes',
+      help: "Bytes the response cache holds (model outputs and each entry's overhead).",
+      registers,
+      collect() {
+        this.set(read().bytes);
+      },
+    });
+    new Gauge({
+      name: 'slipway_response_cache_entries',
+      help: 'Answers the response cache holds.',
+      registers,
+      collect() {
+        this.set(read().entries);
+      },
+    });
+    new Counter({
+      name: 'slipway_response_cache_evictions_total',
+      help: 'Answers the response cache let go to make room, least recently used first.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read().evictions);
+      },
+    });
   }
 
   batch(model: string, version: string, size: number): void {
