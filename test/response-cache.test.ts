@@ -8,9 +8,17 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
 import type { App } from '../src/app.js';
 import { loadSettings } from '../src/config/index.js';
-import { ResponseCache, resolveModelConfig, type Tensor } from '../src/inference/index.js';
+import {
+  FolderModelSource,
+  ModelManager,
+  OnnxRuntimePool,
+  ResponseCache,
+  resolveModelConfig,
+  type Tensor,
+} from '../src/inference/index.js';
 import { FIXTURES, getJson, grpcClient, postJson, startTestApp, tempRepository } from './helpers.js';
 
 const f32 = (name: string, values: number[], shape = [1, values.length]): Tensor => ({
@@ -20,38 +28,40 @@ const f32 = (name: string, values: number[], shape = [1, values.length]): Tensor
   data: Float32Array.from(values),
 });
 
+const L = (model: string, version: string, loadId = 1) => ResponseCache.load(model, version, loadId);
+
 describe('ResponseCache', () => {
-  test('keys differ by version, outputs, and each input name, datatype, shape and value', () => {
-    const base = ResponseCache.key('m', '1', [f32('x', [1, 2, 3, 4])], ['y']);
+  test('keys differ by load, version, outputs, and each input name, datatype, shape and value', () => {
+    const base = ResponseCache.key(L('m', '1'), [f32('x', [1, 2, 3, 4])], ['y']);
     const variants = [
-      ResponseCache.key('m', '2', [f32('x', [1, 2, 3, 4])], ['y']),
-      ResponseCache.key('n', '1', [f32('x', [1, 2, 3, 4])], ['y']),
-      ResponseCache.key('m', '1', [f32('x', [1, 2, 3, 4])], ['y', 'z']),
-      ResponseCache.key('m', '1', [f32('x', [1, 2, 3, 5])], ['y']),
-      ResponseCache.key('m', '1', [f32('x', [1, 2, 3, 4], [2, 2])], ['y']),
-      ResponseCache.key('m', '1', [f32('w', [1, 2, 3, 4])], ['y']),
+      ResponseCache.key(L('m', '1', 2), [f32('x', [1, 2, 3, 4])], ['y']),
+      ResponseCache.key(L('m', '2'), [f32('x', [1, 2, 3, 4])], ['y']),
+      ResponseCache.key(L('n', '1'), [f32('x', [1, 2, 3, 4])], ['y']),
+      ResponseCache.key(L('m', '1'), [f32('x', [1, 2, 3, 4])], ['y', 'z']),
+      ResponseCache.key(L('m', '1'), [f32('x', [1, 2, 3, 5])], ['y']),
+      ResponseCache.key(L('m', '1'), [f32('x', [1, 2, 3, 4], [2, 2])], ['y']),
+      ResponseCache.key(L('m', '1'), [f32('w', [1, 2, 3, 4])], ['y']),
       ResponseCache.key(
-        'm',
-        '1',
+        L('m', '1'),
         [{ ...f32('x', []), datatype: 'INT32', data: Int32Array.of(1, 2, 3, 4) }],
         ['y'],
       ),
     ];
     assert.equal(new Set([base, ...variants]).size, variants.length + 1);
     assert.equal(
-      ResponseCache.key('m', '1', [f32('x', [1, 2, 3, 4])], ['y']),
+      ResponseCache.key(L('m', '1'), [f32('x', [1, 2, 3, 4])], ['y']),
       base,
       'the same request, the same key',
     );
     const strings = (d: string[]): Tensor => ({ name: 's', datatype: 'BYTES', shape: [d.length], data: d });
     assert.notEqual(
-      ResponseCache.key('m', '1', [strings(['ab', 'c'])], []),
-      ResponseCache.key('m', '1', [strings(['a', 'bc'])], []),
+      ResponseCache.key(L('m', '1'), [strings(['ab', 'c'])], []),
+      ResponseCache.key(L('m', '1'), [strings(['a', 'bc'])], []),
     );
     // A view into a larger buffer keys on its own bytes only.
     const big = Float32Array.of(9, 1, 2, 3, 4, 9);
     const view: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 4], data: big.subarray(1, 5) };
-    assert.equal(ResponseCache.key('m', '1', [view], ['y']), base);
+    assert.equal(ResponseCache.key(L('m', '1'), [view], ['y']), base);
   });
 
   test('keeps a copy, evicts the least recently used to stay within its size', () => {
@@ -63,24 +73,39 @@ describe('ResponseCache', () => {
     ]; // 256 bytes of data
     const cache = new ResponseCache(3 * (256 + 256 + 44) + 10); // room for three entries
     const original = out(1);
-    cache.set('a', original);
+    cache.set('a', original, 'L');
     (original[0]!.data as Float32Array)[0] = 99;
     assert.equal(
       (cache.get('a')![0]!.data as Float32Array)[0],
       1,
       'the answer changing later does not change the cache',
     );
-    cache.set('b', out(2));
-    cache.set('c', out(3));
+    cache.set('b', out(2), 'L');
+    cache.set('c', out(3), 'L');
     cache.get('a'); // a is now the most recently used
-    cache.set('d', out(4));
+    cache.set('d', out(4), 'L');
     assert.equal(cache.get('b'), undefined, 'b was the least recently used');
     assert.ok(cache.get('a') && cache.get('c') && cache.get('d'));
     assert.equal(cache.evictions, 1);
     assert.ok(cache.usedBytes <= cache.maxBytes);
-    cache.set('huge', [f32('y', new Array(10_000).fill(0))]);
+    cache.set('huge', [f32('y', new Array(10_000).fill(0))], 'L');
     assert.equal(cache.get('huge'), undefined, 'an answer larger than the cache is not kept');
     assert.equal(cache.size, 3);
+  });
+
+  test("drops a load's entries, and only those", () => {
+    const cache = new ResponseCache(1 << 20);
+    cache.set('a', [f32('y', [1])], L('m', '1', 1));
+    cache.set('b', [f32('y', [2])], L('m', '1', 2));
+    cache.set('c', [f32('y', [3])], L('m', '1', 1));
+    const before = cache.usedBytes;
+    cache.dropLoad(L('m', '1', 1));
+    assert.equal(cache.size, 1);
+    assert.ok(cache.get('b'));
+    assert.equal(cache.get('a'), undefined);
+    assert.ok(cache.usedBytes > 0 && cache.usedBytes < before / 2);
+    cache.dropLoad(L('m', '1', 2));
+    assert.equal(cache.usedBytes, 0);
   });
 
   test('config.json response_cache is read and checked', () => {
@@ -103,6 +128,37 @@ describe('ResponseCache', () => {
       /SLIPWAY_RESPONSE_CACHE_BYTES/,
     );
   });
+});
+
+test('a model that enables the cache on a server without one is served, with a warning', async () => {
+  const repo = await tempRepository(['identity_fp32']);
+  try {
+    await writeFile(
+      join(repo.dir, 'identity_fp32', 'config.json'),
+      JSON.stringify({ response_cache: { enable: true } }),
+    );
+    const warnings = async (responseCache: boolean) => {
+      const lines: { msg: string; model?: string }[] = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      const manager = new ModelManager({
+        sources: [new FolderModelSource(repo.dir)],
+        logger,
+        createRuntime: (path, config) => OnnxRuntimePool.create(path, config),
+        responseCache,
+      });
+      await manager.load('identity_fp32');
+      assert.equal(manager.versionsOf('identity_fp32')[0]!.state, 'READY');
+      await manager.close();
+      return lines.filter((l) => /response_cache/.test(l.msg));
+    };
+    const [warning, ...more] = await warnings(false);
+    assert.equal(more.length, 0);
+    assert.equal(warning!.model, 'identity_fp32');
+    assert.match(warning!.msg, /no cache \(give it --response-cache-bytes\): served uncached/);
+    assert.deepEqual(await warnings(true), [], 'no warning where the server has a cache');
+  } finally {
+    await repo.remove();
+  }
 });
 
 describe('the response cache on a live server', () => {
@@ -200,7 +256,13 @@ describe('the response cache on a live server', () => {
     assert.equal(load.status, 200, JSON.stringify(load.body));
     const r = await postJson(`${base}/v2/models/add_sub/versions/1/infer`, addSub([1, 2, 3, 4]));
     assert.deepEqual(r.body.outputs[0].data, [3, 4, 5, 6]);
+    const entries = async () =>
+      Number(
+        (await (await fetch(`${base}/metrics`)).text()).match(/^slipway_response_cache_entries (\d+)$/m)![1],
+      );
+    assert.equal(await entries(), 1, 'the versions the upload replaced took their entries along');
     assert.equal((await postJson(`${base}/v2/repository/models/add_sub/load`, {})).status, 200);
+    assert.equal(await entries(), 0, 'and so did the uploaded version');
   });
 
   test('/config and gRPC ModelConfig report it; gRPC statistics carry the hits', async () => {

@@ -125,6 +125,10 @@ export class RepositoryDataPlane implements DataPlane {
       createRuntime: options.createRuntime ?? ((path, config) => OnnxRuntimePool.create(path, config)),
       onBatch: metrics ? (m, v, size) => metrics.batch(m, v, size) : undefined,
       createPolicy: options.createPolicy,
+      responseCache: options.responseCache !== undefined,
+      onRetired: options.responseCache
+        ? (v) => options.responseCache!.dropLoad(ResponseCache.load(v.model, v.version, v.loadId))
+        : undefined,
     });
   }
 
@@ -308,9 +312,8 @@ export class RepositoryDataPlane implements DataPlane {
       let result: Awaited<ReturnType<NonNullable<typeof v.batcher>['submit']>>;
       const cache = v.config.responseCache ? this.options.responseCache : undefined;
       const lookupStart = cache ? performance.now() : 0;
-      const cacheKey = cache
-        ? ResponseCache.key(model, `${v.version}#${v.loadId}`, job.inputs, job.outputs)
-        : undefined;
+      const cacheLoad = cache ? ResponseCache.load(model, v.version, v.loadId) : '';
+      const cacheKey = cache ? ResponseCache.key(cacheLoad, job.inputs, job.outputs) : undefined;
       const cached = cacheKey === undefined ? undefined : cache!.get(cacheKey);
       if (cacheKey !== undefined) this.metrics?.cacheLookup(model, v.version, cached !== undefined);
       if (cached) {
@@ -335,7 +338,7 @@ export class RepositoryDataPlane implements DataPlane {
         }
         if (cacheKey !== undefined) {
           const insertStart = performance.now();
-          cache!.set(cacheKey, result.outputs);
+          cache!.set(cacheKey, result.outputs, cacheLoad);
           v.stats.cacheMiss((lookupMs + performance.now() - insertStart) * 1e6);
         }
       }
@@ -658,17 +661,24 @@ export class RepositoryDataPlane implements DataPlane {
    */
   async loadModel(model: string, parameters?: Parameters, upload?: UploadedModel): Promise<void> {
     const override = loadConfigOverride(parameters);
-    if (upload === undefined && hasUploadedFiles(parameters)) {
-      const files = readUploadedFiles(model, parameters!);
-      upload = { root: await writeUploadedModel(model, files), owned: true };
+    if (upload === undefined) {
+      const root = await this.writeUpload(model, parameters);
+      if (root !== undefined) upload = { root, owned: true };
     }
     await this.manager.load(model, override, upload);
   }
 
-  /** Writes a request's model files for every serving process to load; undefined without any. */
+  /**
+   * Writes a request's model files for every serving process to load; undefined without any.
+   * `config` is checked first, so a bad one writes nothing.
+   */
   async stageUpload(model: string, parameters?: Parameters): Promise<string | undefined> {
+    if (hasUploadedFiles(parameters)) loadConfigOverride(parameters);
+    return this.writeUpload(model, parameters);
+  }
+
+  private async writeUpload(model: string, parameters?: Parameters): Promise<string | undefined> {
     if (!hasUploadedFiles(parameters)) return undefined;
-    loadConfigOverride(parameters);
     return writeUploadedModel(model, readUploadedFiles(model, parameters!));
   }
 

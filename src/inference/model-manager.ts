@@ -75,6 +75,10 @@ export interface ModelManagerOptions {
   onBatch?: (model: string, version: string, size: number) => void;
   /** Builds a version's input policy from its schema.json / steps.json. */
   createPolicy?: PolicyFactory;
+  /** Whether the server has a response cache, so a model asking for one is warned when it has not. */
+  responseCache?: boolean;
+  /** Told of each version once it no longer serves and its runtime is freed. */
+  onRetired?: (version: ServedVersion) => void;
 }
 
 /**
@@ -381,6 +385,12 @@ export class ModelManager {
       },
       'model loaded',
     );
+    if (disk.config.responseCache && !this.options.responseCache && ready.length > 0) {
+      this.logger.warn(
+        { model: entry.name },
+        'config.json enables response_cache but the server has no cache (give it --response-cache-bytes): served uncached',
+      );
+    }
     await this.retire(old);
     if (replaced !== undefined && replaced.root !== upload?.root) await this.release(replaced);
     if (failed.length === 0) return { adopted };
@@ -452,6 +462,7 @@ export class ModelManager {
         await v.runtime?.unload();
         v.state = 'UNAVAILABLE';
         v.reason = 'unloaded';
+        this.options.onRetired?.(v);
       }),
     );
   }

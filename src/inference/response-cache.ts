@@ -10,6 +10,8 @@ import type { Tensor } from './types.js';
 interface Entry {
   outputs: Tensor[];
   bytes: number;
+  /** The load it came from (`ResponseCache.load`), so a load that leaves takes its entries along. */
+  load: string;
 }
 
 /** Bytes an entry costs beyond its outputs' data: the key, the map slot, the tensor objects. */
@@ -32,13 +34,19 @@ export class ResponseCache {
     return this.bytes;
   }
 
+  /** Names one load of a model version: a reload of the same version number is another. */
+  static load(model: string, version: string, loadId: number): string {
+    return `${model}\0${version}#${loadId}`;
+  }
+
   /**
-   * The key of a request: its model version, the outputs it asks for, and every input's name,
-   * datatype, shape and values. Inputs come in the model's order (as validation leaves them).
+   * The key of a request: the load serving it (`ResponseCache.load`), the outputs it asks for,
+   * and every input's name, datatype, shape and values. Inputs come in the model's order (as
+   * validation leaves them).
    */
-  static key(model: string, version: string, inputs: readonly Tensor[], outputs: readonly string[]): string {
+  static key(load: string, inputs: readonly Tensor[], outputs: readonly string[]): string {
     const h = createHash('sha256');
-    h.update(`${model}\0${version}\0${outputs.join('\0')}\0${inputs.length}\0`);
+    h.update(`${load}\0${outputs.join('\0')}\0${inputs.length}\0`);
     for (const t of inputs) {
       h.update(`${t.name}\0${t.datatype}\0${t.shape.join(',')}\0`);
       const d = t.data;
@@ -65,8 +73,11 @@ export class ResponseCache {
     return e.outputs;
   }
 
-  /** Stores a copy of `outputs` (the answer's own may be changed or handed on); evicts to fit. */
-  set(key: string, outputs: readonly Tensor[]): void {
+  /**
+   * Stores a copy of `outputs` (the answer's own may be changed or handed on) for `load`, which
+   * must be the load `key` was made with; evicts to fit.
+   */
+  set(key: string, outputs: readonly Tensor[], load: string): void {
     let bytes = ENTRY_OVERHEAD + key.length;
     for (const t of outputs) bytes += tensorBytes(t);
     if (bytes > this.maxBytes) return;
@@ -84,8 +95,17 @@ export class ResponseCache {
       this.bytes -= oldest.bytes;
       this.evictions++;
     }
-    this.entries.set(key, { outputs: copies, bytes });
+    this.entries.set(key, { outputs: copies, bytes, load });
     this.bytes += bytes;
+  }
+
+  /** Drops every entry of a load that no longer serves (its version was unloaded or replaced). */
+  dropLoad(load: string): void {
+    for (const [key, e] of this.entries) {
+      if (e.load !== load) continue;
+      this.entries.delete(key);
+      this.bytes -= e.bytes;
+    }
   }
 
   clear(): void {
