@@ -15,7 +15,7 @@ from conftest import MLP
 from helpers import inputs
 from tritonclient.utils import InferenceServerException
 
-ORDER = [
+SERVER_ORDER = [
     "REQUEST_START",
     "QUEUE_START",
     "COMPUTE_START",
@@ -23,7 +23,10 @@ ORDER = [
     "COMPUTE_OUTPUT_START",
     "COMPUTE_END",
     "REQUEST_END",
+    "INFER_RESPONSE_COMPLETE",
 ]
+ORDER = ["HTTP_RECV_START", "HTTP_RECV_END", *SERVER_ORDER, "HTTP_SEND_START", "HTTP_SEND_END"]
+GRPC_ORDER = ["GRPC_WAITREAD_END", *SERVER_ORDER, "GRPC_SEND_START", "GRPC_SEND_END"]
 
 
 def _trace_files(server) -> set[Path]:
@@ -88,6 +91,22 @@ def test_http_settings_then_timestamps_in_the_file(server, http_client, matrix, 
         traced = np.array([float(x) for x in probabilities["data"].split(",")], np.float32).reshape(3, 2)
         np.testing.assert_allclose(traced, result.as_numpy("probabilities"), rtol=0, atol=1e-7)
     assert http_client.get_trace_settings(model_name=MLP)["trace_count"] == "0"
+
+
+def test_grpc_infer_is_traced_with_its_read_and_send_times(server, grpc_client, matrix, tracing_off):
+    grpc_client.update_trace_settings(
+        model_name=MLP, settings={"trace_level": ["TIMESTAMPS"], "trace_rate": "1", "trace_count": "1"}
+    )
+    before = _trace_files(server)
+    grpc_client.infer(MLP, inputs(grpcclient, {"features": matrix[:2]}), request_id="grpc-trace")
+    (file,) = _wait_new(server, before, 1)
+    entries = json.loads(file.read_text())
+    (head,) = [e for e in entries if "model_name" in e]
+    assert head["request_id"] == "grpc-trace"
+    stamps = next(e["timestamps"] for e in entries if e["id"] == head["id"] and "timestamps" in e)
+    assert [s["name"] for s in stamps] == GRPC_ORDER
+    ns = [s["ns"] for s in stamps]
+    assert ns == sorted(ns)
 
 
 def test_grpc_settings_and_clearing(grpc_client, http_client, tracing_off):

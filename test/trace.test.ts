@@ -288,6 +288,8 @@ describe('the trace extension on a live server', () => {
       [0, 1, 2, 3].map((i) => ['add_sub', 2, `req-${i}`]),
     );
     const order = [
+      'HTTP_RECV_START',
+      'HTTP_RECV_END',
       'REQUEST_START',
       'QUEUE_START',
       'COMPUTE_START',
@@ -295,6 +297,9 @@ describe('the trace extension on a live server', () => {
       'COMPUTE_OUTPUT_START',
       'COMPUTE_END',
       'REQUEST_END',
+      'INFER_RESPONSE_COMPLETE',
+      'HTTP_SEND_START',
+      'HTTP_SEND_END',
     ];
     for (const h of heads) {
       const stamps = entries.find((e) => e.id === h.id && e.timestamps)!.timestamps;
@@ -367,12 +372,16 @@ describe('the trace extension on a live server', () => {
     assert.equal(added.length, 1);
     const entries = await readTrace(join(dir, added[0]!));
     const stamps = entries.find((e) => e.timestamps)!.timestamps.map((s: Entry) => s.name);
+    // The error is answered by the server's error handler: no send times.
     assert.deepEqual(stamps, [
+      'HTTP_RECV_START',
+      'HTTP_RECV_END',
       'REQUEST_START',
       'QUEUE_START',
       'COMPUTE_START',
       'COMPUTE_INPUT_END',
       'REQUEST_END',
+      'INFER_RESPONSE_COMPLETE',
     ]);
     await postJson(`${base}/v2/models/slow/trace/setting`, {
       trace_level: null,
@@ -395,6 +404,81 @@ describe('the trace extension on a live server', () => {
     assert.match(unknown.body.error, /nope/);
     const unknownPost = await postJson(`${base}/v2/models/nope/trace/setting`, { trace_rate: '1' });
     assert.equal(unknownPost.status, 404);
+  });
+
+  test('gRPC ModelInfer and ModelStreamInfer: the read and send times of the call', async () => {
+    const set = await postJson(`${base}/v2/models/add_sub/trace/setting`, {
+      trace_level: ['TIMESTAMPS'],
+      trace_rate: '1',
+      trace_count: '2',
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const files = async () => (await readdir(dir)).sort();
+    const had = await files();
+    const request = (id: string) => ({
+      model_name: 'add_sub',
+      id,
+      inputs: ['INPUT0', 'INPUT1'].map((name) => ({
+        name,
+        datatype: 'FP32',
+        shape: [1, 4],
+        contents: { fp32_contents: [1, 2, 3, 4] },
+      })),
+    });
+    const client = grpcClient(app.grpc!.port);
+    try {
+      await new Promise((resolve, reject) =>
+        (client as any).ModelInfer(request('unary'), (err: Error | null, res: unknown) =>
+          err ? reject(err) : resolve(res),
+        ),
+      );
+      const stream = (client as any).ModelStreamInfer();
+      const answered = new Promise((resolve, reject) => {
+        stream.on('data', resolve);
+        stream.on('error', reject);
+      });
+      stream.write(request('streamed'));
+      await answered;
+      stream.end();
+    } finally {
+      client.close();
+    }
+    // Count 2 reached: both traces go to the next file at once.
+    const added = (await waitForNewFile(files, had.length))!.filter((n) => !had.includes(n));
+    assert.equal(added.length, 1);
+    const entries = await readTrace(join(dir, added[0]!));
+    const heads = entries.filter((e) => e.model_name);
+    assert.deepEqual(
+      heads.map((h) => h.request_id),
+      ['unary', 'streamed'],
+    );
+    for (const h of heads) {
+      const stamps = entries.find((e) => e.id === h.id && e.timestamps)!.timestamps;
+      assert.deepEqual(
+        stamps.map((x: Entry) => x.name),
+        [
+          'GRPC_WAITREAD_END',
+          'REQUEST_START',
+          'QUEUE_START',
+          'COMPUTE_START',
+          'COMPUTE_INPUT_END',
+          'COMPUTE_OUTPUT_START',
+          'COMPUTE_END',
+          'REQUEST_END',
+          'INFER_RESPONSE_COMPLETE',
+          'GRPC_SEND_START',
+          'GRPC_SEND_END',
+        ],
+        h.request_id,
+      );
+      const ns = stamps.map((x: Entry) => x.ns);
+      for (let i = 1; i < ns.length; i++) assert.ok(ns[i] >= ns[i - 1], `${h.request_id}: stamp ${i}`);
+    }
+    await postJson(`${base}/v2/models/add_sub/trace/setting`, {
+      trace_level: null,
+      trace_rate: null,
+      trace_count: null,
+    });
   });
 
   test('gRPC TraceSetting reads and changes the same settings', async () => {

@@ -51,6 +51,10 @@ export class ClusterDataPlane implements DataPlane {
   repositoryIndex(readyOnly: boolean) {
     return this.local.repositoryIndex(readyOnly);
   }
+  get tracing() {
+    return this.local.tracing;
+  }
+
   get sharedMemory() {
     return this.local.sharedMemory;
   }

@@ -85,6 +85,11 @@ export interface DataPlane {
    * ones) or the global ones; a change returns them as they are after it. 404 for an unknown model.
    */
   traceSettings(model?: string): TraceSettingValues;
+  /**
+   * Whether some request may be traced now: transports then fill `InferOptions.transport` (and
+   * skip that work otherwise).
+   */
+  readonly tracing: boolean;
   updateTraceSettings(model: string | undefined, patch: unknown): Promise<TraceSettingValues>;
   /** Triton's logging extension: the log settings now, and the logger's level they stand for. */
   logSettings(): LogSettingValues;

@@ -200,6 +200,10 @@ export class RepositoryDataPlane implements DataPlane {
     return this.logSettings();
   }
 
+  get tracing(): boolean {
+    return this.tracer.active;
+  }
+
   traceSettings(model?: string): TraceSettingValues {
     if (model !== undefined) this.manager.versionsOf(model);
     return this.tracer.settings(model);
@@ -273,7 +277,7 @@ export class RepositoryDataPlane implements DataPlane {
     let trace: Trace | undefined;
     try {
       v = this.manager.resolve(model, version);
-      if (this.tracer.active) trace = this.tracer.sample(model, start);
+      if (this.tracer.active) trace = this.tracer.sample(model, start, options.transport);
       let screened: Screened | undefined;
       if (checkPolicy && v.policy?.checksTensors) {
         screened = this.screenTensors(v, request, options.protocol);

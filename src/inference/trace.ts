@@ -9,7 +9,7 @@
 import { type FileHandle, open, writeFile } from 'node:fs/promises';
 import { describeValue, SlipwayError } from '../errors/index.js';
 import { halfToFloat } from './classification.js';
-import type { Tensor } from './types.js';
+import type { Tensor, TransportTimes } from './types.js';
 
 /** The settings as Triton's clients read them (every value a string, the level a list). */
 export interface TraceSettingValues {
@@ -51,6 +51,15 @@ export interface TraceTimes {
   computeEnd?: number;
 }
 
+/** What a trace records of its request once it is answered or has failed. */
+interface FinishedRequest {
+  model: string;
+  version: string;
+  requestId?: string;
+  inputs?: readonly Tensor[];
+  outputs?: readonly Tensor[];
+}
+
 /** One sampled request. */
 export interface Trace {
   readonly id: number;
@@ -59,6 +68,8 @@ export interface Trace {
   readonly times: TraceTimes;
   /** Its tensors are traced: the caller keeps the inputs readable after the run. */
   readonly tensors: boolean;
+  /** Filled by the transport that carried it; its send times come after `finish` is called. */
+  readonly transport?: TransportTimes;
 }
 
 /**
@@ -203,27 +214,31 @@ export class Tracer {
   }
 
   /** Starts a trace for one request of `model`, or returns undefined when it is not sampled. */
-  sample(model: string, start = performance.now()): Trace | undefined {
+  sample(model: string, start = performance.now(), transport?: TransportTimes): Trace | undefined {
     const s = this.models.get(model) ?? this.global;
     if (s.values.level.length === 0 || s.remaining === 0) return undefined;
     s.seen++;
     if (s.seen % s.values.rate !== 0) return undefined;
     if (s.remaining > 0 && --s.remaining === 0) this.refresh();
     s.inFlight++;
-    return { id: this.nextId++, setting: s, start, times: {}, tensors: s.values.level.includes('TENSORS') };
+    const tensors = s.values.level.includes('TENSORS');
+    const trace: Trace = { id: this.nextId++, setting: s, start, times: {}, tensors };
+    return transport ? { ...trace, transport } : trace;
   }
 
-  /** Records a finished (or failed) request's trace, writing a file when one is due. */
-  finish(
-    trace: Trace,
-    request: {
-      model: string;
-      version: string;
-      requestId?: string;
-      inputs?: readonly Tensor[];
-      outputs?: readonly Tensor[];
-    },
-  ): void {
+  /**
+   * Records a finished (or failed) request's trace, writing a file when one is due. A trace with
+   * transport times is recorded from the tick queue, which runs once the promise continuations
+   * that send the answer are done, so it carries the send times too.
+   */
+  finish(trace: Trace, request: FinishedRequest): void {
+    if (trace.transport) {
+      const end = performance.now();
+      process.nextTick(() => this.record(trace, request, end));
+    } else this.record(trace, request, performance.now());
+  }
+
+  private record(trace: Trace, request: FinishedRequest, end: number): void {
     const s = trace.setting;
     s.inFlight--;
     const head: Record<string, unknown> = {
@@ -235,16 +250,28 @@ export class Tracer {
     s.entries.push(head);
     if (s.values.level.includes('TIMESTAMPS')) {
       const t = trace.times;
-      const stamps: { name: string; ns: number }[] = [{ name: 'REQUEST_START', ns: this.ns(trace.start) }];
+      const x = trace.transport;
+      const stamps: { name: string; ns: number }[] = [];
       const add = (name: string, at: number | undefined) => {
         if (at !== undefined) stamps.push({ name, ns: this.ns(at) });
       };
+      const http = x?.protocol === 'HTTP';
+      if (x) {
+        add(http ? 'HTTP_RECV_START' : 'GRPC_WAITREAD_START', x.recvStart);
+        add(http ? 'HTTP_RECV_END' : 'GRPC_WAITREAD_END', x.recvEnd);
+      }
+      add('REQUEST_START', trace.start);
       add('QUEUE_START', t.queueStart);
       add('COMPUTE_START', t.computeStart);
       add('COMPUTE_INPUT_END', t.computeInputEnd);
       add('COMPUTE_OUTPUT_START', t.computeOutputStart);
       add('COMPUTE_END', t.computeEnd);
-      add('REQUEST_END', performance.now());
+      add('REQUEST_END', end);
+      if (x) {
+        add('INFER_RESPONSE_COMPLETE', end);
+        add(http ? 'HTTP_SEND_START' : 'GRPC_SEND_START', x.sendStart);
+        add(http ? 'HTTP_SEND_END' : 'GRPC_SEND_END', x.sendEnd);
+      }
       s.entries.push({ id: trace.id, timestamps: stamps });
     }
     if (trace.tensors) {

@@ -107,6 +107,26 @@ export interface InferOptions {
   timeoutMs?: number;
   /** The transport's headers (lower-case names), for segment keys read from headers. */
   headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /**
+   * When the request crossed the transport, for a traced request: transports fill it only while
+   * tracing is on (`DataPlane.tracing`), and the send times after `infer` returns.
+   */
+  transport?: TransportTimes;
+}
+
+/**
+ * A request's way through its transport, in `performance.now()` milliseconds: Triton's
+ * `HTTP_RECV_*`/`HTTP_SEND_*` and `GRPC_WAITREAD_*`/`GRPC_SEND_*` trace timestamps.
+ */
+export interface TransportTimes {
+  protocol: 'HTTP' | 'GRPC';
+  /** HTTP: the handler has the request, its headers parsed. gRPC: unknown (grpc-js hands over whole messages). */
+  recvStart?: number;
+  /** HTTP: the body is read. gRPC: the message is decoded and handed to the handler. */
+  recvEnd: number;
+  /** The answer is handed to the transport, and the transport has taken it (written to the socket). */
+  sendStart?: number;
+  sendEnd?: number;
 }
 
 /**

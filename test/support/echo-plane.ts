@@ -46,6 +46,8 @@ export class EchoPlane implements DataPlane {
     return this.logSettings();
   }
   readonly tracer = new Tracer({ file: '', level: [], rate: 1000, count: -1, logFrequency: 0 });
+  readonly tracing = false;
+
   traceSettings(model?: string) {
     return this.tracer.settings(model);
   }

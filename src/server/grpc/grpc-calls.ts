@@ -1,6 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, SlipwayError, toSlipwayError } from '../../errors/index.js';
-import { type Cancellation, type DataPlane, writeSharedOutputs } from '../../inference/index.js';
+import {
+  type Cancellation,
+  type DataPlane,
+  type TransportTimes,
+  writeSharedOutputs,
+} from '../../inference/index.js';
 import { decodeInferRequest, encodeInferResponse, type ModelInferRequestMsg } from './grpc-codec.js';
 
 /** The slice of a pino logger the gRPC server uses. */
@@ -43,6 +48,19 @@ export function authorizationOf(call: { metadata: grpc.Metadata }): string | und
   return typeof header === 'string' ? header : header?.toString('utf8');
 }
 
+/**
+ * A unary call whose request is traced carries its transport times, so the answer's send is
+ * stamped where the answer is handed to grpc-js.
+ */
+export interface TracedCall {
+  transport?: TransportTimes;
+}
+
+/** Transport times for a gRPC request handed over now, when tracing is on. */
+export function grpcTransport(plane: DataPlane): TransportTimes | undefined {
+  return plane.tracing ? { protocol: 'GRPC', recvEnd: performance.now() } : undefined;
+}
+
 /** Milliseconds left before a call's deadline; undefined when it has none. */
 export function untilDeadline(deadline: grpc.Deadline): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
@@ -65,6 +83,7 @@ export async function inferOne(
   msg: ModelInferRequestMsg,
   cancel: Cancellation,
   deadlineMs: number | undefined,
+  transport?: TransportTimes,
 ): Promise<ReturnType<typeof encodeInferResponse>> {
   const start = performance.now();
   let answered = false;
@@ -75,6 +94,7 @@ export async function inferOne(
       protocol: 'grpc',
       cancel,
       timeoutMs: earliest(decoded.timeoutMs, deadlineMs),
+      transport,
     });
     // Counted as answered from here: an output too large for its shared memory is the client's
     // error without a second count.

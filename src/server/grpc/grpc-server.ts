@@ -15,7 +15,9 @@ import {
 import {
   authorizationOf,
   type GrpcLogger,
+  grpcTransport,
   inferOne,
+  type TracedCall,
   toServiceError,
   UNDECODABLE,
   undecodableError,
@@ -198,12 +200,14 @@ function createHandlers(
       encodeModelMetadata(plane.modelMetadata(req.name ?? '', req.version || undefined)),
     ),
     ModelInfer: predict(async (msg: ModelInferRequestMsg, call) => {
+      const transport = grpcTransport(plane);
+      if (transport) (call as TracedCall).transport = transport;
       const cancel = new Cancellation();
       const onCancel = () => cancel.fire();
       if (call.cancelled) onCancel();
       else call.once('cancelled', onCancel);
       try {
-        return await inferOne(plane, msg, cancel, untilDeadline(call.getDeadline()));
+        return await inferOne(plane, msg, cancel, untilDeadline(call.getDeadline()), transport);
       } finally {
         call.off('cancelled', onCancel);
       }
@@ -350,7 +354,12 @@ function wrapUnary<Req>(
     }
     if (result instanceof Promise) {
       result.then(
-        (value) => callback(null, value),
+        (value) => {
+          const transport = (call as TracedCall).transport;
+          if (transport) transport.sendStart = performance.now();
+          callback(null, value);
+          if (transport) transport.sendEnd = performance.now();
+        },
         (err) => callback(toServiceError(err, call.getPath(), logger)),
       );
     } else {

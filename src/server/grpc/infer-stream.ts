@@ -1,16 +1,23 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Scope } from '../../auth/index.js';
 import { GrpcStatus, toSlipwayError } from '../../errors/index.js';
-import { Cancellation, type DataPlane } from '../../inference/index.js';
+import { Cancellation, type DataPlane, type TransportTimes } from '../../inference/index.js';
 import {
   authorizationOf,
   type GrpcLogger,
+  grpcTransport,
   inferOne,
   toServiceError,
   undecodableError,
   untilDeadline,
 } from './grpc-calls.js';
 import type { ModelInferRequestMsg, ModelInferResponseMsg } from './grpc-codec.js';
+
+/** A request's place in the stream's answer order; its transport times when it is traced. */
+interface AnswerSlot {
+  msg?: StreamResponseMsg;
+  transport?: TransportTimes;
+}
 
 /**
  * Most requests of one stream read and not yet answered. Beyond it the stream stops reading, so
@@ -91,7 +98,7 @@ export class InferStreams {
  */
 class InferStream {
   /** Requests read and not yet answered on the stream, in the order they were read. */
-  private readonly answers: { msg?: StreamResponseMsg }[] = [];
+  private readonly answers: AnswerSlot[] = [];
   private readonly running = new Set<Cancellation>();
   private inputEnded = false;
   private stopping = false;
@@ -129,7 +136,8 @@ class InferStream {
 
   private request(msg: ModelInferRequestMsg): void {
     if (this.done) return;
-    const slot: { msg?: StreamResponseMsg } = {};
+    const transport = grpcTransport(this.plane);
+    const slot: AnswerSlot = transport ? { transport } : {};
     this.answers.push(slot);
     this.flow();
     const undecodable = undecodableError(msg);
@@ -139,7 +147,7 @@ class InferStream {
     }
     const cancel = new Cancellation();
     this.running.add(cancel);
-    inferOne(this.plane, msg, cancel, untilDeadline(this.call.getDeadline()))
+    inferOne(this.plane, msg, cancel, untilDeadline(this.call.getDeadline()), transport)
       .then(
         (res) => this.answer(slot, { infer_response: res }),
         (err) => {
@@ -158,11 +166,13 @@ class InferStream {
   }
 
   /** Fills a request's answer, then writes every answer ready at the head, in request order. */
-  private answer(slot: { msg?: StreamResponseMsg }, msg: StreamResponseMsg): void {
+  private answer(slot: AnswerSlot, msg: StreamResponseMsg): void {
     slot.msg = msg;
     while (this.answers.length > 0 && this.answers[0]!.msg) {
-      const next = this.answers.shift()!.msg!;
-      if (!this.done && !this.call.cancelled && !this.call.write(next)) this.writeBlocked = true;
+      const next = this.answers.shift()!;
+      if (next.transport) next.transport.sendStart = performance.now();
+      if (!this.done && !this.call.cancelled && !this.call.write(next.msg!)) this.writeBlocked = true;
+      if (next.transport) next.transport.sendEnd = performance.now();
     }
     this.flow();
     this.settle();

@@ -23,6 +23,7 @@ import {
   type Parameters,
   recordsLayout,
   type SharedMemoryRegion,
+  type TransportTimes,
   writeSharedOutputs,
 } from '../../inference/index.js';
 import type { ServingMetrics } from '../../metrics/index.js';
@@ -231,8 +232,12 @@ export async function startHttpServer(
     const version = segs[3] === 'versions' ? segs[4] : undefined;
     const start = performance.now();
     let answered = false;
+    const transport: TransportTimes | undefined = plane.tracing
+      ? { protocol: 'HTTP', recvStart: start, recvEnd: start }
+      : undefined;
     try {
       const body = await readBody(req);
+      if (transport) transport.recvEnd = performance.now();
       const headerLength = req.headers['inference-header-content-length'];
       // The regions as decoding sees them; outputs asked there are written there (or fail 400).
       const regions = plane.sharedMemory.size > 0 ? plane.sharedMemory : undefined;
@@ -256,14 +261,17 @@ export async function startHttpServer(
         timeoutMs: timeoutOf(req, request),
         cancel: cancelOnClose(res),
         headers: req.headers,
+        transport,
       });
       // Counted as answered from here: a failure to encode (an FP16 output asked for as JSON)
       // is the client's 400 without a second count.
       answered = true;
       if (regions) writeSharedOutputs(regions, request, response);
       const { json, binary } = encodeInferResponse(request, response);
+      if (transport) transport.sendStart = performance.now();
       if (binary.length === 0) {
         send(res, 200, json, 'application/json', response.id);
+        if (transport) transport.sendEnd = performance.now();
         return;
       }
       const header = Buffer.from(json, 'utf8');
@@ -279,6 +287,7 @@ export async function startHttpServer(
       res.write(header);
       for (const b of binary) res.write(b);
       res.end();
+      if (transport) transport.sendEnd = performance.now();
     } catch (err) {
       if (!answered) plane.failed(model, 'rest', err, (performance.now() - start) / 1000);
       throw err;
