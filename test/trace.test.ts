@@ -67,6 +67,34 @@ describe('Tracer', () => {
     await tracer.close();
   });
 
+  test('a trace with transport times, finished just before close, is in the closed file', async () => {
+    const file = join(dir, 'closing.json');
+    const tracer = new Tracer({ file, level: ['TIMESTAMPS'], rate: 1, count: -1, logFrequency: 0 });
+    const at = performance.now();
+    const trace = tracer.sample('m', at, { protocol: 'HTTP', recvStart: at, recvEnd: at })!;
+    tracer.finish(trace, { model: 'm', version: '1' });
+    trace.transport!.sendStart = performance.now();
+    trace.transport!.sendEnd = performance.now();
+    await tracer.close();
+    const entries = await readTrace(file);
+    const stamps = entries.find((e) => e.timestamps)!.timestamps.map((x: { name: string }) => x.name);
+    assert.deepEqual(stamps, [
+      'HTTP_RECV_START',
+      'HTTP_RECV_END',
+      'REQUEST_START',
+      'REQUEST_END',
+      'INFER_RESPONSE_COMPLETE',
+      'HTTP_SEND_START',
+      'HTTP_SEND_END',
+    ]);
+    // Finished after close: dropped, and the closed file is left as it was.
+    const late = tracer.sample('m')!;
+    assert.ok(late);
+    tracer.finish(late, { model: 'm', version: '1' });
+    await tracer.close();
+    assert.equal((await readTrace(file)).filter((e) => e.timestamps).length, 1);
+  });
+
   test('traces still running when the count runs out are written together, once', async () => {
     const file = join(dir, 'inflight.json');
     const tracer = new Tracer({ file, level: ['TIMESTAMPS'], rate: 1, count: 3, logFrequency: 0 });

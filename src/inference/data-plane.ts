@@ -342,7 +342,9 @@ export class RepositoryDataPlane implements DataPlane {
         }
         if (cacheKey !== undefined) {
           const insertStart = performance.now();
-          cache!.set(cacheKey, result.outputs, cacheLoad);
+          // A version retired meanwhile (its quarantined rows outlasted the drain) stores nothing:
+          // its entries were dropped and could never be looked up again.
+          if (v.state !== 'UNAVAILABLE') cache!.set(cacheKey, result.outputs, cacheLoad);
           v.stats.cacheMiss((lookupMs + performance.now() - insertStart) * 1e6);
         }
       }

@@ -458,11 +458,14 @@ export class ModelManager {
           v.state = 'UNLOADING';
           v.reason = 'unloading';
         }
-        await v.batcher?.drain();
-        await v.runtime?.unload();
-        v.state = 'UNAVAILABLE';
-        v.reason = 'unloaded';
-        this.options.onRetired?.(v);
+        try {
+          await v.batcher?.drain();
+          await v.runtime?.unload();
+        } finally {
+          v.state = 'UNAVAILABLE';
+          v.reason = 'unloaded';
+          this.options.onRetired?.(v);
+        }
       }),
     );
   }

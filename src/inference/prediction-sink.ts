@@ -33,7 +33,7 @@ export interface PredictionEntry {
 export interface PredictionSink {
   /**
    * An answered request, taken before its answer is sent. Its tensors are read (copied or
-   * gathered) later in the same callback, once the transport's continuations have sent the answer,
+   * gathered) later in the same callback, once the transport's continuations have taken the answer,
    * so nothing may write to them after the answer: the data plane keeps a V2 request's inputs in
    * place (`Job.keepInputs`), and answers' buffers are never reused.
    */

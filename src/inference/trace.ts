@@ -121,6 +121,11 @@ export class Tracer {
   private main?: { handle: Promise<FileHandle | undefined>; first: boolean };
   /** Nanoseconds of the monotonic clock at `performance.now()` 0. */
   private readonly originNs: number;
+  /** Traces waiting on the tick queue to be recorded, and who waits for them to be. */
+  private deferred = 0;
+  private settled?: () => void;
+  /** Closed: a trace finished later is dropped rather than reopening the file. */
+  private closed = false;
 
   constructor(private readonly options: TracerOptions) {
     this.originNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
@@ -232,14 +237,30 @@ export class Tracer {
    * that send the answer are done, so it carries the send times too.
    */
   finish(trace: Trace, request: FinishedRequest): void {
-    if (trace.transport) {
-      const end = performance.now();
-      process.nextTick(() => this.record(trace, request, end));
-    } else this.record(trace, request, performance.now());
+    if (!trace.transport) {
+      this.record(trace, request, performance.now());
+      return;
+    }
+    const end = performance.now();
+    this.deferred++;
+    process.nextTick(() => {
+      this.deferred--;
+      try {
+        this.record(trace, request, end);
+      } catch (err) {
+        // Outside the request's own try: a trace that cannot be recorded must not stop the server.
+        this.failed(err as Error, this.options.file);
+      }
+      if (this.deferred === 0) this.settled?.();
+    });
   }
 
   private record(trace: Trace, request: FinishedRequest, end: number): void {
     const s = trace.setting;
+    if (this.closed) {
+      s.inFlight--;
+      return;
+    }
     s.inFlight--;
     const head: Record<string, unknown> = {
       id: trace.id,
@@ -288,8 +309,12 @@ export class Tracer {
     } else if (s.traces >= MAX_HELD_TRACES) this.flush(s);
   }
 
-  /** Writes what is still held, and ends the trace file. */
+  /** Writes what is still held (traces still being recorded included), and ends the trace file. */
   async close(): Promise<void> {
+    if (this.closed) return this.writing;
+    if (this.deferred > 0) await new Promise<void>((resolve) => (this.settled = resolve));
+    this.settled = undefined;
+    this.closed = true;
     for (const s of [this.global, ...this.models.values()]) this.flush(s);
     const main = this.main;
     if (main) {

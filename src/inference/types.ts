@@ -124,7 +124,10 @@ export interface TransportTimes {
   recvStart?: number;
   /** HTTP: the body is read. gRPC: the message is decoded and handed to the handler. */
   recvEnd: number;
-  /** The answer is handed to the transport, and the transport has taken it (written to the socket). */
+  /**
+   * The answer is handed to the transport, and the transport has taken it: HTTP has written it to
+   * the socket; grpc-js has queued it on the HTTP/2 stream, which sends it a moment later.
+   */
   sendStart?: number;
   sendEnd?: number;
 }

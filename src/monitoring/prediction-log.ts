@@ -178,9 +178,10 @@ export class PredictionLog implements PredictionSink {
 
   /**
    * Gathers the entries recorded so far. `record` is called from a promise continuation, and a
-   * tick queued there runs once the microtask queue is empty: after the continuations that send
-   * the answer, so a lone request's answer does not wait for its own entry to be copied, and in
-   * the same callback, so gathering costs no turn of the event loop. (It used to wait for the
+   * tick queued there runs once the microtask queue is empty: after the continuations that hand
+   * the answer to the transport (over HTTP it is on the socket by then, so a lone request's answer
+   * does not wait for its own entry to be copied; HTTP/2 sends a moment later), and in the same
+   * callback, so gathering costs no turn of the event loop. (It used to wait for the
    * check phase: an answer sent from the batcher's own check-phase callback then took a second
    * turn, whose `epoll_wait` cost more at concurrency 1 than the whole gather.)
    */
