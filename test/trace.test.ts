@@ -254,6 +254,18 @@ describe('settings', () => {
   });
 });
 
+/** A request's timestamps inside the server, between its transport's receive and send. */
+const SERVER_STAMPS = [
+  'REQUEST_START',
+  'QUEUE_START',
+  'COMPUTE_START',
+  'COMPUTE_INPUT_END',
+  'COMPUTE_OUTPUT_START',
+  'COMPUTE_END',
+  'REQUEST_END',
+  'INFER_RESPONSE_COMPLETE',
+];
+
 describe('the trace extension on a live server', () => {
   let app: App;
   let base: string;
@@ -271,6 +283,24 @@ describe('the trace extension on a live server', () => {
     await app.close();
     await rm(dir, { recursive: true, force: true });
   });
+
+  /** Traces the next `count` requests of `model`; the trace files there were before. */
+  const traceModel = async (model: string, count: number) => {
+    const set = await postJson(`${base}/v2/models/${model}/trace/setting`, {
+      trace_level: ['TIMESTAMPS'],
+      trace_rate: '1',
+      trace_count: String(count),
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const files = async () => (await readdir(dir)).sort();
+    return { files, had: await files() };
+  };
+  const untrace = (model: string) =>
+    postJson(`${base}/v2/models/${model}/trace/setting`, {
+      trace_level: null,
+      trace_rate: null,
+      trace_count: null,
+    });
 
   test('the server lists the extension; settings start as configured, tracing off', async () => {
     const meta = await getJson(`${base}/v2`);
@@ -315,20 +345,7 @@ describe('the trace extension on a live server', () => {
       heads.map((h) => [h.model_name, h.model_version, h.request_id]),
       [0, 1, 2, 3].map((i) => ['add_sub', 2, `req-${i}`]),
     );
-    const order = [
-      'HTTP_RECV_START',
-      'HTTP_RECV_END',
-      'REQUEST_START',
-      'QUEUE_START',
-      'COMPUTE_START',
-      'COMPUTE_INPUT_END',
-      'COMPUTE_OUTPUT_START',
-      'COMPUTE_END',
-      'REQUEST_END',
-      'INFER_RESPONSE_COMPLETE',
-      'HTTP_SEND_START',
-      'HTTP_SEND_END',
-    ];
+    const order = ['HTTP_RECV_START', 'HTTP_RECV_END', ...SERVER_STAMPS, 'HTTP_SEND_START', 'HTTP_SEND_END'];
     for (const h of heads) {
       const stamps = entries.find((e) => e.id === h.id && e.timestamps)!.timestamps;
       assert.deepEqual(
@@ -382,14 +399,7 @@ describe('the trace extension on a live server', () => {
   });
 
   test('a request that times out while it runs: its trace has the times it reached', async () => {
-    const set = await postJson(`${base}/v2/models/slow/trace/setting`, {
-      trace_level: ['TIMESTAMPS'],
-      trace_rate: '1',
-      trace_count: '1',
-    });
-    assert.equal(set.status, 200, JSON.stringify(set.body));
-    const files = async () => (await readdir(dir)).sort();
-    const had = await files();
+    const { files, had } = await traceModel('slow', 1);
     // One row costs ~60 ms; the server's own deadline is 20 ms.
     const r = await postJson(`${base}/v2/models/slow/infer`, {
       ...slowRequest(1),
@@ -411,11 +421,7 @@ describe('the trace extension on a live server', () => {
       'REQUEST_END',
       'INFER_RESPONSE_COMPLETE',
     ]);
-    await postJson(`${base}/v2/models/slow/trace/setting`, {
-      trace_level: null,
-      trace_rate: null,
-      trace_count: null,
-    });
+    await untrace('slow');
   });
 
   test('bad requests: 400 naming the setting, 404 for an unknown model', async () => {
@@ -435,14 +441,7 @@ describe('the trace extension on a live server', () => {
   });
 
   test('gRPC ModelInfer and ModelStreamInfer: the read and send times of the call', async () => {
-    const set = await postJson(`${base}/v2/models/add_sub/trace/setting`, {
-      trace_level: ['TIMESTAMPS'],
-      trace_rate: '1',
-      trace_count: '2',
-    });
-    assert.equal(set.status, 200, JSON.stringify(set.body));
-    const files = async () => (await readdir(dir)).sort();
-    const had = await files();
+    const { files, had } = await traceModel('add_sub', 2);
     const request = (id: string) => ({
       model_name: 'add_sub',
       id,
@@ -484,29 +483,13 @@ describe('the trace extension on a live server', () => {
       const stamps = entries.find((e) => e.id === h.id && e.timestamps)!.timestamps;
       assert.deepEqual(
         stamps.map((x: Entry) => x.name),
-        [
-          'GRPC_WAITREAD_END',
-          'REQUEST_START',
-          'QUEUE_START',
-          'COMPUTE_START',
-          'COMPUTE_INPUT_END',
-          'COMPUTE_OUTPUT_START',
-          'COMPUTE_END',
-          'REQUEST_END',
-          'INFER_RESPONSE_COMPLETE',
-          'GRPC_SEND_START',
-          'GRPC_SEND_END',
-        ],
+        ['GRPC_WAITREAD_END', ...SERVER_STAMPS, 'GRPC_SEND_START', 'GRPC_SEND_END'],
         h.request_id,
       );
       const ns = stamps.map((x: Entry) => x.ns);
       for (let i = 1; i < ns.length; i++) assert.ok(ns[i] >= ns[i - 1], `${h.request_id}: stamp ${i}`);
     }
-    await postJson(`${base}/v2/models/add_sub/trace/setting`, {
-      trace_level: null,
-      trace_rate: null,
-      trace_count: null,
-    });
+    await untrace('add_sub');
   });
 
   test('gRPC TraceSetting reads and changes the same settings', async () => {
