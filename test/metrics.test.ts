@@ -49,3 +49,27 @@ test('the exposition holds the hot families and the load gauges', async () => {
     assert.match(line, /^[a-z_:][a-z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$/i, line);
   }
 });
+
+test('the prediction log and response cache figures are read when the exposition is rendered', async () => {
+  const m = new ServingMetrics(() => [], { processMetrics: false });
+  const log = { queued: 4, written: 10, dropped: 1, failedFlushes: 0 };
+  const cache = { bytes: 2048, entries: 3, evictions: 2 };
+  m.attachPredictionLog(() => log);
+  m.attachResponseCache(() => cache);
+  log.written = 12;
+  cache.evictions = 5;
+  const text = await m.render();
+  for (const line of [
+    'slipway_prediction_log_queued 4',
+    'slipway_prediction_log_written_rows_total 12',
+    'slipway_prediction_log_dropped_rows_total 1',
+    'slipway_prediction_log_failed_flushes_total 0',
+    'slipway_response_cache_bytes 2048',
+    'slipway_response_cache_entries 3',
+    'slipway_response_cache_evictions_total 5',
+  ]) {
+    assert.ok(text.split('\n').includes(line), line);
+  }
+  assert.match(text, /# TYPE slipway_prediction_log_written_rows_total counter/);
+  assert.match(text, /# TYPE slipway_response_cache_bytes gauge/);
+});

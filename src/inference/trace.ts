@@ -227,14 +227,13 @@ export class Tracer {
     if (s.remaining > 0 && --s.remaining === 0) this.refresh();
     s.inFlight++;
     const tensors = s.values.level.includes('TENSORS');
-    const trace: Trace = { id: this.nextId++, setting: s, start, times: {}, tensors };
-    return transport ? { ...trace, transport } : trace;
+    return { id: this.nextId++, setting: s, start, times: {}, tensors, ...(transport ? { transport } : {}) };
   }
 
   /**
    * Records a finished (or failed) request's trace, writing a file when one is due. A trace with
    * transport times is recorded from the tick queue, which runs once the promise continuations
-   * that send the answer are done, so it carries the send times too.
+   * that hand the answer to the transport are done, so it carries the send times too.
    */
   finish(trace: Trace, request: FinishedRequest): void {
     if (!trace.transport) {
@@ -257,11 +256,8 @@ export class Tracer {
 
   private record(trace: Trace, request: FinishedRequest, end: number): void {
     const s = trace.setting;
-    if (this.closed) {
-      s.inFlight--;
-      return;
-    }
     s.inFlight--;
+    if (this.closed) return;
     const head: Record<string, unknown> = {
       id: trace.id,
       model_name: request.model,

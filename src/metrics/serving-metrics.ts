@@ -138,39 +138,29 @@ export class ServingMetrics {
   attachPredictionLog(
     read: () => { queued: number; written: number; dropped: number; failedFlushes: number },
   ): void {
-    const registers = [this.registry];
-    new Gauge({
-      name: 'slipway_prediction_log_queued',
-      help: 'Answered requests queued for the prediction log, not yet written.',
-      registers,
-      collect() {
-        this.set(read().queued);
-      },
-    });
-    const counter = (name: string, help: string, pick: (c: ReturnType<typeof read>) => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(pick(read()));
-        },
-      });
-    counter(
+    scrapedGauge(
+      this.registry,
+      'slipway_prediction_log_queued',
+      'Answered requests queued for the prediction log, not yet written.',
+      () => read().queued,
+    );
+    scrapedCounter(
+      this.registry,
       'slipway_prediction_log_written_rows_total',
       'Prediction rows written to the store.',
-      (c) => c.written,
+      () => read().written,
     );
-    counter(
+    scrapedCounter(
+      this.registry,
       'slipway_prediction_log_dropped_rows_total',
       'Prediction rows dropped because the queue was full (the store too slow) or the server was closing.',
-      (c) => c.dropped,
+      () => read().dropped,
     );
-    counter(
+    scrapedCounter(
+      this.registry,
       'slipway_prediction_log_failed_flushes_total',
       'Flushes that failed and were retried.',
-      (c) => c.failedFlushes,
+      () => read().failedFlushes,
     );
   }
 
@@ -347,32 +337,24 @@ export class ServingMetrics {
 
   /** Exposes the response cache's size, read when Prometheus scrapes. */
   attachResponseCache(read: () => { bytes: number; entries: number; evictions: number }): void {
-    const registers = [this.registry];
-    new Gauge({
-      name: 'slipway_response_cache_bytes',
-      help: "Bytes the response cache holds (model outputs and each entry's overhead).",
-      registers,
-      collect() {
-        this.set(read().bytes);
-      },
-    });
-    new Gauge({
-      name: 'slipway_response_cache_entries',
-      help: 'Answers the response cache holds.',
-      registers,
-      collect() {
-        this.set(read().entries);
-      },
-    });
-    new Counter({
-      name: 'slipway_response_cache_evictions_total',
-      help: 'Answers the response cache let go to make room, least recently used first.',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(read().evictions);
-      },
-    });
+    scrapedGauge(
+      this.registry,
+      'slipway_response_cache_bytes',
+      "Bytes the response cache holds (model outputs and each entry's overhead).",
+      () => read().bytes,
+    );
+    scrapedGauge(
+      this.registry,
+      'slipway_response_cache_entries',
+      'Answers the response cache holds.',
+      () => read().entries,
+    );
+    scrapedCounter(
+      this.registry,
+      'slipway_response_cache_evictions_total',
+      'Answers the response cache let go to make room, least recently used first.',
+      () => read().evictions,
+    );
   }
 
   batch(model: string, version: string, size: number): void {
@@ -403,4 +385,29 @@ export class ServingMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** A gauge without labels whose value is read when Prometheus scrapes. */
+function scrapedGauge(registry: Registry, name: string, help: string, value: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(value());
+    },
+  });
+}
+
+/** A counter without labels whose total is kept elsewhere and read when Prometheus scrapes. */
+function scrapedCounter(registry: Registry, name: string, help: string, total: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(total());
+    },
+  });
 }
