@@ -10,6 +10,9 @@ if (command === 'serve' || command === 'demo') {
   // Before the CLI's modules load: set any later, V8 keeps pretenuring (src/cli/heap-tuning.ts).
   const { tuneHeapForServing } = await import('../dist/src/cli/heap-tuning.js');
   tuneHeapForServing();
+  // Before a collection can spoil process.nextTick's feedback (src/cli/tick-queue.ts).
+  const { keepTickObjectShape } = await import('../dist/src/cli/tick-queue.js');
+  keepTickObjectShape();
 }
 if (command === 'drift') {
   import('../dist/src/cli/drift.js').then(({ driftMain }) => driftMain(process.argv)).catch(fail);
