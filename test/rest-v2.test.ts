@@ -97,6 +97,21 @@ describe('health and metadata', () => {
     assert.equal(v.status, 404);
     assert.match(v.body.error, /no version '7'/);
   });
+
+  test('path segments are percent-decoded the same on every call; bad encoding is a 400 each time', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await getJson(`${url}/v2/models/%61dd_sub/versions/%31`);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.name, 'add_sub');
+      assert.ok(r.body.versions.includes('1'));
+      const bad = await getJson(`${url}/v2/models/add%ZZsub`);
+      assert.equal(bad.status, 400);
+      assert.match(bad.body.error, /'add%ZZsub' is not valid percent-encoding/);
+    }
+    // A query string does not split a path into another one.
+    assert.equal((await getJson(`${url}/v2/models/add_sub/ready?x=1`)).status, 200);
+    assert.equal((await getJson(`${url}/v2/models/add_sub/ready`)).status, 200);
+  });
 });
 
 describe('infer with JSON tensors', () => {
