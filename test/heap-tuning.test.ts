@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { addSubRequest, REPO_ROOT, spawnCli, tempRepository } from './helpers.js';
+import { inferAddSubInTurn, REPO_ROOT, spawnCli, tempRepository } from './helpers.js';
 
 const run = promisify(execFile);
 const TUNING = new URL('../src/cli/heap-tuning.js', import.meta.url).href;
@@ -68,19 +68,7 @@ test('slipway serve runs with pretenuring off under load; another command keeps 
     const serving = await traced(
       ['serve', '--models', repo.dir, '--data-dir', data, '--port', '0', '--no-grpc', '--log-level', 'warn'],
       async (base) => {
-        const body = JSON.stringify(addSubRequest(4));
-        const client = async () => {
-          for (let i = 0; i < 250; i++) {
-            const res = await fetch(`${base}/v2/models/add_sub/infer`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body,
-            });
-            assert.equal(res.status, 200);
-            await res.arrayBuffer();
-          }
-        };
-        await Promise.all(Array.from({ length: 16 }, client));
+        await Promise.all(Array.from({ length: 16 }, () => inferAddSubInTurn(base, 250)));
       },
     );
     assert.match(serving, /REST\s+http:/);

@@ -1,4 +1,5 @@
 /** Shared fixtures for the Node suites: a real server on port 0 over the fixture repository. */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { type Agent, request } from 'node:http';
@@ -181,6 +182,20 @@ export function addSubRequest(rows: number, offset = 0) {
       { name: 'INPUT1', datatype: 'FP32', shape: [rows, 4], data: b },
     ],
   };
+}
+
+/** Sends `count` add_sub infer requests of 4 rows to `base`, one after another; each must answer 200. */
+export async function inferAddSubInTurn(base: string, count: number): Promise<void> {
+  const body = JSON.stringify(addSubRequest(4));
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${base}/v2/models/add_sub/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  }
 }
 
 /** Builds a binary-extension body: JSON header, then the raw tensors. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { addSubRequest, CLI, REPO_ROOT, tempRepository } from './helpers.js';
+import { CLI, inferAddSubInTurn, REPO_ROOT, tempRepository } from './helpers.js';
 
 const TICK_QUEUE = new URL('../src/cli/tick-queue.js', import.meta.url).href;
 
@@ -102,16 +102,7 @@ test('slipway serve keeps process.nextTick monomorphic after load and full colle
       base = /REST\s+(http:\/\/\S+)/.exec(await output())?.[1];
       if (!base) await sleep(50);
     }
-    const body = JSON.stringify(addSubRequest(4));
-    for (let i = 0; i < 200; i++) {
-      const res = await fetch(`${base}/v2/models/add_sub/infer`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      assert.equal(res.status, 200);
-      await res.arrayBuffer();
-    }
+    await inferAddSubInTurn(base, 200);
     child.kill('SIGUSR2');
     assert.equal(await done, 0);
     assert.deepEqual(literalSlots(await output()), [
