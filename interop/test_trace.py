@@ -30,7 +30,8 @@ GRPC_ORDER = ["GRPC_WAITREAD_END", *SERVER_ORDER, "GRPC_SEND_START", "GRPC_SEND_
 
 
 def _trace_files(server) -> set[Path]:
-    return set(server.trace_file.parent.glob(server.trace_file.name + ".*"))
+    # `<file>.N` once written; `<file>.N.partial` while it is being written.
+    return {p for p in server.trace_file.parent.glob(server.trace_file.name + ".*") if p.suffix[1:].isdigit()}
 
 
 def _wait_new(server, before: set[Path], count: int) -> list[Path]:

@@ -159,7 +159,7 @@ export async function postJson<T = any>(
 /** add_sub request with `rows` rows of 4 values: INPUT0 = i + 0.5·j, INPUT1 = 2. */
 const SLOW_ROW = Array.from({ length: 256 }, (_, i) => Math.cos(i) / 3);
 
-/** A request for the `slow` fixture: `rows` rows of 256 FP32 (each row costs ~60 ms). */
+/** A request for the `slow` fixture: `rows` rows of 256 FP32 (each row costs ~15–60 ms, by machine). */
 export function slowRequest(rows: number) {
   return {
     inputs: [

@@ -18,6 +18,9 @@ import { getJson, grpcClient, postJson, slowRequest, startTestApp } from './help
 type Entry = Record<string, any>;
 
 const readTrace = async (path: string): Promise<Entry[]> => JSON.parse(await readFile(path, 'utf8'));
+/** The trace files a live server has written so far (one being written is still `.partial`). */
+const writtenTraceFiles = async (dir: string): Promise<string[]> =>
+  (await readdir(dir)).filter((n) => !n.endsWith('.partial')).sort();
 
 const addSub = (a: number[], b: number[], id?: string) => ({
   ...(id !== undefined ? { id } : {}),
@@ -292,7 +295,7 @@ describe('the trace extension on a live server', () => {
       trace_count: String(count),
     });
     assert.equal(set.status, 200, JSON.stringify(set.body));
-    const files = async () => (await readdir(dir)).sort();
+    const files = () => writtenTraceFiles(dir);
     return { files, had: await files() };
   };
   const untrace = (model: string) =>
@@ -373,7 +376,7 @@ describe('the trace extension on a live server', () => {
     assert.equal(set.body.log_frequency, '2', 'unset settings follow the global ones');
     const global = await getJson(`${base}/v2/trace/setting`);
     assert.deepEqual(global.body.trace_level, ['OFF']);
-    const files = async () => (await readdir(dir)).sort();
+    const files = () => writtenTraceFiles(dir);
     const had = await files();
     const r = await postJson(`${base}/v2/models/identity_fp32/infer`, {
       inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 3], data: [0.5, -2, 3] }],
@@ -400,9 +403,9 @@ describe('the trace extension on a live server', () => {
 
   test('a request that times out while it runs: its trace has the times it reached', async () => {
     const { files, had } = await traceModel('slow', 1);
-    // One row costs ~60 ms; the server's own deadline is 20 ms.
+    // Four rows cost 70 ms or more; the server's own deadline is 20 ms.
     const r = await postJson(`${base}/v2/models/slow/infer`, {
-      ...slowRequest(1),
+      ...slowRequest(4),
       parameters: { timeout: 20_000 },
     });
     assert.equal(r.status, 504, JSON.stringify(r.body));

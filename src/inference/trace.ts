@@ -6,7 +6,7 @@
  * time through `GET`/`POST /v2[/models/{m}]/trace/setting` and gRPC `TraceSetting`. The trace file
  * itself is chosen when the server starts, never through the network.
  */
-import { type FileHandle, open, writeFile } from 'node:fs/promises';
+import { type FileHandle, open, rename, writeFile } from 'node:fs/promises';
 import { describeValue, SlipwayError } from '../errors/index.js';
 import { halfToFloat } from './classification.js';
 import type { Tensor, TransportTimes } from './types.js';
@@ -356,7 +356,10 @@ export class Tracer {
     s.traces = 0;
     const path = `${this.options.file}.${this.nextFileIndex++}`;
     this.chain(path, async () => {
-      await writeFile(path, JSON.stringify(entries));
+      // Written aside, then renamed: a file that appears under its name is whole.
+      const partial = `${path}.partial`;
+      await writeFile(partial, JSON.stringify(entries));
+      await rename(partial, path);
     });
   }
 
