@@ -33,27 +33,25 @@ function literalSlots(printed: string): string[] {
 async function runNode(
   dir: string,
   args: string[],
-): Promise<{ child: ChildProcess; output: () => Promise<string> }> {
+): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => Promise<string> }> {
   const file = join(dir, `stdout-${Date.now()}-${Math.random()}.txt`);
   const out = await open(file, 'w');
   const child = spawn(process.execPath, ['--allow-natives-syntax', '--expose-gc', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', out.fd, 'inherit'],
   });
+  // Listened for at once: a short script may be gone before the caller looks.
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await out.close();
-  return { child, output: () => readFile(file, 'utf8') };
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, output: () => readFile(file, 'utf8') };
 }
 
 async function scriptSlots(dir: string, keep: boolean): Promise<string[]> {
   const script = `
     ${keep ? `const { keepTickObjectShape } = await import(${JSON.stringify(TICK_QUEUE)}); console.log('kept=' + keepTickObjectShape());` : ''}
     ${SPOIL_AND_PRINT}`;
-  const { child, output } = await runNode(dir, ['--input-type=module', '-e', script]);
-  assert.equal(await exited(child), 0);
+  const { exited, output } = await runNode(dir, ['--input-type=module', '-e', script]);
+  assert.equal(await exited, 0);
   const printed = await output();
   if (keep) assert.match(printed, /kept=true/);
   return literalSlots(printed);
@@ -86,14 +84,13 @@ test('slipway serve keeps process.nextTick monomorphic after load and full colle
   // Loaded into the server before its CLI: on SIGUSR2 it spoils and prints, as above, and exits.
   const probe = join(data, 'probe.mjs');
   await writeFile(probe, `process.on('SIGUSR2', async () => {${SPOIL_AND_PRINT}\nprocess.exit(0);\n});\n`);
-  const { child, output } = await runNode(data, [
+  const { child, exited, output } = await runNode(data, [
     '--import',
     probe,
     CLI,
     'serve',
     ...['--models', repo.dir, '--data-dir', data, '--port', '0', '--no-grpc', '--log-level', 'warn'],
   ]);
-  const done = exited(child);
   try {
     const deadline = Date.now() + 30_000;
     let base: string | undefined;
@@ -104,7 +101,7 @@ test('slipway serve keeps process.nextTick monomorphic after load and full colle
     }
     await inferAddSubInTurn(base, 200);
     child.kill('SIGUSR2');
-    assert.equal(await done, 0);
+    assert.equal(await exited, 0);
     assert.deepEqual(literalSlots(await output()), [
       'MONOMORPHIC',
       'MONOMORPHIC',
