@@ -8,7 +8,8 @@
  * Flags: --quick (1 run of 2 s per point), --runs N, --seconds S, --warmup S,
  * --concurrency 1,16,64, --cases bare,fastify,slipway-json,slipway-binary,slipway-grpc,mlserver,
  * --loadgen-cpu 1|none, --slipway-node-args="--cpu-prof --cpu-prof-dir=bench/.out/prof",
- * --slipway-workers auto|N (serving processes; default auto, one per CPU).
+ * --slipway-workers auto|N (serving processes; default auto, one per CPU),
+ * --paired-rounds N and --paired-seconds S (the prediction log's cost measured side by side).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './harness/load.js';
+import { type PairedLogCost, runPaired } from './harness/paired.js';
 import {
   checkGrpc,
   checkHttp,
@@ -102,6 +104,8 @@ function options() {
       'slipway-node-args': { type: 'string', default: '' },
       'slipway-workers': { type: 'string', default: 'auto' },
       'wait-quiet': { type: 'string' },
+      'paired-rounds': { type: 'string' },
+      'paired-seconds': { type: 'string' },
     },
   });
   const quick = values.quick!;
@@ -120,6 +124,9 @@ function options() {
     slipwayWorkers: values['slipway-workers']!,
     /** How long to wait for other processes to leave the CPUs alone before a point (seconds). */
     waitQuiet: Number(values['wait-quiet'] ?? (quick ? 0 : 120)),
+    /** Rounds of the log-on and log-off servers side by side (0: none), and their length (seconds). */
+    pairedRounds: Number(values['paired-rounds'] ?? (quick ? 2 : 16)),
+    pairedSeconds: Number(values['paired-seconds'] ?? (quick ? 2 : 4)),
   };
 }
 
@@ -148,6 +155,83 @@ function slipwayRevision(): string {
   const head = git('rev-parse', '--short', 'HEAD') || 'unknown commit';
   const dirty = git('status', '--porcelain', '--', 'src', 'bin').split('\n').filter(Boolean).length;
   return dirty ? `${head} with ${dirty} uncommitted file(s) in src/ or bin/` : head;
+}
+
+type Options = ReturnType<typeof options>;
+
+/**
+ * The log-on and log-off servers of the sequential runs are measured one after the other, and
+ * consecutive runs of one server here differ by more than the 5% the log is allowed. So two more
+ * servers, one serving process each, are measured side by side: each confined with its own wrk
+ * to one CPU, the CPUs swapped every round (harness/paired.ts). Only with both log cases
+ * selected, two CPUs and taskset.
+ */
+async function measurePaired(
+  opts: Options,
+  taskset: string | undefined,
+  load: Omit<LoadOptions, 'concurrency' | 'seconds'>,
+  data: Record<CaseId, string>,
+  models: string,
+): Promise<PairedLogCost | undefined> {
+  const ids = new Set(opts.cases.map((c) => c.id));
+  if (opts.pairedRounds <= 0 || !ids.has('slipway-json') || !ids.has('slipway-json-nolog')) return undefined;
+  if (!taskset || cpus().length < 2) {
+    log('the side-by-side log measurement needs taskset and two CPUs; skipped');
+    return undefined;
+  }
+  const concurrency = Math.max(...opts.concurrency);
+  log(
+    `prediction log side by side: ${opts.pairedRounds} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
+  );
+  const started: RunningServer[] = [];
+  try {
+    const on = await startSlipway(ROOT, models, opts.slipwayNodeArgs, {
+      workers: '1',
+      store: 'slipway-data-paired',
+    });
+    started.push(on);
+    const off = await startSlipway(ROOT, models, opts.slipwayNodeArgs, {
+      workers: '1',
+      predictionLog: false,
+      store: 'slipway-data-paired-nolog',
+    });
+    started.push(off);
+    const target = (s: RunningServer, id: CaseId): LoadTarget => ({
+      tool: 'wrk',
+      url: s.http,
+      data: data[id],
+      serverPid: s.child.pid!,
+    });
+    const summary = await runPaired(
+      target(on, 'slipway-json'),
+      target(off, 'slipway-json-nolog'),
+      {
+        rounds: opts.pairedRounds,
+        seconds: opts.pairedSeconds,
+        warmup: opts.warmup,
+        concurrency,
+        tasksetPath: taskset,
+        load,
+      },
+      (r, i) =>
+        log(
+          `[paired ${i + 1}/${opts.pairedRounds}] log on (CPU ${r.cpuA}) ${Math.round(r.a.rps)} req/s, ` +
+            `log off (CPU ${1 - r.cpuA}) ${Math.round(r.b.rps)} req/s: ${r.ratio.toFixed(3)}` +
+            (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
+        ),
+    );
+    // What was served last is stored within the log's flush interval (one second).
+    await new Promise((r) => setTimeout(r, 2000));
+    const predictionLog = await predictionLogCounters(on.http);
+    log(
+      `prediction log side by side: median on/off ${summary.median.toFixed(3)} ` +
+        `(${Math.round(summary.confidence * 100)}% interval ${summary.ciLow.toFixed(3)}–${summary.ciHigh.toFixed(3)}); ` +
+        `${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ${predictionLog.failedFlushes} failed flushes`,
+    );
+    return { concurrency, seconds: opts.pairedSeconds, summary, predictionLog };
+  } finally {
+    await Promise.all(started.map((s) => stopServer(s)));
+  }
 }
 
 async function main(): Promise<void> {
@@ -267,9 +351,11 @@ async function main(): Promise<void> {
     const results: { caseId: CaseId; concurrency: number; run: number; result: LoadResult }[] = [];
     const total = opts.runs * opts.concurrency.length * cases.length;
     for (let run = 1; run <= opts.runs; run++) {
+      // Every other run takes the cases in reverse, so no case always follows the same one.
+      const order = run % 2 === 1 ? cases : [...cases].reverse();
       for (const concurrency of opts.concurrency) {
-        for (const c of cases) {
-          const first = concurrency === opts.concurrency[0] && c === cases[0];
+        for (const c of order) {
+          const first = concurrency === opts.concurrency[0] && c === order[0];
           const result = await measure(targetOf(c), { ...load, concurrency, seconds: opts.seconds }, first);
           results.push({ caseId: c.id, concurrency, run, result });
           log(
@@ -295,6 +381,8 @@ async function main(): Promise<void> {
       );
     }
 
+    const paired = await measurePaired(opts, tools.taskset, load, data, slipwayModels);
+
     const machine = {
       slipway: slipwayRevision(),
       cpus: cpus().length,
@@ -312,6 +400,7 @@ async function main(): Promise<void> {
       summary,
       skipped: tools.missing,
       features: N_FEATURES,
+      paired,
     });
     process.stdout.write(report.text);
     if (predictionLog) {
@@ -324,7 +413,7 @@ async function main(): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     writeFileSync(
       join(OUT, `serving-${stamp}.json`),
-      JSON.stringify({ machine, opts, results, summary, predictionLog }, null, 2),
+      JSON.stringify({ machine, opts, results, summary, predictionLog, paired }, null, 2),
     );
     writeFileSync(join(OUT, `serving-${stamp}.md`), report.markdown);
     log(`wrote bench/.out/serving-${stamp}.{json,md}`);

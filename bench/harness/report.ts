@@ -2,6 +2,7 @@
  * Medians of the repeated runs, the table printed side by side, and the ratios Slipway is held to.
  */
 import type { LoadResult } from './load.js';
+import type { PairedLogCost } from './paired.js';
 
 interface CaseLike {
   id: string;
@@ -72,7 +73,7 @@ export interface Target {
   goal: number;
 }
 
-export function targets(points: Point[]): Target[] {
+export function targets(points: Point[], paired?: PairedLogCost): Target[] {
   const at = (id: string, c: number) => points.find((p) => p.caseId === id && p.concurrency === c);
   const ratio = (a?: Point, b?: Point) => (a && b ? a.rps / b.rps : undefined);
   return [
@@ -104,6 +105,17 @@ export function targets(points: Point[]): Target[] {
       op: '>=',
       goal: 0.95,
     },
+    ...(paired
+      ? [
+          {
+            name: `the same, side by side (median of ${paired.summary.rounds.length} rounds, c=${paired.concurrency})`,
+            value: paired.summary.median,
+            unit: '' as const,
+            op: '>=' as const,
+            goal: 0.95,
+          },
+        ]
+      : []),
     {
       name: 'records API with / without a schema check, req/s at c=64',
       value: ratio(at('slipway-records-checked', 64), at('slipway-records', 64)),
@@ -143,12 +155,28 @@ export interface ReportInput {
   summary: Point[];
   skipped: string[];
   features: number;
+  paired?: PairedLogCost;
+}
+
+/** The side-by-side rounds of the prediction log's cost, as lines of text. */
+function pairedLines(p: PairedLogCost): string[] {
+  const s = p.summary;
+  const pct = Math.round(s.confidence * 100);
+  return [
+    `Prediction log on / off side by side: one serving process each, each with its own wrk (c=${p.concurrency}) ` +
+      `on one CPU of its own, CPUs swapped every round; ${s.rounds.length} rounds of ${p.seconds} s.`,
+    `Ratios by round: ${s.rounds.map((r) => r.ratio.toFixed(3)).join(', ')}.`,
+    `Median ${s.median.toFixed(3)}, quartiles ${s.q1.toFixed(3)}–${s.q3.toFixed(3)}, ` +
+      `${pct}% interval for the median ${s.ciLow.toFixed(3)}–${s.ciHigh.toFixed(3)}. ` +
+      `The log-on server stored ${p.predictionLog.written} rows (${p.predictionLog.dropped} dropped, ` +
+      `${p.predictionLog.failedFlushes} failed flushes, ${p.predictionLog.queued} queued).`,
+  ];
 }
 
 export function formatReport(input: ReportInput): { text: string; markdown: string } {
   const { machine, opts, cases, summary } = input;
   const at = (id: string, c: number) => summary.find((p) => p.caseId === id && p.concurrency === c);
-  const ts = targets(summary);
+  const ts = targets(summary, input.paired);
   const head =
     `Serving benchmark: logreg30 (${input.features} FP32 features, one row per request), ` +
     `${opts.runs} run(s) × ${opts.seconds} s per point after a ${opts.warmup} s warm-up, medians` +
@@ -194,6 +222,7 @@ export function formatReport(input: ReportInput): { text: string; markdown: stri
   for (const t of ts)
     lines.push(t.name.padEnd(50) + fmtTarget(t).padStart(10) + fmtGoal(t).padStart(10) + `  ${verdict(t)}`);
   for (const s of input.skipped) lines.push(`skipped or degraded: ${s}`);
+  if (input.paired) lines.push('', ...pairedLines(input.paired));
   lines.push('');
 
   // Markdown, for docs/BENCHMARKS.md.
@@ -223,6 +252,7 @@ export function formatReport(input: ReportInput): { text: string; markdown: stri
   }
   md.push('', '| target | value | goal | result |', '|---|--:|--:|---|');
   for (const t of ts) md.push(`| ${t.name} | ${fmtTarget(t)} | ${fmtGoal(t)} | ${verdict(t)} |`);
+  if (input.paired) md.push('', ...pairedLines(input.paired));
   md.push('');
   return { text: lines.join('\n'), markdown: md.join('\n') };
 }

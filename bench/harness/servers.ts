@@ -173,14 +173,14 @@ export async function startSlipway(
   root: string,
   models: string,
   nodeArgs: string[],
-  options: { predictionLog?: boolean; workers?: string } = {},
+  options: { predictionLog?: boolean; workers?: string; store?: string } = {},
 ): Promise<RunningServer> {
   // A fresh store each run: what an earlier run logged (or an older schema) must not weigh on this one.
   const dataDir = join(
     root,
     'bench',
     '.out',
-    options.predictionLog === false ? 'slipway-data-nolog' : 'slipway-data',
+    options.store ?? (options.predictionLog === false ? 'slipway-data-nolog' : 'slipway-data'),
   );
   rmSync(dataDir, { recursive: true, force: true });
   const args = [

@@ -1,0 +1,162 @@
+/**
+ * Two servers measured at the same time, each with its own load generator, both confined to one
+ * CPU of their own, the CPUs swapped every round: a ratio of two configurations that the drift of
+ * a shared machine cannot tilt. On this machine two 6 s runs of one server in a row differ by up
+ * to a quarter, more than the gap a 0.95 target is about; run side by side, both servers meet the
+ * same moment, and everything a server does (its writer thread, its collector's threads) is paid
+ * on its own CPU, so nothing it spends is charged to the other.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './load.js';
+
+export interface PairedRound {
+  /** The CPU the first server (and its load generator) ran on; the second had the other one. */
+  cpuA: number;
+  a: LoadResult;
+  b: LoadResult;
+  /** a.rps / b.rps */
+  ratio: number;
+}
+
+export interface PairedSummary {
+  rounds: PairedRound[];
+  median: number;
+  q1: number;
+  q3: number;
+  /** A distribution-free interval for the median (order statistics of the rounds' ratios). */
+  ciLow: number;
+  ciHigh: number;
+  /** Its coverage, at least 0.95 where the rounds allow it. */
+  confidence: number;
+}
+
+/** The prediction log's cost measured side by side, with what the log-on server stored. */
+export interface PairedLogCost {
+  concurrency: number;
+  seconds: number;
+  summary: PairedSummary;
+  predictionLog: { written: number; dropped: number; failedFlushes: number; queued: number };
+}
+
+export interface PairedOptions {
+  rounds: number;
+  seconds: number;
+  warmup: number;
+  concurrency: number;
+  tasksetPath: string;
+  load: Omit<LoadOptions, 'concurrency' | 'seconds' | 'taskset'>;
+}
+
+/** The pids of a process and its descendants. */
+function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const visit = (p: number) => {
+    out.push(p);
+    try {
+      for (const tid of readdirSync(`/proc/${p}/task`)) {
+        const children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').trim();
+        if (children) for (const c of children.split(' ')) visit(Number(c));
+      }
+    } catch {
+      // the process ended meanwhile
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+/** Confines every thread of a process tree to one CPU (threads started later inherit it). */
+function pin(tasksetPath: string, pid: number, cpu: number): void {
+  for (const p of processTree(pid)) {
+    const r = spawnSync(tasksetPath, ['-a', '-p', '-c', String(cpu), String(p)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpu} ${p} failed: ${r.stderr || r.stdout}`);
+  }
+}
+
+const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
+
+function quantile(s: number[], q: number): number {
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
+}
+
+/** P(X ≤ k) for X ~ Binomial(n, 1/2). */
+function binomialHalfCdf(n: number, k: number): number {
+  let term = 0.5 ** n; // C(n,0) / 2^n
+  let sum = term;
+  for (let i = 1; i <= k; i++) {
+    term = (term * (n - i + 1)) / i;
+    sum += term;
+  }
+  return sum;
+}
+
+/**
+ * The interval [x_(j), x_(n-j+1)] (1-based order statistics) around the median of n values, for
+ * the largest j whose coverage 1 - 2·P(Binomial(n, 1/2) ≤ j-1) is still at least 0.95; with too
+ * few values for that, the whole range and its coverage.
+ */
+export function medianInterval(values: number[]): { low: number; high: number; confidence: number } {
+  const s = sorted(values);
+  const n = s.length;
+  let j = 1;
+  while (j + 1 <= n / 2 && 1 - 2 * binomialHalfCdf(n, j) >= 0.95) j++;
+  return { low: s[j - 1]!, high: s[n - j]!, confidence: 1 - 2 * binomialHalfCdf(n, j - 1) };
+}
+
+export function summarizePaired(rounds: PairedRound[]): PairedSummary {
+  const ratios = sorted(rounds.map((r) => r.ratio));
+  const ci = medianInterval(ratios);
+  return {
+    rounds,
+    median: quantile(ratios, 0.5),
+    q1: quantile(ratios, 0.25),
+    q3: quantile(ratios, 0.75),
+    ciLow: ci.low,
+    ciHigh: ci.high,
+    confidence: ci.confidence,
+  };
+}
+
+/**
+ * Rounds of A and B at once. In round r, A and its load generator run on CPU r mod 2 and B with
+ * its own on the other; which load generator starts first alternates too. Each round has a
+ * warm-up of both, then the measured `seconds`. The servers stay pinned afterwards: they are
+ * started for this and stopped after it.
+ */
+export async function runPaired(
+  a: LoadTarget,
+  b: LoadTarget,
+  o: PairedOptions,
+  onRound?: (r: PairedRound, index: number) => void,
+): Promise<PairedSummary> {
+  const rounds: PairedRound[] = [];
+  const both = async (cpuA: number, seconds: number, aFirst: boolean): Promise<[LoadResult, LoadResult]> => {
+    const cpuB = 1 - cpuA;
+    const load = (t: LoadTarget, cpu: number) =>
+      runLoad(t, {
+        ...o.load,
+        concurrency: o.concurrency,
+        seconds,
+        taskset: { path: o.tasksetPath, cpu: String(cpu) },
+      });
+    if (aFirst) return Promise.all([load(a, cpuA), load(b, cpuB)]);
+    const [rb, ra] = await Promise.all([load(b, cpuB), load(a, cpuA)]);
+    return [ra, rb];
+  };
+  for (let r = 0; r < o.rounds; r++) {
+    const cpuA = r % 2;
+    pin(o.tasksetPath, a.serverPid, cpuA);
+    pin(o.tasksetPath, b.serverPid, 1 - cpuA);
+    const aFirst = (r >> 1) % 2 === 0;
+    if (o.warmup > 0) await both(cpuA, o.warmup, aFirst);
+    const [ra, rb] = await both(cpuA, o.seconds, aFirst);
+    const round = { cpuA, a: ra, b: rb, ratio: ra.rps / rb.rps };
+    rounds.push(round);
+    onRound?.(round, r);
+  }
+  return summarizePaired(rounds);
+}

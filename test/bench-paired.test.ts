@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LoadResult } from '../bench/harness/load.js';
+import { medianInterval, summarizePaired } from '../bench/harness/paired.js';
+
+const load = (rps: number): LoadResult => ({
+  rps,
+  p50Ms: 1,
+  p99Ms: 2,
+  requests: rps,
+  errors: 0,
+  serverCores: 1,
+  loadgenCores: 0.3,
+  cpuBusy: [1, 1],
+  otherCores: 0,
+});
+
+describe('side-by-side rounds (bench/harness/paired.ts)', () => {
+  it('gives the order-statistic interval of the median with its binomial coverage', () => {
+    // n = 16: P(X ≤ 3) = (1 + 16 + 120 + 560) / 2^16 for X ~ Binomial(16, 1/2), so [x(4), x(13)]
+    // covers the median with 1 - 2·697/65536; [x(5), x(12)] would cover only 1 - 2·2517/65536 < 0.95.
+    const values = Array.from({ length: 16 }, (_, i) => 16 - i); // unsorted on purpose
+    const ci = medianInterval(values);
+    assert.equal(ci.low, 4);
+    assert.equal(ci.high, 13);
+    assert.ok(Math.abs(ci.confidence - (1 - (2 * 697) / 65536)) < 1e-12);
+  });
+
+  it('falls back to the whole range when too few rounds reach 95%', () => {
+    const ci = medianInterval([3, 1, 2, 5, 4]);
+    assert.deepEqual([ci.low, ci.high], [1, 5]);
+    assert.equal(ci.confidence, 1 - 2 / 32);
+  });
+
+  it('summarizes the ratios of the rounds', () => {
+    const ratios = [0.9, 1.1, 1.0, 0.95];
+    const s = summarizePaired(
+      ratios.map((r, i) => ({ cpuA: i % 2, a: load(r * 1000), b: load(1000), ratio: r })),
+    );
+    assert.equal(s.rounds.length, 4);
+    assert.ok(Math.abs(s.median - 0.975) < 1e-12);
+    assert.ok(Math.abs(s.q1 - 0.9375) < 1e-12);
+    assert.ok(Math.abs(s.q3 - 1.025) < 1e-12);
+    assert.deepEqual([s.ciLow, s.ciHigh], [0.9, 1.1]);
+  });
+});
