@@ -68,6 +68,8 @@ export function summarize(
 export interface Target {
   name: string;
   value: number | undefined;
+  /** For a ratio of two cases: its value in each run (runs pair up in the order they ran). */
+  runs?: number[];
   unit: '' | 'ms';
   op: '>=' | '<=';
   goal: number;
@@ -76,10 +78,15 @@ export interface Target {
 export function targets(points: Point[], paired?: PairedLogCost): Target[] {
   const at = (id: string, c: number) => points.find((p) => p.caseId === id && p.concurrency === c);
   const ratio = (a?: Point, b?: Point) => (a && b ? a.rps / b.rps : undefined);
+  const byRun = (a?: Point, b?: Point) =>
+    a && b && a.allRps.length === b.allRps.length && a.allRps.length > 1
+      ? { runs: a.allRps.map((x, i) => x / b.allRps[i]!) }
+      : {};
   return [
     {
       name: 'Slipway REST JSON / bare ceiling, req/s at c=64',
       value: ratio(at('slipway-json', 64), at('bare', 64)),
+      ...byRun(at('slipway-json', 64), at('bare', 64)),
       unit: '',
       op: '>=',
       goal: 0.65,
@@ -94,6 +101,7 @@ export function targets(points: Point[], paired?: PairedLogCost): Target[] {
     {
       name: 'Slipway REST JSON / naive Fastify, req/s at c=1',
       value: ratio(at('slipway-json', 1), at('fastify', 1)),
+      ...byRun(at('slipway-json', 1), at('fastify', 1)),
       unit: '',
       op: '>=',
       goal: 1,
@@ -101,6 +109,7 @@ export function targets(points: Point[], paired?: PairedLogCost): Target[] {
     {
       name: 'prediction log on (100% sampled) / off, req/s at c=64',
       value: ratio(at('slipway-json', 64), at('slipway-json-nolog', 64)),
+      ...byRun(at('slipway-json', 64), at('slipway-json-nolog', 64)),
       unit: '',
       op: '>=',
       goal: 0.95,
@@ -119,6 +128,7 @@ export function targets(points: Point[], paired?: PairedLogCost): Target[] {
     {
       name: 'records API with / without a schema check, req/s at c=64',
       value: ratio(at('slipway-records-checked', 64), at('slipway-records', 64)),
+      ...byRun(at('slipway-records-checked', 64), at('slipway-records', 64)),
       unit: '',
       op: '>=',
       goal: 0.95,
@@ -126,6 +136,7 @@ export function targets(points: Point[], paired?: PairedLogCost): Target[] {
     {
       name: 'Slipway REST JSON / MLServer, req/s at c=64',
       value: ratio(at('slipway-json', 64), at('mlserver', 64)),
+      ...byRun(at('slipway-json', 64), at('mlserver', 64)),
       unit: '',
       op: '>=',
       goal: 10,
@@ -137,6 +148,8 @@ const verdict = (t: Target) =>
   t.value === undefined ? 'n/a' : (t.op === '>=' ? t.value >= t.goal : t.value <= t.goal) ? 'PASS' : 'MISS';
 const fmtTarget = (t: Target) =>
   t.value === undefined ? 'n/a' : `${t.value.toFixed(2)}${t.unit ? ` ${t.unit}` : ''}`;
+/** A ratio's value in each run, for the report's last column. */
+const fmtRuns = (t: Target) => (t.runs ? `runs ${t.runs.map((r) => r.toFixed(2)).join(', ')}` : '');
 const fmtGoal = (t: Target) => `${t.op === '>=' ? '≥' : '≤'} ${t.goal}${t.unit ? ` ${t.unit}` : ''}`;
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
@@ -220,7 +233,13 @@ export function formatReport(input: ReportInput): { text: string; markdown: stri
   lines.push('');
   lines.push('target'.padEnd(50) + 'value'.padStart(10) + 'goal'.padStart(10) + '  result');
   for (const t of ts)
-    lines.push(t.name.padEnd(50) + fmtTarget(t).padStart(10) + fmtGoal(t).padStart(10) + `  ${verdict(t)}`);
+    lines.push(
+      t.name.padEnd(50) +
+        fmtTarget(t).padStart(10) +
+        fmtGoal(t).padStart(10) +
+        `  ${verdict(t)}` +
+        (t.runs ? `  (${fmtRuns(t)})` : ''),
+    );
   for (const s of input.skipped) lines.push(`skipped or degraded: ${s}`);
   if (input.paired) lines.push('', ...pairedLines(input.paired));
   lines.push('');
@@ -250,8 +269,9 @@ export function formatReport(input: ReportInput): { text: string; markdown: stri
     });
     md.push(`| ${c.label} | ${cells.join(' | ')} |`);
   }
-  md.push('', '| target | value | goal | result |', '|---|--:|--:|---|');
-  for (const t of ts) md.push(`| ${t.name} | ${fmtTarget(t)} | ${fmtGoal(t)} | ${verdict(t)} |`);
+  md.push('', '| target | value | goal | result | by run |', '|---|--:|--:|---|---|');
+  for (const t of ts)
+    md.push(`| ${t.name} | ${fmtTarget(t)} | ${fmtGoal(t)} | ${verdict(t)} | ${fmtRuns(t)} |`);
   if (input.paired) md.push('', ...pairedLines(input.paired));
   md.push('');
   return { text: lines.join('\n'), markdown: md.join('\n') };
