@@ -7,8 +7,8 @@
  * on its own CPU, so nothing it spends is charged to the other.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './load.js';
+import { processTree } from './servers.js';
 
 export interface PairedRound {
   /** The CPU the first server (and its load generator) ran on; the second had the other one. */
@@ -46,24 +46,6 @@ export interface PairedOptions {
   concurrency: number;
   tasksetPath: string;
   load: Omit<LoadOptions, 'concurrency' | 'seconds' | 'taskset'>;
-}
-
-/** The pids of a process and its descendants. */
-function processTree(pid: number): number[] {
-  const out: number[] = [];
-  const visit = (p: number) => {
-    out.push(p);
-    try {
-      for (const tid of readdirSync(`/proc/${p}/task`)) {
-        const children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').trim();
-        if (children) for (const c of children.split(' ')) visit(Number(c));
-      }
-    } catch {
-      // the process ended meanwhile
-    }
-  };
-  visit(pid);
-  return out;
 }
 
 /** Confines every thread of a process tree to one CPU (threads started later inherit it). */

@@ -278,15 +278,12 @@ export async function stopServer(server: RunningServer, graceMs = 15_000): Promi
 // ---------------------------------------------------------------------------------------------
 // CPU accounting from /proc, so the report can say how the two cores were shared.
 
-/** CPU time (seconds) used so far by a process and all its descendants, threads included. */
-export function processTreeCpuSeconds(pid: number): number {
-  const ticks = 100; // USER_HZ on Linux
-  let total = 0;
+/** The pids of a process and its descendants (those alive while it is read). */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
   const visit = (p: number) => {
+    out.push(p);
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / ticks; // utime, stime
       for (const tid of readdirSync(`/proc/${p}/task`)) {
         const children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').trim();
         if (children) for (const c of children.split(' ')) visit(Number(c));
@@ -296,6 +293,22 @@ export function processTreeCpuSeconds(pid: number): number {
     }
   };
   visit(pid);
+  return out;
+}
+
+/** CPU time (seconds) used so far by a process and all its descendants, threads included. */
+export function processTreeCpuSeconds(pid: number): number {
+  const ticks = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / ticks; // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
   return total;
 }
 
