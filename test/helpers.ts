@@ -156,7 +156,6 @@ export async function postJson<T = any>(
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
-/** add_sub request with `rows` rows of 4 values: INPUT0 = i + 0.5·j, INPUT1 = 2. */
 const SLOW_ROW = Array.from({ length: 256 }, (_, i) => Math.cos(i) / 3);
 
 /** A request for the `slow` fixture: `rows` rows of 256 FP32 (each row costs ~15–60 ms, by machine). */
@@ -173,6 +172,7 @@ export function slowRequest(rows: number) {
   };
 }
 
+/** add_sub request with `rows` rows of 4 values: INPUT0 = offset + 0.5·k (k = 0, 1, …), INPUT1 = 2. */
 export function addSubRequest(rows: number, offset = 0) {
   const a = Array.from({ length: rows * 4 }, (_, k) => offset + k * 0.5);
   const b = Array.from({ length: rows * 4 }, () => 2);

@@ -8,6 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './load.js';
+import { quantile } from './report.js';
 import { processTree } from './servers.js';
 
 export interface PairedRound {
@@ -57,13 +58,6 @@ function pin(tasksetPath: string, pid: number, cpu: number): void {
 }
 
 const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
-
-function quantile(s: number[], q: number): number {
-  const at = (s.length - 1) * q;
-  const lo = Math.floor(at);
-  const hi = Math.ceil(at);
-  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
-}
 
 /** P(X ≤ k) for X ~ Binomial(n, 1/2). */
 function binomialHalfCdf(n: number, k: number): number {

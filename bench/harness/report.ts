@@ -28,11 +28,16 @@ export interface Point {
 /** Above this many cores used by other processes during a run, the run is flagged as noisy. */
 export const NOISY_CORES = 0.3;
 
-const median = (xs: number[]): number => {
+/** The q-quantile of xs, interpolated between the two nearest values (q = 0.5: the median). */
+export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
+}
+
+const median = (xs: number[]): number => quantile(xs, 0.5);
 
 export function summarize(
   cases: CaseLike[],

@@ -31,8 +31,10 @@ import { checkRequestId, decodeInferRequest, encodeError, encodeInferResponse } 
 
 const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
-/** Paths (of up to 256 characters) the server keeps split and decoded; past this many, it starts over. */
+/** Paths the server keeps split and decoded; past this many, it starts over. */
 const RECENT_PATHS = 256;
+/** Longer paths are split and decoded on every request, never kept. */
+const RECENT_PATH_MAX_LENGTH = 256;
 
 export interface HttpServerOptions {
   host: string;
@@ -418,7 +420,7 @@ export async function startHttpServer(
       if (options.fallback && raw[0] !== 'v2' && raw[0] !== 'v1' && raw[0] !== 'metrics')
         return options.fallback(req, res);
       segs = raw.map(decodeSegment);
-      if (path.length <= 256) {
+      if (path.length <= RECENT_PATH_MAX_LENGTH) {
         if (recentPaths.size >= RECENT_PATHS) recentPaths.clear();
         recentPaths.set(path, segs);
       }
