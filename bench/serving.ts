@@ -9,7 +9,9 @@
  * --concurrency 1,16,64, --cases bare,fastify,slipway-json,slipway-binary,slipway-grpc,mlserver,
  * --loadgen-cpu 1|none, --slipway-node-args="--cpu-prof --cpu-prof-dir=bench/.out/prof",
  * --slipway-workers auto|N (serving processes; default auto, one per CPU),
- * --paired-rounds N and --paired-seconds S (the prediction log's cost measured side by side).
+ * --paired-rounds N and --paired-seconds S (the prediction log's cost measured side by side),
+ * --alternating-rounds N and --alternating-seconds S (REST JSON against naive Fastify at c=1 in
+ * alternating rounds).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,7 +20,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './harness/load.js';
-import { type PairedLogCost, runPaired } from './harness/paired.js';
+import {
+  type AlternatingComparison,
+  type PairedLogCost,
+  runAlternating,
+  runPaired,
+} from './harness/paired.js';
 import {
   checkGrpc,
   checkHttp,
@@ -106,6 +113,8 @@ function options() {
       'wait-quiet': { type: 'string' },
       'paired-rounds': { type: 'string' },
       'paired-seconds': { type: 'string' },
+      'alternating-rounds': { type: 'string' },
+      'alternating-seconds': { type: 'string' },
     },
   });
   const quick = values.quick!;
@@ -127,6 +136,9 @@ function options() {
     /** Rounds of the log-on and log-off servers side by side (0: none), and their length (seconds). */
     pairedRounds: Number(values['paired-rounds'] ?? (quick ? 2 : 16)),
     pairedSeconds: Number(values['paired-seconds'] ?? (quick ? 2 : 4)),
+    /** Rounds of REST JSON and naive Fastify at c=1 one after the other (0: none), and their length. */
+    alternatingRounds: Number(values['alternating-rounds'] ?? (quick ? 2 : 12)),
+    alternatingSeconds: Number(values['alternating-seconds'] ?? (quick ? 1 : 3)),
   };
 }
 
@@ -216,7 +228,7 @@ async function measurePaired(
       (r, i) =>
         log(
           `[paired ${i + 1}/${opts.pairedRounds}] log on (CPU ${r.cpuA}) ${Math.round(r.a.rps)} req/s, ` +
-            `log off (CPU ${1 - r.cpuA}) ${Math.round(r.b.rps)} req/s: ${r.ratio.toFixed(3)}` +
+            `log off (CPU ${1 - r.cpuA!}) ${Math.round(r.b.rps)} req/s: ${r.ratio.toFixed(3)}` +
             (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
         ),
     );
@@ -232,6 +244,47 @@ async function measurePaired(
   } finally {
     await Promise.all(started.map((s) => stopServer(s)));
   }
+}
+
+/**
+ * At concurrency 1 the three interleaved runs of each case are too few: this machine's drift
+ * between two runs of a few seconds is larger than the margin the c=1 target is about, and the
+ * ratio of two medians can pair a fast moment of one server with a slow one of the other. So
+ * REST JSON and naive Fastify, on the servers of the main runs (load generator pinned as
+ * there), are also measured in many short rounds, one after the other, the first of each round
+ * alternating (harness/paired.ts). They cannot run side by side: at c=1 a server and its load
+ * generator take turns, and each needs a CPU of its own.
+ */
+async function measureAlternating(
+  opts: Options,
+  load: Omit<LoadOptions, 'concurrency' | 'seconds'>,
+  target: (id: CaseId) => LoadTarget | undefined,
+): Promise<AlternatingComparison | undefined> {
+  const slipway = target('slipway-json');
+  const fastify = target('fastify');
+  if (opts.alternatingRounds <= 0 || !slipway || !fastify || !opts.concurrency.includes(1)) return undefined;
+  const concurrency = 1;
+  log(
+    `REST JSON against naive Fastify at c=${concurrency}: ${opts.alternatingRounds} alternating rounds of ` +
+      `${opts.alternatingSeconds} s`,
+  );
+  const summary = await runAlternating(
+    slipway,
+    fastify,
+    { rounds: opts.alternatingRounds, seconds: opts.alternatingSeconds, warmup: opts.warmup },
+    (t, seconds) => runLoad(t, { ...load, concurrency, seconds }),
+    (r, i) =>
+      log(
+        `[alternating ${i + 1}/${opts.alternatingRounds}] ${r.aFirst ? 'Slipway first' : 'Fastify first'}: ` +
+          `Slipway ${Math.round(r.a.rps)} req/s, naive Fastify ${Math.round(r.b.rps)} req/s: ${r.ratio.toFixed(3)}` +
+          (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
+      ),
+  );
+  log(
+    `REST JSON / naive Fastify at c=${concurrency}, alternating: median ${summary.median.toFixed(3)} ` +
+      `(${Math.round(summary.confidence * 100)}% interval ${summary.ciLow.toFixed(3)}–${summary.ciHigh.toFixed(3)})`,
+  );
+  return { concurrency, seconds: opts.alternatingSeconds, summary };
 }
 
 async function main(): Promise<void> {
@@ -381,6 +434,11 @@ async function main(): Promise<void> {
       );
     }
 
+    const caseTarget = (id: CaseId) => {
+      const c = cases.find((x) => x.id === id);
+      return c ? targetOf(c) : undefined;
+    };
+    const alternating = await measureAlternating(opts, load, caseTarget);
     const paired = await measurePaired(opts, tools.taskset, load, data, slipwayModels);
 
     const machine = {
@@ -401,6 +459,7 @@ async function main(): Promise<void> {
       skipped: tools.missing,
       features: N_FEATURES,
       paired,
+      alternating,
     });
     process.stdout.write(report.text);
     if (predictionLog) {
@@ -413,7 +472,7 @@ async function main(): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     writeFileSync(
       join(OUT, `serving-${stamp}.json`),
-      JSON.stringify({ machine, opts, results, summary, predictionLog, paired }, null, 2),
+      JSON.stringify({ machine, opts, results, summary, predictionLog, paired, alternating }, null, 2),
     );
     writeFileSync(join(OUT, `serving-${stamp}.md`), report.markdown);
     log(`wrote bench/.out/serving-${stamp}.{json,md}`);

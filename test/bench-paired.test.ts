@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { LoadResult } from '../bench/harness/load.js';
-import { medianInterval, summarizePaired } from '../bench/harness/paired.js';
+import type { LoadResult, LoadTarget } from '../bench/harness/load.js';
+import { medianInterval, runAlternating, summarizePaired } from '../bench/harness/paired.js';
 
 const load = (rps: number): LoadResult => ({
   rps,
@@ -35,12 +35,42 @@ describe('side-by-side rounds (bench/harness/paired.ts)', () => {
   it('summarizes the ratios of the rounds', () => {
     const ratios = [0.9, 1.1, 1.0, 0.95];
     const s = summarizePaired(
-      ratios.map((r, i) => ({ cpuA: i % 2, a: load(r * 1000), b: load(1000), ratio: r })),
+      ratios.map((r, i) => ({ cpuA: i % 2, aFirst: true, a: load(r * 1000), b: load(1000), ratio: r })),
     );
     assert.equal(s.rounds.length, 4);
     assert.ok(Math.abs(s.median - 0.975) < 1e-12);
     assert.ok(Math.abs(s.q1 - 0.9375) < 1e-12);
     assert.ok(Math.abs(s.q3 - 1.025) < 1e-12);
     assert.deepEqual([s.ciLow, s.ciHigh], [0.9, 1.1]);
+  });
+
+  it('alternates which server goes first, warms each up before its run and pairs the runs of a round', async () => {
+    const target = (url: string): LoadTarget => ({ tool: 'wrk', url, data: 'manifest', serverPid: 1 });
+    const a = target('http://a');
+    const b = target('http://b');
+    const calls: string[] = [];
+    // A serves 900 req/s in its first measured run, then 1000, 1100; B always 1000.
+    let aRuns = 0;
+    const measure = async (t: LoadTarget, seconds: number) => {
+      calls.push(`${t.url === a.url ? 'a' : 'b'}${seconds}`);
+      if (seconds === 1) return load(1);
+      return load(t.url === a.url ? 900 + 100 * aRuns++ : 1000);
+    };
+    const seen: number[] = [];
+    const s = await runAlternating(a, b, { rounds: 3, seconds: 3, warmup: 1 }, measure, (_, i) =>
+      seen.push(i),
+    );
+    assert.deepEqual(calls, ['a1', 'a3', 'b1', 'b3', 'b1', 'b3', 'a1', 'a3', 'a1', 'a3', 'b1', 'b3']);
+    assert.deepEqual(
+      s.rounds.map((r) => [r.aFirst, r.ratio]),
+      [
+        [true, 0.9],
+        [false, 1],
+        [true, 1.1],
+      ],
+    );
+    assert.deepEqual(seen, [0, 1, 2]);
+    assert.equal(s.median, 1);
+    assert.equal(s.rounds[0]!.cpuA, undefined);
   });
 });

@@ -2,6 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Point, targets } from '../bench/harness/report.js';
 
+const run = (rps: number) => ({
+  rps,
+  p50Ms: 1,
+  p99Ms: 2,
+  requests: rps,
+  errors: 0,
+  serverCores: 1,
+  loadgenCores: 0.3,
+  cpuBusy: [1, 1],
+  otherCores: 0,
+});
+
 const point = (caseId: string, concurrency: number, allRps: number[]): Point => {
   const sorted = [...allRps].sort((a, b) => a - b);
   return {
@@ -33,5 +45,24 @@ describe('bench:serving targets (bench/harness/report.ts)', () => {
     const fastify = targets(points).find((t) => t.name.includes('naive Fastify'))!;
     assert.equal(fastify.value, undefined);
     assert.equal(fastify.runs, undefined);
+  });
+
+  it('adds the alternating c=1 comparison as a target of its own, at the median of its rounds', () => {
+    const points = [point('slipway-json', 1, [5000]), point('fastify', 1, [6000])];
+    const round = (ratio: number) => ({ aFirst: true, a: run(ratio * 1000), b: run(1000), ratio });
+    const rounds = [1.1, 0.9, 1.05].map(round);
+    const alternating = {
+      concurrency: 1,
+      seconds: 3,
+      summary: { rounds, median: 1.05, q1: 1, q3: 1.075, ciLow: 0.9, ciHigh: 1.1, confidence: 0.75 },
+    };
+    const all = targets(points, undefined, alternating);
+    const names = all.map((t) => t.name);
+    const at = names.findIndex((n) => n.startsWith('the same, alternating (median of 3 rounds, c=1)'));
+    // Right after the ratio it checks.
+    assert.equal(names[at - 1], 'Slipway REST JSON / naive Fastify, req/s at c=1');
+    assert.equal(all[at]!.value, 1.05);
+    assert.equal(all[at]!.goal, 1);
+    assert.ok(!targets(points).some((t) => t.name.includes('alternating')));
   });
 });

@@ -12,8 +12,13 @@ import { quantile } from './report.js';
 import { processTree } from './servers.js';
 
 export interface PairedRound {
-  /** The CPU the first server (and its load generator) ran on; the second had the other one. */
-  cpuA: number;
+  /**
+   * Side by side: the CPU the first server (and its load generator) ran on; the second had the
+   * other one. Absent in alternating rounds.
+   */
+  cpuA?: number;
+  /** Which load generator started first (alternating rounds: which server was measured first). */
+  aFirst: boolean;
   a: LoadResult;
   b: LoadResult;
   /** a.rps / b.rps */
@@ -30,6 +35,13 @@ export interface PairedSummary {
   ciHigh: number;
   /** Its coverage, at least 0.95 where the rounds allow it. */
   confidence: number;
+}
+
+/** Slipway against a baseline at concurrency 1, measured in alternating rounds. */
+export interface AlternatingComparison {
+  concurrency: number;
+  seconds: number;
+  summary: PairedSummary;
 }
 
 /** The prediction log's cost measured side by side, with what the log-on server stored. */
@@ -130,7 +142,46 @@ export async function runPaired(
     const aFirst = (r >> 1) % 2 === 0;
     if (o.warmup > 0) await both(cpuA, o.warmup, aFirst);
     const [ra, rb] = await both(cpuA, o.seconds, aFirst);
-    const round = { cpuA, a: ra, b: rb, ratio: ra.rps / rb.rps };
+    const round = { cpuA, aFirst, a: ra, b: rb, ratio: ra.rps / rb.rps };
+    rounds.push(round);
+    onRound?.(round, r);
+  }
+  return summarizePaired(rounds);
+}
+
+/**
+ * Rounds of A and B one after the other, A first in every other round, each run after a
+ * warm-up of its own (`measure` runs the load, the warm-up with `warmup` seconds). For a
+ * comparison that cannot run side by side: at concurrency 1 a server and its load generator
+ * take turns, so each needs a CPU of its own and two servers at once would need four. Rounds a
+ * few seconds long, and many of them, put both servers into nearly the same moment of the
+ * machine; the median of the rounds' ratios is not moved by the few rounds a burst of other work
+ * fell into.
+ */
+export async function runAlternating(
+  a: LoadTarget,
+  b: LoadTarget,
+  o: { rounds: number; seconds: number; warmup: number },
+  measure: (t: LoadTarget, seconds: number) => Promise<LoadResult>,
+  onRound?: (r: PairedRound, index: number) => void,
+): Promise<PairedSummary> {
+  const rounds: PairedRound[] = [];
+  const one = async (t: LoadTarget): Promise<LoadResult> => {
+    if (o.warmup > 0) await measure(t, o.warmup);
+    return measure(t, o.seconds);
+  };
+  for (let r = 0; r < o.rounds; r++) {
+    const aFirst = r % 2 === 0;
+    let ra: LoadResult;
+    let rb: LoadResult;
+    if (aFirst) {
+      ra = await one(a);
+      rb = await one(b);
+    } else {
+      rb = await one(b);
+      ra = await one(a);
+    }
+    const round = { aFirst, a: ra, b: rb, ratio: ra.rps / rb.rps };
     rounds.push(round);
     onRound?.(round, r);
   }

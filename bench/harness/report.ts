@@ -2,7 +2,7 @@
  * Medians of the repeated runs, the table printed side by side, and the ratios Slipway is held to.
  */
 import type { LoadResult } from './load.js';
-import type { PairedLogCost } from './paired.js';
+import type { AlternatingComparison, PairedLogCost } from './paired.js';
 
 interface CaseLike {
   id: string;
@@ -80,7 +80,11 @@ export interface Target {
   goal: number;
 }
 
-export function targets(points: Point[], paired?: PairedLogCost): Target[] {
+export function targets(
+  points: Point[],
+  paired?: PairedLogCost,
+  alternating?: AlternatingComparison,
+): Target[] {
   const at = (id: string, c: number) => points.find((p) => p.caseId === id && p.concurrency === c);
   const ratio = (a?: Point, b?: Point) => (a && b ? a.rps / b.rps : undefined);
   const byRun = (a?: Point, b?: Point) =>
@@ -111,6 +115,17 @@ export function targets(points: Point[], paired?: PairedLogCost): Target[] {
       op: '>=',
       goal: 1,
     },
+    ...(alternating
+      ? [
+          {
+            name: `the same, alternating (median of ${alternating.summary.rounds.length} rounds, c=${alternating.concurrency})`,
+            value: alternating.summary.median,
+            unit: '' as const,
+            op: '>=' as const,
+            goal: 1,
+          },
+        ]
+      : []),
     {
       name: 'prediction log on (100% sampled) / off, req/s at c=64',
       value: ratio(at('slipway-json', 64), at('slipway-json-nolog', 64)),
@@ -174,6 +189,19 @@ export interface ReportInput {
   skipped: string[];
   features: number;
   paired?: PairedLogCost;
+  alternating?: AlternatingComparison;
+}
+
+/** The alternating rounds of REST JSON against naive Fastify, as lines of text. */
+function alternatingLines(a: AlternatingComparison): string[] {
+  const s = a.summary;
+  return [
+    `REST JSON / naive Fastify in alternating rounds: the servers of the main runs, one wrk (c=${a.concurrency}) ` +
+      `pinned as there, each round one ${a.seconds} s run of each, the first alternating; ${s.rounds.length} rounds.`,
+    `Ratios by round: ${s.rounds.map((r) => r.ratio.toFixed(3)).join(', ')}.`,
+    `Median ${s.median.toFixed(3)}, quartiles ${s.q1.toFixed(3)}–${s.q3.toFixed(3)}, ` +
+      `${Math.round(s.confidence * 100)}% interval for the median ${s.ciLow.toFixed(3)}–${s.ciHigh.toFixed(3)}.`,
+  ];
 }
 
 /** The side-by-side rounds of the prediction log's cost, as lines of text. */
@@ -194,7 +222,7 @@ function pairedLines(p: PairedLogCost): string[] {
 export function formatReport(input: ReportInput): { text: string; markdown: string } {
   const { machine, opts, cases, summary } = input;
   const at = (id: string, c: number) => summary.find((p) => p.caseId === id && p.concurrency === c);
-  const ts = targets(summary, input.paired);
+  const ts = targets(summary, input.paired, input.alternating);
   const head =
     `Serving benchmark: logreg30 (${input.features} FP32 features, one row per request), ` +
     `${opts.runs} run(s) × ${opts.seconds} s per point after a ${opts.warmup} s warm-up, medians` +
@@ -246,6 +274,7 @@ export function formatReport(input: ReportInput): { text: string; markdown: stri
         (t.runs ? `  (${fmtRuns(t)})` : ''),
     );
   for (const s of input.skipped) lines.push(`skipped or degraded: ${s}`);
+  if (input.alternating) lines.push('', ...alternatingLines(input.alternating));
   if (input.paired) lines.push('', ...pairedLines(input.paired));
   lines.push('');
 
@@ -277,6 +306,7 @@ export function formatReport(input: ReportInput): { text: string; markdown: stri
   md.push('', '| target | value | goal | result | by run |', '|---|--:|--:|---|---|');
   for (const t of ts)
     md.push(`| ${t.name} | ${fmtTarget(t)} | ${fmtGoal(t)} | ${verdict(t)} | ${fmtRuns(t)} |`);
+  if (input.alternating) md.push('', ...alternatingLines(input.alternating));
   if (input.paired) md.push('', ...pairedLines(input.paired));
   md.push('');
   return { text: lines.join('\n'), markdown: md.join('\n') };
