@@ -1,19 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { LoadResult, LoadTarget } from '../bench/harness/load.js';
+import type { LoadTarget } from '../bench/harness/load.js';
 import { medianInterval, runAlternating, summarizePaired } from '../bench/harness/paired.js';
-
-const load = (rps: number): LoadResult => ({
-  rps,
-  p50Ms: 1,
-  p99Ms: 2,
-  requests: rps,
-  errors: 0,
-  serverCores: 1,
-  loadgenCores: 0.3,
-  cpuBusy: [1, 1],
-  otherCores: 0,
-});
+import { loadResult } from './support/load-results.js';
 
 describe('side-by-side rounds (bench/harness/paired.ts)', () => {
   it('gives the order-statistic interval of the median with its binomial coverage', () => {
@@ -35,7 +24,13 @@ describe('side-by-side rounds (bench/harness/paired.ts)', () => {
   it('summarizes the ratios of the rounds', () => {
     const ratios = [0.9, 1.1, 1.0, 0.95];
     const s = summarizePaired(
-      ratios.map((r, i) => ({ cpuA: i % 2, aFirst: true, a: load(r * 1000), b: load(1000), ratio: r })),
+      ratios.map((r, i) => ({
+        cpuA: i % 2,
+        aFirst: true,
+        a: loadResult(r * 1000),
+        b: loadResult(1000),
+        ratio: r,
+      })),
     );
     assert.equal(s.rounds.length, 4);
     assert.ok(Math.abs(s.median - 0.975) < 1e-12);
@@ -53,8 +48,8 @@ describe('side-by-side rounds (bench/harness/paired.ts)', () => {
     let aRuns = 0;
     const measure = async (t: LoadTarget, seconds: number) => {
       calls.push(`${t.url === a.url ? 'a' : 'b'}${seconds}`);
-      if (seconds === 1) return load(1);
-      return load(t.url === a.url ? 900 + 100 * aRuns++ : 1000);
+      if (seconds === 1) return loadResult(1);
+      return loadResult(t.url === a.url ? 900 + 100 * aRuns++ : 1000);
     };
     const seen: number[] = [];
     const s = await runAlternating(a, b, { rounds: 3, seconds: 3, warmup: 1 }, measure, (_, i) =>

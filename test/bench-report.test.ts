@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Point, targets } from '../bench/harness/report.js';
-
-const run = (rps: number) => ({
-  rps,
-  p50Ms: 1,
-  p99Ms: 2,
-  requests: rps,
-  errors: 0,
-  serverCores: 1,
-  loadgenCores: 0.3,
-  cpuBusy: [1, 1],
-  otherCores: 0,
-});
+import { loadResult } from './support/load-results.js';
 
 const point = (caseId: string, concurrency: number, allRps: number[]): Point => {
   const sorted = [...allRps].sort((a, b) => a - b);
@@ -49,7 +38,12 @@ describe('bench:serving targets (bench/harness/report.ts)', () => {
 
   it('adds the alternating c=1 comparison as a target of its own, at the median of its rounds', () => {
     const points = [point('slipway-json', 1, [5000]), point('fastify', 1, [6000])];
-    const round = (ratio: number) => ({ aFirst: true, a: run(ratio * 1000), b: run(1000), ratio });
+    const round = (ratio: number) => ({
+      aFirst: true,
+      a: loadResult(ratio * 1000),
+      b: loadResult(1000),
+      ratio,
+    });
     const rounds = [1.1, 0.9, 1.05].map(round);
     const alternating = {
       concurrency: 1,
