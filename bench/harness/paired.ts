@@ -1,7 +1,9 @@
 /**
- * Two servers measured at the same time, each with its own load generator, both confined to one
- * CPU of their own, the CPUs swapped every round: a ratio of two configurations that the drift of
- * a shared machine cannot tilt. On this machine two 6 s runs of one server in a row differ by up
+ * Ratios of two configurations that the drift of a shared machine cannot tilt. Side by side
+ * (`runPaired`): two servers measured at the same time, each with its own load generator, both
+ * confined to one CPU of their own, the CPUs swapped every round. Where that cannot be done (at
+ * concurrency 1 each server needs its load generator on another CPU), in many short alternating
+ * rounds (`runAlternating`). On this machine two 6 s runs of one server in a row differ by up
  * to a quarter, more than the gap a 0.95 target is about; run side by side, both servers meet the
  * same moment, and everything a server does (its writer thread, its collector's threads) is paid
  * on its own CPU, so nothing it spends is charged to the other.
