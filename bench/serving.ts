@@ -36,7 +36,7 @@ import {
   writeWrkManifest,
   wrkPayload,
 } from './harness/payloads.js';
-import { formatReport, NOISY_CORES, summarize } from './harness/report.js';
+import { formatReport, medianWithInterval, NOISY_CORES, summarize } from './harness/report.js';
 import {
   cpuBusySeconds,
   predictionLogCounters,
@@ -236,8 +236,7 @@ async function measurePaired(
     await new Promise((r) => setTimeout(r, 2000));
     const predictionLog = await predictionLogCounters(on.http);
     log(
-      `prediction log side by side: median on/off ${summary.median.toFixed(3)} ` +
-        `(${Math.round(summary.confidence * 100)}% interval ${summary.ciLow.toFixed(3)}–${summary.ciHigh.toFixed(3)}); ` +
+      `prediction log side by side: median on/off ${medianWithInterval(summary)}; ` +
         `${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ${predictionLog.failedFlushes} failed flushes`,
     );
     return { concurrency, seconds: opts.pairedSeconds, summary, predictionLog };
@@ -280,10 +279,7 @@ async function measureAlternating(
           (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
       ),
   );
-  log(
-    `REST JSON / naive Fastify at c=${concurrency}, alternating: median ${summary.median.toFixed(3)} ` +
-      `(${Math.round(summary.confidence * 100)}% interval ${summary.ciLow.toFixed(3)}–${summary.ciHigh.toFixed(3)})`,
-  );
+  log(`REST JSON / naive Fastify at c=${concurrency}, alternating: median ${medianWithInterval(summary)}`);
   return { concurrency, seconds: opts.alternatingSeconds, summary };
 }
 

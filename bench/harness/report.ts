@@ -2,7 +2,7 @@
  * Medians of the repeated runs, the table printed side by side, and the ratios Slipway is held to.
  */
 import type { LoadResult } from './load.js';
-import type { AlternatingComparison, PairedLogCost } from './paired.js';
+import type { AlternatingComparison, PairedLogCost, PairedSummary } from './paired.js';
 
 interface CaseLike {
   id: string;
@@ -192,29 +192,39 @@ export interface ReportInput {
   alternating?: AlternatingComparison;
 }
 
-/** The alternating rounds of REST JSON against naive Fastify, as lines of text. */
-function alternatingLines(a: AlternatingComparison): string[] {
-  const s = a.summary;
+/** A summary's median with its interval, as the bench's progress lines give it. */
+export function medianWithInterval(s: PairedSummary): string {
+  return (
+    `${s.median.toFixed(3)} (${Math.round(s.confidence * 100)}% interval ` +
+    `${s.ciLow.toFixed(3)}–${s.ciHigh.toFixed(3)})`
+  );
+}
+
+/** Every round's ratio, then the median, the quartiles and the interval for the median. */
+function roundLines(s: PairedSummary): string[] {
   return [
-    `REST JSON / naive Fastify in alternating rounds: the servers of the main runs, one wrk (c=${a.concurrency}) ` +
-      `pinned as there, each round one ${a.seconds} s run of each, the first alternating; ${s.rounds.length} rounds.`,
     `Ratios by round: ${s.rounds.map((r) => r.ratio.toFixed(3)).join(', ')}.`,
     `Median ${s.median.toFixed(3)}, quartiles ${s.q1.toFixed(3)}–${s.q3.toFixed(3)}, ` +
       `${Math.round(s.confidence * 100)}% interval for the median ${s.ciLow.toFixed(3)}–${s.ciHigh.toFixed(3)}.`,
   ];
 }
 
+/** The alternating rounds of REST JSON against naive Fastify, as lines of text. */
+function alternatingLines(a: AlternatingComparison): string[] {
+  return [
+    `REST JSON / naive Fastify in alternating rounds: the servers of the main runs, one wrk (c=${a.concurrency}) ` +
+      `pinned as there, each round one ${a.seconds} s run of each, the first alternating; ${a.summary.rounds.length} rounds.`,
+    ...roundLines(a.summary),
+  ];
+}
+
 /** The side-by-side rounds of the prediction log's cost, as lines of text. */
 function pairedLines(p: PairedLogCost): string[] {
-  const s = p.summary;
-  const pct = Math.round(s.confidence * 100);
   return [
     `Prediction log on / off side by side: one serving process each, each with its own wrk (c=${p.concurrency}) ` +
-      `on one CPU of its own, CPUs swapped every round; ${s.rounds.length} rounds of ${p.seconds} s.`,
-    `Ratios by round: ${s.rounds.map((r) => r.ratio.toFixed(3)).join(', ')}.`,
-    `Median ${s.median.toFixed(3)}, quartiles ${s.q1.toFixed(3)}–${s.q3.toFixed(3)}, ` +
-      `${pct}% interval for the median ${s.ciLow.toFixed(3)}–${s.ciHigh.toFixed(3)}. ` +
-      `The log-on server stored ${p.predictionLog.written} rows (${p.predictionLog.dropped} dropped, ` +
+      `on one CPU of its own, CPUs swapped every round; ${p.summary.rounds.length} rounds of ${p.seconds} s.`,
+    ...roundLines(p.summary),
+    `The log-on server stored ${p.predictionLog.written} rows (${p.predictionLog.dropped} dropped, ` +
       `${p.predictionLog.failedFlushes} failed flushes, ${p.predictionLog.queued} queued).`,
   ];
 }
