@@ -10,6 +10,8 @@
  * --loadgen-cpu 1|none, --slipway-node-args="--cpu-prof --cpu-prof-dir=bench/.out/prof",
  * --slipway-workers auto|N (serving processes; default auto, one per CPU),
  * --paired-rounds N and --paired-seconds S (the prediction log's cost measured side by side),
+ * --same-cpu-rounds N (the same two servers on one shared CPU, CPU time a request), --paired-control
+ * (both of those servers with the log off: an A/A check of the two designs),
  * --alternating-rounds N and --alternating-seconds S (REST JSON against naive Fastify at c=1 in
  * alternating rounds).
  */
@@ -23,8 +25,10 @@ import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './h
 import {
   type AlternatingComparison,
   type PairedLogCost,
+  type PairedSummary,
   runAlternating,
   runPaired,
+  runSameCpu,
 } from './harness/paired.js';
 import {
   checkGrpc,
@@ -113,6 +117,8 @@ function options() {
       'wait-quiet': { type: 'string' },
       'paired-rounds': { type: 'string' },
       'paired-seconds': { type: 'string' },
+      'same-cpu-rounds': { type: 'string' },
+      'paired-control': { type: 'boolean', default: false },
       'alternating-rounds': { type: 'string' },
       'alternating-seconds': { type: 'string' },
     },
@@ -136,6 +142,10 @@ function options() {
     /** Rounds of the log-on and log-off servers side by side (0: none), and their length (seconds). */
     pairedRounds: Number(values['paired-rounds'] ?? (quick ? 2 : 16)),
     pairedSeconds: Number(values['paired-seconds'] ?? (quick ? 2 : 4)),
+    /** Rounds of the same two servers on one shared CPU (0: none), as long as the paired ones. */
+    sameCpuRounds: Number(values['same-cpu-rounds'] ?? (quick ? 2 : 8)),
+    /** Both paired servers with the log off, to see what the designs give for two equal servers. */
+    pairedControl: values['paired-control']!,
     /** Rounds of REST JSON and naive Fastify at c=1 one after the other (0: none), and their length. */
     alternatingRounds: Number(values['alternating-rounds'] ?? (quick ? 2 : 12)),
     alternatingSeconds: Number(values['alternating-seconds'] ?? (quick ? 1 : 3)),
@@ -174,9 +184,10 @@ type Options = ReturnType<typeof options>;
 /**
  * The log-on and log-off servers of the sequential runs are measured one after the other, and
  * consecutive runs of one server here differ by more than the 5% the log is allowed. So two more
- * servers, one serving process each, are measured side by side: each confined with its own wrk
- * to one CPU, the CPUs swapped every round (harness/paired.ts). Only with both log cases
- * selected, two CPUs and taskset.
+ * servers, one serving process each, are measured together (harness/paired.ts): side by side,
+ * each confined with its own wrk to one CPU, the CPUs swapped every round; then both on one
+ * shared CPU, by the CPU time a request each. Only with both log cases selected, two CPUs and
+ * taskset. With --paired-control both servers have the log off.
  */
 async function measurePaired(
   opts: Options,
@@ -186,19 +197,20 @@ async function measurePaired(
   models: string,
 ): Promise<PairedLogCost | undefined> {
   const ids = new Set(opts.cases.map((c) => c.id));
-  if (opts.pairedRounds <= 0 || !ids.has('slipway-json') || !ids.has('slipway-json-nolog')) return undefined;
+  if (opts.pairedRounds <= 0 && opts.sameCpuRounds <= 0) return undefined;
+  if (!ids.has('slipway-json') || !ids.has('slipway-json-nolog')) return undefined;
   if (!taskset || cpus().length < 2) {
-    log('the side-by-side log measurement needs taskset and two CPUs; skipped');
+    log('the paired log measurements need taskset and two CPUs; skipped');
     return undefined;
   }
   const concurrency = Math.max(...opts.concurrency);
-  log(
-    `prediction log side by side: ${opts.pairedRounds} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
-  );
+  const control = opts.pairedControl;
+  const first = control ? 'log off (control)' : 'log on';
   const started: RunningServer[] = [];
   try {
     const on = await startSlipway(ROOT, models, opts.slipwayNodeArgs, {
       workers: '1',
+      predictionLog: !control,
       store: 'slipway-data-paired',
     });
     started.push(on);
@@ -214,32 +226,58 @@ async function measurePaired(
       data: data[id],
       serverPid: s.child.pid!,
     });
-    const summary = await runPaired(
-      target(on, 'slipway-json'),
-      target(off, 'slipway-json-nolog'),
-      {
-        rounds: opts.pairedRounds,
-        seconds: opts.pairedSeconds,
-        warmup: opts.warmup,
-        concurrency,
-        tasksetPath: taskset,
-        load,
-      },
-      (r, i) =>
+    const paired = {
+      seconds: opts.pairedSeconds,
+      warmup: opts.warmup,
+      concurrency,
+      tasksetPath: taskset,
+      load,
+    };
+    const a = target(on, 'slipway-json');
+    const b = target(off, 'slipway-json-nolog');
+    let summary: PairedSummary | undefined;
+    if (opts.pairedRounds > 0) {
+      log(
+        `prediction log side by side: ${opts.pairedRounds} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
+      );
+      summary = await runPaired(a, b, { ...paired, rounds: opts.pairedRounds }, (r, i) =>
         log(
-          `[paired ${i + 1}/${opts.pairedRounds}] log on (CPU ${r.cpuA}) ${Math.round(r.a.rps)} req/s, ` +
+          `[paired ${i + 1}/${opts.pairedRounds}] ${first} (CPU ${r.cpuA}) ${Math.round(r.a.rps)} req/s, ` +
             `log off (CPU ${1 - r.cpuA!}) ${Math.round(r.b.rps)} req/s: ${r.ratio.toFixed(3)}` +
             (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
         ),
-    );
+      );
+      log(`prediction log side by side: median ${first} / log off ${medianWithInterval(summary)}`);
+    }
+    let sameCpu: PairedSummary | undefined;
+    if (opts.sameCpuRounds > 0) {
+      log(
+        `prediction log on one shared CPU: ${opts.sameCpuRounds} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
+      );
+      sameCpu = await runSameCpu(a, b, { ...paired, rounds: opts.sameCpuRounds }, (r, i) =>
+        log(
+          `[same CPU ${i + 1}/${opts.sameCpuRounds}] both on CPU ${r.cpuA}: ${first} ${r.cpuUsA!.toFixed(2)} µs ` +
+            `a request (${r.a.requests}), log off ${r.cpuUsB!.toFixed(2)} µs (${r.b.requests}): ${r.ratio.toFixed(3)}` +
+            (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
+        ),
+      );
+      log(`prediction log on one shared CPU: median ${first} / log off ${medianWithInterval(sameCpu)}`);
+    }
     // What was served last is stored within the log's flush interval (one second).
     await new Promise((r) => setTimeout(r, 2000));
     const predictionLog = await predictionLogCounters(on.http);
     log(
-      `prediction log side by side: median on/off ${medianWithInterval(summary)}; ` +
-        `${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ${predictionLog.failedFlushes} failed flushes`,
+      `paired log-on server: ${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ` +
+        `${predictionLog.failedFlushes} failed flushes`,
     );
-    return { concurrency, seconds: opts.pairedSeconds, summary, predictionLog };
+    return {
+      concurrency,
+      seconds: opts.pairedSeconds,
+      ...(summary ? { summary } : {}),
+      ...(sameCpu ? { sameCpu } : {}),
+      control,
+      predictionLog,
+    };
   } finally {
     await Promise.all(started.map((s) => stopServer(s)));
   }

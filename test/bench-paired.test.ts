@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { LoadTarget } from '../bench/harness/load.js';
-import { medianInterval, runAlternating, summarizePaired } from '../bench/harness/paired.js';
+import {
+  medianInterval,
+  processTreeCpuNs,
+  runAlternating,
+  summarizePaired,
+} from '../bench/harness/paired.js';
+import { processTreeCpuSeconds } from '../bench/harness/servers.js';
 import { loadResult } from './support/load-results.js';
 
 describe('side-by-side rounds (bench/harness/paired.ts)', () => {
@@ -67,5 +74,30 @@ describe('side-by-side rounds (bench/harness/paired.ts)', () => {
     assert.deepEqual(seen, [0, 1, 2]);
     assert.equal(s.median, 1);
     assert.equal(s.rounds[0]!.cpuA, undefined);
+  });
+
+  it("reads a process tree's CPU time in nanoseconds, child processes and threads included", async () => {
+    // A child that spins for 300 ms of CPU and then waits to be read.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        'const t = process.cpuUsage(); while (process.cpuUsage(t).user < 300000); console.log("done"); setInterval(() => {}, 1000)',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+      // The parent (this process) plus the child: at least the child's 300 ms.
+      const ns = processTreeCpuNs(process.pid);
+      const childNs = processTreeCpuNs(child.pid!);
+      assert.ok(childNs >= 300e6, `child ${childNs} ns`);
+      assert.ok(ns >= childNs, `tree ${ns} ns < child ${childNs} ns`);
+      // The kernel's tick-based figure for the child agrees within a few ticks and start-up.
+      const ticks = processTreeCpuSeconds(child.pid!);
+      assert.ok(Math.abs(childNs / 1e9 - ticks) < 0.1, `${childNs / 1e9} s against ${ticks} s`);
+    } finally {
+      child.kill();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Point, targets } from '../bench/harness/report.js';
+import { summarizePaired } from '../bench/harness/paired.js';
+import { formatReport, type Point, targets } from '../bench/harness/report.js';
 import { loadResult } from './support/load-results.js';
 
 const point = (caseId: string, concurrency: number, allRps: number[]): Point => {
@@ -58,5 +59,52 @@ describe('bench:serving targets (bench/harness/report.ts)', () => {
     assert.equal(all[at]!.value, 1.05);
     assert.equal(all[at]!.goal, 1);
     assert.ok(!targets(points).some((t) => t.name.includes('alternating')));
+  });
+
+  it('adds the log measured on one shared CPU, and names an A/A control as such', () => {
+    const points = [point('slipway-json', 64, [900]), point('slipway-json-nolog', 64, [1000])];
+    // CPU time a request: the log-on server 50, 52.5, 47.5 µs against 45 µs for the other.
+    const sameCpu = summarizePaired(
+      [50, 52.5, 47.5].map((us, i) => ({
+        cpuA: i % 2,
+        aFirst: i < 2,
+        a: loadResult(1000),
+        b: loadResult(1100),
+        ratio: 45 / us,
+        cpuUsA: us,
+        cpuUsB: 45,
+      })),
+    );
+    const predictionLog = { written: 5000, dropped: 0, failedFlushes: 0, queued: 0 };
+    const paired = { concurrency: 64, seconds: 4, sameCpu, control: false, predictionLog };
+    const all = targets(points, paired);
+    const t = all.find((x) => x.name.startsWith('the same, on one shared CPU (median of 3 rounds)'))!;
+    assert.equal(t.value, 0.9);
+    assert.equal(t.goal, 0.95);
+    // No side-by-side rounds were run: no target for them.
+    assert.ok(!all.some((x) => x.name.includes('side by side')));
+
+    const input = {
+      machine: {
+        slipway: 'abc',
+        cpus: 2,
+        cpuModel: 'cpu',
+        node: 'v20',
+        wrk: 'wrk',
+        loadgenPinning: 'taskset -c 1',
+      },
+      opts: { runs: 1, seconds: 2, warmup: 1, concurrency: [64], quick: false },
+      cases: [{ id: 'slipway-json', label: 'Slipway REST JSON' }],
+      summary: points,
+      skipped: [],
+      features: 30,
+    };
+    const text = formatReport({ ...input, paired }).text;
+    assert.match(text, /Median CPU a request: 50\.00 µs against 45\.00 µs/);
+    assert.match(text, /The log-on server stored 5000 rows/);
+    const control = formatReport({ ...input, paired: { ...paired, control: true } }).text;
+    assert.match(control, /control, log off \/ off, on one shared CPU/);
+    assert.match(control, /A second log-off server \(control\) \/ off on one shared CPU/);
+    assert.doesNotMatch(control, /stored/);
   });
 });

@@ -6,9 +6,14 @@
  * rounds (`runAlternating`). On this machine two 6 s runs of one server in a row differ by up
  * to a quarter, more than the gap a 0.95 target is about; run side by side, both servers meet the
  * same moment, and everything a server does (its writer thread, its collector's threads) is paid
- * on its own CPU, so nothing it spends is charged to the other.
+ * on its own CPU, so nothing it spends is charged to the other. On one shared CPU (`runSameCpu`):
+ * both servers confined to the same CPU at once and both load generators to the other, each
+ * server's CPU time a request read from the scheduler; both run at the same speed of the same
+ * CPU at the same moment, so neither the drift of the machine nor a difference between its two
+ * virtual CPUs can tilt the ratio.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './load.js';
 import { quantile } from './report.js';
 import { processTree } from './servers.js';
@@ -16,15 +21,21 @@ import { processTree } from './servers.js';
 export interface PairedRound {
   /**
    * Side by side: the CPU the first server (and its load generator) ran on; the second had the
-   * other one. Absent in alternating rounds.
+   * other one. On one shared CPU: the CPU both servers ran on. Absent in alternating rounds.
    */
   cpuA?: number;
   /** Which load generator started first (alternating rounds: which server was measured first). */
   aFirst: boolean;
   a: LoadResult;
   b: LoadResult;
-  /** a.rps / b.rps */
+  /**
+   * a.rps / b.rps; on one shared CPU the inverse ratio of CPU time a request (b's over a's),
+   * which is the throughput ratio of the two on a CPU of their own.
+   */
   ratio: number;
+  /** On one shared CPU: each server's CPU time a request, every thread counted (µs). */
+  cpuUsA?: number;
+  cpuUsB?: number;
 }
 
 export interface PairedSummary {
@@ -50,7 +61,12 @@ export interface AlternatingComparison {
 export interface PairedLogCost {
   concurrency: number;
   seconds: number;
-  summary: PairedSummary;
+  /** Side by side, when measured. */
+  summary?: PairedSummary;
+  /** The same two servers on one shared CPU (CPU time a request), when measured. */
+  sameCpu?: PairedSummary;
+  /** Both servers had the log off: an A/A check of the designs themselves. */
+  control: boolean;
   predictionLog: { written: number; dropped: number; failedFlushes: number; queued: number };
 }
 
@@ -69,6 +85,30 @@ function pin(tasksetPath: string, pid: number, cpu: number): void {
     const r = spawnSync(tasksetPath, ['-a', '-p', '-c', String(cpu), String(p)], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpu} ${p} failed: ${r.stderr || r.stdout}`);
   }
+}
+
+/**
+ * CPU time (ns) every thread of a process tree has run so far, as the scheduler accounts it
+ * (`/proc/<pid>/task/<tid>/schedstat`, nanoseconds rather than /proc/<pid>/stat's 10 ms ticks).
+ */
+export function processTreeCpuNs(pid: number): number {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // the process ended meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        total += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return total;
 }
 
 const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
@@ -145,6 +185,56 @@ export async function runPaired(
     if (o.warmup > 0) await both(cpuA, o.warmup, aFirst);
     const [ra, rb] = await both(cpuA, o.seconds, aFirst);
     const round = { cpuA, aFirst, a: ra, b: rb, ratio: ra.rps / rb.rps };
+    rounds.push(round);
+    onRound?.(round, r);
+  }
+  return summarizePaired(rounds);
+}
+
+/**
+ * Rounds of A and B at once on one shared CPU. In round r both servers are confined to CPU
+ * r mod 2 and both load generators to the other, which load generator starts first alternating
+ * every two rounds. After a warm-up of both, each server's CPU time (every thread) is read before
+ * and after the measured `seconds` and divided by the requests it answered. The CPU is saturated,
+ * and each server gets the share its work asks for, so the ratio of the two costs a request is
+ * what their throughputs would be on a CPU each; the CPU's speed, whatever it is that second, is
+ * the same for both.
+ */
+export async function runSameCpu(
+  a: LoadTarget,
+  b: LoadTarget,
+  o: PairedOptions,
+  onRound?: (r: PairedRound, index: number) => void,
+): Promise<PairedSummary> {
+  const rounds: PairedRound[] = [];
+  const both = async (
+    loadCpu: number,
+    seconds: number,
+    aFirst: boolean,
+  ): Promise<[LoadResult, LoadResult]> => {
+    const load = (t: LoadTarget) =>
+      runLoad(t, {
+        ...o.load,
+        concurrency: o.concurrency,
+        seconds,
+        taskset: { path: o.tasksetPath, cpu: String(loadCpu) },
+      });
+    if (aFirst) return Promise.all([load(a), load(b)]);
+    const [rb, ra] = await Promise.all([load(b), load(a)]);
+    return [ra, rb];
+  };
+  for (let r = 0; r < o.rounds; r++) {
+    const cpu = r % 2;
+    pin(o.tasksetPath, a.serverPid, cpu);
+    pin(o.tasksetPath, b.serverPid, cpu);
+    const aFirst = (r >> 1) % 2 === 0;
+    if (o.warmup > 0) await both(1 - cpu, o.warmup, aFirst);
+    const a0 = processTreeCpuNs(a.serverPid);
+    const b0 = processTreeCpuNs(b.serverPid);
+    const [ra, rb] = await both(1 - cpu, o.seconds, aFirst);
+    const cpuUsA = (processTreeCpuNs(a.serverPid) - a0) / 1000 / ra.requests;
+    const cpuUsB = (processTreeCpuNs(b.serverPid) - b0) / 1000 / rb.requests;
+    const round = { cpuA: cpu, aFirst, a: ra, b: rb, ratio: cpuUsB / cpuUsA, cpuUsA, cpuUsB };
     rounds.push(round);
     onRound?.(round, r);
   }

@@ -134,11 +134,22 @@ export function targets(
       op: '>=',
       goal: 0.95,
     },
-    ...(paired
+    ...(paired?.summary
       ? [
           {
-            name: `the same, side by side (median of ${paired.summary.rounds.length} rounds, c=${paired.concurrency})`,
+            name: `${paired.control ? 'control, log off / off' : 'the same'}, side by side (median of ${paired.summary.rounds.length} rounds, c=${paired.concurrency})`,
             value: paired.summary.median,
+            unit: '' as const,
+            op: '>=' as const,
+            goal: 0.95,
+          },
+        ]
+      : []),
+    ...(paired?.sameCpu
+      ? [
+          {
+            name: `${paired.control ? 'control, log off / off' : 'the same'}, on one shared CPU (median of ${paired.sameCpu.rounds.length} rounds)`,
+            value: paired.sameCpu.median,
             unit: '' as const,
             op: '>=' as const,
             goal: 0.95,
@@ -218,15 +229,39 @@ function alternatingLines(a: AlternatingComparison): string[] {
   ];
 }
 
-/** The side-by-side rounds of the prediction log's cost, as lines of text. */
+/** The paired rounds of the prediction log's cost, as lines of text. */
 function pairedLines(p: PairedLogCost): string[] {
-  return [
-    `Prediction log on / off side by side: one serving process each, each with its own wrk (c=${p.concurrency}) ` +
-      `on one CPU of its own, CPUs swapped every round; ${p.summary.rounds.length} rounds of ${p.seconds} s.`,
-    ...roundLines(p.summary),
+  const first = p.control ? 'A second log-off server (control)' : 'Prediction log on';
+  const lines: string[] = [];
+  if (p.summary) {
+    lines.push(
+      `${first} / off side by side: one serving process each, each with its own wrk (c=${p.concurrency}) ` +
+        `on one CPU of its own, CPUs swapped every round; ${p.summary.rounds.length} rounds of ${p.seconds} s.`,
+      ...roundLines(p.summary),
+    );
+  }
+  if (p.sameCpu) {
+    const us = (xs: number[]) =>
+      quantile(
+        [...xs].sort((x, y) => x - y),
+        0.5,
+      ).toFixed(2);
+    const rounds = p.sameCpu.rounds;
+    lines.push(
+      `${first} / off on one shared CPU: the same two processes both on one CPU, both wrks (c=${p.concurrency}) ` +
+        `on the other, CPUs swapped every round; ${rounds.length} rounds of ${p.seconds} s. A ratio is the ` +
+        "log-off server's CPU time a request over the other's (every thread counted), which is their " +
+        `throughput ratio on a CPU each. Median CPU a request: ${us(rounds.map((r) => r.cpuUsA!))} µs ` +
+        `against ${us(rounds.map((r) => r.cpuUsB!))} µs.`,
+      ...roundLines(p.sameCpu),
+    );
+  }
+  if (p.control) return lines;
+  lines.push(
     `The log-on server stored ${p.predictionLog.written} rows (${p.predictionLog.dropped} dropped, ` +
       `${p.predictionLog.failedFlushes} failed flushes, ${p.predictionLog.queued} queued).`,
-  ];
+  );
+  return lines;
 }
 
 export function formatReport(input: ReportInput): { text: string; markdown: string } {
