@@ -152,94 +152,79 @@ export function summarizePaired(rounds: PairedRound[]): PairedSummary {
 }
 
 /**
- * Rounds of A and B at once. In round r, A and its load generator run on CPU r mod 2 and B with
- * its own on the other; which load generator starts first alternates too. Each round has a
- * warm-up of both, then the measured `seconds`. The servers stay pinned afterwards: they are
- * started for this and stopped after it.
+ * Rounds of A and B at once. In round r, A runs on CPU r mod 2; side by side, A's load generator
+ * shares its CPU and B has the other CPU with its own; on one CPU, B shares A's CPU and both load
+ * generators have the other. Which load generator starts first alternates every two rounds. Each
+ * round has a warm-up of both, then the measured `seconds`. The servers stay pinned afterwards:
+ * they are started for this and stopped after it.
  */
-export async function runPaired(
+async function runTogether(
   a: LoadTarget,
   b: LoadTarget,
   o: PairedOptions,
+  layout: 'side by side' | 'one CPU',
   onRound?: (r: PairedRound, index: number) => void,
 ): Promise<PairedSummary> {
   const rounds: PairedRound[] = [];
-  const both = async (cpuA: number, seconds: number, aFirst: boolean): Promise<[LoadResult, LoadResult]> => {
-    const cpuB = 1 - cpuA;
-    const load = (t: LoadTarget, cpu: number) =>
-      runLoad(t, {
-        ...o.load,
-        concurrency: o.concurrency,
-        seconds,
-        taskset: { path: o.tasksetPath, cpu: String(cpu) },
-      });
-    if (aFirst) return Promise.all([load(a, cpuA), load(b, cpuB)]);
-    const [rb, ra] = await Promise.all([load(b, cpuB), load(a, cpuA)]);
-    return [ra, rb];
-  };
   for (let r = 0; r < o.rounds; r++) {
     const cpuA = r % 2;
+    const cpuB = layout === 'one CPU' ? cpuA : 1 - cpuA;
+    const loadCpuA = layout === 'one CPU' ? 1 - cpuA : cpuA;
+    const loadCpuB = 1 - cpuA;
     pin(o.tasksetPath, a.serverPid, cpuA);
-    pin(o.tasksetPath, b.serverPid, 1 - cpuA);
+    pin(o.tasksetPath, b.serverPid, cpuB);
     const aFirst = (r >> 1) % 2 === 0;
-    if (o.warmup > 0) await both(cpuA, o.warmup, aFirst);
-    const [ra, rb] = await both(cpuA, o.seconds, aFirst);
-    const round = { cpuA, aFirst, a: ra, b: rb, ratio: ra.rps / rb.rps };
+    const both = async (seconds: number): Promise<[LoadResult, LoadResult]> => {
+      const load = (t: LoadTarget, cpu: number) =>
+        runLoad(t, {
+          ...o.load,
+          concurrency: o.concurrency,
+          seconds,
+          taskset: { path: o.tasksetPath, cpu: String(cpu) },
+        });
+      if (aFirst) return Promise.all([load(a, loadCpuA), load(b, loadCpuB)]);
+      const [rb, ra] = await Promise.all([load(b, loadCpuB), load(a, loadCpuA)]);
+      return [ra, rb];
+    };
+    if (o.warmup > 0) await both(o.warmup);
+    const a0 = processTreeCpuNs(a.serverPid);
+    const b0 = processTreeCpuNs(b.serverPid);
+    const [ra, rb] = await both(o.seconds);
+    let round: PairedRound;
+    if (layout === 'one CPU') {
+      const cpuUsA = (processTreeCpuNs(a.serverPid) - a0) / 1000 / ra.requests;
+      const cpuUsB = (processTreeCpuNs(b.serverPid) - b0) / 1000 / rb.requests;
+      round = { cpuA, aFirst, a: ra, b: rb, ratio: cpuUsB / cpuUsA, cpuUsA, cpuUsB };
+    } else {
+      round = { cpuA, aFirst, a: ra, b: rb, ratio: ra.rps / rb.rps };
+    }
     rounds.push(round);
     onRound?.(round, r);
   }
   return summarizePaired(rounds);
 }
 
-/**
- * Rounds of A and B at once on one shared CPU. In round r both servers are confined to CPU
- * r mod 2 and both load generators to the other, which load generator starts first alternating
- * every two rounds. After a warm-up of both, each server's CPU time (every thread) is read before
- * and after the measured `seconds` and divided by the requests it answered. The CPU is saturated,
- * and each server gets the share its work asks for, so the ratio of the two costs a request is
- * what their throughputs would be on a CPU each; the CPU's speed, whatever it is that second, is
- * the same for both.
- */
-export async function runSameCpu(
+/** Side by side: each server with its own load generator on a CPU of its own, CPUs swapped every round. */
+export const runPaired = (
   a: LoadTarget,
   b: LoadTarget,
   o: PairedOptions,
   onRound?: (r: PairedRound, index: number) => void,
-): Promise<PairedSummary> {
-  const rounds: PairedRound[] = [];
-  const both = async (
-    loadCpu: number,
-    seconds: number,
-    aFirst: boolean,
-  ): Promise<[LoadResult, LoadResult]> => {
-    const load = (t: LoadTarget) =>
-      runLoad(t, {
-        ...o.load,
-        concurrency: o.concurrency,
-        seconds,
-        taskset: { path: o.tasksetPath, cpu: String(loadCpu) },
-      });
-    if (aFirst) return Promise.all([load(a), load(b)]);
-    const [rb, ra] = await Promise.all([load(b), load(a)]);
-    return [ra, rb];
-  };
-  for (let r = 0; r < o.rounds; r++) {
-    const cpu = r % 2;
-    pin(o.tasksetPath, a.serverPid, cpu);
-    pin(o.tasksetPath, b.serverPid, cpu);
-    const aFirst = (r >> 1) % 2 === 0;
-    if (o.warmup > 0) await both(1 - cpu, o.warmup, aFirst);
-    const a0 = processTreeCpuNs(a.serverPid);
-    const b0 = processTreeCpuNs(b.serverPid);
-    const [ra, rb] = await both(1 - cpu, o.seconds, aFirst);
-    const cpuUsA = (processTreeCpuNs(a.serverPid) - a0) / 1000 / ra.requests;
-    const cpuUsB = (processTreeCpuNs(b.serverPid) - b0) / 1000 / rb.requests;
-    const round = { cpuA: cpu, aFirst, a: ra, b: rb, ratio: cpuUsB / cpuUsA, cpuUsA, cpuUsB };
-    rounds.push(round);
-    onRound?.(round, r);
-  }
-  return summarizePaired(rounds);
-}
+): Promise<PairedSummary> => runTogether(a, b, o, 'side by side', onRound);
+
+/**
+ * On one shared CPU: both servers on one CPU, both load generators on the other. Each server's
+ * CPU time (every thread) is read before and after the measured `seconds` and divided by the
+ * requests it answered. The CPU is saturated and each server gets the share its work asks for,
+ * so the ratio of the two costs a request (B's over A's) is what their throughputs would be on a
+ * CPU each; the CPU's speed, whatever it is that second, is the same for both.
+ */
+export const runSameCpu = (
+  a: LoadTarget,
+  b: LoadTarget,
+  o: PairedOptions,
+  onRound?: (r: PairedRound, index: number) => void,
+): Promise<PairedSummary> => runTogether(a, b, o, 'one CPU', onRound);
 
 /**
  * Rounds of A and B one after the other, A first in every other round, each run after a
