@@ -266,10 +266,12 @@ async function measurePaired(
     // What was served last is stored within the log's flush interval (one second).
     await new Promise((r) => setTimeout(r, 2000));
     const predictionLog = await predictionLogCounters(on.http);
-    log(
-      `paired log-on server: ${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ` +
-        `${predictionLog.failedFlushes} failed flushes`,
-    );
+    if (!control) {
+      log(
+        `paired log-on server: ${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ` +
+          `${predictionLog.failedFlushes} failed flushes`,
+      );
+    }
     return {
       concurrency,
       seconds: opts.pairedSeconds,

@@ -187,11 +187,12 @@ async function runTogether(
       return [ra, rb];
     };
     if (o.warmup > 0) await both(o.warmup);
-    const a0 = processTreeCpuNs(a.serverPid);
-    const b0 = processTreeCpuNs(b.serverPid);
+    const oneCpu = layout === 'one CPU';
+    const a0 = oneCpu ? processTreeCpuNs(a.serverPid) : 0;
+    const b0 = oneCpu ? processTreeCpuNs(b.serverPid) : 0;
     const [ra, rb] = await both(o.seconds);
     let round: PairedRound;
-    if (layout === 'one CPU') {
+    if (oneCpu) {
       const cpuUsA = (processTreeCpuNs(a.serverPid) - a0) / 1000 / ra.requests;
       const cpuUsB = (processTreeCpuNs(b.serverPid) - b0) / 1000 / rb.requests;
       round = { cpuA, aFirst, a: ra, b: rb, ratio: cpuUsB / cpuUsA, cpuUsA, cpuUsB };
