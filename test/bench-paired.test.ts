@@ -2,13 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { LoadTarget } from '../bench/harness/load.js';
-import {
-  medianInterval,
-  processTreeCpuNs,
-  runAlternating,
-  summarizePaired,
-} from '../bench/harness/paired.js';
-import { processTreeCpuSeconds } from '../bench/harness/servers.js';
+import { medianInterval, runAlternating, summarizePaired } from '../bench/harness/paired.js';
+import { processTreeCpuNs, processTreeCpuSeconds } from '../bench/harness/servers.js';
 import { loadResult } from './support/load-results.js';
 
 describe('side-by-side rounds (bench/harness/paired.ts)', () => {

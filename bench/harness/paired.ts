@@ -13,10 +13,9 @@
  * virtual CPUs can tilt the ratio.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './load.js';
 import { quantile } from './report.js';
-import { processTree } from './servers.js';
+import { processTree, processTreeCpuNs } from './servers.js';
 
 export interface PairedRound {
   /**
@@ -87,30 +86,6 @@ function pin(tasksetPath: string, pid: number, cpu: number): void {
   }
 }
 
-/**
- * CPU time (ns) every thread of a process tree has run so far, as the scheduler accounts it
- * (`/proc/<pid>/task/<tid>/schedstat`, nanoseconds rather than /proc/<pid>/stat's 10 ms ticks).
- */
-export function processTreeCpuNs(pid: number): number {
-  let total = 0;
-  for (const p of processTree(pid)) {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue; // the process ended meanwhile
-    }
-    for (const tid of tids) {
-      try {
-        total += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-  }
-  return total;
-}
-
 const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
 
 /** P(X ≤ k) for X ~ Binomial(n, 1/2). */
@@ -166,10 +141,11 @@ async function runTogether(
   onRound?: (r: PairedRound, index: number) => void,
 ): Promise<PairedSummary> {
   const rounds: PairedRound[] = [];
+  const oneCpu = layout === 'one CPU';
   for (let r = 0; r < o.rounds; r++) {
     const cpuA = r % 2;
-    const cpuB = layout === 'one CPU' ? cpuA : 1 - cpuA;
-    const loadCpuA = layout === 'one CPU' ? 1 - cpuA : cpuA;
+    const cpuB = oneCpu ? cpuA : 1 - cpuA;
+    const loadCpuA = oneCpu ? 1 - cpuA : cpuA;
     const loadCpuB = 1 - cpuA;
     pin(o.tasksetPath, a.serverPid, cpuA);
     pin(o.tasksetPath, b.serverPid, cpuB);
@@ -187,7 +163,6 @@ async function runTogether(
       return [ra, rb];
     };
     if (o.warmup > 0) await both(o.warmup);
-    const oneCpu = layout === 'one CPU';
     const a0 = oneCpu ? processTreeCpuNs(a.serverPid) : 0;
     const b0 = oneCpu ? processTreeCpuNs(b.serverPid) : 0;
     const [ra, rb] = await both(o.seconds);

@@ -312,6 +312,30 @@ export function processTreeCpuSeconds(pid: number): number {
   return total;
 }
 
+/**
+ * CPU time (ns) every thread of a process tree has run so far, as the scheduler accounts it
+ * (`/proc/<pid>/task/<tid>/schedstat`, nanoseconds rather than /proc/<pid>/stat's 10 ms ticks).
+ */
+export function processTreeCpuNs(pid: number): number {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // the process ended meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        total += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return total;
+}
+
 /** Busy seconds per CPU since boot, from /proc/stat (everything but idle and iowait). */
 export function cpuBusySeconds(): number[] {
   const lines = readFileSync('/proc/stat', 'utf8').split('\n');
