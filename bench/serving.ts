@@ -25,10 +25,11 @@ import { type LoadOptions, type LoadResult, type LoadTarget, runLoad } from './h
 import {
   type AlternatingComparison,
   type PairedLogCost,
-  type PairedSummary,
+  type PairedRound,
   runAlternating,
   runPaired,
   runSameCpu,
+  summarizePaired,
 } from './harness/paired.js';
 import {
   checkGrpc,
@@ -181,12 +182,20 @@ function slipwayRevision(): string {
 
 type Options = ReturnType<typeof options>;
 
+/** Rounds of `n` in two halves, the first half one longer when `n` is odd. */
+function halves(n: number): [number, number] {
+  return [Math.ceil(n / 2), Math.floor(n / 2)];
+}
+
 /**
  * The log-on and log-off servers of the sequential runs are measured one after the other, and
  * consecutive runs of one server here differ by more than the 5% the log is allowed. So two more
  * servers, one serving process each, are measured together (harness/paired.ts): side by side,
  * each confined with its own wrk to one CPU, the CPUs swapped every round; then both on one
- * shared CPU, by the CPU time a request each. Only with both log cases selected, two CPUs and
+ * shared CPU, by the CPU time a request each. Here the server started first costs 2–3% more a
+ * request than the one started after it, whichever it is (two log-off servers: 1.032 with one
+ * first, 0.982 with the other). So the pair is started twice, in both orders, and each start
+ * order runs half of the rounds of each layout. Only with both log cases selected, two CPUs and
  * taskset. With --paired-control both servers have the log off.
  */
 async function measurePaired(
@@ -206,83 +215,103 @@ async function measurePaired(
   const concurrency = Math.max(...opts.concurrency);
   const control = opts.pairedControl;
   const first = control ? 'log off (control)' : 'log on';
-  const started: RunningServer[] = [];
-  try {
-    const on = await startSlipway(ROOT, models, opts.slipwayNodeArgs, {
-      workers: '1',
-      predictionLog: !control,
-      store: 'slipway-data-paired',
-    });
-    started.push(on);
-    const off = await startSlipway(ROOT, models, opts.slipwayNodeArgs, {
-      workers: '1',
-      predictionLog: false,
-      store: 'slipway-data-paired-nolog',
-    });
-    started.push(off);
-    const target = (s: RunningServer, id: CaseId): LoadTarget => ({
-      tool: 'wrk',
-      url: s.http,
-      data: data[id],
-      serverPid: s.child.pid!,
-    });
-    const paired = {
-      seconds: opts.pairedSeconds,
-      warmup: opts.warmup,
-      concurrency,
-      tasksetPath: taskset,
-      load,
-    };
-    const a = target(on, 'slipway-json');
-    const b = target(off, 'slipway-json-nolog');
-    let summary: PairedSummary | undefined;
-    if (opts.pairedRounds > 0) {
-      log(
-        `prediction log side by side: ${opts.pairedRounds} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
-      );
-      summary = await runPaired(a, b, { ...paired, rounds: opts.pairedRounds }, (r, i) =>
+  const paired = {
+    seconds: opts.pairedSeconds,
+    warmup: opts.warmup,
+    concurrency,
+    tasksetPath: taskset,
+    load,
+  };
+  const sideBySide = halves(opts.pairedRounds);
+  const sameCpu = halves(opts.sameCpuRounds);
+  const rounds = { sideBySide: [] as PairedRound[], sameCpu: [] as PairedRound[] };
+  const stored = { written: 0, dropped: 0, failedFlushes: 0, queued: 0 };
+  for (const [half, onFirst] of [
+    [0, true],
+    [1, false],
+  ] as const) {
+    if (sideBySide[half] + sameCpu[half] === 0) continue;
+    const started: RunningServer[] = [];
+    try {
+      const start = async (logOn: boolean) => {
+        const s = await startSlipway(ROOT, models, opts.slipwayNodeArgs, {
+          workers: '1',
+          predictionLog: logOn && !control,
+          store: logOn ? 'slipway-data-paired' : 'slipway-data-paired-nolog',
+        });
+        started.push(s);
+        return s;
+      };
+      const on = onFirst ? await start(true) : undefined;
+      const off = await start(false);
+      const onServer = on ?? (await start(true));
+      const target = (s: RunningServer, id: CaseId): LoadTarget => ({
+        tool: 'wrk',
+        url: s.http,
+        data: data[id],
+        serverPid: s.child.pid!,
+      });
+      const a = target(onServer, 'slipway-json');
+      const b = target(off, 'slipway-json-nolog');
+      const order = `${onFirst ? (control ? 'control' : 'log-on') : 'log-off'} server started first`;
+      if (sideBySide[half] > 0) {
         log(
-          `[paired ${i + 1}/${opts.pairedRounds}] ${first} (CPU ${r.cpuA}) ${Math.round(r.a.rps)} req/s, ` +
-            `log off (CPU ${1 - r.cpuA!}) ${Math.round(r.b.rps)} req/s: ${r.ratio.toFixed(3)}` +
-            (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
-        ),
-      );
-      log(`prediction log side by side: median ${first} / log off ${medianWithInterval(summary)}`);
-    }
-    let sameCpu: PairedSummary | undefined;
-    if (opts.sameCpuRounds > 0) {
-      log(
-        `prediction log on one shared CPU: ${opts.sameCpuRounds} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
-      );
-      sameCpu = await runSameCpu(a, b, { ...paired, rounds: opts.sameCpuRounds }, (r, i) =>
+          `prediction log side by side, ${order}: ${sideBySide[half]} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
+        );
+        const done = rounds.sideBySide.length;
+        const s = await runPaired(a, b, { ...paired, rounds: sideBySide[half] }, (r, i) =>
+          log(
+            `[paired ${done + i + 1}/${opts.pairedRounds}] ${first} (CPU ${r.cpuA}) ${Math.round(r.a.rps)} req/s, ` +
+              `log off (CPU ${1 - r.cpuA!}) ${Math.round(r.b.rps)} req/s: ${r.ratio.toFixed(3)}` +
+              (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
+          ),
+        );
+        rounds.sideBySide.push(...s.rounds.map((r) => ({ ...r, aStartedFirst: onFirst })));
+      }
+      if (sameCpu[half] > 0) {
         log(
-          `[same CPU ${i + 1}/${opts.sameCpuRounds}] both on CPU ${r.cpuA}: ${first} ${r.cpuUsA!.toFixed(2)} µs ` +
-            `a request (${r.a.requests}), log off ${r.cpuUsB!.toFixed(2)} µs (${r.b.requests}): ${r.ratio.toFixed(3)}` +
-            (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
-        ),
-      );
-      log(`prediction log on one shared CPU: median ${first} / log off ${medianWithInterval(sameCpu)}`);
+          `prediction log on one shared CPU, ${order}: ${sameCpu[half]} rounds of ${opts.pairedSeconds} s at c=${concurrency}`,
+        );
+        const done = rounds.sameCpu.length;
+        const s = await runSameCpu(a, b, { ...paired, rounds: sameCpu[half] }, (r, i) =>
+          log(
+            `[same CPU ${done + i + 1}/${opts.sameCpuRounds}] both on CPU ${r.cpuA}: ${first} ${r.cpuUsA!.toFixed(2)} µs ` +
+              `a request (${r.a.requests}), log off ${r.cpuUsB!.toFixed(2)} µs (${r.b.requests}): ${r.ratio.toFixed(3)}` +
+              (r.a.errors || r.b.errors ? `, ${r.a.errors + r.b.errors} errors` : ''),
+          ),
+        );
+        rounds.sameCpu.push(...s.rounds.map((r) => ({ ...r, aStartedFirst: onFirst })));
+      }
+      // What was served last is stored within the log's flush interval (one second).
+      await new Promise((r) => setTimeout(r, 2000));
+      const counters = await predictionLogCounters(onServer.http);
+      stored.written += counters.written;
+      stored.dropped += counters.dropped;
+      stored.failedFlushes += counters.failedFlushes;
+      stored.queued += counters.queued;
+    } finally {
+      await Promise.all(started.map((s) => stopServer(s)));
     }
-    // What was served last is stored within the log's flush interval (one second).
-    await new Promise((r) => setTimeout(r, 2000));
-    const predictionLog = await predictionLogCounters(on.http);
-    if (!control) {
-      log(
-        `paired log-on server: ${predictionLog.written} rows written, ${predictionLog.dropped} dropped, ` +
-          `${predictionLog.failedFlushes} failed flushes`,
-      );
-    }
-    return {
-      concurrency,
-      seconds: opts.pairedSeconds,
-      ...(summary ? { summary } : {}),
-      ...(sameCpu ? { sameCpu } : {}),
-      control,
-      predictionLog,
-    };
-  } finally {
-    await Promise.all(started.map((s) => stopServer(s)));
   }
+  const summary = rounds.sideBySide.length > 0 ? summarizePaired(rounds.sideBySide) : undefined;
+  if (summary) log(`prediction log side by side: median ${first} / log off ${medianWithInterval(summary)}`);
+  const shared = rounds.sameCpu.length > 0 ? summarizePaired(rounds.sameCpu) : undefined;
+  if (shared)
+    log(`prediction log on one shared CPU: median ${first} / log off ${medianWithInterval(shared)}`);
+  if (!control) {
+    log(
+      `paired log-on servers: ${stored.written} rows written, ${stored.dropped} dropped, ` +
+        `${stored.failedFlushes} failed flushes`,
+    );
+  }
+  return {
+    concurrency,
+    seconds: opts.pairedSeconds,
+    ...(summary ? { summary } : {}),
+    ...(shared ? { sameCpu: shared } : {}),
+    control,
+    predictionLog: stored,
+  };
 }
 
 /**

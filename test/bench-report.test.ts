@@ -101,6 +101,15 @@ describe('bench:serving targets (bench/harness/report.ts)', () => {
     };
     const text = formatReport({ ...input, paired }).text;
     assert.match(text, /Median CPU a request: 50\.00 µs against 45\.00 µs/);
+    // Every round with the log-on server started first: no line by start order.
+    assert.doesNotMatch(text, /started in both orders/);
+    const balanced = summarizePaired(sameCpu.rounds.map((r, i) => ({ ...r, aStartedFirst: i === 0 })));
+    const both = formatReport({ ...input, paired: { ...paired, sameCpu: balanced } }).text;
+    // 45/50 first; 45/52.5 and 45/47.5 (median 0.9) with the log-off server first.
+    assert.match(
+      both,
+      /started in both orders: median 0\.900 in the 1 rounds with the log-on server started first, 0\.902 in the 2 with the log-off one first/,
+    );
     assert.match(text, /The log-on server stored 5000 rows/);
     const control = formatReport({ ...input, paired: { ...paired, control: true } }).text;
     assert.match(control, /control, log off \/ off, on one shared CPU/);

@@ -35,6 +35,11 @@ export interface PairedRound {
   /** On one shared CPU: each server's CPU time a request, every thread counted (µs). */
   cpuUsA?: number;
   cpuUsB?: number;
+  /**
+   * Whether A's server was started before B's. Here the server started first costs 2–3% more a
+   * request than the other, whichever it is, so the bench runs half of its rounds in each order.
+   */
+  aStartedFirst?: boolean;
 }
 
 export interface PairedSummary {

@@ -220,6 +220,24 @@ function roundLines(s: PairedSummary): string[] {
   ];
 }
 
+/**
+ * The medians of the rounds in each start order of the two servers (`aStartedFirst`), when the
+ * rounds ran in both; `a` and `b` name the two servers.
+ */
+function orderLines(s: PairedSummary, a: string, b: string): string[] {
+  const ratios = (aFirst: boolean) =>
+    s.rounds
+      .filter((r) => r.aStartedFirst === aFirst)
+      .map((r) => r.ratio)
+      .sort((x, y) => x - y);
+  const [aFirst, bFirst] = [ratios(true), ratios(false)];
+  if (aFirst.length === 0 || bFirst.length === 0) return [];
+  return [
+    `The two were started in both orders: median ${quantile(aFirst, 0.5).toFixed(3)} in the ${aFirst.length} rounds ` +
+      `with the ${a} server started first, ${quantile(bFirst, 0.5).toFixed(3)} in the ${bFirst.length} with the ${b} one first.`,
+  ];
+}
+
 /** The alternating rounds of REST JSON against naive Fastify, as lines of text. */
 function alternatingLines(a: AlternatingComparison): string[] {
   return [
@@ -232,12 +250,14 @@ function alternatingLines(a: AlternatingComparison): string[] {
 /** The paired rounds of the prediction log's cost, as lines of text. */
 function pairedLines(p: PairedLogCost): string[] {
   const first = p.control ? 'A second log-off server (control)' : 'Prediction log on';
+  const server = p.control ? 'control' : 'log-on';
   const lines: string[] = [];
   if (p.summary) {
     lines.push(
       `${first} / off side by side: one serving process each, each with its own wrk (c=${p.concurrency}) ` +
         `on one CPU of its own, CPUs swapped every round; ${p.summary.rounds.length} rounds of ${p.seconds} s.`,
       ...roundLines(p.summary),
+      ...orderLines(p.summary, server, 'log-off'),
     );
   }
   if (p.sameCpu) {
@@ -254,6 +274,7 @@ function pairedLines(p: PairedLogCost): string[] {
         `throughput ratio on a CPU each. Median CPU a request: ${us(rounds.map((r) => r.cpuUsA!))} µs ` +
         `against ${us(rounds.map((r) => r.cpuUsB!))} µs.`,
       ...roundLines(p.sameCpu),
+      ...orderLines(p.sameCpu, server, 'log-off'),
     );
   }
   if (p.control) return lines;
