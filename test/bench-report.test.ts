@@ -105,7 +105,7 @@ describe('bench:serving targets (bench/harness/report.ts)', () => {
     assert.doesNotMatch(text, /started in both orders/);
     const balanced = summarizePaired(sameCpu.rounds.map((r, i) => ({ ...r, aStartedFirst: i === 0 })));
     const both = formatReport({ ...input, paired: { ...paired, sameCpu: balanced } }).text;
-    // 45/50 first; 45/52.5 and 45/47.5 (median 0.9) with the log-off server first.
+    // 45/50 first; 45/52.5 and 45/47.5 (median 0.902) with the log-off server first.
     assert.match(
       both,
       /started in both orders: median 0\.900 in the 1 rounds with the log-on server started first, 0\.902 in the 2 with the log-off one first/,
