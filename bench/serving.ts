@@ -242,9 +242,15 @@ async function measurePaired(
         started.push(s);
         return s;
       };
-      const on = onFirst ? await start(true) : undefined;
-      const off = await start(false);
-      const onServer = on ?? (await start(true));
+      let onServer: RunningServer;
+      let off: RunningServer;
+      if (onFirst) {
+        onServer = await start(true);
+        off = await start(false);
+      } else {
+        off = await start(false);
+        onServer = await start(true);
+      }
       const target = (s: RunningServer, id: CaseId): LoadTarget => ({
         tool: 'wrk',
         url: s.http,
@@ -285,10 +291,7 @@ async function measurePaired(
       // What was served last is stored within the log's flush interval (one second).
       await new Promise((r) => setTimeout(r, 2000));
       const counters = await predictionLogCounters(onServer.http);
-      stored.written += counters.written;
-      stored.dropped += counters.dropped;
-      stored.failedFlushes += counters.failedFlushes;
-      stored.queued += counters.queued;
+      for (const k of Object.keys(stored) as (keyof typeof stored)[]) stored[k] += counters[k];
     } finally {
       await Promise.all(started.map((s) => stopServer(s)));
     }

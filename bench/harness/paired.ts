@@ -185,13 +185,16 @@ async function runTogether(
   return summarizePaired(rounds);
 }
 
-/** Side by side: each server with its own load generator on a CPU of its own, CPUs swapped every round. */
-export const runPaired = (
+/** Rounds of two servers measured at once, in one layout of `runTogether`. */
+type RoundsTogether = (
   a: LoadTarget,
   b: LoadTarget,
   o: PairedOptions,
   onRound?: (r: PairedRound, index: number) => void,
-): Promise<PairedSummary> => runTogether(a, b, o, 'side by side', onRound);
+) => Promise<PairedSummary>;
+
+/** Side by side: each server with its own load generator on a CPU of its own, CPUs swapped every round. */
+export const runPaired: RoundsTogether = (a, b, o, onRound) => runTogether(a, b, o, 'side by side', onRound);
 
 /**
  * On one shared CPU: both servers on one CPU, both load generators on the other. Each server's
@@ -200,12 +203,7 @@ export const runPaired = (
  * so the ratio of the two costs a request (B's over A's) is what their throughputs would be on a
  * CPU each; the CPU's speed, whatever it is that second, is the same for both.
  */
-export const runSameCpu = (
-  a: LoadTarget,
-  b: LoadTarget,
-  o: PairedOptions,
-  onRound?: (r: PairedRound, index: number) => void,
-): Promise<PairedSummary> => runTogether(a, b, o, 'one CPU', onRound);
+export const runSameCpu: RoundsTogether = (a, b, o, onRound) => runTogether(a, b, o, 'one CPU', onRound);
 
 /**
  * Rounds of A and B one after the other, A first in every other round, each run after a

@@ -225,16 +225,12 @@ function roundLines(s: PairedSummary): string[] {
  * rounds ran in both; `a` and `b` name the two servers.
  */
 function orderLines(s: PairedSummary, a: string, b: string): string[] {
-  const ratios = (aFirst: boolean) =>
-    s.rounds
-      .filter((r) => r.aStartedFirst === aFirst)
-      .map((r) => r.ratio)
-      .sort((x, y) => x - y);
+  const ratios = (aFirst: boolean) => s.rounds.filter((r) => r.aStartedFirst === aFirst).map((r) => r.ratio);
   const [aFirst, bFirst] = [ratios(true), ratios(false)];
   if (aFirst.length === 0 || bFirst.length === 0) return [];
   return [
-    `The two were started in both orders: median ${quantile(aFirst, 0.5).toFixed(3)} in the ${aFirst.length} rounds ` +
-      `with the ${a} server started first, ${quantile(bFirst, 0.5).toFixed(3)} in the ${bFirst.length} with the ${b} one first.`,
+    `The two were started in both orders: median ${median(aFirst).toFixed(3)} in the ${aFirst.length} rounds ` +
+      `with the ${a} server started first, ${median(bFirst).toFixed(3)} in the ${bFirst.length} with the ${b} one first.`,
   ];
 }
 
@@ -261,11 +257,7 @@ function pairedLines(p: PairedLogCost): string[] {
     );
   }
   if (p.sameCpu) {
-    const us = (xs: number[]) =>
-      quantile(
-        [...xs].sort((x, y) => x - y),
-        0.5,
-      ).toFixed(2);
+    const us = (xs: number[]) => median(xs).toFixed(2);
     const rounds = p.sameCpu.rounds;
     lines.push(
       `${first} / off on one shared CPU: the same two processes both on one CPU, both wrks (c=${p.concurrency}) ` +
